@@ -1,0 +1,14 @@
+//! The PostgreSQL store: [`PgStore`] on a bb8 pool of diesel-async connections, the embedded
+//! migrations and the schema.
+
+mod error;
+mod migrations;
+mod models;
+mod pool;
+#[expect(missing_docs, reason = "written by `diesel print-schema`")]
+pub mod schema;
+mod store;
+
+pub use migrations::{MIGRATIONS, SCHEMA_SQL, run_migrations};
+pub use pool::{PgPool, PoolConfig, connect, connect_with};
+pub use store::{CLEANUP_BATCH_SIZE, PgStore};

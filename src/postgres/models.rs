@@ -1,0 +1,117 @@
+//! Row types: what Diesel reads from and writes to the two tables, and their conversions to the
+//! public records.
+
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+
+use super::schema::{sessions, users};
+use crate::model::{Session, User};
+use crate::token::TokenDigest;
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(Pg))]
+pub(crate) struct UserRow {
+    id: String,
+    email: String,
+    name: String,
+    password_hash: String,
+    email_verified: Option<bool>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            password_hash: row.password_hash,
+            // The column defaults to FALSE but is nullable; NULL can only mean "not verified".
+            email_verified: row.email_verified.unwrap_or(false),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users, check_for_backend(Pg))]
+pub(crate) struct NewUserRow<'a> {
+    id: &'a str,
+    email: &'a str,
+    name: &'a str,
+    password_hash: &'a str,
+    email_verified: bool,
+    // `None` inserts the column's DEFAULT (the current timestamp).
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> From<&'a User> for NewUserRow<'a> {
+    fn from(user: &'a User) -> Self {
+        Self {
+            id: &user.id,
+            email: &user.email,
+            name: &user.name,
+            password_hash: &user.password_hash,
+            email_verified: user.email_verified,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sessions, check_for_backend(Pg))]
+pub(crate) struct SessionRow {
+    id: String,
+    user_id: String,
+    token: String,
+    refresh_token: String,
+    expires_at: DateTime<Utc>,
+    refresh_expires_at: DateTime<Utc>,
+    created_at: Option<DateTime<Utc>>,
+}
+
+impl From<SessionRow> for Session {
+    fn from(row: SessionRow) -> Self {
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            token: TokenDigest::from_stored(row.token),
+            refresh_token: TokenDigest::from_stored(row.refresh_token),
+            expires_at: row.expires_at,
+            refresh_expires_at: row.refresh_expires_at,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sessions, check_for_backend(Pg))]
+pub(crate) struct NewSessionRow<'a> {
+    id: &'a str,
+    user_id: &'a str,
+    token: &'a str,
+    refresh_token: &'a str,
+    expires_at: DateTime<Utc>,
+    refresh_expires_at: DateTime<Utc>,
+    // `None` inserts the column's DEFAULT (the current timestamp).
+    created_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> From<&'a Session> for NewSessionRow<'a> {
+    fn from(session: &'a Session) -> Self {
+        Self {
+            id: &session.id,
+            user_id: &session.user_id,
+            token: session.token.as_str(),
+            refresh_token: session.refresh_token.as_str(),
+            expires_at: session.expires_at,
+            refresh_expires_at: session.refresh_expires_at,
+            created_at: session.created_at,
+        }
+    }
+}

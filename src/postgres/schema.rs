@@ -1,0 +1,37 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    sessions (id) {
+        #[max_length = 255]
+        id -> Varchar,
+        #[max_length = 255]
+        user_id -> Varchar,
+        #[max_length = 255]
+        token -> Varchar,
+        #[max_length = 255]
+        refresh_token -> Varchar,
+        refresh_expires_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        created_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        #[max_length = 255]
+        id -> Varchar,
+        #[max_length = 255]
+        email -> Varchar,
+        #[max_length = 255]
+        name -> Varchar,
+        #[max_length = 255]
+        password_hash -> Varchar,
+        email_verified -> Nullable<Bool>,
+        created_at -> Nullable<Timestamptz>,
+        updated_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(sessions, users,);

@@ -1,0 +1,264 @@
+//! `PgStore`: the [`Store`] contract on PostgreSQL.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Nullable, Timestamptz, Varchar};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+
+use super::error::{check_text, from_diesel, from_pool};
+use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRow};
+use super::pool::PgPool;
+use super::schema::{sessions, users};
+use crate::model::{Session, SessionRotation, SessionWithUser, User};
+use crate::store::{Store, StoreError};
+use crate::token::TokenDigest;
+
+/// Sessions deleted per cleanup statement, as in the specification.
+pub const CLEANUP_BATCH_SIZE: u64 = 1000;
+
+/// The PostgreSQL store, on a bb8 pool of diesel-async connections. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.pool.state())
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// A store on `pool` (see [`connect`](super::connect)). The tables must exist: see
+    /// [`run_migrations`](super::run_migrations).
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool the store runs on, for your own queries.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn conn(&self) -> Result<bb8::PooledConnection<'_, super::pool::Manager>, StoreError> {
+        self.pool.get().await.map_err(from_pool)
+    }
+}
+
+fn check_user(user: &User) -> Result<(), StoreError> {
+    check_text("id", &user.id)?;
+    check_text("email", &user.email)?;
+    check_text("name", &user.name)?;
+    check_text("password_hash", &user.password_hash)
+}
+
+fn check_session(session: &Session) -> Result<(), StoreError> {
+    check_text("id", &session.id)?;
+    check_text("user_id", &session.user_id)?;
+    check_text("token", session.token.as_str())?;
+    check_text("refresh_token", session.refresh_token.as_str())
+}
+
+async fn insert_user(conn: &mut AsyncPgConnection, user: &User) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values(NewUserRow::from(user))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+async fn insert_session(conn: &mut AsyncPgConnection, session: &Session) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values(NewSessionRow::from(session))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Text that PostgreSQL cannot hold (a NUL byte) cannot be a stored value either, so a lookup by
+/// it finds nothing without asking the database.
+fn storable(value: &str) -> bool {
+    !value.contains('\0')
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        check_user(user)?;
+        insert_user(&mut *self.conn().await?, user)
+            .await
+            .map_err(from_diesel)
+    }
+
+    async fn get_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        if !storable(email) {
+            return Ok(None);
+        }
+        users::table
+            .filter(users::email.eq(email))
+            .select(UserRow::as_select())
+            .first(&mut self.conn().await?)
+            .await
+            .optional()
+            .map(|row| row.map(User::from))
+            .map_err(from_diesel)
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        check_session(session)?;
+        insert_session(&mut *self.conn().await?, session)
+            .await
+            .map_err(from_diesel)
+    }
+
+    async fn create_user_with_session(
+        &self,
+        user: &User,
+        session: &Session,
+    ) -> Result<(), StoreError> {
+        check_user(user)?;
+        check_session(session)?;
+        let mut conn = self.conn().await?;
+        conn.transaction(async |conn| {
+            insert_user(conn, user).await?;
+            insert_session(conn, session).await
+        })
+        .await
+        .map_err(from_diesel)
+    }
+
+    async fn get_session(
+        &self,
+        token: &TokenDigest,
+    ) -> Result<Option<SessionWithUser>, StoreError> {
+        sessions::table
+            .inner_join(users::table)
+            .filter(sessions::token.eq(token.as_str()))
+            .filter(sessions::expires_at.gt(diesel::dsl::now))
+            .select((SessionRow::as_select(), UserRow::as_select()))
+            .first::<(SessionRow, UserRow)>(&mut self.conn().await?)
+            .await
+            .optional()
+            .map(|row| {
+                row.map(|(session, user)| SessionWithUser {
+                    session: session.into(),
+                    user: user.into(),
+                })
+            })
+            .map_err(from_diesel)
+    }
+
+    async fn delete_session(&self, token: &TokenDigest) -> Result<bool, StoreError> {
+        let digest = token.as_str();
+        diesel::delete(
+            sessions::table.filter(
+                sessions::token
+                    .eq(digest)
+                    .or(sessions::refresh_token.eq(digest)),
+            ),
+        )
+        .execute(&mut self.conn().await?)
+        .await
+        .map(|deleted| deleted > 0)
+        .map_err(from_diesel)
+    }
+
+    async fn refresh_session(
+        &self,
+        refresh_token: &TokenDigest,
+        rotation: &SessionRotation,
+    ) -> Result<Option<SessionWithUser>, StoreError> {
+        check_text("token", rotation.token.as_str())?;
+        check_text("refresh_token", rotation.refresh_token.as_str())?;
+        diesel::sql_query(include_str!("refresh_session.sql"))
+            .bind::<Varchar, _>(refresh_token.as_str())
+            .bind::<Varchar, _>(rotation.token.as_str())
+            .bind::<Varchar, _>(rotation.refresh_token.as_str())
+            .bind::<Timestamptz, _>(rotation.expires_at)
+            .bind::<Timestamptz, _>(rotation.refresh_expires_at)
+            .get_result::<RotatedRow>(&mut self.conn().await?)
+            .await
+            .optional()
+            .map(|row| row.map(SessionWithUser::from))
+            .map_err(from_diesel)
+    }
+
+    async fn cleanup_expired_sessions(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut total = 0;
+        loop {
+            // Each batch is its own short statement, so live traffic never waits behind one
+            // huge DELETE.
+            let deleted = diesel::sql_query(include_str!("cleanup_expired_sessions.sql"))
+                .bind::<BigInt, _>(CLEANUP_BATCH_SIZE as i64)
+                .execute(&mut conn)
+                .await
+                .map_err(from_diesel)? as u64;
+            total += deleted;
+            if deleted < CLEANUP_BATCH_SIZE {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// One row of `refresh_session.sql`: the rotated session and its user.
+#[derive(QueryableByName)]
+struct RotatedRow {
+    #[diesel(sql_type = Varchar)]
+    session_id: String,
+    #[diesel(sql_type = Varchar)]
+    token: String,
+    #[diesel(sql_type = Varchar)]
+    refresh_token: String,
+    #[diesel(sql_type = Timestamptz)]
+    expires_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    refresh_expires_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    session_created_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Varchar)]
+    user_id: String,
+    #[diesel(sql_type = Varchar)]
+    email: String,
+    #[diesel(sql_type = Varchar)]
+    name: String,
+    #[diesel(sql_type = Varchar)]
+    password_hash: String,
+    #[diesel(sql_type = Nullable<Bool>)]
+    email_verified: Option<bool>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    user_created_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    user_updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<RotatedRow> for SessionWithUser {
+    fn from(row: RotatedRow) -> Self {
+        Self {
+            session: Session {
+                id: row.session_id,
+                user_id: row.user_id.clone(),
+                token: TokenDigest::from_stored(row.token),
+                refresh_token: TokenDigest::from_stored(row.refresh_token),
+                expires_at: row.expires_at,
+                refresh_expires_at: row.refresh_expires_at,
+                created_at: row.session_created_at,
+            },
+            user: User {
+                id: row.user_id,
+                email: row.email,
+                name: row.name,
+                password_hash: row.password_hash,
+                email_verified: row.email_verified.unwrap_or(false),
+                created_at: row.user_created_at,
+                updated_at: row.user_updated_at,
+            },
+        }
+    }
+}

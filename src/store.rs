@@ -1,0 +1,128 @@
+//! The storage contract every backend implements, and its error.
+
+use std::error::Error as StdError;
+
+use async_trait::async_trait;
+
+use crate::model::{Session, SessionRotation, SessionWithUser, User};
+use crate::token::TokenDigest;
+
+/// A boxed error kept as the source of a [`StoreError`].
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A user with this email already exists.
+    #[error("a user with this email already exists")]
+    DuplicateEmail,
+    /// A value cannot be stored as given; nothing was written.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// The offending field, e.g. `"email"`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: InvalidReason,
+    },
+    /// The database could not be reached in time (pool timeout, refused or lost connection).
+    /// Retrying later may succeed.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Any other database failure.
+    #[error("database error")]
+    Database(#[source] BoxError),
+}
+
+/// What is wrong with a value a store refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidReason {
+    /// It contains a NUL byte, which PostgreSQL text cannot hold.
+    #[error("contains a NUL byte")]
+    NulByte,
+    /// It is longer than its column allows.
+    #[error("longer than {max} characters")]
+    TooLong {
+        /// The column's limit, in characters.
+        max: usize,
+    },
+}
+
+/// Persistence for users and sessions: the seven operations of the AuthInGo adapter, plus the
+/// atomic sign-up write.
+///
+/// Token arguments are [`TokenDigest`]s: a store never sees a raw token. Implementations are
+/// `Send + Sync` and usable as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Inserts `user`.
+    ///
+    /// # Errors
+    /// [`StoreError::DuplicateEmail`] when a user with the same email exists.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+
+    /// Finds the user with exactly this (already normalised) email; `Ok(None)` when there is none.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn get_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+
+    /// Inserts `session`, whose user must exist.
+    ///
+    /// # Errors
+    /// On database failure, including an unknown user.
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+
+    /// Inserts `user` and its first `session` so that either both are stored or neither is.
+    ///
+    /// The default calls [`create_user`](Self::create_user) then
+    /// [`create_session`](Self::create_session), which is atomic only if the store makes it so;
+    /// a transactional store overrides it.
+    ///
+    /// # Errors
+    /// As for the two methods it stands for.
+    async fn create_user_with_session(
+        &self,
+        user: &User,
+        session: &Session,
+    ) -> Result<(), StoreError> {
+        self.create_user(user).await?;
+        self.create_session(session).await
+    }
+
+    /// Loads the session whose access-token digest is `token`, with its user, if that access
+    /// token has not expired; `Ok(None)` for an unknown or expired token.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn get_session(&self, token: &TokenDigest)
+    -> Result<Option<SessionWithUser>, StoreError>;
+
+    /// Deletes the session whose access-token digest or refresh-token digest is `token`; says
+    /// whether one was deleted.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn delete_session(&self, token: &TokenDigest) -> Result<bool, StoreError>;
+
+    /// Atomically replaces both token digests and both expiries of the session whose refresh
+    /// token is `refresh_token` and has not expired, and returns the updated session with its
+    /// user. Of concurrent calls with the same `refresh_token`, exactly one gets `Some`; the
+    /// others, and any call with an unknown, expired or already rotated token, get `Ok(None)`.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn refresh_session(
+        &self,
+        refresh_token: &TokenDigest,
+        rotation: &SessionRotation,
+    ) -> Result<Option<SessionWithUser>, StoreError>;
+
+    /// Deletes, in bounded batches, every session none of whose tokens can still be used (both
+    /// expiries past), and returns how many went.
+    ///
+    /// # Errors
+    /// On database failure; batches already deleted stay deleted.
+    async fn cleanup_expired_sessions(&self) -> Result<u64, StoreError>;
+}
