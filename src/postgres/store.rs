@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Timestamptz, Varchar};
+use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
 use super::error::{check_text, from_diesel, from_pool};
@@ -18,6 +19,7 @@ use crate::token::TokenDigest;
 
 /// Sessions deleted per cleanup statement, as in the specification.
 pub const CLEANUP_BATCH_SIZE: u64 = 1000;
+const BATCH_LIMIT: i64 = CLEANUP_BATCH_SIZE as i64;
 
 /// The PostgreSQL store, on a bb8 pool of diesel-async connections. Cheap to clone.
 #[derive(Clone)]
@@ -45,9 +47,63 @@ impl PgStore {
         &self.pool
     }
 
-    async fn conn(&self) -> Result<bb8::PooledConnection<'_, super::pool::Manager>, StoreError> {
-        self.pool.get().await.map_err(from_pool)
+    /// How many times a statement with `retry` may run again on another connection: as many
+    /// as the pool may hold dead connections after a restart.
+    fn retries(&self, retry: Retry) -> u32 {
+        match retry {
+            Retry::Read => self.pool.state().connections,
+            Retry::Never => 0,
+        }
     }
+}
+
+/// Runs `$query`, an expression over the connection `$conn`, on a pooled connection, to a
+/// `Result<_, StoreError>`. A connection found dead when used (the server restarted or ended it)
+/// is discarded by the pool; with `Retry::Read` the query then runs again on another.
+///
+/// A macro rather than a function taking an async closure: `async_trait` needs the futures to
+/// be `Send` for every lifetime, which closures over borrowed arguments cannot yet promise.
+macro_rules! run {
+    ($store:expr, $retry:expr, |$conn:ident| $query:expr) => {{
+        let mut retries = $store.retries($retry);
+        loop {
+            let mut pooled = $store.pool.get().await.map_err(from_pool)?;
+            let $conn: &mut AsyncPgConnection = &mut pooled;
+            match $query.await {
+                Ok(value) => break Ok::<_, StoreError>(value),
+                Err(err) => match settle(err, &mut pooled, &mut retries) {
+                    Some(err) => break Err(err),
+                    None => continue,
+                },
+            }
+        }
+    }};
+}
+
+/// The error to report for `err`, or `None` when the connection died and a retry is left.
+fn settle(
+    err: diesel::result::Error,
+    conn: &mut AsyncPgConnection,
+    retries: &mut u32,
+) -> Option<StoreError> {
+    if !conn.is_broken() {
+        return Some(from_diesel(err));
+    }
+    if *retries == 0 {
+        return Some(StoreError::Unavailable(Box::new(err)));
+    }
+    *retries -= 1;
+    None
+}
+
+/// Whether a statement may run again after its connection died under it.
+#[derive(Clone, Copy)]
+enum Retry {
+    /// A read, or a write whose repetition changes nothing more: safe to repeat.
+    Read,
+    /// A write that may have been applied before the connection died: never repeated, so the
+    /// caller learns it is unknown (`Unavailable`) rather than getting a misleading second result.
+    Never,
 }
 
 fn check_user(user: &User) -> Result<(), StoreError> {
@@ -90,30 +146,27 @@ fn storable(value: &str) -> bool {
 impl Store for PgStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
         check_user(user)?;
-        insert_user(&mut *self.conn().await?, user)
-            .await
-            .map_err(from_diesel)
+        run!(self, Retry::Never, |conn| insert_user(conn, user))
     }
 
     async fn get_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         if !storable(email) {
             return Ok(None);
         }
-        users::table
-            .filter(users::email.eq(email))
-            .select(UserRow::as_select())
-            .first(&mut self.conn().await?)
-            .await
-            .optional()
-            .map(|row| row.map(User::from))
-            .map_err(from_diesel)
+        let row = run!(self, Retry::Read, |conn| async move {
+            users::table
+                .filter(users::email.eq(email))
+                .select(UserRow::as_select())
+                .first(conn)
+                .await
+                .optional()
+        })?;
+        Ok(row.map(User::from))
     }
 
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         check_session(session)?;
-        insert_session(&mut *self.conn().await?, session)
-            .await
-            .map_err(from_diesel)
+        run!(self, Retry::Never, |conn| insert_session(conn, session))
     }
 
     async fn create_user_with_session(
@@ -123,49 +176,50 @@ impl Store for PgStore {
     ) -> Result<(), StoreError> {
         check_user(user)?;
         check_session(session)?;
-        let mut conn = self.conn().await?;
-        conn.transaction(async |conn| {
-            insert_user(conn, user).await?;
-            insert_session(conn, session).await
+        run!(self, Retry::Never, |conn| async move {
+            conn.transaction(async |conn| {
+                insert_user(conn, user).await?;
+                insert_session(conn, session).await
+            })
+            .await
         })
-        .await
-        .map_err(from_diesel)
     }
 
     async fn get_session(
         &self,
         token: &TokenDigest,
     ) -> Result<Option<SessionWithUser>, StoreError> {
-        sessions::table
-            .inner_join(users::table)
-            .filter(sessions::token.eq(token.as_str()))
-            .filter(sessions::expires_at.gt(diesel::dsl::now))
-            .select((SessionRow::as_select(), UserRow::as_select()))
-            .first::<(SessionRow, UserRow)>(&mut self.conn().await?)
-            .await
-            .optional()
-            .map(|row| {
-                row.map(|(session, user)| SessionWithUser {
-                    session: session.into(),
-                    user: user.into(),
-                })
-            })
-            .map_err(from_diesel)
+        let row = run!(self, Retry::Read, |conn| async move {
+            sessions::table
+                .inner_join(users::table)
+                .filter(sessions::token.eq(token.as_str()))
+                .filter(sessions::expires_at.gt(diesel::dsl::now))
+                .select((SessionRow::as_select(), UserRow::as_select()))
+                .first::<(SessionRow, UserRow)>(conn)
+                .await
+                .optional()
+        })?;
+        Ok(row.map(|(session, user)| SessionWithUser {
+            session: session.into(),
+            user: user.into(),
+        }))
     }
 
     async fn delete_session(&self, token: &TokenDigest) -> Result<bool, StoreError> {
         let digest = token.as_str();
-        diesel::delete(
-            sessions::table.filter(
-                sessions::token
-                    .eq(digest)
-                    .or(sessions::refresh_token.eq(digest)),
-            ),
-        )
-        .execute(&mut self.conn().await?)
-        .await
-        .map(|deleted| deleted > 0)
-        .map_err(from_diesel)
+        // Deleting twice leaves the same state: safe to repeat.
+        let deleted = run!(self, Retry::Read, |conn| async move {
+            diesel::delete(
+                sessions::table.filter(
+                    sessions::token
+                        .eq(digest)
+                        .or(sessions::refresh_token.eq(digest)),
+                ),
+            )
+            .execute(conn)
+            .await
+        })?;
+        Ok(deleted > 0)
     }
 
     async fn refresh_session(
@@ -175,30 +229,32 @@ impl Store for PgStore {
     ) -> Result<Option<SessionWithUser>, StoreError> {
         check_text("token", rotation.token.as_str())?;
         check_text("refresh_token", rotation.refresh_token.as_str())?;
-        diesel::sql_query(include_str!("refresh_session.sql"))
-            .bind::<Varchar, _>(refresh_token.as_str())
-            .bind::<Varchar, _>(rotation.token.as_str())
-            .bind::<Varchar, _>(rotation.refresh_token.as_str())
-            .bind::<Timestamptz, _>(rotation.expires_at)
-            .bind::<Timestamptz, _>(rotation.refresh_expires_at)
-            .get_result::<RotatedRow>(&mut self.conn().await?)
-            .await
-            .optional()
-            .map(|row| row.map(SessionWithUser::from))
-            .map_err(from_diesel)
+        let row = run!(self, Retry::Never, |conn| async move {
+            diesel::sql_query(include_str!("refresh_session.sql"))
+                .bind::<Varchar, _>(refresh_token.as_str())
+                .bind::<Varchar, _>(rotation.token.as_str())
+                .bind::<Varchar, _>(rotation.refresh_token.as_str())
+                .bind::<Timestamptz, _>(rotation.expires_at)
+                .bind::<Timestamptz, _>(rotation.refresh_expires_at)
+                .get_result::<RotatedRow>(conn)
+                .await
+                .optional()
+        })?;
+        Ok(row.map(SessionWithUser::from))
     }
 
     async fn cleanup_expired_sessions(&self) -> Result<u64, StoreError> {
-        let mut conn = self.conn().await?;
         let mut total = 0;
         loop {
             // Each batch is its own short statement, so live traffic never waits behind one
-            // huge DELETE.
-            let deleted = diesel::sql_query(include_str!("cleanup_expired_sessions.sql"))
-                .bind::<BigInt, _>(CLEANUP_BATCH_SIZE as i64)
-                .execute(&mut conn)
-                .await
-                .map_err(from_diesel)? as u64;
+            // huge DELETE. A batch deletes only dead rows: repeating one is harmless.
+            let deleted = run!(self, Retry::Read, |conn| async move {
+                diesel::sql_query(include_str!("cleanup_expired_sessions.sql"))
+                    .bind::<BigInt, _>(BATCH_LIMIT)
+                    .execute(conn)
+                    .await
+            })? as u64;
+            tracing::debug!(deleted, "cleanup batch");
             total += deleted;
             if deleted < CLEANUP_BATCH_SIZE {
                 return Ok(total);

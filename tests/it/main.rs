@@ -1,1 +1,8 @@
+//! Integration tests against a real PostgreSQL: one binary, a module per layer.
 
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod db;
+mod fixtures;
+mod migrations;
+mod store;

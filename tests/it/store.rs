@@ -1,0 +1,680 @@
+//! The Store contract, line by line, on `PgStore`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use authingo::postgres::{CLEANUP_BATCH_SIZE, PoolConfig};
+use authingo::token::{Token, TokenKind};
+use authingo::{InvalidReason, SessionRotation, Store, StoreError};
+use chrono::{Duration, DurationRound as _, TimeDelta, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::RunQueryDsl as _;
+use tokio::sync::Barrier;
+
+use crate::db::{TestDb, exec};
+use crate::fixtures::{live_session, session, user};
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut db.conn().await)
+        .await
+        .unwrap()
+        .n
+}
+
+fn rotation() -> (SessionRotation, Token, Token) {
+    let access = Token::generate(TokenKind::Access).unwrap();
+    let refresh = Token::generate(TokenKind::Refresh).unwrap();
+    // Whole microseconds, as PostgreSQL stores them, so round trips compare equal.
+    let now = Utc::now()
+        .duration_trunc(TimeDelta::microseconds(1))
+        .unwrap();
+    let rotation = SessionRotation {
+        token: access.digest(),
+        refresh_token: refresh.digest(),
+        expires_at: now + Duration::minutes(20),
+        refresh_expires_at: now + Duration::days(40),
+    };
+    (rotation, access, refresh)
+}
+
+#[tokio::test]
+async fn user_round_trips_by_email() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+
+    let found = store
+        .get_user_by_email("ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, ada.id);
+    assert_eq!(found.email, ada.email);
+    assert_eq!(found.name, ada.name);
+    assert_eq!(found.password_hash, ada.password_hash);
+    assert!(!found.email_verified);
+    // Left to the column defaults.
+    assert!(found.created_at.is_some());
+    assert!(found.updated_at.is_some());
+}
+
+#[tokio::test]
+async fn missing_email_is_none() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store.create_user(&user("ada@example.com")).await.unwrap();
+    assert!(
+        store
+            .get_user_by_email("bob@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_user_by_email("ada\0@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn duplicate_email_is_duplicate_email() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store.create_user(&user("ada@example.com")).await.unwrap();
+    let err = store
+        .create_user(&user("ada@example.com"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateEmail), "{err:?}");
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM users").await, 1);
+}
+
+#[tokio::test]
+async fn duplicate_id_is_a_database_error_not_duplicate_email() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let mut bob = user("bob@example.com");
+    bob.id = ada.id.clone();
+    let err = store.create_user(&bob).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn session_round_trips_with_its_user() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (session, tokens) = live_session(&ada);
+    store.create_session(&session).await.unwrap();
+
+    let found = store
+        .get_session(&tokens.access.digest())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.session.id, session.id);
+    assert_eq!(found.session.user_id, ada.id);
+    assert_eq!(found.session.token, session.token);
+    assert_eq!(found.session.refresh_token, session.refresh_token);
+    assert_eq!(
+        found.session.expires_at.timestamp_micros(),
+        session.expires_at.timestamp_micros()
+    );
+    assert!(found.session.created_at.is_some());
+    assert_eq!(found.user.id, ada.id);
+    assert_eq!(found.user.email, ada.email);
+
+    // Neither an unknown digest nor the refresh token's digest finds it.
+    let stranger = Token::generate(TokenKind::Access).unwrap();
+    assert!(
+        store
+            .get_session(&stranger.digest())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_session(&tokens.refresh.digest())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn expired_access_token_is_none_but_refresh_still_works() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (session, tokens) = session(&ada, Duration::seconds(-1), Duration::days(30));
+    store.create_session(&session).await.unwrap();
+
+    assert!(
+        store
+            .get_session(&tokens.access.digest())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (rotation, new_access, _) = rotation();
+    let refreshed = store
+        .refresh_session(&tokens.refresh.digest(), &rotation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refreshed.session.id, session.id);
+    assert!(
+        store
+            .get_session(&new_access.digest())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn delete_by_access_token_removes_the_session() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (session, tokens) = live_session(&ada);
+    let (other, other_tokens) = live_session(&ada);
+    store.create_session(&session).await.unwrap();
+    store.create_session(&other).await.unwrap();
+
+    assert!(store.delete_session(&tokens.access.digest()).await.unwrap());
+    assert!(
+        store
+            .get_session(&tokens.access.digest())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A second delete finds nothing; the other session is untouched.
+    assert!(!store.delete_session(&tokens.access.digest()).await.unwrap());
+    assert!(
+        store
+            .get_session(&other_tokens.access.digest())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn delete_by_refresh_token_removes_the_session() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (session, tokens) = live_session(&ada);
+    store.create_session(&session).await.unwrap();
+
+    assert!(
+        store
+            .delete_session(&tokens.refresh.digest())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .get_session(&tokens.access.digest())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM sessions").await, 0);
+}
+
+#[tokio::test]
+async fn refresh_replaces_both_tokens_and_expiries() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (session, tokens) = live_session(&ada);
+    store.create_session(&session).await.unwrap();
+
+    let (rotation, new_access, new_refresh) = rotation();
+    let refreshed = store
+        .refresh_session(&tokens.refresh.digest(), &rotation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refreshed.session.id, session.id);
+    assert_eq!(refreshed.session.token, new_access.digest());
+    assert_eq!(refreshed.session.refresh_token, new_refresh.digest());
+    assert_eq!(refreshed.session.expires_at, rotation.expires_at);
+    assert_eq!(
+        refreshed.session.refresh_expires_at,
+        rotation.refresh_expires_at
+    );
+    assert_eq!(refreshed.user.id, ada.id);
+    assert_eq!(refreshed.user.email, ada.email);
+
+    // The old values stop working; the new ones work.
+    assert!(
+        store
+            .get_session(&tokens.access.digest())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (again, _, _) = self::rotation();
+    assert!(
+        store
+            .refresh_session(&tokens.refresh.digest(), &again)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let found = store
+        .get_session(&new_access.digest())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.session.expires_at, rotation.expires_at);
+    assert!(
+        store
+            .refresh_session(&new_refresh.digest(), &again)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn expired_refresh_token_cannot_refresh() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (session, tokens) = session(&ada, Duration::seconds(-2), Duration::seconds(-1));
+    store.create_session(&session).await.unwrap();
+
+    let (rotation, new_access, _) = rotation();
+    assert!(
+        store
+            .refresh_session(&tokens.refresh.digest(), &rotation)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_session(&new_access.digest())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Nothing was written over the row.
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) AS n FROM sessions WHERE refresh_expires_at < now()"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_fifty_concurrent_refreshes_exactly_one_wins() {
+    const CALLERS: usize = 50;
+    let db = TestDb::new().await;
+    let store = Arc::new(
+        db.store_with(PoolConfig::default().max_size(CALLERS as u32))
+            .await,
+    );
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (session, tokens) = live_session(&ada);
+    store.create_session(&session).await.unwrap();
+
+    let barrier = Arc::new(Barrier::new(CALLERS));
+    let old = tokens.refresh.digest();
+    let tasks: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (store, barrier, old) = (store.clone(), barrier.clone(), old.clone());
+            tokio::spawn(async move {
+                let (rotation, access, _) = rotation();
+                barrier.wait().await;
+                let won = store.refresh_session(&old, &rotation).await.unwrap();
+                won.map(|_| access)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        if let Some(access) = task.await.unwrap() {
+            winners.push(access);
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    // The winner's token is the one the row now holds.
+    assert!(
+        store
+            .get_session(&winners[0].digest())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// Captures `tracing` events of this thread as text.
+fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let sink = Sink(buffer.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    (buffer, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn cleanup_removes_dead_sessions_in_batches_and_keeps_refreshable_ones() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let mut conn = db.conn().await;
+    // 2,500 dead sessions (both expiries past), written in one statement.
+    exec(
+        &mut conn,
+        &format!(
+            "INSERT INTO sessions (id, user_id, token, refresh_token, expires_at, refresh_expires_at)
+             SELECT 'ses_dead_' || i, '{}', 'a' || i, 'r' || i,
+                    now() - interval '31 days', now() - interval '1 second'
+             FROM generate_series(1, 2500) AS i",
+            ada.id
+        ),
+    )
+    .await;
+    // Access expired, refresh valid: the spec's OR predicate would delete these.
+    let (idle, idle_tokens) = session(&ada, Duration::minutes(-20), Duration::days(29));
+    store.create_session(&idle).await.unwrap();
+    let (live, _) = live_session(&ada);
+    store.create_session(&live).await.unwrap();
+
+    let (logs, guard) = capture_logs();
+    let deleted = store.cleanup_expired_sessions().await.unwrap();
+    drop(guard);
+    assert_eq!(deleted, 2500);
+
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let batches: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("cleanup batch"))
+        .collect();
+    assert_eq!(batches.len(), 3, "{logs}");
+    assert!(batches[0].contains(&format!("deleted={CLEANUP_BATCH_SIZE}")));
+    assert!(batches[2].contains("deleted=500"), "{logs}");
+
+    let remaining = count(&db, "SELECT count(*) AS n FROM sessions").await;
+    assert_eq!(remaining, 2);
+    // The idle session can still be refreshed.
+    let (rotation, _, _) = rotation();
+    assert!(
+        store
+            .refresh_session(&idle_tokens.refresh.digest(), &rotation)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.cleanup_expired_sessions().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn cleanup_skips_rows_another_sweep_holds_instead_of_waiting() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let mut dead = Vec::new();
+    for _ in 0..10 {
+        let (session, _) = session(&ada, Duration::days(-2), Duration::days(-1));
+        store.create_session(&session).await.unwrap();
+        dead.push(session.id);
+    }
+    // Another instance's sweep holds three dead rows in an open transaction.
+    let mut other = db.conn().await;
+    exec(&mut other, "BEGIN").await;
+    exec(
+        &mut other,
+        &format!(
+            "SELECT id FROM sessions WHERE id IN ('{}', '{}', '{}') FOR UPDATE",
+            dead[0], dead[1], dead[2]
+        ),
+    )
+    .await;
+
+    let deleted =
+        tokio::time::timeout(StdDuration::from_secs(30), store.cleanup_expired_sessions())
+            .await
+            .expect("cleanup waited on rows another transaction holds")
+            .unwrap();
+    assert_eq!(deleted, 7);
+
+    exec(&mut other, "COMMIT").await;
+    assert_eq!(store.cleanup_expired_sessions().await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn deleting_a_user_deletes_its_sessions() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    let bob = user("bob@example.com");
+    store.create_user(&ada).await.unwrap();
+    store.create_user(&bob).await.unwrap();
+    for owner in [&ada, &ada, &bob] {
+        store.create_session(&live_session(owner).0).await.unwrap();
+    }
+    exec(
+        &mut db.conn().await,
+        &format!("DELETE FROM users WHERE id = '{}'", ada.id),
+    )
+    .await;
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM sessions").await, 1);
+}
+
+#[tokio::test]
+async fn session_for_an_unknown_user_is_refused() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ghost = user("ghost@example.com");
+    let err = store
+        .create_session(&live_session(&ghost).0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn user_with_session_is_written_together_or_not_at_all() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    let (session, tokens) = live_session(&ada);
+    store
+        .create_user_with_session(&ada, &session)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .get_session(&tokens.access.digest())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // The session insert fails (its id is taken): the user must not stay behind.
+    let bob = user("bob@example.com");
+    let (mut clash, _) = live_session(&bob);
+    clash.id = session.id.clone();
+    let err = store
+        .create_user_with_session(&bob, &clash)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert!(
+        store
+            .get_user_by_email("bob@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn nul_byte_or_overlong_value_is_refused_and_nothing_is_stored() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+
+    let err = store
+        .create_user(&user("ada\0@example.com"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidInput {
+                field: "email",
+                reason: InvalidReason::NulByte
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("NUL"), "{err}");
+
+    let long = format!("{}@example.com", "a".repeat(256 - "@example.com".len()));
+    assert_eq!(long.chars().count(), 256);
+    let err = store.create_user(&user(&long)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidInput {
+                field: "email",
+                reason: InvalidReason::TooLong { max: 255 }
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "invalid email: longer than 255 characters");
+
+    // 255 characters, multi-byte ones included, fit.
+    let fits = format!("{}@example.com", "é".repeat(255 - "@example.com".len()));
+    store.create_user(&user(&fits)).await.unwrap();
+
+    let mut named = user("bob@example.com");
+    named.name = "Bob\0".to_owned();
+    let (session, _) = live_session(&named);
+    let err = store
+        .create_user_with_session(&named, &session)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidInput { field: "name", .. }),
+        "{err:?}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM users").await, 1);
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM sessions").await, 0);
+}
+
+#[tokio::test]
+async fn store_is_usable_as_a_trait_object() {
+    let db = TestDb::new().await;
+    let store: Arc<dyn Store> = Arc::new(db.store().await);
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    assert!(store.get_user_by_email(&ada.email).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn unreachable_database_is_unavailable() {
+    // Port 1 on loopback: nothing listens there.
+    let err = authingo::postgres::connect("postgres://postgres@127.0.0.1:1/postgres")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn exhausted_pool_is_unavailable_after_the_timeout() {
+    let db = TestDb::new().await;
+    let store = db
+        .store_with(
+            PoolConfig::default()
+                .max_size(1)
+                .connection_timeout(StdDuration::from_millis(200)),
+        )
+        .await;
+    let held = store.pool().get().await.unwrap();
+    let err = store
+        .get_user_by_email("ada@example.com")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    drop(held);
+    assert!(
+        store
+            .get_user_by_email("ada@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn store_recovers_after_its_connections_are_killed() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store.create_user(&user("ada@example.com")).await.unwrap();
+    // What a database restart does to the pool: every connection is closed under it.
+    let mut admin = crate::db::admin().await;
+    exec(
+        &mut admin,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+            db.url().rsplit('/').next().unwrap()
+        ),
+    )
+    .await;
+    drop(admin);
+    let found = store.get_user_by_email("ada@example.com").await;
+    assert!(
+        matches!(found, Ok(Some(_))),
+        "lookup after the connections were killed: {found:?}"
+    );
+}
