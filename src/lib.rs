@@ -1,10 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod auth;
+mod cleanup;
 pub mod model;
+pub mod password;
 pub mod postgres;
 pub mod store;
 pub mod token;
 
+pub use auth::{Auth, AuthError, ConfigError, InputReason, IssuedTokens, Options, SignedIn};
 pub use model::{Session, SessionRotation, SessionWithUser, User};
 pub use store::{InvalidReason, Store, StoreError};

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+mod auth;
 mod db;
 mod fixtures;
 mod migrations;

@@ -1,0 +1,170 @@
+//! Settings of the engine.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::password::{Argon2Params, PasswordHasher};
+use crate::store::Store;
+
+/// How [`Auth`](super::Auth) behaves. Built from a store; every other setting has a default.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`access_ttl`](Self::access_ttl) | 15 minutes |
+/// | [`refresh_ttl`](Self::refresh_ttl) | 30 days |
+/// | [`cleanup_interval`](Self::cleanup_interval) | every 24 hours (`None`: no loop) |
+/// | [`cleanup_first_delay`](Self::cleanup_first_delay) | first sweep at a random moment within 1 minute |
+/// | [`cleanup_timeout`](Self::cleanup_timeout) | 5 minutes per sweep |
+/// | [`password_length`](Self::password_length) | 8 characters to 1024 bytes |
+/// | [`argon2`](Self::argon2) | argon2id m=19456 KiB, t=2, p=1 |
+/// | [`max_concurrent_hashes`](Self::max_concurrent_hashes) | the number of CPU cores |
+#[derive(Clone)]
+pub struct Options {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) access_ttl: Duration,
+    pub(crate) refresh_ttl: Duration,
+    pub(crate) cleanup_interval: Option<Duration>,
+    pub(crate) cleanup_first_delay: Duration,
+    pub(crate) cleanup_timeout: Duration,
+    pub(crate) min_password_chars: usize,
+    pub(crate) max_password_bytes: usize,
+    pub(crate) argon2: Argon2Params,
+    pub(crate) hasher: Option<Arc<dyn PasswordHasher>>,
+    pub(crate) max_concurrent_hashes: usize,
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("cleanup_interval", &self.cleanup_interval)
+            .field("cleanup_first_delay", &self.cleanup_first_delay)
+            .field("cleanup_timeout", &self.cleanup_timeout)
+            .field("min_password_chars", &self.min_password_chars)
+            .field("max_password_bytes", &self.max_password_bytes)
+            .field("argon2", &self.argon2)
+            .field("custom_hasher", &self.hasher.is_some())
+            .field("max_concurrent_hashes", &self.max_concurrent_hashes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    /// Defaults over `store`.
+    pub fn new(store: impl Store + 'static) -> Self {
+        Self::with_shared_store(Arc::new(store))
+    }
+
+    /// Defaults over a store already behind an `Arc`.
+    pub fn with_shared_store(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
+            cleanup_interval: Some(Duration::from_secs(24 * 60 * 60)),
+            cleanup_first_delay: Duration::from_secs(60),
+            cleanup_timeout: Duration::from_secs(5 * 60),
+            min_password_chars: 8,
+            max_password_bytes: 1024,
+            argon2: Argon2Params::default(),
+            hasher: None,
+            max_concurrent_hashes: std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+
+    /// How long an access token is accepted.
+    #[must_use]
+    pub fn access_ttl(mut self, ttl: Duration) -> Self {
+        self.access_ttl = ttl;
+        self
+    }
+
+    /// How long a refresh token is accepted; at least the access TTL.
+    #[must_use]
+    pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_ttl = ttl;
+        self
+    }
+
+    /// How often the cleanup loop sweeps dead sessions; `None` starts no loop (call
+    /// [`Store::cleanup_expired_sessions`] from your own scheduler).
+    #[must_use]
+    pub fn cleanup_interval(mut self, interval: Option<Duration>) -> Self {
+        self.cleanup_interval = interval;
+        self
+    }
+
+    /// The first sweep runs after a random delay up to this long, so that a fleet restarted
+    /// together does not sweep at once.
+    #[must_use]
+    pub fn cleanup_first_delay(mut self, max_delay: Duration) -> Self {
+        self.cleanup_first_delay = max_delay;
+        self
+    }
+
+    /// How long one sweep may take before it is abandoned (the batches already done stay done).
+    #[must_use]
+    pub fn cleanup_timeout(mut self, timeout: Duration) -> Self {
+        self.cleanup_timeout = timeout;
+        self
+    }
+
+    /// Password bounds for sign-up: at least `min_chars` characters, at most `max_bytes` bytes.
+    #[must_use]
+    pub fn password_length(mut self, min_chars: usize, max_bytes: usize) -> Self {
+        self.min_password_chars = min_chars;
+        self.max_password_bytes = max_bytes;
+        self
+    }
+
+    /// argon2id parameters for the default hasher.
+    #[must_use]
+    pub fn argon2(mut self, params: Argon2Params) -> Self {
+        self.argon2 = params;
+        self
+    }
+
+    /// Replaces the argon2id hasher, e.g. with one that also verifies the bcrypt hashes of a
+    /// database adopted from the Go library.
+    #[must_use]
+    pub fn password_hasher(mut self, hasher: Arc<dyn PasswordHasher>) -> Self {
+        self.hasher = Some(hasher);
+        self
+    }
+
+    /// How many hashes or verifications may run at once; the rest wait their turn, so memory
+    /// stays bounded under a burst of sign-ins.
+    #[must_use]
+    pub fn max_concurrent_hashes(mut self, permits: usize) -> Self {
+        self.max_concurrent_hashes = permits;
+        self
+    }
+}
+
+/// A setting [`Auth::new`](super::Auth::new) refuses.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The refresh TTL is shorter than the access TTL.
+    #[error("refresh_ttl ({refresh:?}) is shorter than access_ttl ({access:?})")]
+    RefreshShorterThanAccess {
+        /// The access TTL.
+        access: Duration,
+        /// The refresh TTL.
+        refresh: Duration,
+    },
+    /// A duration is zero or too large to add to the current time.
+    #[error("{0} must be positive and at most 100 years")]
+    Duration(&'static str),
+    /// `max_concurrent_hashes` is zero, or the password bounds are empty.
+    #[error("{0}")]
+    Bounds(&'static str),
+    /// argon2 refuses the parameters.
+    #[error("invalid argon2 parameters")]
+    Argon2(#[source] crate::password::PasswordError),
+    /// The cleanup loop needs a tokio runtime and none is running.
+    #[error("Auth::new must be called inside a tokio runtime when the cleanup loop is on")]
+    NoRuntime,
+}
