@@ -3,6 +3,9 @@
 
 pub mod auth;
 mod cleanup;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod http;
 pub mod model;
 pub mod password;
 pub mod postgres;

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use crate::token::TokenDigest;
 
-/// An account. Serialises without its password hash.
+/// An account. Serialises (snake_case, as the Go library's clients expect) without its password
+/// hash.
 #[derive(Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct User {
     /// `usr_` followed by 32 hex characters.
     pub id: String,
@@ -43,7 +43,6 @@ impl fmt::Debug for User {
 ///
 /// The token fields hold digests, never the tokens the client holds. Serialises without them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Session {
     /// `ses_` followed by 32 hex characters.
     pub id: String,

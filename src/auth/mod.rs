@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::instrument;
 
 pub use error::{AuthError, InputReason};
-pub use options::{ConfigError, Options};
+pub use options::{ConfigError, HttpOptions, Options};
 
 use crate::cleanup::{self, Schedule};
 use crate::model::{Session, SessionRotation, SessionWithUser, User};
@@ -63,6 +63,7 @@ struct Inner {
     refresh_ttl: TimeDelta,
     min_password_chars: usize,
     max_password_bytes: usize,
+    http: HttpOptions,
     hasher: Arc<dyn PasswordHasher>,
     hash_permits: Arc<Semaphore>,
     /// A hash of no password, verified against when the email is unknown, so that sign-in costs
@@ -116,6 +117,15 @@ impl Auth {
                 "the password minimum is above its maximum",
             ));
         }
+        let http = &options.http;
+        if !HttpOptions::valid_cookie_name(&http.session_cookie)
+            || !HttpOptions::valid_cookie_name(&http.refresh_cookie)
+            || http.session_cookie == http.refresh_cookie
+        {
+            return Err(ConfigError::Bounds(
+                "cookie names must be two different RFC 6265 tokens",
+            ));
+        }
         let hasher: Arc<dyn PasswordHasher> = match options.hasher {
             Some(hasher) => hasher,
             None => Arc::new(Argon2id::new(options.argon2).map_err(ConfigError::Argon2)?),
@@ -150,6 +160,7 @@ impl Auth {
                 refresh_ttl,
                 min_password_chars: options.min_password_chars,
                 max_password_bytes: options.max_password_bytes,
+                http: options.http,
                 hasher,
                 hash_permits: Arc::new(Semaphore::new(options.max_concurrent_hashes)),
                 dummy_hash: OnceCell::new(),
@@ -158,6 +169,11 @@ impl Auth {
                 sweeps,
             }),
         })
+    }
+
+    /// The HTTP layer's settings.
+    pub fn http_options(&self) -> &HttpOptions {
+        &self.inner.http
     }
 
     /// The store the engine runs on.

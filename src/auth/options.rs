@@ -32,6 +32,7 @@ pub struct Options {
     pub(crate) argon2: Argon2Params,
     pub(crate) hasher: Option<Arc<dyn PasswordHasher>>,
     pub(crate) max_concurrent_hashes: usize,
+    pub(crate) http: HttpOptions,
 }
 
 impl fmt::Debug for Options {
@@ -47,6 +48,7 @@ impl fmt::Debug for Options {
             .field("argon2", &self.argon2)
             .field("custom_hasher", &self.hasher.is_some())
             .field("max_concurrent_hashes", &self.max_concurrent_hashes)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
@@ -71,6 +73,7 @@ impl Options {
             argon2: Argon2Params::default(),
             hasher: None,
             max_concurrent_hashes: std::thread::available_parallelism().map_or(1, usize::from),
+            http: HttpOptions::default(),
         }
     }
 
@@ -140,6 +143,101 @@ impl Options {
     pub fn max_concurrent_hashes(mut self, permits: usize) -> Self {
         self.max_concurrent_hashes = permits;
         self
+    }
+}
+
+impl Options {
+    /// Cookie and request settings of the HTTP layer (the `axum` feature).
+    #[must_use]
+    pub fn http(mut self, http: HttpOptions) -> Self {
+        self.http = http;
+        self
+    }
+}
+
+/// Settings of the HTTP layer: cookie names and attributes, and the request body limit.
+///
+/// | setting | default |
+/// |---|---|
+/// | `session_cookie` | `authingo_session` |
+/// | `refresh_cookie` | `authingo_refresh` |
+/// | `secure` | `true` (cookies only over HTTPS; browsers accept them from `http://localhost` too) |
+/// | `domain` | none (host-only cookies) |
+/// | `refresh_path` | `None`: where the routes are mounted, plus `/refresh` (`/api/auth/refresh` under `/api/auth`) |
+/// | `max_body_bytes` | 16 KiB |
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpOptions {
+    /// Name of the access-token cookie.
+    pub session_cookie: String,
+    /// Name of the refresh-token cookie.
+    pub refresh_cookie: String,
+    /// Whether cookies carry `Secure`.
+    pub secure: bool,
+    /// The cookies' `Domain`, for sharing them with subdomains.
+    pub domain: Option<String>,
+    /// The refresh cookie's `Path`; `None` derives it from where the routes are mounted.
+    pub refresh_path: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            session_cookie: "authingo_session".to_owned(),
+            refresh_cookie: "authingo_refresh".to_owned(),
+            secure: true,
+            domain: None,
+            refresh_path: None,
+            max_body_bytes: 16 * 1024,
+        }
+    }
+}
+
+impl HttpOptions {
+    /// Sets whether cookies carry `Secure`.
+    #[must_use]
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// Sets the cookies' `Domain`.
+    #[must_use]
+    pub fn domain(mut self, domain: Option<String>) -> Self {
+        self.domain = domain;
+        self
+    }
+
+    /// Sets the two cookie names.
+    #[must_use]
+    pub fn cookie_names(mut self, session: &str, refresh: &str) -> Self {
+        session.clone_into(&mut self.session_cookie);
+        refresh.clone_into(&mut self.refresh_cookie);
+        self
+    }
+
+    /// Sets the refresh cookie's `Path` (`None`: derived from the mount point).
+    #[must_use]
+    pub fn refresh_path(mut self, path: Option<String>) -> Self {
+        self.refresh_path = path;
+        self
+    }
+
+    /// Sets the request body limit.
+    #[must_use]
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// Whether `name` may be a cookie name (an RFC 6265 token).
+    pub(crate) fn valid_cookie_name(name: &str) -> bool {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
     }
 }
 

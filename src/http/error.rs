@@ -1,0 +1,106 @@
+//! The one table from errors to HTTP statuses and JSON bodies.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::auth::AuthError;
+
+/// Seconds a client is told to wait before retrying when the store is unavailable.
+const RETRY_AFTER_SECS: &str = "5";
+
+/// An error answered over HTTP: the engine's, or one found in the request itself.
+///
+/// The body is `{"error": code, "message": text}` (plus `"field"` for invalid input); it never
+/// holds a database message, a hash or a token. Server-side failures are logged instead.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The engine refused or failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The request lacks `X-Authingo-Client: true` (the anti-CSRF header).
+    #[error("missing the X-Authingo-Client: true header")]
+    MissingClientHeader,
+    /// The request carries no session cookie.
+    #[error("not signed in")]
+    NoSession,
+    /// The body is not JSON, or not of the expected shape.
+    #[error("the request body is not valid JSON of the expected shape")]
+    MalformedJson,
+    /// The body is not declared as JSON.
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// The body is larger than the configured limit.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+}
+
+impl ApiError {
+    /// The status and the stable, machine-readable code of this error.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Auth(err) => match err {
+                AuthError::InvalidInput { .. } => (StatusCode::BAD_REQUEST, "invalid_input"),
+                AuthError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
+                AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+                AuthError::InvalidSession => (StatusCode::UNAUTHORIZED, "invalid_session"),
+                AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                AuthError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
+            Self::MissingClientHeader => (StatusCode::FORBIDDEN, "missing_client_header"),
+            Self::NoSession => (StatusCode::UNAUTHORIZED, "no_session"),
+            Self::MalformedJson => (StatusCode::BAD_REQUEST, "malformed_json"),
+            Self::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let field = match &self {
+            Self::Auth(AuthError::InvalidInput { field, .. }) => Some(*field),
+            _ => None,
+        };
+        let message = match &self {
+            Self::Auth(AuthError::Unavailable(source)) => {
+                tracing::warn!(error = %source, source = ?std::error::Error::source(source), "store unavailable");
+                "the service is temporarily unavailable".to_owned()
+            }
+            Self::Auth(AuthError::Internal(source)) => {
+                tracing::error!(error = %source, source = ?source.source(), "internal error");
+                "internal server error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut response = (
+            status,
+            Json(Body {
+                error: code,
+                message,
+                field,
+            }),
+        )
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,142 @@
+//! Extractors: the anti-CSRF header, JSON bodies in the crate's error format, and the signed-in
+//! user.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum_extra::extract::cookie::CookieJar;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::auth::{Auth, AuthError};
+use crate::model::{Session, SessionWithUser, User};
+
+/// The anti-CSRF header every request from the client carries: browsers do not let another
+/// site's page add it without a CORS preflight.
+pub(crate) const CLIENT_HEADER: &str = "x-authingo-client";
+
+pub(crate) fn has_client_header(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(CLIENT_HEADER)
+        .is_some_and(|value| value.as_bytes() == b"true")
+}
+
+/// Requires `X-Authingo-Client: true` (exactly), else 403.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientHeader;
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        if has_client_header(parts) {
+            Ok(Self)
+        } else {
+            Err(ApiError::MissingClientHeader)
+        }
+    }
+}
+
+/// `axum::Json`, with its rejections in the crate's error format.
+#[derive(Debug)]
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
+            Err(JsonRejection::BytesRejection(err))
+                if err.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::PayloadTooLarge)
+            }
+            // Syntax and shape errors alike; serde's message is not echoed, since it can quote
+            // the request's values.
+            Err(_) => Err(ApiError::MalformedJson),
+        }
+    }
+}
+
+/// The signed-in user and their session, for a handler that requires one.
+///
+/// Extracting it enforces `X-Authingo-Client: true` (403) and a valid session cookie (401),
+/// unless [`RequireAuth`](super::RequireAuthLayer) already did for this request. The router's
+/// state must give an [`Auth`] (`Auth: FromRef<S>`).
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// The account.
+    pub user: User,
+    /// The session the request came with.
+    pub session: Session,
+}
+
+impl From<SessionWithUser> for CurrentUser {
+    fn from(found: SessionWithUser) -> Self {
+        Self {
+            user: found.user,
+            session: found.session,
+        }
+    }
+}
+
+/// Checks a request's header and session cookie.
+pub(crate) async fn authenticate(auth: &Auth, parts: &Parts) -> Result<CurrentUser, ApiError> {
+    if !has_client_header(parts) {
+        return Err(ApiError::MissingClientHeader);
+    }
+    let jar = CookieJar::from_headers(&parts.headers);
+    let token = jar
+        .get(&auth.http_options().session_cookie)
+        .map(|cookie| cookie.value())
+        .filter(|value| !value.is_empty())
+        .ok_or(ApiError::NoSession)?;
+    auth.get_session(token)
+        .await?
+        .map(CurrentUser::from)
+        .ok_or(ApiError::Auth(AuthError::InvalidSession))
+}
+
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(user) = parts.extensions.get::<Self>() {
+            return Ok(user.clone());
+        }
+        let user = authenticate(&Auth::from_ref(state), parts).await?;
+        parts.extensions.insert(user.clone());
+        Ok(user)
+    }
+}
+
+/// `Option<CurrentUser>` as an extractor: `None` for a request without the header, without a
+/// cookie, or with an unknown or expired session. A store failure is still an error (503), not
+/// an anonymous request.
+impl<S> OptionalFromRequestParts<S> for CurrentUser
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, ApiError> {
+        match <Self as FromRequestParts<S>>::from_request_parts(parts, state).await {
+            Ok(user) => Ok(Some(user)),
+            Err(
+                ApiError::MissingClientHeader
+                | ApiError::NoSession
+                | ApiError::Auth(AuthError::InvalidSession),
+            ) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The HTTP face of [`Auth`] on axum: AuthInGo's five routes, the `RequireAuth` layer and the
+//! `CurrentUser` extractor.
+//!
+//! | route | body | success |
+//! |---|---|---|
+//! | `POST /sign-up` | `{"email", "password", "name"}` | `{"user": …}`, both cookies set |
+//! | `POST /sign-in` | `{"email", "password"}` | `{"user": …}`, both cookies set |
+//! | `GET /session` | — | `{"user": …, "session": …}` |
+//! | `POST /refresh` | — | `{"user": …}`, both cookies rotated |
+//! | `POST /sign-out` | — | `{"success": true}`, both cookies expired |
+//!
+//! Every route requires the header `X-Authingo-Client: true` (403 without). Errors are
+//! `{"error": code, "message": text}` with the status of [`ApiError::status_and_code`].
+
+mod cookies;
+mod error;
+mod extract;
+mod handlers;
+mod layer;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+pub use extract::CurrentUser;
+pub use layer::{RequireAuth, RequireAuthLayer};
+
+use crate::auth::Auth;
+
+impl Auth {
+    /// The routes, to nest under a prefix of your choice:
+    /// `Router::new().nest("/api/auth", auth.router())`. The refresh cookie's path follows the
+    /// prefix (`/api/auth/refresh`) unless [`HttpOptions::refresh_path`](crate::HttpOptions)
+    /// says otherwise.
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        Router::new()
+            .route("/sign-up", post(handlers::sign_up))
+            .route("/sign-in", post(handlers::sign_in))
+            .route("/session", get(handlers::session))
+            .route("/refresh", post(handlers::refresh))
+            .route("/sign-out", post(handlers::sign_out))
+            .layer(DefaultBodyLimit::max(self.http_options().max_body_bytes))
+            .with_state(self.clone())
+    }
+
+    /// A layer for your own routes that lets only signed-in requests through (see
+    /// [`RequireAuthLayer`]); handlers then take a [`CurrentUser`] or
+    /// `Extension<CurrentUser>`.
+    pub fn require_auth(&self) -> RequireAuthLayer {
+        RequireAuthLayer::new(self.clone())
+    }
+}
