@@ -47,6 +47,9 @@ pub enum InvalidReason {
         /// The column's limit, in characters.
         max: usize,
     },
+    /// A database URL that names no database.
+    #[error("names no database")]
+    NoDatabaseName,
 }
 
 /// Persistence for users and sessions: the seven operations of the AuthInGo adapter, plus the

@@ -78,6 +78,7 @@ impl From<StoreError> for AuthError {
                         max,
                         unit: "characters",
                     },
+                    InvalidReason::NoDatabaseName => InputReason::Empty,
                 },
             },
             StoreError::Unavailable(_) => Self::Unavailable(err),

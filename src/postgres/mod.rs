@@ -7,8 +7,10 @@ mod models;
 mod pool;
 #[expect(missing_docs, reason = "written by `diesel print-schema`")]
 pub mod schema;
+mod setup;
 mod store;
 
 pub use migrations::{MIGRATIONS, SCHEMA_SQL, run_migrations};
 pub use pool::{PgPool, PoolConfig, connect, connect_with};
+pub use setup::create_database_if_missing;
 pub use store::{CLEANUP_BATCH_SIZE, PgStore};

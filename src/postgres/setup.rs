@@ -1,0 +1,92 @@
+//! Creating the application's database, for development and demos.
+
+use diesel::QueryableByName;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+
+use crate::store::{InvalidReason, StoreError};
+
+#[derive(QueryableByName)]
+struct Exists {
+    #[diesel(sql_type = Text)]
+    #[expect(dead_code, reason = "only the row's presence matters")]
+    datname: String,
+}
+
+/// The database name in a `postgres://…/name?…` URL, and the same URL pointing at the server's
+/// `postgres` maintenance database instead.
+fn split_url(url: &str) -> Option<(String, String)> {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://")? + 3;
+    let slash = after_scheme + base[after_scheme..].find('/')?;
+    let name = &base[slash + 1..];
+    if name.is_empty() {
+        return None;
+    }
+    let mut maintenance = format!("{}/postgres", &base[..slash]);
+    if let Some(query) = query {
+        maintenance.push('?');
+        maintenance.push_str(query);
+    }
+    Some((name.to_owned(), maintenance))
+}
+
+/// Creates the database named in `database_url` if the server does not have it yet; says
+/// whether it did. Meant for development and demos: in production the database is provisioned
+/// beforehand.
+///
+/// # Errors
+/// [`StoreError::InvalidInput`] when the URL names no database; [`StoreError::Unavailable`] when
+/// the server cannot be reached; [`StoreError::Database`] when the user may not create it.
+pub async fn create_database_if_missing(database_url: &str) -> Result<bool, StoreError> {
+    let (name, maintenance_url) = split_url(database_url).ok_or(StoreError::InvalidInput {
+        field: "database_url",
+        reason: InvalidReason::NoDatabaseName,
+    })?;
+    let mut conn = AsyncPgConnection::establish(&maintenance_url)
+        .await
+        .map_err(|err| StoreError::Unavailable(Box::new(err)))?;
+    if database_exists(&mut conn, &name).await? {
+        return Ok(false);
+    }
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    match diesel::sql_query(format!("CREATE DATABASE {quoted}"))
+        .execute(&mut conn)
+        .await
+    {
+        Ok(_) => Ok(true),
+        // Another process made it in the meantime.
+        Err(_) if database_exists(&mut conn, &name).await? => Ok(false),
+        Err(err) => Err(super::error::from_diesel(err)),
+    }
+}
+
+async fn database_exists(conn: &mut AsyncPgConnection, name: &str) -> Result<bool, StoreError> {
+    diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(name)
+        .load::<Exists>(conn)
+        .await
+        .map(|rows| !rows.is_empty())
+        .map_err(super::error::from_diesel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_url;
+
+    #[test]
+    fn splits_the_database_name_off_the_url() {
+        assert_eq!(
+            split_url("postgres://u:p@h:5432/app?sslmode=disable"),
+            Some((
+                "app".to_owned(),
+                "postgres://u:p@h:5432/postgres?sslmode=disable".to_owned()
+            ))
+        );
+        assert_eq!(split_url("postgres://h/"), None);
+        assert_eq!(split_url("postgres://h"), None);
+    }
+}
