@@ -12,6 +12,8 @@ pub mod postgres;
 pub mod store;
 pub mod token;
 
-pub use auth::{Auth, AuthError, ConfigError, InputReason, IssuedTokens, Options, SignedIn};
+pub use auth::{
+    Auth, AuthError, ConfigError, HttpOptions, InputReason, IssuedTokens, Options, SignedIn,
+};
 pub use model::{Session, SessionRotation, SessionWithUser, User};
 pub use store::{InvalidReason, Store, StoreError};

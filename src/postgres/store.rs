@@ -65,13 +65,15 @@ impl PgStore {
 /// be `Send` for every lifetime, which closures over borrowed arguments cannot yet promise.
 macro_rules! run {
     ($store:expr, $retry:expr, |$conn:ident| $query:expr) => {{
-        let mut retries = $store.retries($retry);
+        // Counted on the first failure only: the pool's state takes its lock.
+        let mut retries: Option<u32> = None;
         loop {
             let mut pooled = $store.pool.get().await.map_err(from_pool)?;
             let $conn: &mut AsyncPgConnection = &mut pooled;
             match $query.await {
                 Ok(value) => break Ok::<_, StoreError>(value),
-                Err(err) => match settle(err, &mut pooled, &mut retries) {
+                Err(err) => match settle(err, &mut pooled, &mut retries, || $store.retries($retry))
+                {
                     Some(err) => break Err(err),
                     None => continue,
                 },
@@ -84,15 +86,17 @@ macro_rules! run {
 fn settle(
     err: diesel::result::Error,
     conn: &mut AsyncPgConnection,
-    retries: &mut u32,
+    retries: &mut Option<u32>,
+    allowed: impl FnOnce() -> u32,
 ) -> Option<StoreError> {
     if !conn.is_broken() {
         return Some(from_diesel(err));
     }
-    if *retries == 0 {
+    let left = retries.get_or_insert_with(allowed);
+    if *left == 0 {
         return Some(StoreError::Unavailable(Box::new(err)));
     }
-    *retries -= 1;
+    *left -= 1;
     None
 }
 

@@ -1,0 +1,70 @@
+//! The cost of one password hash and one verification with the default argon2id parameters.
+//!
+//! Run with `cargo bench --bench password -- [--samples N] [--json FILE]`: prints the median,
+//! p10 and p90 of each, in milliseconds, measured one at a time on one thread.
+
+use std::time::{Duration, Instant};
+
+use authingo::password::{Argon2Params, Argon2id, PasswordHasher as _};
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut samples = 40usize;
+    let mut json = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--samples" => samples = args.next().ok_or("--samples needs a number")?.parse()?,
+            "--json" => json = Some(args.next().ok_or("--json needs a file")?),
+            // `cargo bench` passes `--bench`; other harness flags mean nothing here.
+            _ => {}
+        }
+    }
+    let params = Argon2Params::default();
+    let hasher = Argon2id::new(params)?;
+    let password = "correct horse battery staple";
+    let stored = hasher.hash(password)?;
+
+    let mut hashes = Vec::with_capacity(samples);
+    let mut verifies = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let start = Instant::now();
+        std::hint::black_box(hasher.hash(password)?);
+        hashes.push(start.elapsed());
+        let start = Instant::now();
+        assert!(hasher.verify(password, &stored)?);
+        verifies.push(start.elapsed());
+    }
+    hashes.sort();
+    verifies.sort();
+
+    println!(
+        "argon2id m={} KiB t={} p={}, {samples} samples each, one thread",
+        params.memory_kib, params.iterations, params.parallelism
+    );
+    println!(
+        "{:<8} {:>10} {:>10} {:>10}",
+        "op", "p10 ms", "median ms", "p90 ms"
+    );
+    let mut rows = Vec::new();
+    for (name, sorted) in [("hash", &hashes), ("verify", &verifies)] {
+        let (p10, p50, p90) = (
+            percentile(sorted, 0.1),
+            percentile(sorted, 0.5),
+            percentile(sorted, 0.9),
+        );
+        println!("{name:<8} {p10:>10.2} {p50:>10.2} {p90:>10.2}");
+        rows.push(serde_json::json!({
+            "op": name, "p10_ms": p10, "median_ms": p50, "p90_ms": p90, "samples": samples,
+        }));
+    }
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
+        println!("wrote {path}");
+    }
+    Ok(())
+}
