@@ -47,8 +47,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
+        // Through a JSON object first: a derived `Deserialize` would also take an array.
+        match axum::Json::<serde_json::Map<String, serde_json::Value>>::from_request(req, state)
+            .await
+        {
+            Ok(axum::Json(object)) => T::deserialize(serde_json::Value::Object(object))
+                .map(Self)
+                .map_err(|_| ApiError::MalformedJson),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
             Err(JsonRejection::BytesRejection(err))
                 if err.status() == StatusCode::PAYLOAD_TOO_LARGE =>

@@ -72,14 +72,36 @@ macro_rules! run {
             let $conn: &mut AsyncPgConnection = &mut pooled;
             match $query.await {
                 Ok(value) => break Ok::<_, StoreError>(value),
-                Err(err) => match settle(err, &mut pooled, &mut retries, || $store.retries($retry))
-                {
-                    Some(err) => break Err(err),
-                    None => continue,
-                },
+                Err(err) => {
+                    if may_be_lost(&err) && !pooled.is_broken() {
+                        // A server ending the session (restart, pg_terminate_backend) answers the
+                        // statement in flight with an error before it closes: probe to tell, so
+                        // that a lost connection is retried or reported as unavailable.
+                        let _ = diesel::sql_query("SELECT 1").execute(&mut *pooled).await;
+                    }
+                    match settle(err, &mut pooled, &mut retries, || $store.retries($retry)) {
+                        Some(err) => break Err(err),
+                        None => continue,
+                    }
+                }
             }
         }
     }};
+}
+
+/// Whether `err` may mean the connection is gone: not a constraint or data error, which the
+/// server reports on a healthy connection.
+fn may_be_lost(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        err,
+        Error::DatabaseError(
+            DatabaseErrorKind::Unknown
+                | DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand,
+            _
+        )
+    )
 }
 
 /// The error to report for `err`, or `None` when the connection died and a retry is left.

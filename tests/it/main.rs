@@ -5,5 +5,6 @@
 mod auth;
 mod db;
 mod fixtures;
+mod http;
 mod migrations;
 mod store;

@@ -661,20 +661,41 @@ async fn store_recovers_after_its_connections_are_killed() {
     let db = TestDb::new().await;
     let store = db.store().await;
     store.create_user(&user("ada@example.com")).await.unwrap();
+    // Three connections open and idle in the pool.
+    let held: Vec<_> = vec![
+        store.pool().get().await.unwrap(),
+        store.pool().get().await.unwrap(),
+        store.pool().get().await.unwrap(),
+    ];
+    drop(held);
+    assert_eq!(store.pool().state().idle_connections, 3);
+
+    let kill_all = async || {
+        let mut admin = crate::db::admin().await;
+        exec(
+            &mut admin,
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                db.url().rsplit('/').next().unwrap()
+            ),
+        )
+        .await;
+    };
     // What a database restart does to the pool: every connection is closed under it.
-    let mut admin = crate::db::admin().await;
-    exec(
-        &mut admin,
-        &format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
-            db.url().rsplit('/').next().unwrap()
-        ),
-    )
-    .await;
-    drop(admin);
+    kill_all().await;
     let found = store.get_user_by_email("ada@example.com").await;
     assert!(
         matches!(found, Ok(Some(_))),
         "lookup after the connections were killed: {found:?}"
     );
+
+    // A write is not repeated, but a lost connection is reported as such, never as a database
+    // error.
+    kill_all().await;
+    for email in ["bob@example.com", "carol@example.com", "dan@example.com"] {
+        match store.create_user(&user(email)).await {
+            Ok(()) | Err(StoreError::Unavailable(_)) => {}
+            Err(other) => panic!("write after the connections were killed: {other:?}"),
+        }
+    }
 }
