@@ -9,28 +9,35 @@ fn invalid(field: &'static str, reason: InputReason) -> AuthError {
     AuthError::InvalidInput { field, reason }
 }
 
-/// The email as it is stored and looked up: trimmed and lower-cased.
-pub(crate) fn email(raw: &str) -> Result<String, AuthError> {
-    const FIELD: &str = "email";
+/// `raw` trimmed, if it holds no NUL byte, is not empty, is at most [`MAX_FIELD_CHARS`]
+/// characters and holds no control character.
+fn trimmed_text<'a>(field: &'static str, raw: &'a str) -> Result<&'a str, AuthError> {
     if raw.contains('\0') {
-        return Err(invalid(FIELD, InputReason::NulByte));
+        return Err(invalid(field, InputReason::NulByte));
     }
-    let email = raw.trim().to_lowercase();
-    if email.is_empty() {
-        return Err(invalid(FIELD, InputReason::Empty));
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(invalid(field, InputReason::Empty));
     }
-    if email.chars().count() > MAX_FIELD_CHARS {
+    if text.chars().count() > MAX_FIELD_CHARS {
         return Err(invalid(
-            FIELD,
+            field,
             InputReason::TooLong {
                 max: MAX_FIELD_CHARS,
                 unit: "characters",
             },
         ));
     }
-    if email.chars().any(char::is_control) {
-        return Err(invalid(FIELD, InputReason::ControlCharacter));
+    if text.chars().any(char::is_control) {
+        return Err(invalid(field, InputReason::ControlCharacter));
     }
+    Ok(text)
+}
+
+/// The email as it is stored and looked up: trimmed and lower-cased.
+pub(crate) fn email(raw: &str) -> Result<String, AuthError> {
+    const FIELD: &str = "email";
+    let email = trimmed_text(FIELD, raw)?.to_lowercase();
     if email.chars().any(char::is_whitespace) {
         return Err(invalid(FIELD, InputReason::Whitespace));
     }
@@ -46,27 +53,7 @@ pub(crate) fn email(raw: &str) -> Result<String, AuthError> {
 
 /// The display name, trimmed.
 pub(crate) fn name(raw: &str) -> Result<String, AuthError> {
-    const FIELD: &str = "name";
-    if raw.contains('\0') {
-        return Err(invalid(FIELD, InputReason::NulByte));
-    }
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err(invalid(FIELD, InputReason::Empty));
-    }
-    if name.chars().count() > MAX_FIELD_CHARS {
-        return Err(invalid(
-            FIELD,
-            InputReason::TooLong {
-                max: MAX_FIELD_CHARS,
-                unit: "characters",
-            },
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(invalid(FIELD, InputReason::ControlCharacter));
-    }
-    Ok(name.to_owned())
+    trimmed_text("name", raw).map(str::to_owned)
 }
 
 /// A password as given, within `min_chars` characters and `max_bytes` bytes. Sign-in passes

@@ -1,10 +1,42 @@
 //! The two cookies: what they carry, their attributes, and their removal.
 
+use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::Uri;
+use axum::http::request::Parts;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use cookie::time::{Duration, OffsetDateTime};
 
-use crate::auth::{HttpOptions, IssuedTokens};
+use crate::auth::{Auth, HttpOptions, IssuedTokens};
+
+/// Where a request was routed: its full path and the part below the routes' mount point.
+#[derive(Debug)]
+pub(crate) struct Mount {
+    original: Uri,
+    routed: Uri,
+}
+
+impl Mount {
+    /// The cookies for this mount point, under `auth`'s settings.
+    pub(crate) fn cookies<'a>(&self, auth: &'a Auth) -> Cookies<'a> {
+        Cookies::new(auth.http_options(), &self.original, &self.routed)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Mount {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // Outside a nested router there is no OriginalUri: the routed path is the whole path.
+        let original = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.clone(), |original| original.0.clone());
+        Ok(Self {
+            original,
+            routed: parts.uri.clone(),
+        })
+    }
+}
 
 /// The cookies of one request, with the refresh cookie's path resolved.
 pub(crate) struct Cookies<'a> {

@@ -1,16 +1,15 @@
 //! The five routes.
 
 use axum::Json;
-use axum::extract::{OriginalUri, Request, State};
-use axum::http::Uri;
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
-use super::cookies::Cookies;
+use super::cookies::{Cookies, Mount};
 use super::error::ApiError;
 use super::extract::{ApiJson, ClientHeader, CurrentUser, authenticate};
-use crate::auth::{Auth, AuthError};
+use crate::auth::{Auth, AuthError, SignedIn};
 use crate::model::{Session, User};
 
 #[derive(Deserialize)]
@@ -48,48 +47,40 @@ struct SuccessBody {
     success: bool,
 }
 
-fn cookies<'a>(auth: &'a Auth, original: &Uri, routed: &Uri) -> Cookies<'a> {
-    Cookies::new(auth.http_options(), original, routed)
+/// The response to a sign-up, sign-in or refresh: the user, and both cookies set.
+fn signed_in(cookies: &Cookies<'_>, jar: CookieJar, signed_in: &SignedIn) -> Response {
+    let jar = cookies.issue(jar, &signed_in.tokens);
+    (
+        jar,
+        Json(UserBody {
+            user: &signed_in.user,
+        }),
+    )
+        .into_response()
 }
 
 pub(crate) async fn sign_up(
     State(auth): State<Auth>,
     _: ClientHeader,
-    OriginalUri(original): OriginalUri,
-    routed: Uri,
+    mount: Mount,
     jar: CookieJar,
     ApiJson(body): ApiJson<SignUpBody>,
 ) -> Result<Response, ApiError> {
     let signed_up = auth
         .sign_up(&body.email, &body.password, &body.name)
         .await?;
-    let jar = cookies(&auth, &original, &routed).issue(jar, &signed_up.tokens);
-    Ok((
-        jar,
-        Json(UserBody {
-            user: &signed_up.user,
-        }),
-    )
-        .into_response())
+    Ok(signed_in(&mount.cookies(&auth), jar, &signed_up))
 }
 
 pub(crate) async fn sign_in(
     State(auth): State<Auth>,
     _: ClientHeader,
-    OriginalUri(original): OriginalUri,
-    routed: Uri,
+    mount: Mount,
     jar: CookieJar,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<Response, ApiError> {
-    let signed_in = auth.sign_in(&body.email, &body.password).await?;
-    let jar = cookies(&auth, &original, &routed).issue(jar, &signed_in.tokens);
-    Ok((
-        jar,
-        Json(UserBody {
-            user: &signed_in.user,
-        }),
-    )
-        .into_response())
+    let outcome = auth.sign_in(&body.email, &body.password).await?;
+    Ok(signed_in(&mount.cookies(&auth), jar, &outcome))
 }
 
 /// The session of the access cookie. A 401 here clears no cookie: the client answers it with a
@@ -112,25 +103,15 @@ pub(crate) async fn session(
 pub(crate) async fn refresh(
     State(auth): State<Auth>,
     _: ClientHeader,
-    OriginalUri(original): OriginalUri,
-    routed: Uri,
+    mount: Mount,
     jar: CookieJar,
 ) -> Response {
-    let cookies = cookies(&auth, &original, &routed);
+    let cookies = mount.cookies(&auth);
     let Some(token) = cookies.refresh_token(&jar) else {
         return (cookies.expire(jar), ApiError::NoSession).into_response();
     };
     match auth.refresh(token).await {
-        Ok(refreshed) => {
-            let jar = cookies.issue(jar, &refreshed.tokens);
-            (
-                jar,
-                Json(UserBody {
-                    user: &refreshed.user,
-                }),
-            )
-                .into_response()
-        }
+        Ok(refreshed) => signed_in(&cookies, jar, &refreshed),
         Err(err @ AuthError::InvalidSession) => {
             (cookies.expire(jar), ApiError::from(err)).into_response()
         }
@@ -143,11 +124,10 @@ pub(crate) async fn refresh(
 pub(crate) async fn sign_out(
     State(auth): State<Auth>,
     _: ClientHeader,
-    OriginalUri(original): OriginalUri,
-    routed: Uri,
+    mount: Mount,
     jar: CookieJar,
 ) -> Result<Response, ApiError> {
-    let cookies = cookies(&auth, &original, &routed);
+    let cookies = mount.cookies(&auth);
     let mut ended = false;
     if let Some(token) = cookies.session_token(&jar) {
         ended = auth.sign_out(token).await?;
