@@ -242,16 +242,16 @@ impl Auth {
         input::password(password, 0, self.inner.max_password_bytes)?;
 
         let Some(user) = self.inner.store.get_user_by_email(&email).await? else {
-            let dummy = self.dummy_hash().await?;
-            self.verify(password, dummy).await?;
+            self.spend_one_verification(password).await?;
             return Err(AuthError::InvalidCredentials);
         };
         let matches = match self.verify(password, user.password_hash.clone()).await {
             Ok(matches) => matches,
-            // A hash this hasher cannot read (e.g. bcrypt from the Go library): the password
-            // cannot be checked, which for the caller is the same as a wrong one.
+            // A hash this hasher cannot read (e.g. bcrypt from the Go library) fails at once:
+            // spend a verification anyway, so that such accounts cannot be told apart by timing.
             Err(AuthError::Internal(err)) if err.is::<PasswordError>() => {
                 tracing::warn!(user.id = %user.id, "stored password hash is not readable by the hasher");
+                self.spend_one_verification(password).await?;
                 false
             }
             Err(err) => return Err(err),
@@ -429,12 +429,19 @@ impl Auth {
             .map_err(internal)
     }
 
-    async fn dummy_hash(&self) -> Result<String, AuthError> {
+    /// Costs what one verification costs, for sign-ins that have no usable hash to check: a
+    /// verification against the dummy hash or, the first time, making it (one hash with the same
+    /// parameters costs the same).
+    async fn spend_one_verification(&self, password: &str) -> Result<(), AuthError> {
+        if let Some(dummy) = self.inner.dummy_hash.get() {
+            self.verify(password, dummy.clone()).await?;
+            return Ok(());
+        }
         self.inner
             .dummy_hash
             .get_or_try_init(|| self.hash("authingo: no such account"))
             .await
-            .cloned()
+            .map(drop)
     }
 }
 
