@@ -50,6 +50,9 @@ pub enum InvalidReason {
     /// A database URL that names no database.
     #[error("names no database")]
     NoDatabaseName,
+    /// A setting outside the values it may take.
+    #[error("is out of range")]
+    OutOfRange,
 }
 
 /// Persistence for users and sessions: the seven operations of the AuthInGo adapter, plus the

@@ -70,15 +70,21 @@ impl From<StoreError> for AuthError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::DuplicateEmail => Self::EmailTaken,
-            StoreError::InvalidInput { field, reason } => Self::InvalidInput {
+            StoreError::InvalidInput {
                 field,
-                reason: match reason {
-                    InvalidReason::NulByte => InputReason::NulByte,
-                    InvalidReason::TooLong { max } => InputReason::TooLong {
-                        max,
-                        unit: "characters",
-                    },
-                    InvalidReason::NoDatabaseName => InputReason::Empty,
+                reason: InvalidReason::NulByte,
+            } => Self::InvalidInput {
+                field,
+                reason: InputReason::NulByte,
+            },
+            StoreError::InvalidInput {
+                field,
+                reason: InvalidReason::TooLong { max },
+            } => Self::InvalidInput {
+                field,
+                reason: InputReason::TooLong {
+                    max,
+                    unit: "characters",
                 },
             },
             StoreError::Unavailable(_) => Self::Unavailable(err),

@@ -19,8 +19,13 @@ pub(crate) fn from_diesel(err: DieselError) -> StoreError {
         {
             StoreError::DuplicateEmail
         }
+        // Lost connections, and the states of a failover (a read-only standby) or of contention
+        // (a serialization failure): retrying later may succeed.
         DieselError::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::ReadOnlyTransaction
+            | DatabaseErrorKind::SerializationFailure,
             _,
         ) => StoreError::Unavailable(Box::new(err)),
         other => StoreError::Database(Box::new(other)),

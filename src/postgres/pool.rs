@@ -7,7 +7,7 @@ use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 
-use crate::store::StoreError;
+use crate::store::{InvalidReason, StoreError};
 
 /// The pool [`PgStore`](super::PgStore) runs on.
 pub type PgPool = bb8::Pool<Manager>;
@@ -20,7 +20,8 @@ pub(crate) type Manager = AsyncDieselConnectionManager<AsyncPgConnection>;
 pub struct PoolConfig {
     /// Most connections open at once. Default 10.
     pub max_size: u32,
-    /// Connections kept open while idle. Default `None` (bb8 then keeps up to `max_size`).
+    /// Connections kept open however long they are idle. Default `None`: idle connections above
+    /// zero are closed after bb8's idle timeout (10 minutes) and reopened on demand.
     pub min_idle: Option<u32>,
     /// How long a caller waits for a connection before getting
     /// [`StoreError::Unavailable`]. Default 5 s (bb8's own default of 30 s turns an exhausted
@@ -75,9 +76,32 @@ pub async fn connect(database_url: &str) -> Result<PgPool, StoreError> {
 /// Checked-out connections are not pinged first: a `SELECT 1` per checkout would add a round
 /// trip to every request. A connection found broken when it is used is discarded on its return.
 ///
+/// The pool bounds only the wait for a connection. To bound a statement on a network that drops
+/// packets silently, set the driver's options in the URL, e.g.
+/// `?connect_timeout=5&keepalives_idle=30&tcp_user_timeout=10` (tokio-postgres reads them, in seconds).
+///
 /// # Errors
-/// [`StoreError::Unavailable`] when no connection can be made.
+/// [`StoreError::InvalidInput`] for a `max_size` of 0, a zero `connection_timeout` or a
+/// `min_idle` above `max_size`; [`StoreError::Unavailable`] when no connection can be made
+/// within `connection_timeout`.
 pub async fn connect_with(database_url: &str, config: &PoolConfig) -> Result<PgPool, StoreError> {
+    // bb8 asserts these; refuse them with an error instead.
+    let out_of_range = |field| StoreError::InvalidInput {
+        field,
+        reason: InvalidReason::OutOfRange,
+    };
+    if config.max_size == 0 {
+        return Err(out_of_range("max_size"));
+    }
+    if config.connection_timeout.is_zero() {
+        return Err(out_of_range("connection_timeout"));
+    }
+    if config
+        .min_idle
+        .is_some_and(|min_idle| min_idle > config.max_size)
+    {
+        return Err(out_of_range("min_idle"));
+    }
     let mut manager_config = ManagerConfig::default();
     manager_config.recycling_method = RecyclingMethod::Fast;
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
@@ -94,10 +118,9 @@ pub async fn connect_with(database_url: &str, config: &PoolConfig) -> Result<PgP
         .map_err(|err| StoreError::Unavailable(Box::new(err)))?;
     // Fail here, with the cause (bb8's own checkout would only report a timeout), rather than on
     // the first request.
-    drop(
-        pool.dedicated_connection()
-            .await
-            .map_err(|err| StoreError::Unavailable(Box::new(err)))?,
-    );
+    let first = tokio::time::timeout(config.connection_timeout, pool.dedicated_connection())
+        .await
+        .map_err(|elapsed| StoreError::Unavailable(Box::new(elapsed)))?;
+    drop(first.map_err(|err| StoreError::Unavailable(Box::new(err)))?);
     Ok(pool)
 }

@@ -67,8 +67,16 @@ macro_rules! run {
     ($store:expr, $retry:expr, |$conn:ident| $query:expr) => {{
         // Counted on the first failure only: the pool's state takes its lock.
         let mut retries: Option<u32> = None;
+        let mut stale = 0;
         loop {
             let mut pooled = $store.pool.get().await.map_err(from_pool)?;
+            // A connection the server already closed (seen by the driver, no round trip): drop
+            // it, the pool discards it, and take the next. Nothing was sent, so any statement may
+            // go on another; the pool holds at most `max_size` such connections.
+            if pooled.is_broken() && stale < $store.pool.state().connections {
+                stale += 1;
+                continue;
+            }
             let $conn: &mut AsyncPgConnection = &mut pooled;
             match $query.await {
                 Ok(value) => break Ok::<_, StoreError>(value),

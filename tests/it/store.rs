@@ -631,6 +631,30 @@ async fn unreachable_database_is_unavailable() {
 }
 
 #[tokio::test]
+async fn pool_settings_bb8_would_panic_on_are_refused() {
+    let url = crate::db::server_url();
+    for (config, field) in [
+        (PoolConfig::default().max_size(0), "max_size"),
+        (
+            PoolConfig::default().connection_timeout(StdDuration::ZERO),
+            "connection_timeout",
+        ),
+        (
+            PoolConfig::default().max_size(2).min_idle(Some(3)),
+            "min_idle",
+        ),
+    ] {
+        let err = authingo::postgres::connect_with(&url, &config)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::InvalidInput { field: got, reason: InvalidReason::OutOfRange } if got == field),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn exhausted_pool_is_unavailable_after_the_timeout() {
     let db = TestDb::new().await;
     let store = db
