@@ -1,0 +1,516 @@
+//! The store bench (issue 6): what `PgStore` costs against the same SQL on raw tokio-postgres,
+//! what the server itself can do (pgbench), and what the bounded-batch cleanup costs live
+//! traffic against one unbounded DELETE.
+//!
+//! Run it with `cargo bench --bench store -- [options]` (`--help` lists them) against a
+//! PostgreSQL server where the user may create databases (`DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). It makes its own databases
+//! (`authingo_bench_<pid>_*`) and drops them at the end, after an error or on Ctrl-C. The
+//! figures and how to read them are in `BENCHMARKS.md`.
+//!
+//! Each section is one function below, given the loaded seed database and returning its part of
+//! the report.
+
+mod support;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use authingo::Store as _;
+use authingo::postgres::{CLEANUP_BATCH_SIZE, PgStore, PoolConfig, connect_with};
+use support::baseline::{self, Prepare};
+use support::cli::{self, Options, Section};
+use support::db::{self, Databases, with_application_name};
+use support::measure::{self, Load, Samples, Target, Until};
+use support::report::{
+    self, CleanupReport, CleanupRow, Machine, Method, PgbenchRow, Report, SqlCheck, StoreReport,
+    StoreRow,
+};
+use support::workload::{Dataset, Op, Workload};
+use support::{BoxError, Result, cpu, pgbench};
+use tokio_postgres::Client;
+
+/// `application_name` of `PgStore`'s connections, to find their last statement.
+const STORE_APP: &str = "authingo_bench_store";
+const BASELINE_APP: &str = "authingo_bench_baseline";
+
+/// How long the cleanup section keeps measuring the traffic after the cleanup ended.
+const AFTERMATH: Duration = Duration::from_secs(2);
+
+/// One batch of `cleanup_expired_sessions`, for the paused sweep of `--explain`.
+const CLEANUP_BATCH_SQL: &str = include_str!("../src/postgres/cleanup_expired_sessions.sql");
+
+/// The one statement the cleanup section compares the bounded sweep with.
+const UNBOUNDED_DELETE: &str =
+    "DELETE FROM sessions WHERE expires_at < now() AND refresh_expires_at < now()";
+
+fn main() -> ExitCode {
+    let options = match cli::parse(std::env::args()) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            eprintln!("{err}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the tokio runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("bench failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the bench as a task, so that an error, a panic or Ctrl-C all end in dropping the
+/// databases it made.
+async fn run(options: Options) -> Result<()> {
+    let databases = Arc::new(Databases::new(&options.database_url));
+    databases.sweep_leftovers().await?;
+    let body = tokio::spawn(bench(options, Arc::clone(&databases)));
+    let abort = body.abort_handle();
+    let outcome = tokio::select! {
+        joined = body => joined.map_err(BoxError::from).and_then(|outcome| outcome),
+        _ = tokio::signal::ctrl_c() => {
+            abort.abort();
+            Err("interrupted".into())
+        }
+    };
+    databases.drop_all().await;
+    outcome
+}
+
+/// What every section is given.
+#[derive(Debug)]
+struct Context {
+    options: Options,
+    databases: Arc<Databases>,
+    data: Dataset,
+    /// The loaded database, never changed: each section works on copies of it.
+    seed: String,
+}
+
+async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
+    let started = Instant::now();
+    let data = Dataset {
+        users: options.users,
+        sessions: options.sessions,
+    };
+    let machine = machine(databases.server_url()).await?;
+    report::print_machine(&machine, data, &options);
+
+    eprintln!(
+        "loading {} users and {} sessions...",
+        data.users, data.sessions
+    );
+    let loading = Instant::now();
+    let seed = databases.create("seed", None).await?;
+    db::load(&databases.url(&seed), data).await?;
+    eprintln!("loaded in {:.1} s", loading.elapsed().as_secs_f64());
+
+    let context = Context {
+        options,
+        databases,
+        data,
+        seed,
+    };
+    let mut report = Report {
+        machine,
+        data,
+        store: None,
+        cleanup: None,
+        seconds: 0.0,
+    };
+    if context.options.runs(Section::Store) {
+        report.store = Some(store_section(&context).await?);
+    }
+    if context.options.runs(Section::Cleanup) {
+        let cleanup = cleanup_section(&context).await?;
+        report::print_cleanup(&cleanup, data);
+        report.cleanup = Some(cleanup);
+    }
+    // Issue 6's HTTP figures (GET /session through the axum router against a minimal axum
+    // handler, and GET /session's p99 during flat-out sign-ins) come as one more section here:
+    // a `Section` variant, an `http_section(&context)` and a field of `Report`.
+
+    report.seconds = started.elapsed().as_secs_f64();
+    println!();
+    println!("total {:.0} s", report.seconds);
+    if let Some(path) = &context.options.json {
+        let json = serde_json::to_string_pretty(&report::to_json(&report, &context.options))?;
+        std::fs::write(path, json + "\n")
+            .map_err(|err| format!("writing {}: {err}", path.display()))?;
+    }
+    Ok(())
+}
+
+async fn machine(server_url: &str) -> Result<Machine> {
+    let client = db::connect(server_url).await?;
+    let postgres: String = client
+        .query_one("SELECT version()", &[])
+        .await?
+        .try_get(0)?;
+    let mut settings = Vec::new();
+    for name in [
+        "shared_buffers",
+        "synchronous_commit",
+        "fsync",
+        "max_connections",
+    ] {
+        let value: String = client
+            .query_one("SELECT current_setting($1)", &[&name])
+            .await?
+            .try_get(0)?;
+        settings.push((name.to_owned(), value));
+    }
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    Ok(Machine {
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu,
+        postgres: postgres
+            .split(" on ")
+            .next()
+            .unwrap_or(&postgres)
+            .to_owned(),
+        settings,
+    })
+}
+
+/// Section 1: every `Store` method at every concurrency, `PgStore` against the baseline in
+/// alternating rounds, then pgbench at the same client count.
+async fn store_section(context: &Context) -> Result<StoreReport> {
+    let name = context
+        .databases
+        .create("store", Some(&context.seed))
+        .await?;
+    let url = context.databases.url(&name);
+    let admin = db::connect(&url).await?;
+    let workload = Arc::new(Workload::new(context.data));
+    let mut out = StoreReport::default();
+    report::store_header();
+    for &concurrency in &context.options.concurrency {
+        let size = u32::try_from(concurrency)?;
+        let pool = connect_with(
+            &with_application_name(&url, STORE_APP),
+            &PoolConfig::default().max_size(size),
+        )
+        .await?;
+        let base = baseline::pool(&with_application_name(&url, BASELINE_APP), size).await?;
+        let mut sides = vec![
+            Side {
+                target: Arc::new(Target::Store(Arc::new(PgStore::new(pool)))),
+                application_name: STORE_APP,
+            },
+            Side {
+                target: Arc::new(Target::Baseline(base.clone(), Prepare::Once)),
+                application_name: BASELINE_APP,
+            },
+        ];
+        if context.options.explain {
+            // The same connections as the baseline: no more connections than two pools.
+            sides.push(Side {
+                target: Arc::new(Target::Baseline(base, Prepare::EachCall)),
+                application_name: BASELINE_APP,
+            });
+        }
+        let mut create_rate = None;
+        for &op in &context.options.ops {
+            let run = OpRun {
+                context,
+                admin: &admin,
+                workload: &workload,
+                op,
+                concurrency,
+            };
+            let row = run.measure(&sides, create_rate).await?;
+            if op == Op::CreateSession {
+                create_rate = Some(row.store.ops_per_sec.max(row.baseline.ops_per_sec));
+            }
+            report::store_row(&row);
+            out.rows.push(row);
+        }
+        // pgbench opens its own connections: close these first.
+        drop(sides);
+        if context.options.pgbench && context.options.ops.contains(&Op::GetSession) {
+            let outcome =
+                pgbench::run(&url, context.data, concurrency, context.options.duration).await;
+            out.pgbench.push(PgbenchRow {
+                clients: concurrency,
+                outcome,
+            });
+        }
+    }
+    report::print_cpu(&out.rows);
+    report::print_explain(&out.rows);
+    report::print_pgbench(&out.pgbench);
+    drop(admin);
+    context.databases.drop_database(&name).await?;
+    Ok(out)
+}
+
+/// One implementation under test: the store, the baseline, or (`--explain`) the baseline
+/// preparing every statement anew.
+struct Side {
+    target: Arc<Target>,
+    /// Of its connections, for their CPU time.
+    application_name: &'static str,
+}
+
+/// One operation at one concurrency.
+struct OpRun<'a> {
+    context: &'a Context,
+    admin: &'a Client,
+    workload: &'a Arc<Workload>,
+    op: Op,
+    concurrency: usize,
+}
+
+impl OpRun<'_> {
+    /// Measures `op` on each of `sides` (store first, baseline second) in alternating rounds.
+    async fn measure(&self, sides: &[Side], create_rate: Option<f64>) -> Result<StoreRow> {
+        let options = &self.context.options;
+        let round = options.duration / options.rounds;
+        // Deletes per second to provision rows for: a guess at first, then the fastest seen.
+        let mut delete_rate = create_rate.map_or(20_000.0, |rate| 2.0 * rate);
+        for side in sides {
+            self.provide_deletable(delete_rate, options.warmup).await?;
+            self.run(&side.target, Until::Elapsed(options.warmup), 0)
+                .await?;
+        }
+        let mut samples: Vec<Samples> = sides.iter().map(|_| Samples::default()).collect();
+        for round_index in 0..options.rounds {
+            // A,B then B,A: a drift over the rounds weighs on every side alike.
+            let mut order: Vec<usize> = (0..sides.len()).collect();
+            if round_index % 2 == 1 {
+                order.reverse();
+            }
+            for index in order {
+                let side = &sides[index];
+                self.provide_deletable(delete_rate, round).await?;
+                let seed = u64::from(round_index) * 8 + index as u64 + 1;
+                let before = cpu::read(self.admin, side.application_name).await?;
+                let mut run = self.run(&side.target, Until::Elapsed(round), seed).await?;
+                run.cpu = before.until(&cpu::read(self.admin, side.application_name).await?);
+                delete_rate = delete_rate.max(run.stats().ops_per_sec);
+                samples[index].merge(run);
+            }
+        }
+        let stats: Vec<_> = samples.iter().map(Samples::stats).collect();
+        Ok(StoreRow {
+            op: self.op,
+            concurrency: self.concurrency,
+            store: stats[0],
+            baseline: stats[1],
+            reprepared: stats.get(2).copied(),
+            sql: self.check_sql().await?,
+        })
+    }
+
+    async fn run(&self, target: &Arc<Target>, until: Until, seed: u64) -> Result<Samples> {
+        let load = Load {
+            op: self.op,
+            concurrency: self.concurrency,
+            until,
+            rate: None,
+            seed,
+        };
+        measure::run(target, self.workload, &load).await
+    }
+
+    /// Makes sure `delete_session` has enough existing rows to delete for `span` at `rate`.
+    async fn provide_deletable(&self, rate: f64, span: Duration) -> Result<()> {
+        if self.op != Op::DeleteSession {
+            return Ok(());
+        }
+        let want = (rate * span.as_secs_f64() * 1.5) as u64 + 1000;
+        let (lo, hi) = self.workload.deletable_shortfall(want);
+        if hi > lo {
+            db::insert_deletable(self.admin, lo, hi, self.context.data.users).await?;
+            self.workload.deletable_added(hi);
+        }
+        Ok(())
+    }
+
+    /// Compares the baseline's SQL with the last statement of `PgStore`'s connections.
+    async fn check_sql(&self) -> Result<SqlCheck> {
+        let seen = self
+            .admin
+            .query(
+                "SELECT DISTINCT query FROM pg_stat_activity \
+                 WHERE datname = current_database() AND application_name = $1 \
+                   AND state = 'idle'",
+                &[&STORE_APP],
+            )
+            .await?;
+        let expected = baseline::sql(self.op);
+        let expected = expected.trim_end();
+        let mut other = None;
+        for row in seen {
+            let query: String = row.try_get(0)?;
+            let query = query.trim_end();
+            // pg_stat_activity keeps the first track_activity_query_size bytes (1 kB).
+            if query == expected || (query.len() >= 1000 && expected.starts_with(query)) {
+                return Ok(SqlCheck::Same);
+            }
+            other = Some(query.to_owned());
+        }
+        Ok(other.map_or(SqlCheck::Unknown, SqlCheck::Differs))
+    }
+}
+
+/// Section 2: on two identical copies of the seed, `cleanup_expired_sessions` and one
+/// unbounded DELETE, each under `get_session` traffic, against that traffic's idle figures.
+async fn cleanup_section(context: &Context) -> Result<CleanupReport> {
+    let mut out = CleanupReport {
+        clients: context.options.cleanup_clients,
+        rate: context.options.cleanup_rate,
+        aftermath_secs: AFTERMATH.as_secs_f64(),
+        rows: Vec::new(),
+    };
+    let mut methods = vec![Method::Sweep, Method::UnboundedDelete];
+    if context.options.explain {
+        methods.push(Method::PausedSweep);
+    }
+    for method in methods {
+        let role = match method {
+            Method::Sweep => "sweep",
+            Method::UnboundedDelete => "delete",
+            Method::PausedSweep => "paused",
+        };
+        eprintln!("cleanup: {}...", method.name());
+        let name = context.databases.create(role, Some(&context.seed)).await?;
+        let row = cleanup_run(context, &context.databases.url(&name), method).await;
+        context.databases.drop_database(&name).await?;
+        out.rows.push(row?);
+    }
+    Ok(out)
+}
+
+async fn cleanup_run(context: &Context, url: &str, method: Method) -> Result<CleanupRow> {
+    let options = &context.options;
+    let clients = options.cleanup_clients;
+    let pool = connect_with(
+        &with_application_name(url, STORE_APP),
+        &PoolConfig::default().max_size(u32::try_from(clients)?),
+    )
+    .await?;
+    let traffic = Arc::new(Target::Store(Arc::new(PgStore::new(pool))));
+    let workload = Arc::new(Workload::new(context.data));
+    // The cleanup's own connections, open before any clock starts.
+    let sweeper = PgStore::new(connect_with(url, &PoolConfig::default().max_size(1)).await?);
+    let admin = db::connect(url).await?;
+    // Both copies start right after a checkpoint, so neither meets a timed one by chance.
+    admin.batch_execute("CHECKPOINT").await?;
+
+    let traffic_load = |until: Until, seed: u64| Load {
+        op: Op::GetSession,
+        concurrency: clients,
+        until,
+        rate: options.cleanup_rate,
+        seed,
+    };
+    measure::run(
+        &traffic,
+        &workload,
+        &traffic_load(Until::Elapsed(options.warmup), 0),
+    )
+    .await?;
+    let before = cpu::read_local();
+    let mut idle = measure::run(
+        &traffic,
+        &workload,
+        &traffic_load(Until::Elapsed(options.duration), 1),
+    )
+    .await?;
+    idle.cpu = before.until(&cpu::read_local());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let background = tokio::spawn({
+        let (traffic, workload) = (Arc::clone(&traffic), Arc::clone(&workload));
+        let load = traffic_load(Until::Flag(Arc::clone(&stop)), 2);
+        async move { measure::run(&traffic, &workload, &load).await }
+    });
+    // Let the traffic settle before the cleanup starts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = cpu::read_local();
+    let from = Instant::now();
+    let deleted = match method {
+        Method::Sweep => sweeper
+            .cleanup_expired_sessions()
+            .await
+            .map_err(BoxError::from),
+        Method::UnboundedDelete => admin
+            .execute(UNBOUNDED_DELETE, &[])
+            .await
+            .map_err(|err| Box::new(err) as BoxError),
+        Method::PausedSweep => paused_sweep(&admin).await,
+    };
+    let to = Instant::now();
+    let at_end = cpu::read_local();
+    // What the cleanup leaves to the readers after it (pruning the pages it emptied) counts too.
+    tokio::time::sleep(AFTERMATH).await;
+    let after_end = cpu::read_local();
+    stop.store(true, Ordering::Relaxed);
+    let traffic_samples = background.await??;
+    let deleted = deleted?;
+    let mut during = traffic_samples.window(from, to);
+    during.cpu = before.until(&at_end);
+    let mut after = traffic_samples.window(to, to + AFTERMATH);
+    after.cpu = at_end.until(&after_end);
+    let left: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM sessions \
+             WHERE expires_at < now() AND refresh_expires_at < now()",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(CleanupRow {
+        method,
+        seconds: (to - from).as_secs_f64(),
+        deleted,
+        left,
+        idle: idle.stats(),
+        during: during.stats(),
+        after: after.stats(),
+    })
+}
+
+/// `--explain`: the store's batches, with a pause as long as each batch took before the next,
+/// so that the sweep takes at most half of one core.
+async fn paused_sweep(client: &Client) -> Result<u64> {
+    let batch = client.prepare(CLEANUP_BATCH_SQL).await?;
+    let size = i64::try_from(CLEANUP_BATCH_SIZE)?;
+    let mut total = 0;
+    loop {
+        let started = Instant::now();
+        let deleted = client.execute(&batch, &[&size]).await?;
+        total += deleted;
+        if deleted < CLEANUP_BATCH_SIZE {
+            return Ok(total);
+        }
+        tokio::time::sleep(started.elapsed()).await;
+    }
+}

@@ -1,0 +1,371 @@
+//! The baseline: the SQL `PgStore` sends, as tokio-postgres statements prepared once per
+//! connection, on a bb8-postgres pool configured as `PgStore`'s is (no check on checkout).
+//!
+//! The SQL text is not copied by hand: it is rendered by Diesel from the same query-builder
+//! expressions `src/postgres/store.rs` uses, or read from the same `.sql` file. After each
+//! store measurement the bench compares it with what `PgStore`'s connections last ran
+//! (`pg_stat_activity`), so a change in `src/` that alters the SQL shows up in the report.
+
+use std::time::{Duration, SystemTime};
+
+use authingo::postgres::schema::{sessions, users};
+use authingo::token::TokenDigest;
+use authingo::{Session, SessionRotation, SessionWithUser, User};
+use bb8_postgres::PostgresConnectionManager;
+use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, NoTls, Row, Statement};
+
+use super::Result;
+use super::workload::Op;
+
+/// `refresh_session`'s statement, read from the file `PgStore` includes.
+const REFRESH_SQL: &str = include_str!("../../src/postgres/refresh_session.sql");
+
+/// The SQL of `op` as `PgStore` sends it.
+pub(crate) fn sql(op: Op) -> String {
+    match op {
+        Op::GetSession => {
+            let query = sessions::table
+                .inner_join(users::table)
+                .filter(sessions::token.eq(""))
+                .filter(sessions::expires_at.gt(diesel::dsl::now))
+                .select((SESSION_COLUMNS, USER_COLUMNS))
+                // `.first()` is `.limit(1)`.
+                .limit(1);
+            render(&query)
+        }
+        Op::GetUserByEmail => {
+            let query = users::table
+                .filter(users::email.eq(""))
+                .select(USER_COLUMNS)
+                .limit(1);
+            render(&query)
+        }
+        Op::CreateSession => {
+            let at = DateTime::<Utc>::UNIX_EPOCH;
+            // The insertable row's `created_at` is an `Option`; `None` renders `DEFAULT`.
+            let created_at: Option<diesel::dsl::Eq<sessions::created_at, DateTime<Utc>>> = None;
+            let query = diesel::insert_into(sessions::table).values((
+                sessions::id.eq(""),
+                sessions::user_id.eq(""),
+                sessions::token.eq(""),
+                sessions::refresh_token.eq(""),
+                sessions::expires_at.eq(at),
+                sessions::refresh_expires_at.eq(at),
+                created_at,
+            ));
+            render(&query)
+        }
+        Op::RefreshSession => REFRESH_SQL.to_owned(),
+        Op::DeleteSession => {
+            let query = diesel::delete(
+                sessions::table.filter(sessions::token.eq("").or(sessions::refresh_token.eq(""))),
+            );
+            render(&query)
+        }
+    }
+}
+
+/// The columns of `SessionRow` and `UserRow`, in their field order (`as_select()` renders them
+/// in that order).
+const SESSION_COLUMNS: (
+    sessions::id,
+    sessions::user_id,
+    sessions::token,
+    sessions::refresh_token,
+    sessions::expires_at,
+    sessions::refresh_expires_at,
+    sessions::created_at,
+) = (
+    sessions::id,
+    sessions::user_id,
+    sessions::token,
+    sessions::refresh_token,
+    sessions::expires_at,
+    sessions::refresh_expires_at,
+    sessions::created_at,
+);
+const USER_COLUMNS: (
+    users::id,
+    users::email,
+    users::name,
+    users::password_hash,
+    users::email_verified,
+    users::created_at,
+    users::updated_at,
+) = (
+    users::id,
+    users::email,
+    users::name,
+    users::password_hash,
+    users::email_verified,
+    users::created_at,
+    users::updated_at,
+);
+
+fn render<Q: diesel::query_builder::QueryFragment<Pg>>(query: &Q) -> String {
+    let text = diesel::debug_query::<Pg, _>(query).to_string();
+    match text.split_once(" -- binds: ") {
+        Some((sql, _)) => sql.to_owned(),
+        None => text,
+    }
+}
+
+/// The parameter types Diesel declares for each statement (its `prepare_typed`).
+fn param_types(op: Op) -> &'static [Type] {
+    match op {
+        Op::GetSession | Op::GetUserByEmail => &[Type::VARCHAR, Type::INT8],
+        Op::CreateSession => &[
+            Type::VARCHAR,
+            Type::VARCHAR,
+            Type::VARCHAR,
+            Type::VARCHAR,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
+        ],
+        Op::RefreshSession => &[
+            Type::VARCHAR,
+            Type::VARCHAR,
+            Type::VARCHAR,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
+        ],
+        Op::DeleteSession => &[Type::VARCHAR, Type::VARCHAR],
+    }
+}
+
+/// When the baseline prepares its statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prepare {
+    /// Once per connection: the baseline proper.
+    Once,
+    /// Before every call, as a client without a statement cache would (`--explain`).
+    EachCall,
+}
+
+/// A pooled connection with every statement prepared on it.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    client: Client,
+    statements: Vec<Statement>,
+    sql: Vec<String>,
+}
+
+impl Conn {
+    async fn statement(&self, op: Op, prepare: Prepare) -> Result<Statement> {
+        // Prepared in `Op::ALL` order, which is the declaration order.
+        let index = op as usize;
+        Ok(match prepare {
+            Prepare::Once => self.statements[index].clone(),
+            Prepare::EachCall => {
+                self.client
+                    .prepare_typed(&self.sql[index], param_types(op))
+                    .await?
+            }
+        })
+    }
+}
+
+/// bb8-postgres's manager, plus the statements prepared once on each new connection.
+#[derive(Debug)]
+pub(crate) struct Manager {
+    inner: PostgresConnectionManager<NoTls>,
+    sql: Vec<String>,
+}
+
+impl bb8::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = tokio_postgres::Error;
+
+    async fn connect(&self) -> Result<Conn, tokio_postgres::Error> {
+        let client = self.inner.connect().await?;
+        let mut statements = Vec::with_capacity(Op::ALL.len());
+        for (op, sql) in Op::ALL.iter().zip(&self.sql) {
+            statements.push(client.prepare_typed(sql, param_types(*op)).await?);
+        }
+        Ok(Conn {
+            client,
+            statements,
+            sql: self.sql.clone(),
+        })
+    }
+
+    async fn is_valid(&self, conn: &mut Conn) -> Result<(), tokio_postgres::Error> {
+        self.inner.is_valid(&mut conn.client).await
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        self.inner.has_broken(&mut conn.client)
+    }
+}
+
+pub(crate) type Pool = bb8::Pool<Manager>;
+
+/// A pool of `max_size` connections on `url`, set up as `authingo::postgres::connect_with`
+/// sets up its own: no check on checkout, 5 s checkout timeout.
+pub(crate) async fn pool(url: &str, max_size: u32) -> Result<Pool> {
+    let manager = Manager {
+        inner: PostgresConnectionManager::new_from_stringlike(url, NoTls)?,
+        sql: Op::ALL.iter().map(|op| sql(*op)).collect(),
+    };
+    let pool = bb8::Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(Duration::from_secs(5))
+        .test_on_check_out(false)
+        .build(manager)
+        .await?;
+    drop(
+        pool.get()
+            .await
+            .map_err(|err| format!("baseline pool: {err}"))?,
+    );
+    Ok(pool)
+}
+
+/// `get_session`: the session and its user, decoded as `PgStore` decodes them.
+pub(crate) async fn get_session(
+    pool: &Pool,
+    prepare: Prepare,
+    token: &TokenDigest,
+) -> Result<Option<SessionWithUser>> {
+    let conn = pool.get().await.map_err(|err| format!("{err}"))?;
+    let statement = conn.statement(Op::GetSession, prepare).await?;
+    let rows = conn
+        .client
+        .query(&statement, &[&token.as_str(), &1_i64])
+        .await?;
+    rows.first()
+        .map(|row| {
+            Ok(SessionWithUser {
+                session: session_at(row, 0)?,
+                user: user_at(row, 7)?,
+            })
+        })
+        .transpose()
+}
+
+pub(crate) async fn get_user_by_email(
+    pool: &Pool,
+    prepare: Prepare,
+    email: &str,
+) -> Result<Option<User>> {
+    let conn = pool.get().await.map_err(|err| format!("{err}"))?;
+    let statement = conn.statement(Op::GetUserByEmail, prepare).await?;
+    let rows = conn.client.query(&statement, &[&email, &1_i64]).await?;
+    rows.first().map(|row| user_at(row, 0)).transpose()
+}
+
+pub(crate) async fn create_session(pool: &Pool, prepare: Prepare, session: &Session) -> Result<()> {
+    let conn = pool.get().await.map_err(|err| format!("{err}"))?;
+    let statement = conn.statement(Op::CreateSession, prepare).await?;
+    conn.client
+        .execute(
+            &statement,
+            &[
+                &session.id,
+                &session.user_id,
+                &session.token.as_str(),
+                &session.refresh_token.as_str(),
+                &SystemTime::from(session.expires_at),
+                &SystemTime::from(session.refresh_expires_at),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn refresh_session(
+    pool: &Pool,
+    prepare: Prepare,
+    old: &TokenDigest,
+    rotation: &SessionRotation,
+) -> Result<Option<SessionWithUser>> {
+    let conn = pool.get().await.map_err(|err| format!("{err}"))?;
+    let statement = conn.statement(Op::RefreshSession, prepare).await?;
+    let rows = conn
+        .client
+        .query(
+            &statement,
+            &[
+                &old.as_str(),
+                &rotation.token.as_str(),
+                &rotation.refresh_token.as_str(),
+                &SystemTime::from(rotation.expires_at),
+                &SystemTime::from(rotation.refresh_expires_at),
+            ],
+        )
+        .await?;
+    // The RETURNING list of refresh_session.sql: six session columns, then the user's.
+    rows.first()
+        .map(|row| -> Result<SessionWithUser> {
+            let user_id: String = row.try_get(6)?;
+            Ok(SessionWithUser {
+                session: Session {
+                    id: row.try_get(0)?,
+                    user_id: user_id.clone(),
+                    token: TokenDigest::from_stored(row.try_get(1)?),
+                    refresh_token: TokenDigest::from_stored(row.try_get(2)?),
+                    expires_at: time(row.try_get(3)?),
+                    refresh_expires_at: time(row.try_get(4)?),
+                    created_at: row.try_get::<_, Option<SystemTime>>(5)?.map(time),
+                },
+                user: User {
+                    id: user_id,
+                    email: row.try_get(7)?,
+                    name: row.try_get(8)?,
+                    password_hash: row.try_get(9)?,
+                    email_verified: row.try_get::<_, Option<bool>>(10)?.unwrap_or(false),
+                    created_at: row.try_get::<_, Option<SystemTime>>(11)?.map(time),
+                    updated_at: row.try_get::<_, Option<SystemTime>>(12)?.map(time),
+                },
+            })
+        })
+        .transpose()
+}
+
+pub(crate) async fn delete_session(
+    pool: &Pool,
+    prepare: Prepare,
+    token: &TokenDigest,
+) -> Result<bool> {
+    let conn = pool.get().await.map_err(|err| format!("{err}"))?;
+    let statement = conn.statement(Op::DeleteSession, prepare).await?;
+    let deleted = conn
+        .client
+        .execute(&statement, &[&token.as_str(), &token.as_str()])
+        .await?;
+    Ok(deleted > 0)
+}
+
+fn time(at: SystemTime) -> DateTime<Utc> {
+    DateTime::<Utc>::from(at)
+}
+
+/// The seven `SessionRow` columns starting at `at`.
+fn session_at(row: &Row, at: usize) -> Result<Session> {
+    Ok(Session {
+        id: row.try_get(at)?,
+        user_id: row.try_get(at + 1)?,
+        token: TokenDigest::from_stored(row.try_get(at + 2)?),
+        refresh_token: TokenDigest::from_stored(row.try_get(at + 3)?),
+        expires_at: time(row.try_get(at + 4)?),
+        refresh_expires_at: time(row.try_get(at + 5)?),
+        created_at: row.try_get::<_, Option<SystemTime>>(at + 6)?.map(time),
+    })
+}
+
+/// The seven `UserRow` columns starting at `at`.
+fn user_at(row: &Row, at: usize) -> Result<User> {
+    Ok(User {
+        id: row.try_get(at)?,
+        email: row.try_get(at + 1)?,
+        name: row.try_get(at + 2)?,
+        password_hash: row.try_get(at + 3)?,
+        email_verified: row.try_get::<_, Option<bool>>(at + 4)?.unwrap_or(false),
+        created_at: row.try_get::<_, Option<SystemTime>>(at + 5)?.map(time),
+        updated_at: row.try_get::<_, Option<SystemTime>>(at + 6)?.map(time),
+    })
+}

@@ -1,0 +1,14 @@
+//! The pieces of the store bench; `benches/store.rs` puts them together, one function per
+//! section.
+
+pub(crate) mod baseline;
+pub(crate) mod cli;
+pub(crate) mod cpu;
+pub(crate) mod db;
+pub(crate) mod measure;
+pub(crate) mod pgbench;
+pub(crate) mod report;
+pub(crate) mod workload;
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub(crate) type Result<T, E = BoxError> = std::result::Result<T, E>;

@@ -1,0 +1,423 @@
+//! The results: one record per section, printed as tables and written as JSON.
+
+use serde_json::{Value, json};
+
+use super::cli::Options;
+use super::measure::Stats;
+use super::pgbench::Outcome;
+use super::workload::{Dataset, Op};
+
+/// Where the figures were measured.
+#[derive(Debug, Clone)]
+pub(crate) struct Machine {
+    pub(crate) cores: usize,
+    pub(crate) cpu: String,
+    pub(crate) postgres: String,
+    /// A few server settings that move the figures (shared_buffers, synchronous_commit, ...).
+    pub(crate) settings: Vec<(String, String)>,
+}
+
+/// Whether the SQL the baseline sends is what `PgStore`'s connections were seen running.
+#[derive(Debug, Clone)]
+pub(crate) enum SqlCheck {
+    Same,
+    /// Not seen (no idle store connection); nothing to compare.
+    Unknown,
+    Differs(String),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StoreRow {
+    pub(crate) op: Op,
+    pub(crate) concurrency: usize,
+    pub(crate) store: Stats,
+    pub(crate) baseline: Stats,
+    /// The baseline preparing its statement on every call (`--explain` only).
+    pub(crate) reprepared: Option<Stats>,
+    pub(crate) sql: SqlCheck,
+}
+
+impl StoreRow {
+    pub(crate) fn ratio(&self) -> f64 {
+        if self.baseline.ops_per_sec > 0.0 {
+            self.store.ops_per_sec / self.baseline.ops_per_sec
+        } else {
+            0.0
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PgbenchRow {
+    pub(crate) clients: usize,
+    pub(crate) outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StoreReport {
+    pub(crate) rows: Vec<StoreRow>,
+    pub(crate) pgbench: Vec<PgbenchRow>,
+}
+
+/// How the dead sessions went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    /// `PgStore::cleanup_expired_sessions`: bounded batches.
+    Sweep,
+    /// One `DELETE` of every dead session.
+    UnboundedDelete,
+    /// The same batches with a pause as long as the last batch after each (`--explain`).
+    PausedSweep,
+}
+
+impl Method {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Sweep => "cleanup_expired_sessions",
+            Self::UnboundedDelete => "unbounded DELETE",
+            Self::PausedSweep => "paused batches (explain)",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct CleanupRow {
+    pub(crate) method: Method,
+    pub(crate) seconds: f64,
+    pub(crate) deleted: u64,
+    /// Dead sessions still there afterwards (0 when the method did its job).
+    pub(crate) left: i64,
+    pub(crate) idle: Stats,
+    pub(crate) during: Stats,
+    /// The traffic in the seconds right after the cleanup ended.
+    pub(crate) after: Stats,
+}
+
+impl CleanupRow {
+    /// `stats`' p99 over the idle p99.
+    pub(crate) fn p99_over_idle(&self, stats: &Stats) -> f64 {
+        if self.idle.p99_us > 0.0 {
+            stats.p99_us / self.idle.p99_us
+        } else {
+            0.0
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CleanupReport {
+    pub(crate) clients: usize,
+    /// Calls per second of the traffic in all; `None` when flat out.
+    pub(crate) rate: Option<f64>,
+    /// How long after each cleanup the traffic was still measured ("after").
+    pub(crate) aftermath_secs: f64,
+    pub(crate) rows: Vec<CleanupRow>,
+}
+
+/// Everything one run measured. A later section (HTTP) adds its own field.
+#[derive(Debug, Clone)]
+pub(crate) struct Report {
+    pub(crate) machine: Machine,
+    pub(crate) data: Dataset,
+    pub(crate) store: Option<StoreReport>,
+    pub(crate) cleanup: Option<CleanupReport>,
+    pub(crate) seconds: f64,
+}
+
+pub(crate) fn print_machine(machine: &Machine, data: Dataset, options: &Options) {
+    println!(
+        "machine: {} cores ({}), {}",
+        machine.cores, machine.cpu, machine.postgres
+    );
+    let settings: Vec<String> = machine
+        .settings
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    println!("server settings: {}", settings.join(", "));
+    println!(
+        "data: {} users, {} sessions ({} live, {} dead); {:.1} s per measurement in {} rounds, \
+         {:.1} s warm-up",
+        data.users,
+        data.sessions,
+        data.live(),
+        data.dead(),
+        options.duration.as_secs_f64(),
+        options.rounds,
+        options.warmup.as_secs_f64()
+    );
+    println!();
+}
+
+pub(crate) fn store_header() {
+    println!("Store: PgStore (as Arc<dyn Store>) vs the same SQL on tokio-postgres + bb8-postgres");
+    println!(
+        "{:<18} {:>4} {:>12} {:>12} {:>6} {:>20} {:>20}",
+        "operation",
+        "conc",
+        "store ops/s",
+        "base ops/s",
+        "ratio",
+        "store p50/p99 µs",
+        "base p50/p99 µs"
+    );
+}
+
+pub(crate) fn store_row(row: &StoreRow) {
+    let latency = |stats: &Stats| format!("{:.0} / {:.0}", stats.p50_us, stats.p99_us);
+    println!(
+        "{:<18} {:>4} {:>12.0} {:>12.0} {:>6.2} {:>20} {:>20}",
+        row.op.name(),
+        row.concurrency,
+        row.store.ops_per_sec,
+        row.baseline.ops_per_sec,
+        row.ratio(),
+        latency(&row.store),
+        latency(&row.baseline)
+    );
+    if row.store.misses + row.baseline.misses > 0 {
+        println!(
+            "  warning: {} store and {} baseline calls found nothing to do",
+            row.store.misses, row.baseline.misses
+        );
+    }
+    disturbed("during the store's rounds", &row.store);
+    disturbed("during the baseline's rounds", &row.baseline);
+    if let SqlCheck::Unknown = &row.sql {
+        println!("  note: PgStore's last statement was not seen; its SQL was not compared");
+    }
+    if let SqlCheck::Differs(seen) = &row.sql {
+        let seen: String = seen.split_whitespace().collect::<Vec<_>>().join(" ");
+        let excerpt: String = seen.chars().take(100).collect();
+        println!("  warning: PgStore ran other SQL than the baseline: {excerpt}...");
+    }
+}
+
+/// CPU per call on each side: where a gap comes from.
+pub(crate) fn print_cpu(rows: &[StoreRow]) {
+    if rows.iter().all(|row| row.store.client_cpu_us.is_none()) {
+        return;
+    }
+    let us = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+    println!();
+    println!("CPU per call, µs: client = this process, server = the pool's backends");
+    println!(
+        "{:<18} {:>4} {:>14} {:>14} {:>14} {:>14}",
+        "operation", "conc", "client store", "client base", "server store", "server base"
+    );
+    for row in rows {
+        println!(
+            "{:<18} {:>4} {:>14} {:>14} {:>14} {:>14}",
+            row.op.name(),
+            row.concurrency,
+            us(row.store.client_cpu_us),
+            us(row.baseline.client_cpu_us),
+            us(row.store.server_cpu_us),
+            us(row.baseline.server_cpu_us)
+        );
+    }
+}
+
+/// `--explain`: the store against a baseline that prepares every statement anew.
+pub(crate) fn print_explain(rows: &[StoreRow]) {
+    if rows.iter().all(|row| row.reprepared.is_none()) {
+        return;
+    }
+    let us = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
+    println!();
+    println!("Explain: the baseline preparing its statement before every call (re-prep)");
+    println!(
+        "{:<18} {:>4} {:>12} {:>14} {:>6} {:>18} {:>18} {:>18}",
+        "operation",
+        "conc",
+        "store ops/s",
+        "re-prep ops/s",
+        "ratio",
+        "store p50/p99 µs",
+        "re-prep p50/p99",
+        "server µs st/re"
+    );
+    for row in rows {
+        let Some(reprepared) = &row.reprepared else {
+            continue;
+        };
+        let ratio = if reprepared.ops_per_sec > 0.0 {
+            row.store.ops_per_sec / reprepared.ops_per_sec
+        } else {
+            0.0
+        };
+        println!(
+            "{:<18} {:>4} {:>12.0} {:>14.0} {:>6.2} {:>18} {:>18} {:>18}",
+            row.op.name(),
+            row.concurrency,
+            row.store.ops_per_sec,
+            reprepared.ops_per_sec,
+            ratio,
+            format!("{:.0} / {:.0}", row.store.p50_us, row.store.p99_us),
+            format!("{:.0} / {:.0}", reprepared.p50_us, reprepared.p99_us),
+            format!(
+                "{} / {}",
+                us(row.store.server_cpu_us),
+                us(reprepared.server_cpu_us)
+            )
+        );
+    }
+}
+
+pub(crate) fn print_pgbench(rows: &[PgbenchRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!("pgbench -M prepared, get_session's statement (the server's ceiling)");
+    println!("{:>7} {:>12} {:>16}", "clients", "tps", "latency avg ms");
+    for row in rows {
+        match &row.outcome {
+            Outcome::Ran { tps, latency_ms } => {
+                println!("{:>7} {:>12.0} {:>16.3}", row.clients, tps, latency_ms);
+            }
+            Outcome::Missing => println!("{:>7} pgbench is not on PATH", row.clients),
+            Outcome::Failed(why) => println!("{:>7} pgbench failed: {why}", row.clients),
+        }
+    }
+}
+
+pub(crate) fn print_cleanup(report: &CleanupReport, data: Dataset) {
+    println!();
+    let pace = report.rate.map_or_else(
+        || "flat out".to_owned(),
+        |rate| format!("{rate:.0} calls/s in all, paced"),
+    );
+    println!(
+        "Cleanup: {} dead of {} sessions; get_session traffic from {} clients on PgStore, {pace}",
+        data.dead(),
+        data.sessions,
+        report.clients
+    );
+    println!(
+        "{:<26} {:>6} {:>7} {:>15} {:>15} {:>7} {:>10} {:>7} {:>10}",
+        "method",
+        "time s",
+        "deleted",
+        "idle p50/p99 µs",
+        "during p50/p99",
+        "x idle",
+        "after p99",
+        "x idle",
+        "ops/s dur."
+    );
+    for row in &report.rows {
+        println!(
+            "{:<26} {:>6.2} {:>7} {:>15} {:>15} {:>6.2}x {:>10.0} {:>6.2}x {:>10.0}",
+            row.method.name(),
+            row.seconds,
+            row.deleted,
+            format!("{:.0} / {:.0}", row.idle.p50_us, row.idle.p99_us),
+            format!("{:.0} / {:.0}", row.during.p50_us, row.during.p99_us),
+            row.p99_over_idle(&row.during),
+            row.after.p99_us,
+            row.p99_over_idle(&row.after),
+            row.during.ops_per_sec
+        );
+        if row.left != 0 {
+            println!("  warning: {} dead sessions left afterwards", row.left);
+        }
+        for (phase, stats) in [
+            ("while idle", &row.idle),
+            ("during the cleanup", &row.during),
+            ("after the cleanup", &row.after),
+        ] {
+            disturbed(phase, stats);
+        }
+    }
+}
+
+/// Warns when other processes took a noticeable share of the CPU during a measurement.
+fn disturbed(phase: &str, stats: &Stats) {
+    if let Some(share) = stats.foreign_cpu.filter(|share| *share > 0.05) {
+        println!(
+            "  note: other processes used {:.0}% of the CPU {phase}",
+            share * 100.0
+        );
+    }
+}
+
+fn stats_json(stats: &Stats) -> Value {
+    json!({
+        "ops": stats.ops,
+        "misses": stats.misses,
+        "ops_per_sec": stats.ops_per_sec,
+        "p50_us": stats.p50_us,
+        "p99_us": stats.p99_us,
+        "client_cpu_us_per_op": stats.client_cpu_us,
+        "server_cpu_us_per_op": stats.server_cpu_us,
+        "foreign_cpu_share": stats.foreign_cpu,
+    })
+}
+
+pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
+    let store = report.store.as_ref().map(|store| {
+        json!({
+            "rows": store.rows.iter().map(|row| json!({
+                "operation": row.op.name(),
+                "concurrency": row.concurrency,
+                "store": stats_json(&row.store),
+                "baseline": stats_json(&row.baseline),
+                "baseline_prepare_each_call": row.reprepared.as_ref().map(stats_json),
+                "ratio": row.ratio(),
+                "sql": match &row.sql {
+                    SqlCheck::Same => json!("same"),
+                    SqlCheck::Unknown => json!("unknown"),
+                    SqlCheck::Differs(seen) => json!({ "differs": seen }),
+                },
+            })).collect::<Vec<_>>(),
+            "pgbench": store.pgbench.iter().map(|row| match &row.outcome {
+                Outcome::Ran { tps, latency_ms } => json!({
+                    "clients": row.clients, "tps": tps, "latency_avg_ms": latency_ms,
+                }),
+                Outcome::Missing => json!({ "clients": row.clients, "missing": true }),
+                Outcome::Failed(why) => json!({ "clients": row.clients, "error": why }),
+            }).collect::<Vec<_>>(),
+        })
+    });
+    let cleanup = report.cleanup.as_ref().map(|cleanup| {
+        json!({
+            "clients": cleanup.clients,
+            "rate_per_sec": cleanup.rate,
+            "aftermath_secs": cleanup.aftermath_secs,
+            "rows": cleanup.rows.iter().map(|row| json!({
+                "method": row.method.name(),
+                "seconds": row.seconds,
+                "deleted": row.deleted,
+                "dead_left": row.left,
+                "idle": stats_json(&row.idle),
+                "during": stats_json(&row.during),
+                "after": stats_json(&row.after),
+                "p99_during_over_idle": row.p99_over_idle(&row.during),
+                "p99_after_over_idle": row.p99_over_idle(&row.after),
+            })).collect::<Vec<_>>(),
+        })
+    });
+    json!({
+        "machine": {
+            "cores": report.machine.cores,
+            "cpu": report.machine.cpu,
+            "postgres": report.machine.postgres,
+            "settings": report.machine.settings.iter()
+                .map(|(name, value)| (name.clone(), json!(value)))
+                .collect::<serde_json::Map<_, _>>(),
+        },
+        "options": {
+            "duration_secs": options.duration.as_secs_f64(),
+            "rounds": options.rounds,
+            "warmup_secs": options.warmup.as_secs_f64(),
+            "concurrency": options.concurrency,
+            "users": report.data.users,
+            "sessions": report.data.sessions,
+            "cleanup_clients": options.cleanup_clients,
+        },
+        "store": store,
+        "cleanup": cleanup,
+        "total_seconds": report.seconds,
+    })
+}

@@ -1,0 +1,259 @@
+//! What the loaded data looks like, and the inputs each operation is called with.
+//!
+//! Session `i` (1-based) of the load has the raw access token `tok{i}` and refresh token
+//! `ref{i}`, stored as their SHA-256 hex digests (the SQL in `db.rs` computes the same
+//! digests). Odd `i` are live, even `i` dead. Live session `k` (0-based) is `i = 2k + 1`. The
+//! last quarter of the live sessions (at most 32,000) is reserved for `refresh_session`, which
+//! rotates their tokens; `get_session` reads only the others, so it always finds its row.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use authingo::token::TokenDigest;
+use authingo::{Session, SessionRotation};
+use chrono::{Duration as TimeDelta, Utc};
+use sha2::{Digest as _, Sha256};
+
+use super::Result;
+
+/// The measured `Store` operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    GetSession,
+    GetUserByEmail,
+    CreateSession,
+    RefreshSession,
+    DeleteSession,
+}
+
+impl Op {
+    pub(crate) const ALL: [Self; 5] = [
+        Self::GetSession,
+        Self::GetUserByEmail,
+        Self::CreateSession,
+        Self::RefreshSession,
+        Self::DeleteSession,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::GetSession => "get_session",
+            Self::GetUserByEmail => "get_user_by_email",
+            Self::CreateSession => "create_session",
+            Self::RefreshSession => "refresh_session",
+            Self::DeleteSession => "delete_session",
+        }
+    }
+
+    pub(crate) fn parse(value: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|op| op.name() == value.trim())
+            .ok_or_else(|| format!("unknown operation {value:?}").into())
+    }
+}
+
+/// The shape of the loaded data.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dataset {
+    pub(crate) users: u64,
+    pub(crate) sessions: u64,
+}
+
+impl Dataset {
+    pub(crate) fn live(self) -> u64 {
+        self.sessions.div_ceil(2)
+    }
+
+    pub(crate) fn dead(self) -> u64 {
+        self.sessions / 2
+    }
+
+    /// Live sessions reserved for `refresh_session`: the last ones.
+    pub(crate) fn refresh_reserved(self) -> u64 {
+        (self.live() / 4).min(32_000)
+    }
+
+    /// Live sessions `get_session` draws from: `k` in `0..readable()`.
+    pub(crate) fn readable(self) -> u64 {
+        self.live() - self.refresh_reserved()
+    }
+
+    pub(crate) fn email(self, user: u64) -> String {
+        format!("user{user}@bench.example")
+    }
+
+    pub(crate) fn user_id(self, user: u64) -> String {
+        format!("usr_{user:032x}")
+    }
+}
+
+/// The SHA-256 hex digest of `raw`: what the columns hold.
+pub(crate) fn digest(raw: &str) -> TokenDigest {
+    TokenDigest::from_stored(hex::encode(Sha256::digest(raw.as_bytes())))
+}
+
+/// One call's arguments. Made before the timer starts.
+#[derive(Debug)]
+pub(crate) enum Input {
+    GetSession(TokenDigest),
+    GetUserByEmail(String),
+    CreateSession(Session),
+    RefreshSession {
+        slot: usize,
+        old: TokenDigest,
+        rotation: SessionRotation,
+    },
+    DeleteSession(TokenDigest),
+}
+
+/// Which worker of how many is asking, and its own counters.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    pub(crate) index: usize,
+    pub(crate) of: usize,
+    rng: Rng,
+    turn: u64,
+}
+
+impl Worker {
+    pub(crate) fn new(index: usize, of: usize, seed: u64) -> Self {
+        Self {
+            index,
+            of,
+            rng: Rng::new(seed ^ ((index as u64) << 32)),
+            turn: 0,
+        }
+    }
+}
+
+/// Shared state of the store section: counters for fresh rows, the current refresh digest of
+/// every reserved session, and the pool of rows `delete_session` may delete.
+#[derive(Debug)]
+pub(crate) struct Workload {
+    pub(crate) data: Dataset,
+    created: AtomicU64,
+    refresh: Vec<Mutex<TokenDigest>>,
+    rotated: AtomicU64,
+    delete_next: AtomicU64,
+    delete_end: AtomicU64,
+}
+
+impl Workload {
+    pub(crate) fn new(data: Dataset) -> Self {
+        let first = data.readable();
+        let refresh = (first..data.live())
+            .map(|k| Mutex::new(digest(&format!("ref{}", 2 * k + 1))))
+            .collect();
+        Self {
+            data,
+            created: AtomicU64::new(0),
+            refresh,
+            rotated: AtomicU64::new(0),
+            delete_next: AtomicU64::new(0),
+            delete_end: AtomicU64::new(0),
+        }
+    }
+
+    /// The arguments of `worker`'s next call of `op`.
+    pub(crate) fn input(&self, op: Op, worker: &mut Worker) -> Input {
+        let data = self.data;
+        match op {
+            Op::GetSession => {
+                let k = worker.rng.below(data.readable());
+                Input::GetSession(digest(&format!("tok{}", 2 * k + 1)))
+            }
+            Op::GetUserByEmail => {
+                Input::GetUserByEmail(data.email(1 + worker.rng.below(data.users)))
+            }
+            Op::CreateSession => {
+                let n = self.created.fetch_add(1, Ordering::Relaxed);
+                let now = Utc::now();
+                Input::CreateSession(Session {
+                    // "ses_f…" never collides with the loaded "ses_0…" or deletable "ses_d…".
+                    id: format!("ses_f{n:031x}"),
+                    user_id: data.user_id(1 + worker.rng.below(data.users)),
+                    token: digest(&format!("new{n}")),
+                    refresh_token: digest(&format!("newr{n}")),
+                    expires_at: now + TimeDelta::minutes(15),
+                    refresh_expires_at: now + TimeDelta::days(30),
+                    created_at: None,
+                })
+            }
+            Op::RefreshSession => {
+                // Worker `index` of `of` owns one contiguous share of the reserved sessions, so
+                // no two calls ever race for the same row.
+                let share = self.refresh.len() / worker.of;
+                let slot = worker.index * share + (worker.turn % share as u64) as usize;
+                worker.turn += 1;
+                let old = self.refresh[slot]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                let n = self.rotated.fetch_add(1, Ordering::Relaxed);
+                let now = Utc::now();
+                Input::RefreshSession {
+                    slot,
+                    old,
+                    rotation: SessionRotation {
+                        token: digest(&format!("rot{n}")),
+                        refresh_token: digest(&format!("rotr{n}")),
+                        expires_at: now + TimeDelta::minutes(15),
+                        refresh_expires_at: now + TimeDelta::days(30),
+                    },
+                }
+            }
+            Op::DeleteSession => {
+                // Past the end of the pool this token matches nothing: counted as a miss.
+                let k = self.delete_next.fetch_add(1, Ordering::Relaxed);
+                Input::DeleteSession(digest(&format!("del{k}")))
+            }
+        }
+    }
+
+    /// Records what a call changed: a rotated session's new refresh digest.
+    pub(crate) fn settle(&self, input: Input, hit: bool) {
+        if let (Input::RefreshSession { slot, rotation, .. }, true) = (input, hit) {
+            *self.refresh[slot]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = rotation.refresh_token;
+        }
+    }
+
+    /// Deletable rows not yet used, and the range `lo..hi` to insert so that at least `want`
+    /// are left (empty when enough are).
+    pub(crate) fn deletable_shortfall(&self, want: u64) -> (u64, u64) {
+        let next = self.delete_next.load(Ordering::Relaxed);
+        let end = self.delete_end.load(Ordering::Relaxed);
+        let lo = end.max(next);
+        let left = end.saturating_sub(next);
+        (lo, lo + want.saturating_sub(left))
+    }
+
+    /// The rows of [`deletable_shortfall`](Self::deletable_shortfall)'s range now exist.
+    pub(crate) fn deletable_added(&self, hi: u64) {
+        self.delete_end.store(hi, Ordering::Relaxed);
+    }
+}
+
+/// splitmix64: small, fast, and good enough to pick rows.
+#[derive(Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
