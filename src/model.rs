@@ -22,7 +22,8 @@ pub struct User {
     pub password_hash: String,
     /// Whether the address was confirmed (a `NULL` in the column reads as `false`).
     pub email_verified: bool,
-    /// When the account was made (`None` only for rows written by other software with a `NULL`).
+    /// When the account was made. `None` when read means the row holds `NULL` (written by other
+    /// software); `None` when written means "now".
     pub created_at: Option<DateTime<Utc>>,
     /// When the account last changed (`None` as for `created_at`).
     pub updated_at: Option<DateTime<Utc>>,
@@ -58,7 +59,7 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     /// When the refresh token stops being accepted.
     pub refresh_expires_at: DateTime<Utc>,
-    /// When the session was made (`None` only for rows written by other software with a `NULL`).
+    /// When the session was made (`None` as for [`User::created_at`]).
     pub created_at: Option<DateTime<Utc>>,
 }
 

@@ -2,6 +2,7 @@
 //! migrations and the schema.
 
 mod error;
+mod fixed_sql;
 mod migrations;
 mod models;
 mod pool;

@@ -44,21 +44,23 @@ pub(crate) struct NewUserRow<'a> {
     name: &'a str,
     password_hash: &'a str,
     email_verified: bool,
-    // `None` inserts the column's DEFAULT (the current timestamp).
-    created_at: Option<DateTime<Utc>>,
-    updated_at: Option<DateTime<Utc>>,
+    // Never `Option`: Diesel would then write `DEFAULT` for `None`, and an insert whose shape
+    // depends on its values cannot stay prepared.
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 impl<'a> From<&'a User> for NewUserRow<'a> {
     fn from(user: &'a User) -> Self {
+        let now = Utc::now();
         Self {
             id: &user.id,
             email: &user.email,
             name: &user.name,
             password_hash: &user.password_hash,
             email_verified: user.email_verified,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
+            created_at: user.created_at.unwrap_or(now),
+            updated_at: user.updated_at.unwrap_or(now),
         }
     }
 }
@@ -98,8 +100,8 @@ pub(crate) struct NewSessionRow<'a> {
     refresh_token: &'a str,
     expires_at: DateTime<Utc>,
     refresh_expires_at: DateTime<Utc>,
-    // `None` inserts the column's DEFAULT (the current timestamp).
-    created_at: Option<DateTime<Utc>>,
+    // Never `Option`, as in `NewUserRow`.
+    created_at: DateTime<Utc>,
 }
 
 impl<'a> From<&'a Session> for NewSessionRow<'a> {
@@ -111,7 +113,7 @@ impl<'a> From<&'a Session> for NewSessionRow<'a> {
             refresh_token: session.refresh_token.as_str(),
             expires_at: session.expires_at,
             refresh_expires_at: session.refresh_expires_at,
-            created_at: session.created_at,
+            created_at: session.created_at.unwrap_or_else(Utc::now),
         }
     }
 }

@@ -10,6 +10,7 @@ use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
 use super::error::{check_text, from_diesel, from_pool};
+use super::fixed_sql::FixedSql;
 use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRow};
 use super::pool::PgPool;
 use super::schema::{sessions, users};
@@ -264,15 +265,17 @@ impl Store for PgStore {
         check_text("token", rotation.token.as_str())?;
         check_text("refresh_token", rotation.refresh_token.as_str())?;
         let row = run!(self, Retry::Never, |conn| async move {
-            diesel::sql_query(include_str!("refresh_session.sql"))
-                .bind::<Varchar, _>(refresh_token.as_str())
-                .bind::<Varchar, _>(rotation.token.as_str())
-                .bind::<Varchar, _>(rotation.refresh_token.as_str())
-                .bind::<Timestamptz, _>(rotation.expires_at)
-                .bind::<Timestamptz, _>(rotation.refresh_expires_at)
-                .get_result::<RotatedRow>(conn)
-                .await
-                .optional()
+            FixedSql(
+                diesel::sql_query(include_str!("refresh_session.sql"))
+                    .bind::<Varchar, _>(refresh_token.as_str())
+                    .bind::<Varchar, _>(rotation.token.as_str())
+                    .bind::<Varchar, _>(rotation.refresh_token.as_str())
+                    .bind::<Timestamptz, _>(rotation.expires_at)
+                    .bind::<Timestamptz, _>(rotation.refresh_expires_at),
+            )
+            .get_result::<RotatedRow>(conn)
+            .await
+            .optional()
         })?;
         Ok(row.map(SessionWithUser::from))
     }
@@ -283,10 +286,12 @@ impl Store for PgStore {
             // Each batch is its own short statement, so live traffic never waits behind one
             // huge DELETE. A batch deletes only dead rows: repeating one is harmless.
             let deleted = run!(self, Retry::Read, |conn| async move {
-                diesel::sql_query(include_str!("cleanup_expired_sessions.sql"))
-                    .bind::<BigInt, _>(BATCH_LIMIT)
-                    .execute(conn)
-                    .await
+                FixedSql(
+                    diesel::sql_query(include_str!("cleanup_expired_sessions.sql"))
+                        .bind::<BigInt, _>(BATCH_LIMIT),
+                )
+                .execute(conn)
+                .await
             })? as u64;
             tracing::debug!(deleted, "cleanup batch");
             total += deleted;
