@@ -2,10 +2,10 @@
 //! migrations and the schema.
 
 mod error;
-mod fixed_sql;
 mod migrations;
 mod models;
 mod pool;
+mod prepared;
 #[expect(missing_docs, reason = "written by `diesel print-schema`")]
 pub mod schema;
 mod setup;

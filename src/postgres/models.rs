@@ -44,8 +44,8 @@ pub(crate) struct NewUserRow<'a> {
     name: &'a str,
     password_hash: &'a str,
     email_verified: bool,
-    // Never `Option`: Diesel would then write `DEFAULT` for `None`, and an insert whose shape
-    // depends on its values cannot stay prepared.
+    // Never `Option`: Diesel would write `DEFAULT` for `None`, giving the insert a second text
+    // and a second prepared statement.
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }

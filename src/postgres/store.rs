@@ -10,9 +10,9 @@ use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
 use super::error::{check_text, from_diesel, from_pool};
-use super::fixed_sql::FixedSql;
 use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRow};
 use super::pool::PgPool;
+use super::prepared::Prepared;
 use super::schema::{sessions, users};
 use crate::model::{Session, SessionRotation, SessionWithUser, User};
 use crate::store::{Store, StoreError};
@@ -156,16 +156,14 @@ fn check_session(session: &Session) -> Result<(), StoreError> {
 }
 
 async fn insert_user(conn: &mut AsyncPgConnection, user: &User) -> QueryResult<()> {
-    diesel::insert_into(users::table)
-        .values(NewUserRow::from(user))
+    Prepared(diesel::insert_into(users::table).values(NewUserRow::from(user)))
         .execute(conn)
         .await
         .map(drop)
 }
 
 async fn insert_session(conn: &mut AsyncPgConnection, session: &Session) -> QueryResult<()> {
-    diesel::insert_into(sessions::table)
-        .values(NewSessionRow::from(session))
+    Prepared(diesel::insert_into(sessions::table).values(NewSessionRow::from(session)))
         .execute(conn)
         .await
         .map(drop)
@@ -265,7 +263,7 @@ impl Store for PgStore {
         check_text("token", rotation.token.as_str())?;
         check_text("refresh_token", rotation.refresh_token.as_str())?;
         let row = run!(self, Retry::Never, |conn| async move {
-            FixedSql(
+            Prepared(
                 diesel::sql_query(include_str!("refresh_session.sql"))
                     .bind::<Varchar, _>(refresh_token.as_str())
                     .bind::<Varchar, _>(rotation.token.as_str())
@@ -286,7 +284,7 @@ impl Store for PgStore {
             // Each batch is its own short statement, so live traffic never waits behind one
             // huge DELETE. A batch deletes only dead rows: repeating one is harmless.
             let deleted = run!(self, Retry::Read, |conn| async move {
-                FixedSql(
+                Prepared(
                     diesel::sql_query(include_str!("cleanup_expired_sessions.sql"))
                         .bind::<BigInt, _>(BATCH_LIMIT),
                 )

@@ -723,3 +723,56 @@ async fn store_recovers_after_its_connections_are_killed() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_statement_stays_prepared_on_its_connection() {
+    #[derive(QueryableByName)]
+    struct Statement {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement: String,
+    }
+    let db = TestDb::new().await;
+    let store = db.store_with(PoolConfig::default().max_size(1)).await;
+    // Twice each, so that a statement prepared anew per call would show as such.
+    for round in 0..2 {
+        let ada = user(&format!("ada{round}@example.com"));
+        store.create_user(&ada).await.unwrap();
+        let (session, tokens) = live_session(&ada);
+        store.create_session(&session).await.unwrap();
+        store.get_user_by_email(&ada.email).await.unwrap();
+        store
+            .get_session(&tokens.access.digest())
+            .await
+            .unwrap()
+            .unwrap();
+        let (rotation, new_access, _) = rotation();
+        store
+            .refresh_session(&tokens.refresh.digest(), &rotation)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(store.delete_session(&new_access.digest()).await.unwrap());
+        store.cleanup_expired_sessions().await.unwrap();
+    }
+    // Only named (kept) statements are listed, besides the one asking.
+    let prepared = diesel::sql_query("SELECT statement FROM pg_prepared_statements")
+        .load::<Statement>(&mut *store.pool().get().await.unwrap())
+        .await
+        .unwrap();
+    let count = |start: &str| {
+        prepared
+            .iter()
+            .filter(|row| row.statement.trim_start().starts_with(start))
+            .count()
+    };
+    assert_eq!(count("INSERT INTO \"users\""), 1);
+    assert_eq!(count("INSERT INTO \"sessions\""), 1);
+    assert_eq!(count("SELECT \""), 2, "get_session and get_user_by_email");
+    assert_eq!(count("DELETE"), 1);
+    assert_eq!(count("-- Rotate a session"), 1, "refresh_session.sql");
+    assert_eq!(
+        count("-- One batch of the cleanup"),
+        1,
+        "cleanup_expired_sessions.sql"
+    );
+}
