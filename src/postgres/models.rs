@@ -1,5 +1,5 @@
-//! Row types: what Diesel reads from and writes to the two tables, and their conversions to the
-//! public records.
+//! Row types: what Diesel reads from and writes to the two tables, and their conversions to and
+//! from the public records. (A session is read only together with its user: see `store.rs`.)
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -7,9 +7,8 @@ use diesel::prelude::*;
 
 use super::schema::{sessions, users};
 use crate::model::{Session, User};
-use crate::token::TokenDigest;
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = users, check_for_backend(Pg))]
 pub(crate) struct UserRow {
     id: String,
@@ -61,32 +60,6 @@ impl<'a> From<&'a User> for NewUserRow<'a> {
             email_verified: user.email_verified,
             created_at: user.created_at.unwrap_or(now),
             updated_at: user.updated_at.unwrap_or(now),
-        }
-    }
-}
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = sessions, check_for_backend(Pg))]
-pub(crate) struct SessionRow {
-    id: String,
-    user_id: String,
-    token: String,
-    refresh_token: String,
-    expires_at: DateTime<Utc>,
-    refresh_expires_at: DateTime<Utc>,
-    created_at: Option<DateTime<Utc>>,
-}
-
-impl From<SessionRow> for Session {
-    fn from(row: SessionRow) -> Self {
-        Self {
-            id: row.id,
-            user_id: row.user_id,
-            token: TokenDigest::from_stored(row.token),
-            refresh_token: TokenDigest::from_stored(row.refresh_token),
-            expires_at: row.expires_at,
-            refresh_expires_at: row.refresh_expires_at,
-            created_at: row.created_at,
         }
     }
 }

@@ -10,17 +10,17 @@ FROM users AS u
 WHERE s.refresh_token = $1
   AND s.refresh_expires_at > NOW()
   AND u.id = s.user_id
--- The rotated session and its user, column names made unique for the row type.
+-- The rotated session and its user; the session's columns renamed so that the user's keep theirs.
 RETURNING s.id AS session_id,
           s.token,
           s.refresh_token,
           s.expires_at,
           s.refresh_expires_at,
           s.created_at AS session_created_at,
-          u.id AS user_id,
+          u.id,
           u.email,
           u.name,
           u.password_hash,
           u.email_verified,
-          u.created_at AS user_created_at,
-          u.updated_at AS user_updated_at;
+          u.created_at,
+          u.updated_at;

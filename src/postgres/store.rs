@@ -5,12 +5,12 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable, Timestamptz, Varchar};
+use diesel::sql_types::{BigInt, Nullable, Timestamptz, Varchar};
 use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 
 use super::error::{check_text, from_diesel, from_pool};
-use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRow};
+use super::models::{NewSessionRow, NewUserRow, UserRow};
 use super::pool::PgPool;
 use super::prepared::Prepared;
 use super::schema::{sessions, users};
@@ -222,20 +222,18 @@ impl Store for PgStore {
         &self,
         token: &TokenDigest,
     ) -> Result<Option<SessionWithUser>, StoreError> {
+        // Hand-written rather than built: the query builder renders its SQL text anew on every
+        // call, a cost the hottest statement should not carry.
         let row = run!(self, Retry::Read, |conn| async move {
-            sessions::table
-                .inner_join(users::table)
-                .filter(sessions::token.eq(token.as_str()))
-                .filter(sessions::expires_at.gt(diesel::dsl::now))
-                .select((SessionRow::as_select(), UserRow::as_select()))
-                .first::<(SessionRow, UserRow)>(conn)
-                .await
-                .optional()
+            Prepared(
+                diesel::sql_query(include_str!("get_session.sql"))
+                    .bind::<Varchar, _>(token.as_str()),
+            )
+            .get_result::<SessionUserRow>(conn)
+            .await
+            .optional()
         })?;
-        Ok(row.map(|(session, user)| SessionWithUser {
-            session: session.into(),
-            user: user.into(),
-        }))
+        Ok(row.map(SessionWithUser::from))
     }
 
     async fn delete_session(&self, token: &TokenDigest) -> Result<bool, StoreError> {
@@ -271,7 +269,7 @@ impl Store for PgStore {
                     .bind::<Timestamptz, _>(rotation.expires_at)
                     .bind::<Timestamptz, _>(rotation.refresh_expires_at),
             )
-            .get_result::<RotatedRow>(conn)
+            .get_result::<SessionUserRow>(conn)
             .await
             .optional()
         })?;
@@ -300,9 +298,18 @@ impl Store for PgStore {
     }
 }
 
-/// One row of `refresh_session.sql`: the rotated session and its user.
+/// One row of `get_session.sql` or `refresh_session.sql`: a session and its user.
 #[derive(QueryableByName)]
-struct RotatedRow {
+struct SessionUserRow {
+    #[diesel(embed)]
+    session: SessionColumns,
+    #[diesel(embed)]
+    user: UserRow,
+}
+
+/// The session's columns in those rows, renamed where the user's have the same name.
+#[derive(QueryableByName)]
+struct SessionColumns {
     #[diesel(sql_type = Varchar)]
     session_id: String,
     #[diesel(sql_type = Varchar)]
@@ -315,43 +322,23 @@ struct RotatedRow {
     refresh_expires_at: DateTime<Utc>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     session_created_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Varchar)]
-    user_id: String,
-    #[diesel(sql_type = Varchar)]
-    email: String,
-    #[diesel(sql_type = Varchar)]
-    name: String,
-    #[diesel(sql_type = Varchar)]
-    password_hash: String,
-    #[diesel(sql_type = Nullable<Bool>)]
-    email_verified: Option<bool>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    user_created_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    user_updated_at: Option<DateTime<Utc>>,
 }
 
-impl From<RotatedRow> for SessionWithUser {
-    fn from(row: RotatedRow) -> Self {
+impl From<SessionUserRow> for SessionWithUser {
+    fn from(row: SessionUserRow) -> Self {
+        let user = User::from(row.user);
+        let session = row.session;
         Self {
             session: Session {
-                id: row.session_id,
-                user_id: row.user_id.clone(),
-                token: TokenDigest::from_stored(row.token),
-                refresh_token: TokenDigest::from_stored(row.refresh_token),
-                expires_at: row.expires_at,
-                refresh_expires_at: row.refresh_expires_at,
-                created_at: row.session_created_at,
+                id: session.session_id,
+                user_id: user.id.clone(),
+                token: TokenDigest::from_stored(session.token),
+                refresh_token: TokenDigest::from_stored(session.refresh_token),
+                expires_at: session.expires_at,
+                refresh_expires_at: session.refresh_expires_at,
+                created_at: session.session_created_at,
             },
-            user: User {
-                id: row.user_id,
-                email: row.email,
-                name: row.name,
-                password_hash: row.password_hash,
-                email_verified: row.email_verified.unwrap_or(false),
-                created_at: row.user_created_at,
-                updated_at: row.user_updated_at,
-            },
+            user,
         }
     }
 }
