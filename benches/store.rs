@@ -1,6 +1,6 @@
 //! The store bench (issue 6): what `PgStore` costs against the same SQL on raw tokio-postgres,
-//! what the server itself can do (pgbench), and what the bounded-batch cleanup costs live
-//! traffic against one unbounded DELETE.
+//! what the server itself can do (pgbench), what the bounded-batch cleanup costs live traffic
+//! against one unbounded DELETE, and what the engine and the axum layer add to `GET /session`.
 //!
 //! Run it with `cargo bench --bench store -- [options]` (`--help` lists them) against a
 //! PostgreSQL server where the user may create databases (`DATABASE_URL`, default
@@ -41,6 +41,14 @@ const AFTERMATH: Duration = Duration::from_secs(2);
 
 /// One batch of `cleanup_expired_sessions`, for the paused sweep of `--explain`.
 const CLEANUP_BATCH_SQL: &str = include_str!("../src/postgres/cleanup_expired_sessions.sql");
+
+/// Sessions with known raw tokens that the HTTP section's requests draw from.
+#[cfg(feature = "axum")]
+const HTTP_SESSIONS: u64 = 100_000;
+
+/// How long the sign-ins run before the paced traffic is measured beside them.
+#[cfg(feature = "axum")]
+const SIGN_IN_SETTLE: Duration = Duration::from_millis(300);
 
 /// The one statement the cleanup section compares the bounded sweep with.
 const UNBOUNDED_DELETE: &str =
@@ -134,6 +142,7 @@ async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
         data,
         store: None,
         cleanup: None,
+        http: None,
         seconds: 0.0,
     };
     if context.options.runs(Section::Store) {
@@ -144,9 +153,16 @@ async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
         report::print_cleanup(&cleanup, data);
         report.cleanup = Some(cleanup);
     }
-    // Issue 6's HTTP figures (GET /session through the axum router against a minimal axum
-    // handler, and GET /session's p99 during flat-out sign-ins) come as one more section here:
-    // a `Section` variant, an `http_section(&context)` and a field of `Report`.
+    if context.options.runs(Section::Http) {
+        #[cfg(feature = "axum")]
+        {
+            let http = http_section(&context).await?;
+            report::print_http(&http);
+            report.http = Some(http);
+        }
+        #[cfg(not(feature = "axum"))]
+        eprintln!("http: skipped, the bench was built without the `axum` feature");
+    }
 
     report.seconds = started.elapsed().as_secs_f64();
     println!();
@@ -513,4 +529,183 @@ async fn paused_sweep(client: &Client) -> Result<u64> {
         }
         tokio::time::sleep(started.elapsed()).await;
     }
+}
+
+/// Section 3: `GET /session` over HTTP. Flat out, in alternating rounds: through
+/// `auth.router()`, through a minimal axum handler calling the engine, and through a minimal
+/// handler running the same statement on the baseline's pool. Then through the router at a
+/// paced rate, in rounds alternating without and with sign-ins running on the same server.
+#[cfg(feature = "axum")]
+async fn http_section(context: &Context) -> Result<report::HttpReport> {
+    eprintln!("http: {HTTP_SESSIONS} sessions with known tokens...");
+    let name = context
+        .databases
+        .create("http", Some(&context.seed))
+        .await?;
+    let outcome = http_run(context, &context.databases.url(&name)).await;
+    context.databases.drop_database(&name).await?;
+    outcome
+}
+
+#[cfg(feature = "axum")]
+async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
+    use authingo::{Auth, HttpOptions};
+    use support::web::{self, GetSession, MOUNT, Server, SignIn};
+    use tokio::task::JoinHandle;
+
+    let options = &context.options;
+    let admin = db::connect(url).await?;
+    web::insert_sessions(&admin, HTTP_SESSIONS, context.data.users).await?;
+    let clients = options.http_clients;
+    let size = u32::try_from(clients)?;
+    let pool = connect_with(
+        &with_application_name(url, STORE_APP),
+        &PoolConfig::default().max_size(size),
+    )
+    .await?;
+    // The default argon2 parameters and hashing permits; no cleanup loop.
+    let auth = Auth::new(authingo::Options::new(PgStore::new(pool)).cleanup_interval(None))?;
+    let cookie: Arc<str> = Arc::from(HttpOptions::default().session_cookie);
+    let routed = Server::start(axum::Router::new().nest(MOUNT, auth.router())).await?;
+    let base = baseline::pool(&with_application_name(url, BASELINE_APP), size).await?;
+    let minimal = Server::start(web::minimal_router(base, auth.clone(), &cookie)).await?;
+    let client = web::client()?;
+    let getters = |url: &reqwest::Url, seed: u64| -> Vec<GetSession> {
+        (0..clients)
+            .map(|index| {
+                GetSession::new(
+                    client.clone(),
+                    url.clone(),
+                    Arc::clone(&cookie),
+                    HTTP_SESSIONS,
+                    seed ^ ((index as u64) << 32),
+                )
+            })
+            .collect()
+    };
+    let round = options.duration / options.rounds;
+
+    eprintln!("http: GET /session flat out...");
+    // The router, the engine handler, the minimal handler; the first two use PgStore's pool.
+    let sides = [
+        (routed.url(&format!("{MOUNT}/session"))?, STORE_APP),
+        (minimal.url(&format!("{MOUNT}/engine/session"))?, STORE_APP),
+        (minimal.url(&format!("{MOUNT}/session"))?, BASELINE_APP),
+    ];
+    for (url, _) in &sides {
+        measure::drive(getters(url, 0), &Until::Elapsed(options.warmup), None).await?;
+    }
+    let mut flat: [Samples; 3] = Default::default();
+    for round_index in 0..options.rounds {
+        let mut order: Vec<usize> = (0..sides.len()).collect();
+        if round_index % 2 == 1 {
+            order.reverse();
+        }
+        for index in order {
+            let (url, application_name) = &sides[index];
+            let seed = u64::from(round_index) * 8 + index as u64 + 1;
+            let before = cpu::read(&admin, application_name).await?;
+            let mut run = measure::drive(getters(url, seed), &Until::Elapsed(round), None).await?;
+            run.cpu = before.until(&cpu::read(&admin, application_name).await?);
+            flat[index].merge(run);
+        }
+    }
+
+    eprintln!("http: GET /session during sign-ins...");
+    let accounts = web::sign_up(&auth, options.sign_ins).await?;
+    // `--explain`: the same sign-ins on a router whose engine hashes one at a time.
+    let one_permit = if options.explain {
+        let auth = Auth::new(
+            authingo::Options::with_shared_store(Arc::clone(auth.store()))
+                .cleanup_interval(None)
+                .max_concurrent_hashes(1),
+        )?;
+        Some(Server::start(axum::Router::new().nest(MOUNT, auth.router())).await?)
+    } else {
+        None
+    };
+    let sign_in_load = |server: &Server| -> Result<(Arc<AtomicBool>, JoinHandle<Result<Samples>>)> {
+        let url = server.url(&format!("{MOUNT}/sign-in"))?;
+        let signers = accounts
+            .iter()
+            .map(|(email, password)| SignIn::new(client.clone(), url.clone(), email, password))
+            .collect::<Result<Vec<_>>>()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let until = Until::Flag(Arc::clone(&stop));
+        let task = tokio::spawn(async move { measure::drive(signers, &until, None).await });
+        Ok((stop, task))
+    };
+    let paced = |server: &Server, seed: u64, span: Duration| -> Result<_> {
+        let getters = getters(&server.url(&format!("{MOUNT}/session"))?, seed);
+        let rate = Some(options.http_rate);
+        Ok(async move { measure::drive(getters, &Until::Elapsed(span), rate).await })
+    };
+    // (server, whether sign-ins run on it)
+    let mut phases = vec![(&routed, false), (&routed, true)];
+    if let Some(server) = &one_permit {
+        phases.push((server, true));
+    }
+    // Warm-up with the sign-ins running: the blocking threads that hash exist from then on.
+    for (server, _) in phases.iter().filter(|(_, signing)| *signing) {
+        let (stop, task) = sign_in_load(server)?;
+        paced(server, 100, options.warmup)?.await?;
+        stop.store(true, Ordering::Relaxed);
+        task.await??;
+    }
+    let mut traffic: Vec<Samples> = phases.iter().map(|_| Samples::default()).collect();
+    let mut sign_ins: Vec<Samples> = phases.iter().map(|_| Samples::default()).collect();
+    for round_index in 0..options.rounds {
+        let mut order: Vec<usize> = (0..phases.len()).collect();
+        if round_index % 2 == 1 {
+            order.reverse();
+        }
+        for index in order {
+            let (server, signing) = phases[index];
+            let load = if signing {
+                let load = sign_in_load(server)?;
+                tokio::time::sleep(SIGN_IN_SETTLE).await;
+                Some(load)
+            } else {
+                None
+            };
+            let seed = 200 + u64::from(round_index) * 8 + index as u64;
+            let before = cpu::read_local();
+            let from = Instant::now();
+            let mut run = paced(server, seed, round)?.await?;
+            let to = Instant::now();
+            run.cpu = before.until(&cpu::read_local());
+            traffic[index].merge(run);
+            if let Some((stop, task)) = load {
+                stop.store(true, Ordering::Relaxed);
+                let all = task.await??;
+                let mut window = all.window(from, to);
+                window.misses = all.misses;
+                sign_ins[index].merge(window);
+            }
+        }
+    }
+
+    drop(client);
+    for server in [Some(routed), Some(minimal), one_permit]
+        .into_iter()
+        .flatten()
+    {
+        server.stop().await;
+    }
+    let [router, engine, minimal] = flat.map(|samples| samples.stats());
+    let traffic: Vec<_> = traffic.iter().map(Samples::stats).collect();
+    let sign_ins: Vec<_> = sign_ins.iter().map(Samples::stats).collect();
+    Ok(report::HttpReport {
+        clients,
+        sessions: HTTP_SESSIONS,
+        router,
+        engine,
+        minimal,
+        rate: options.http_rate,
+        sign_in_tasks: options.sign_ins,
+        idle: traffic[0],
+        during: traffic[1],
+        sign_ins: sign_ins[1],
+        one_permit: traffic.get(2).copied().zip(sign_ins.get(2).copied()),
+    })
 }

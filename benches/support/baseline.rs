@@ -2,7 +2,7 @@
 //! connection, on a bb8-postgres pool configured as `PgStore`'s is (no check on checkout).
 //!
 //! The SQL text is not copied by hand: it is rendered by Diesel from the same query-builder
-//! expressions `src/postgres/store.rs` uses, or read from the same `.sql` file. After each
+//! expressions `src/postgres/store.rs` uses, or read from the same `.sql` files. After each
 //! store measurement the bench compares it with what `PgStore`'s connections last ran
 //! (`pg_stat_activity`), so a change in `src/` that alters the SQL shows up in the report.
 
@@ -21,22 +21,14 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 use super::Result;
 use super::workload::Op;
 
-/// `refresh_session`'s statement, read from the file `PgStore` includes.
+/// `get_session`'s and `refresh_session`'s statements, read from the files `PgStore` includes.
+const GET_SESSION_SQL: &str = include_str!("../../src/postgres/get_session.sql");
 const REFRESH_SQL: &str = include_str!("../../src/postgres/refresh_session.sql");
 
 /// The SQL of `op` as `PgStore` sends it.
 pub(crate) fn sql(op: Op) -> String {
     match op {
-        Op::GetSession => {
-            let query = sessions::table
-                .inner_join(users::table)
-                .filter(sessions::token.eq(""))
-                .filter(sessions::expires_at.gt(diesel::dsl::now))
-                .select((SESSION_COLUMNS, USER_COLUMNS))
-                // `.first()` is `.limit(1)`.
-                .limit(1);
-            render(&query)
-        }
+        Op::GetSession => GET_SESSION_SQL.to_owned(),
         Op::GetUserByEmail => {
             let query = users::table
                 .filter(users::email.eq(""))
@@ -46,8 +38,8 @@ pub(crate) fn sql(op: Op) -> String {
         }
         Op::CreateSession => {
             let at = DateTime::<Utc>::UNIX_EPOCH;
-            // The insertable row's `created_at` is an `Option`; `None` renders `DEFAULT`.
-            let created_at: Option<diesel::dsl::Eq<sessions::created_at, DateTime<Utc>>> = None;
+            // The insertable row's fields, in their order; none is an `Option` (an unset
+            // `created_at` is bound as the time of the insert).
             let query = diesel::insert_into(sessions::table).values((
                 sessions::id.eq(""),
                 sessions::user_id.eq(""),
@@ -55,7 +47,7 @@ pub(crate) fn sql(op: Op) -> String {
                 sessions::refresh_token.eq(""),
                 sessions::expires_at.eq(at),
                 sessions::refresh_expires_at.eq(at),
-                created_at,
+                sessions::created_at.eq(at),
             ));
             render(&query)
         }
@@ -69,25 +61,7 @@ pub(crate) fn sql(op: Op) -> String {
     }
 }
 
-/// The columns of `SessionRow` and `UserRow`, in their field order (`as_select()` renders them
-/// in that order).
-const SESSION_COLUMNS: (
-    sessions::id,
-    sessions::user_id,
-    sessions::token,
-    sessions::refresh_token,
-    sessions::expires_at,
-    sessions::refresh_expires_at,
-    sessions::created_at,
-) = (
-    sessions::id,
-    sessions::user_id,
-    sessions::token,
-    sessions::refresh_token,
-    sessions::expires_at,
-    sessions::refresh_expires_at,
-    sessions::created_at,
-);
+/// The columns of `UserRow`, in its field order (`as_select()` renders them in that order).
 const USER_COLUMNS: (
     users::id,
     users::email,
@@ -117,12 +91,14 @@ fn render<Q: diesel::query_builder::QueryFragment<Pg>>(query: &Q) -> String {
 /// The parameter types Diesel declares for each statement (its `prepare_typed`).
 fn param_types(op: Op) -> &'static [Type] {
     match op {
-        Op::GetSession | Op::GetUserByEmail => &[Type::VARCHAR, Type::INT8],
+        Op::GetSession => &[Type::VARCHAR],
+        Op::GetUserByEmail => &[Type::VARCHAR, Type::INT8],
         Op::CreateSession => &[
             Type::VARCHAR,
             Type::VARCHAR,
             Type::VARCHAR,
             Type::VARCHAR,
+            Type::TIMESTAMPTZ,
             Type::TIMESTAMPTZ,
             Type::TIMESTAMPTZ,
         ],
@@ -233,18 +209,8 @@ pub(crate) async fn get_session(
 ) -> Result<Option<SessionWithUser>> {
     let conn = pool.get().await.map_err(|err| format!("{err}"))?;
     let statement = conn.statement(Op::GetSession, prepare).await?;
-    let rows = conn
-        .client
-        .query(&statement, &[&token.as_str(), &1_i64])
-        .await?;
-    rows.first()
-        .map(|row| {
-            Ok(SessionWithUser {
-                session: session_at(row, 0)?,
-                user: user_at(row, 7)?,
-            })
-        })
-        .transpose()
+    let rows = conn.client.query(&statement, &[&token.as_str()]).await?;
+    rows.first().map(session_with_user).transpose()
 }
 
 pub(crate) async fn get_user_by_email(
@@ -271,6 +237,7 @@ pub(crate) async fn create_session(pool: &Pool, prepare: Prepare, session: &Sess
                 &session.refresh_token.as_str(),
                 &SystemTime::from(session.expires_at),
                 &SystemTime::from(session.refresh_expires_at),
+                &SystemTime::from(session.created_at.unwrap_or_else(Utc::now)),
             ],
         )
         .await?;
@@ -298,32 +265,7 @@ pub(crate) async fn refresh_session(
             ],
         )
         .await?;
-    // The RETURNING list of refresh_session.sql: six session columns, then the user's.
-    rows.first()
-        .map(|row| -> Result<SessionWithUser> {
-            let user_id: String = row.try_get(6)?;
-            Ok(SessionWithUser {
-                session: Session {
-                    id: row.try_get(0)?,
-                    user_id: user_id.clone(),
-                    token: TokenDigest::from_stored(row.try_get(1)?),
-                    refresh_token: TokenDigest::from_stored(row.try_get(2)?),
-                    expires_at: time(row.try_get(3)?),
-                    refresh_expires_at: time(row.try_get(4)?),
-                    created_at: row.try_get::<_, Option<SystemTime>>(5)?.map(time),
-                },
-                user: User {
-                    id: user_id,
-                    email: row.try_get(7)?,
-                    name: row.try_get(8)?,
-                    password_hash: row.try_get(9)?,
-                    email_verified: row.try_get::<_, Option<bool>>(10)?.unwrap_or(false),
-                    created_at: row.try_get::<_, Option<SystemTime>>(11)?.map(time),
-                    updated_at: row.try_get::<_, Option<SystemTime>>(12)?.map(time),
-                },
-            })
-        })
-        .transpose()
+    rows.first().map(session_with_user).transpose()
 }
 
 pub(crate) async fn delete_session(
@@ -344,16 +286,21 @@ fn time(at: SystemTime) -> DateTime<Utc> {
     DateTime::<Utc>::from(at)
 }
 
-/// The seven `SessionRow` columns starting at `at`.
-fn session_at(row: &Row, at: usize) -> Result<Session> {
-    Ok(Session {
-        id: row.try_get(at)?,
-        user_id: row.try_get(at + 1)?,
-        token: TokenDigest::from_stored(row.try_get(at + 2)?),
-        refresh_token: TokenDigest::from_stored(row.try_get(at + 3)?),
-        expires_at: time(row.try_get(at + 4)?),
-        refresh_expires_at: time(row.try_get(at + 5)?),
-        created_at: row.try_get::<_, Option<SystemTime>>(at + 6)?.map(time),
+/// A row of `get_session.sql` or of `refresh_session.sql`'s RETURNING list: six session
+/// columns (the user's id stands for the session's `user_id`), then the seven of `UserRow`.
+fn session_with_user(row: &Row) -> Result<SessionWithUser> {
+    let user = user_at(row, 6)?;
+    Ok(SessionWithUser {
+        session: Session {
+            id: row.try_get(0)?,
+            user_id: user.id.clone(),
+            token: TokenDigest::from_stored(row.try_get(1)?),
+            refresh_token: TokenDigest::from_stored(row.try_get(2)?),
+            expires_at: time(row.try_get(3)?),
+            refresh_expires_at: time(row.try_get(4)?),
+            created_at: row.try_get::<_, Option<SystemTime>>(5)?.map(time),
+        },
+        user,
     })
 }
 

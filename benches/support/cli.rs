@@ -13,6 +13,9 @@ pub(crate) enum Section {
     Store,
     /// Bounded-batch cleanup against one unbounded DELETE.
     Cleanup,
+    /// `GET /session` through the axum router against a minimal handler, and its latency while
+    /// sign-ins run.
+    Http,
 }
 
 impl Section {
@@ -20,7 +23,8 @@ impl Section {
         match value {
             "store" => Ok(Self::Store),
             "cleanup" => Ok(Self::Cleanup),
-            other => Err(format!("unknown section {other:?} (store, cleanup)").into()),
+            "http" => Ok(Self::Http),
+            other => Err(format!("unknown section {other:?} (store, cleanup, http)").into()),
         }
     }
 }
@@ -38,14 +42,19 @@ usage: cargo bench --bench store -- [options]
                          get_user_by_email, create_session, refresh_session, delete_session
   --users N              users loaded (default 100000)
   --sessions N           sessions loaded, half of them dead (default 1000000)
-  --only SECTION         run one section: store or cleanup
+  --only SECTION         run one section: store, cleanup or http
   --cleanup-clients N    get_session clients running during the cleanup (default 8)
   --cleanup-rate N       their calls per second in all, evenly paced (default 4000);
                          0 = flat out, each client calling back to back
+  --http-clients N       HTTP clients sending GET /session (default 32)
+  --http-rate N          their requests per second in all while sign-ins run and in the
+                         idle rounds compared with them, evenly paced (default 2000)
+  --sign-ins N           tasks signing in back to back over HTTP (default 8)
   --no-pgbench           skip pgbench
   --explain              also measure the baseline preparing its statement before every
-                         call (what a client without a statement cache does), and the
-                         cleanup's batches with a pause after each as long as the batch
+                         call (what a client without a statement cache does), the
+                         cleanup's batches with a pause after each as long as the batch,
+                         and the sign-ins on an engine with one hashing permit
   --json FILE            also write the results as JSON
   --database-url URL     server to create the bench databases on (default: DATABASE_URL,
                          else postgres://postgres@127.0.0.1:5432/postgres)
@@ -66,6 +75,9 @@ pub(crate) struct Options {
     pub(crate) cleanup_clients: usize,
     /// `None`: flat out.
     pub(crate) cleanup_rate: Option<f64>,
+    pub(crate) http_clients: usize,
+    pub(crate) http_rate: f64,
+    pub(crate) sign_ins: usize,
     pub(crate) pgbench: bool,
     pub(crate) explain: bool,
     pub(crate) json: Option<PathBuf>,
@@ -85,6 +97,9 @@ impl Default for Options {
             only: None,
             cleanup_clients: 8,
             cleanup_rate: Some(4000.0),
+            http_clients: 32,
+            http_rate: 2000.0,
+            sign_ins: 8,
             pgbench: true,
             explain: false,
             json: None,
@@ -135,6 +150,15 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Opt
                 let rate: f64 = number(&flag, &value()?)?;
                 options.cleanup_rate = (rate > 0.0).then_some(rate);
             }
+            "--http-clients" => options.http_clients = number::<usize>(&flag, &value()?)?.max(1),
+            "--http-rate" => {
+                let rate: f64 = number(&flag, &value()?)?;
+                if rate <= 0.0 {
+                    return Err("--http-rate must be positive".into());
+                }
+                options.http_rate = rate;
+            }
+            "--sign-ins" => options.sign_ins = number::<usize>(&flag, &value()?)?.max(1),
             "--no-pgbench" => options.pgbench = false,
             "--explain" => options.explain = true,
             "--json" => options.json = Some(PathBuf::from(value()?)),

@@ -1,6 +1,8 @@
-//! Closed-loop load: `concurrency` workers, each calling one operation back to back, timing
-//! every call.
+//! Closed-loop or paced load: workers each making one kind of call, back to back or at a fixed
+//! interval, timing every call. `run` drives a `Store` or the baseline; `drive` anything that
+//! implements `Caller` (the HTTP section's requests).
 
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -190,34 +192,82 @@ pub(crate) struct Load {
     pub(crate) seed: u64,
 }
 
+/// One worker's calls, as `drive` makes and times them.
+pub(crate) trait Caller: Send + Sync + 'static {
+    type Input: Send + Sync;
+
+    /// The next call's arguments, made before the timer starts.
+    fn input(&mut self) -> Self::Input;
+
+    /// Makes one call; says whether it did the work asked.
+    fn call(&self, input: &Self::Input) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Records what a call changed, after the timer stopped.
+    fn settle(&mut self, _input: Self::Input, _hit: bool) {}
+}
+
+/// A worker calling `op` on a store or the baseline.
+struct StoreCaller {
+    target: Arc<Target>,
+    workload: Arc<Workload>,
+    op: Op,
+    worker: Worker,
+}
+
+impl Caller for StoreCaller {
+    type Input = Input;
+
+    fn input(&mut self) -> Input {
+        self.workload.input(self.op, &mut self.worker)
+    }
+
+    fn call(&self, input: &Input) -> impl Future<Output = Result<bool>> + Send {
+        self.target.call(input)
+    }
+
+    fn settle(&mut self, input: Input, hit: bool) {
+        self.workload.settle(input, hit);
+    }
+}
+
 /// Runs `load` on `target`, all workers starting together.
 pub(crate) async fn run(
     target: &Arc<Target>,
     workload: &Arc<Workload>,
     load: &Load,
 ) -> Result<Samples> {
-    let concurrency = load.concurrency;
+    let callers = (0..load.concurrency)
+        .map(|index| StoreCaller {
+            target: Arc::clone(target),
+            workload: Arc::clone(workload),
+            op: load.op,
+            worker: Worker::new(index, load.concurrency, load.seed),
+        })
+        .collect();
+    drive(callers, &load.until, load.rate).await
+}
+
+/// Runs one worker per caller until `until`, all starting together: back to back, or (`rate`,
+/// calls per second across all workers) each worker at a fixed interval, phases spread evenly.
+pub(crate) async fn drive<C: Caller>(
+    callers: Vec<C>,
+    until: &Until,
+    rate: Option<f64>,
+) -> Result<Samples> {
+    let concurrency = callers.len();
     let barrier = Arc::new(Barrier::new(concurrency));
-    let interval = load
-        .rate
+    let interval = rate
         .filter(|rate| *rate > 0.0)
         .map(|rate| Duration::from_secs_f64(concurrency as f64 / rate));
-    let workers: Vec<_> = (0..concurrency)
-        .map(|index| {
-            let worker = Worker::new(index, concurrency, load.seed);
+    let workers: Vec<_> = callers
+        .into_iter()
+        .enumerate()
+        .map(|(index, caller)| {
             let pace = interval.map(|interval| Pace {
                 interval,
                 offset: interval.mul_f64(index as f64 / concurrency as f64),
             });
-            tokio::spawn(work(
-                Arc::clone(target),
-                Arc::clone(workload),
-                load.op,
-                worker,
-                load.until.clone(),
-                pace,
-                Arc::clone(&barrier),
-            ))
+            tokio::spawn(work(caller, until.clone(), pace, Arc::clone(&barrier)))
         })
         .collect();
     let mut samples = Samples::default();
@@ -252,11 +302,8 @@ struct Part {
     calls: Vec<(Instant, Duration)>,
 }
 
-async fn work(
-    target: Arc<Target>,
-    workload: Arc<Workload>,
-    op: Op,
-    mut worker: Worker,
+async fn work<C: Caller>(
+    mut caller: C,
     until: Until,
     pace: Option<Pace>,
     barrier: Arc<Barrier>,
@@ -285,11 +332,11 @@ async fn work(
         if done {
             break;
         }
-        let input = workload.input(op, &mut worker);
+        let input = caller.input();
         let started = Instant::now();
-        let hit = target.call(&input).await?;
+        let hit = caller.call(&input).await?;
         let took = started.elapsed();
-        workload.settle(input, hit);
+        caller.settle(input, hit);
         part.ops += 1;
         part.misses += u64::from(!hit);
         part.calls.push((started, took));

@@ -8,6 +8,8 @@ pub(crate) mod db;
 pub(crate) mod measure;
 pub(crate) mod pgbench;
 pub(crate) mod report;
+#[cfg(feature = "axum")]
+pub(crate) mod web;
 pub(crate) mod workload;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

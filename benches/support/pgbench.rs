@@ -29,11 +29,17 @@ pub(crate) enum Outcome {
 
 /// The script: a random live session outside the refresh reserve, as `get_session` draws.
 fn script(data: Dataset) -> String {
-    let sql = baseline::sql(Op::GetSession)
-        .replace("$1", "encode(sha256(('tok' || :i)::bytea), 'hex')")
-        .replace("$2", ":lim");
+    let sql =
+        baseline::sql(Op::GetSession).replace("$1", "encode(sha256(('tok' || :i)::bytea), 'hex')");
+    // The statement without its `--` comments (pgbench would pass them on) and with one `;`.
+    let sql: Vec<&str> = sql
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect();
+    let sql = sql.join("\n");
     format!(
-        "\\set k random(0, {last})\n\\set i 2 * :k + 1\n\\set lim 1\n{sql};\n",
+        "\\set k random(0, {last})\n\\set i 2 * :k + 1\n{};\n",
+        sql.trim_end().trim_end_matches(';'),
         last = data.readable() - 1
     )
 }

@@ -114,13 +114,66 @@ pub(crate) struct CleanupReport {
     pub(crate) rows: Vec<CleanupRow>,
 }
 
-/// Everything one run measured. A later section (HTTP) adds its own field.
+/// `GET /session` over HTTP: the crate's router against a minimal handler, and the router's
+/// latency at a paced rate with and without sign-ins running.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpReport {
+    /// Clients sending `GET /session`.
+    pub(crate) clients: usize,
+    /// Sessions the requests draw from.
+    pub(crate) sessions: u64,
+    /// Flat out, through `auth.router()`.
+    pub(crate) router: Stats,
+    /// Flat out, through a minimal handler calling `auth.get_session`.
+    pub(crate) engine: Stats,
+    /// Flat out, through the minimal handler running the statement on tokio-postgres.
+    pub(crate) minimal: Stats,
+    /// Requests per second of the paced traffic, in all.
+    pub(crate) rate: f64,
+    /// Tasks signing in back to back.
+    pub(crate) sign_in_tasks: usize,
+    /// The paced traffic with no sign-ins.
+    pub(crate) idle: Stats,
+    /// The paced traffic while the sign-ins run.
+    pub(crate) during: Stats,
+    /// The sign-ins themselves, over the same windows.
+    pub(crate) sign_ins: Stats,
+    /// `--explain`: the paced traffic and the sign-ins with one hashing permit.
+    pub(crate) one_permit: Option<(Stats, Stats)>,
+}
+
+impl HttpReport {
+    /// Requests per second of the router over the minimal handler's.
+    pub(crate) fn ratio(&self) -> f64 {
+        ops_ratio(&self.router, &self.minimal)
+    }
+
+    /// `stats`' p99 over the p99 without sign-ins.
+    pub(crate) fn p99_over_idle(&self, stats: &Stats) -> f64 {
+        if self.idle.p99_us > 0.0 {
+            stats.p99_us / self.idle.p99_us
+        } else {
+            0.0
+        }
+    }
+}
+
+fn ops_ratio(a: &Stats, b: &Stats) -> f64 {
+    if b.ops_per_sec > 0.0 {
+        a.ops_per_sec / b.ops_per_sec
+    } else {
+        0.0
+    }
+}
+
+/// Everything one run measured.
 #[derive(Debug, Clone)]
 pub(crate) struct Report {
     pub(crate) machine: Machine,
     pub(crate) data: Dataset,
     pub(crate) store: Option<StoreReport>,
     pub(crate) cleanup: Option<CleanupReport>,
+    pub(crate) http: Option<HttpReport>,
     pub(crate) seconds: f64,
 }
 
@@ -332,6 +385,90 @@ pub(crate) fn print_cleanup(report: &CleanupReport, data: Dataset) {
     }
 }
 
+#[cfg(feature = "axum")]
+pub(crate) fn print_http(report: &HttpReport) {
+    let us = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+    let latency = |stats: &Stats| format!("{:.0} / {:.0}", stats.p50_us, stats.p99_us);
+    println!();
+    println!(
+        "HTTP: GET /api/auth/session flat out, HTTP/1.1 keep-alive from {} reqwest clients in \
+         this process; {} sessions",
+        report.clients, report.sessions
+    );
+    println!(
+        "{:<34} {:>8} {:>16} {:>14} {:>14}",
+        "server", "req/s", "p50/p99 µs", "process µs/req", "backend µs/req"
+    );
+    let sides = [
+        ("auth.router() (PgStore)", &report.router),
+        ("minimal + auth.get_session", &report.engine),
+        ("minimal + tokio-postgres", &report.minimal),
+    ];
+    for (name, stats) in sides {
+        println!(
+            "{:<34} {:>8.0} {:>16} {:>14} {:>14}",
+            name,
+            stats.ops_per_sec,
+            latency(stats),
+            us(stats.client_cpu_us),
+            us(stats.server_cpu_us)
+        );
+        if stats.misses > 0 {
+            println!("  warning: {} requests were not answered 200", stats.misses);
+        }
+        disturbed(&format!("during the rounds of {name}"), stats);
+    }
+    println!(
+        "ratio router/minimal {:.2}   router/engine handler {:.2}   engine handler/minimal {:.2}",
+        report.ratio(),
+        ops_ratio(&report.router, &report.engine),
+        ops_ratio(&report.engine, &report.minimal)
+    );
+    println!();
+    println!(
+        "GET /session through the router, paced at {:.0} req/s from {} clients, without and \
+         with {} tasks signing in back to back",
+        report.rate, report.clients, report.sign_in_tasks
+    );
+    println!(
+        "{:<30} {:>8} {:>16} {:>8} {:>11} {:>18}",
+        "phase", "req/s", "p50/p99 µs", "x idle", "sign-ins/s", "sign-in p50/p99 ms"
+    );
+    println!(
+        "{:<30} {:>8.0} {:>16}",
+        "no sign-ins",
+        report.idle.ops_per_sec,
+        latency(&report.idle)
+    );
+    let mut rows = vec![("during sign-ins", &report.during, &report.sign_ins)];
+    if let Some((during, sign_ins)) = &report.one_permit {
+        rows.push(("during sign-ins, 1 hash permit", during, sign_ins));
+    }
+    for (phase, during, sign_ins) in rows {
+        println!(
+            "{:<30} {:>8.0} {:>16} {:>7.2}x {:>11.0} {:>18}",
+            phase,
+            during.ops_per_sec,
+            latency(during),
+            report.p99_over_idle(during),
+            sign_ins.ops_per_sec,
+            format!(
+                "{:.1} / {:.1}",
+                sign_ins.p50_us / 1000.0,
+                sign_ins.p99_us / 1000.0
+            )
+        );
+        if during.misses > 0 {
+            println!("  warning: {} GET /session requests failed", during.misses);
+        }
+        if sign_ins.misses > 0 {
+            println!("  warning: {} sign-ins failed", sign_ins.misses);
+        }
+        disturbed(phase, during);
+    }
+    disturbed("with no sign-ins", &report.idle);
+}
+
 /// Warns when other processes took a noticeable share of the CPU during a measurement.
 fn disturbed(phase: &str, stats: &Stats) {
     if let Some(share) = stats.foreign_cpu.filter(|share| *share > 0.05) {
@@ -398,6 +535,29 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
             })).collect::<Vec<_>>(),
         })
     });
+    let http = report.http.as_ref().map(|http| {
+        json!({
+            "clients": http.clients,
+            "sessions": http.sessions,
+            "router": stats_json(&http.router),
+            "engine_handler": stats_json(&http.engine),
+            "minimal": stats_json(&http.minimal),
+            "ratio": http.ratio(),
+            "ratio_router_over_engine_handler": ops_ratio(&http.router, &http.engine),
+            "ratio_engine_handler_over_minimal": ops_ratio(&http.engine, &http.minimal),
+            "paced_rate_per_sec": http.rate,
+            "sign_in_tasks": http.sign_in_tasks,
+            "idle": stats_json(&http.idle),
+            "during_sign_ins": stats_json(&http.during),
+            "p99_during_over_idle": http.p99_over_idle(&http.during),
+            "sign_ins": stats_json(&http.sign_ins),
+            "one_hash_permit": http.one_permit.as_ref().map(|(during, sign_ins)| json!({
+                "during_sign_ins": stats_json(during),
+                "p99_during_over_idle": http.p99_over_idle(during),
+                "sign_ins": stats_json(sign_ins),
+            })),
+        })
+    });
     json!({
         "machine": {
             "cores": report.machine.cores,
@@ -415,9 +575,13 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
             "users": report.data.users,
             "sessions": report.data.sessions,
             "cleanup_clients": options.cleanup_clients,
+            "http_clients": options.http_clients,
+            "http_rate": options.http_rate,
+            "sign_ins": options.sign_ins,
         },
         "store": store,
         "cleanup": cleanup,
+        "http": http,
         "total_seconds": report.seconds,
     })
 }
