@@ -613,16 +613,19 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
 
     eprintln!("http: GET /session during sign-ins...");
     let accounts = web::sign_up(&auth, options.sign_ins).await?;
-    // `--explain`: the same sign-ins on a router whose engine hashes one at a time.
-    let one_permit = if options.explain {
+    // The same sign-ins on an engine with one hashing thread fewer than cores (at least one):
+    // the setting that keeps a core free for requests.
+    let spare_permits = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .saturating_sub(1)
+        .max(1);
+    let one_permit = {
         let auth = Auth::new(
             authingo::Options::with_shared_store(Arc::clone(auth.store()))
                 .cleanup_interval(None)
-                .max_concurrent_hashes(1),
+                .max_concurrent_hashes(spare_permits),
         )?;
         Some(Server::start(axum::Router::new().nest(MOUNT, auth.router())).await?)
-    } else {
-        None
     };
     let sign_in_load = |server: &Server| -> Result<(Arc<AtomicBool>, JoinHandle<Result<Samples>>)> {
         let url = server.url(&format!("{MOUNT}/sign-in"))?;

@@ -52,9 +52,8 @@ usage: cargo bench --bench store -- [options]
   --sign-ins N           tasks signing in back to back over HTTP (default 8)
   --no-pgbench           skip pgbench
   --explain              also measure the baseline preparing its statement before every
-                         call (what a client without a statement cache does), the
-                         cleanup's batches with a pause after each as long as the batch,
-                         and the sign-ins on an engine with one hashing permit
+                         call (what a client without a statement cache does), and the
+                         cleanup's batches with a pause after each as long as the batch
   --json FILE            also write the results as JSON
   --database-url URL     server to create the bench databases on (default: DATABASE_URL,
                          else postgres://postgres@127.0.0.1:5432/postgres)

@@ -442,7 +442,7 @@ pub(crate) fn print_http(report: &HttpReport) {
     );
     let mut rows = vec![("during sign-ins", &report.during, &report.sign_ins)];
     if let Some((during, sign_ins)) = &report.one_permit {
-        rows.push(("during sign-ins, 1 hash permit", during, sign_ins));
+        rows.push(("during sign-ins, cores-1 hashers", during, sign_ins));
     }
     for (phase, during, sign_ins) in rows {
         println!(
@@ -551,7 +551,7 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
             "during_sign_ins": stats_json(&http.during),
             "p99_during_over_idle": http.p99_over_idle(&http.during),
             "sign_ins": stats_json(&http.sign_ins),
-            "one_hash_permit": http.one_permit.as_ref().map(|(during, sign_ins)| json!({
+            "cores_minus_one_hashers": http.one_permit.as_ref().map(|(during, sign_ins)| json!({
                 "during_sign_ins": stats_json(during),
                 "p99_during_over_idle": http.p99_over_idle(during),
                 "sign_ins": stats_json(sign_ins),

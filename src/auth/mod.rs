@@ -1,6 +1,7 @@
 //! The engine: sign-up, sign-in, session lookup, refresh, sign-out, and the cleanup loop.
 
 mod error;
+mod hashing;
 mod input;
 mod options;
 
@@ -11,13 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tokio::sync::{OnceCell, Semaphore, watch};
+use tokio::sync::{OnceCell, watch};
 use tokio::task::JoinHandle;
 use tracing::instrument;
 
 pub use error::{AuthError, InputReason};
 pub use options::{ConfigError, HttpOptions, Options};
 
+use self::hashing::HashPool;
 use crate::cleanup::{self, Schedule};
 use crate::model::{Session, SessionRotation, SessionWithUser, User};
 use crate::password::{Argon2id, PasswordError, PasswordHasher};
@@ -64,8 +66,7 @@ struct Inner {
     min_password_chars: usize,
     max_password_bytes: usize,
     http: HttpOptions,
-    hasher: Arc<dyn PasswordHasher>,
-    hash_permits: Arc<Semaphore>,
+    hashing: HashPool,
     /// A hash of no password, verified against when the email is unknown, so that sign-in costs
     /// the same whether or not the account exists. Made on first need, off the async workers.
     dummy_hash: OnceCell<String>,
@@ -130,6 +131,8 @@ impl Auth {
             Some(hasher) => hasher,
             None => Arc::new(Argon2id::new(options.argon2).map_err(ConfigError::Argon2)?),
         };
+        let hashing = HashPool::start(hasher, options.max_concurrent_hashes)
+            .map_err(ConfigError::HashThreads)?;
         let (stop, stopped) = watch::channel(false);
         let sweeps = Arc::new(AtomicU64::new(0));
         let cleanup = match options.cleanup_interval {
@@ -161,8 +164,7 @@ impl Auth {
                 min_password_chars: options.min_password_chars,
                 max_password_bytes: options.max_password_bytes,
                 http: options.http,
-                hasher,
-                hash_permits: Arc::new(Semaphore::new(options.max_concurrent_hashes)),
+                hashing,
                 dummy_hash: OnceCell::new(),
                 stop,
                 cleanup: Mutex::new(cleanup),
@@ -393,26 +395,12 @@ impl Auth {
         Ok((session, tokens))
     }
 
-    /// Runs `work` with the hasher on the blocking pool, once a hashing permit is free.
+    /// Runs `work` with the hasher on the hashing threads (see [`hashing`]).
     async fn with_hasher<T: Send + 'static>(
         &self,
         work: impl FnOnce(&dyn PasswordHasher) -> T + Send + 'static,
     ) -> Result<T, AuthError> {
-        let permit = self
-            .inner
-            .hash_permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(internal)?;
-        let hasher = self.inner.hasher.clone();
-        tokio::task::spawn_blocking(move || {
-            let result = work(hasher.as_ref());
-            drop(permit);
-            result
-        })
-        .await
-        .map_err(internal)
+        self.inner.hashing.run(work).await.map_err(internal)
     }
 
     async fn hash(&self, password: &str) -> Result<String, AuthError> {

@@ -137,8 +137,9 @@ impl Options {
         self
     }
 
-    /// How many hashes or verifications may run at once; the rest wait their turn, so memory
-    /// stays bounded under a burst of sign-ins.
+    /// How many hashes or verifications may run at once: the number of hashing threads, which
+    /// run at the lowest scheduling priority. The rest wait their turn, so memory stays bounded
+    /// under a burst of sign-ins.
     #[must_use]
     pub fn max_concurrent_hashes(mut self, permits: usize) -> Self {
         self.max_concurrent_hashes = permits;
@@ -262,6 +263,9 @@ pub enum ConfigError {
     /// argon2 refuses the parameters.
     #[error("invalid argon2 parameters")]
     Argon2(#[source] crate::password::PasswordError),
+    /// The password hashing threads could not be started.
+    #[error("cannot start the password hashing threads")]
+    HashThreads(#[source] std::io::Error),
     /// The cleanup loop needs a tokio runtime and none is running.
     #[error("Auth::new must be called inside a tokio runtime when the cleanup loop is on")]
     NoRuntime,
