@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use authingo::postgres::schema::{sessions, users};
+use authingo::postgres::schema::sessions;
 use authingo::token::TokenDigest;
 use authingo::{Session, SessionRotation, SessionWithUser, User};
 use bb8_postgres::PostgresConnectionManager;
@@ -21,21 +21,16 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 use super::Result;
 use super::workload::Op;
 
-/// `get_session`'s and `refresh_session`'s statements, read from the files `PgStore` includes.
+/// The statements `PgStore` reads from its `.sql` files, read from the same files.
 const GET_SESSION_SQL: &str = include_str!("../../src/postgres/get_session.sql");
 const REFRESH_SQL: &str = include_str!("../../src/postgres/refresh_session.sql");
+const GET_USER_SQL: &str = include_str!("../../src/postgres/get_user_by_email.sql");
 
 /// The SQL of `op` as `PgStore` sends it.
 pub(crate) fn sql(op: Op) -> String {
     match op {
         Op::GetSession => GET_SESSION_SQL.to_owned(),
-        Op::GetUserByEmail => {
-            let query = users::table
-                .filter(users::email.eq(""))
-                .select(USER_COLUMNS)
-                .limit(1);
-            render(&query)
-        }
+        Op::GetUserByEmail => GET_USER_SQL.to_owned(),
         Op::CreateSession => {
             let at = DateTime::<Utc>::UNIX_EPOCH;
             // The insertable row's fields, in their order; none is an `Option` (an unset
@@ -61,25 +56,6 @@ pub(crate) fn sql(op: Op) -> String {
     }
 }
 
-/// The columns of `UserRow`, in its field order (`as_select()` renders them in that order).
-const USER_COLUMNS: (
-    users::id,
-    users::email,
-    users::name,
-    users::password_hash,
-    users::email_verified,
-    users::created_at,
-    users::updated_at,
-) = (
-    users::id,
-    users::email,
-    users::name,
-    users::password_hash,
-    users::email_verified,
-    users::created_at,
-    users::updated_at,
-);
-
 fn render<Q: diesel::query_builder::QueryFragment<Pg>>(query: &Q) -> String {
     let text = diesel::debug_query::<Pg, _>(query).to_string();
     match text.split_once(" -- binds: ") {
@@ -92,7 +68,7 @@ fn render<Q: diesel::query_builder::QueryFragment<Pg>>(query: &Q) -> String {
 fn param_types(op: Op) -> &'static [Type] {
     match op {
         Op::GetSession => &[Type::VARCHAR],
-        Op::GetUserByEmail => &[Type::VARCHAR, Type::INT8],
+        Op::GetUserByEmail => &[Type::VARCHAR],
         Op::CreateSession => &[
             Type::VARCHAR,
             Type::VARCHAR,
@@ -220,7 +196,7 @@ pub(crate) async fn get_user_by_email(
 ) -> Result<Option<User>> {
     let conn = pool.get().await.map_err(|err| format!("{err}"))?;
     let statement = conn.statement(Op::GetUserByEmail, prepare).await?;
-    let rows = conn.client.query(&statement, &[&email, &1_i64]).await?;
+    let rows = conn.client.query(&statement, &[&email]).await?;
     rows.first().map(|row| user_at(row, 0)).transpose()
 }
 

@@ -186,13 +186,15 @@ impl Store for PgStore {
         if !storable(email) {
             return Ok(None);
         }
+        // A fixed statement, as get_session's: the query builder would render its text anew on
+        // every call.
         let row = run!(self, Retry::Read, |conn| async move {
-            users::table
-                .filter(users::email.eq(email))
-                .select(UserRow::as_select())
-                .first(conn)
-                .await
-                .optional()
+            Prepared(
+                diesel::sql_query(include_str!("get_user_by_email.sql")).bind::<Varchar, _>(email),
+            )
+            .get_result::<UserRow>(conn)
+            .await
+            .optional()
         })?;
         Ok(row.map(User::from))
     }

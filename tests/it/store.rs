@@ -767,8 +767,12 @@ async fn every_statement_stays_prepared_on_its_connection() {
     };
     assert_eq!(count("INSERT INTO \"users\""), 1);
     assert_eq!(count("INSERT INTO \"sessions\""), 1);
-    assert_eq!(count("SELECT \""), 1, "get_user_by_email");
-    assert_eq!(count("-- The session of an access-token"), 1, "get_session.sql");
+    assert_eq!(count("-- The user with this"), 1, "get_user_by_email.sql");
+    assert_eq!(
+        count("-- The session of an access-token"),
+        1,
+        "get_session.sql"
+    );
     assert_eq!(count("DELETE"), 1);
     assert_eq!(count("-- Rotate a session"), 1, "refresh_session.sql");
     assert_eq!(
