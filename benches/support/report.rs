@@ -139,7 +139,7 @@ pub(crate) struct HttpReport {
     /// The sign-ins themselves, over the same windows.
     pub(crate) sign_ins: Stats,
     /// `--explain`: the paced traffic and the sign-ins with one hashing permit.
-    pub(crate) one_permit: Option<(Stats, Stats)>,
+    pub(crate) all_cores: Option<(Stats, Stats)>,
 }
 
 impl HttpReport {
@@ -441,8 +441,8 @@ pub(crate) fn print_http(report: &HttpReport) {
         latency(&report.idle)
     );
     let mut rows = vec![("during sign-ins", &report.during, &report.sign_ins)];
-    if let Some((during, sign_ins)) = &report.one_permit {
-        rows.push(("during sign-ins, cores-1 hashers", during, sign_ins));
+    if let Some((during, sign_ins)) = &report.all_cores {
+        rows.push(("during sign-ins, hashing on all cores", during, sign_ins));
     }
     for (phase, during, sign_ins) in rows {
         println!(
@@ -551,7 +551,7 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
             "during_sign_ins": stats_json(&http.during),
             "p99_during_over_idle": http.p99_over_idle(&http.during),
             "sign_ins": stats_json(&http.sign_ins),
-            "cores_minus_one_hashers": http.one_permit.as_ref().map(|(during, sign_ins)| json!({
+            "hashing_on_all_cores": http.all_cores.as_ref().map(|(during, sign_ins)| json!({
                 "during_sign_ins": stats_json(during),
                 "p99_during_over_idle": http.p99_over_idle(during),
                 "sign_ins": stats_json(sign_ins),
