@@ -73,7 +73,7 @@ impl Options {
             argon2: Argon2Params::default(),
             hasher: None,
             // One core left to the request path: on 2 cores this keeps GET /session's p99 during
-            // flat-out sign-ins at 2.4x idle instead of 5.3x, for a fifth fewer sign-ins/s
+            // flat-out sign-ins at about 2x idle instead of 5 to 7x, for up to half the sign-ins/s
             // (BENCHMARKS.md).
             max_concurrent_hashes: std::thread::available_parallelism()
                 .map_or(1, usize::from)
