@@ -1,8 +1,8 @@
 //! Password hashing: argon2id PHC strings by default, behind a trait so that a deployment can
 //! verify hashes of another format (a database adopted from the Go library holds bcrypt).
 //!
-//! Hashing is CPU-bound by design; the engine runs every call on tokio's blocking pool behind a
-//! semaphore, never on an async worker.
+//! Hashing is CPU-bound by design; the engine runs every call on threads of its own at the
+//! lowest scheduling priority, never on an async worker.
 
 use std::fmt;
 

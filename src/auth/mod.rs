@@ -52,7 +52,7 @@ pub struct SignedIn {
 
 /// The authentication engine: the Rust counterpart of AuthInGo's `authingo.New(...)`.
 ///
-/// Cheap to clone; clones share the store, the hashing permits and the cleanup loop. The loop
+/// Cheap to clone; clones share the store, the hashing threads and the cleanup loop. The loop
 /// stops when the last clone is dropped, or on [`shutdown`](Self::shutdown).
 #[derive(Clone)]
 pub struct Auth {

@@ -147,8 +147,8 @@ impl Options {
     /// run at the lowest scheduling priority. The rest wait their turn, so memory stays bounded
     /// under a burst of sign-ins.
     #[must_use]
-    pub fn max_concurrent_hashes(mut self, permits: usize) -> Self {
-        self.max_concurrent_hashes = permits;
+    pub fn max_concurrent_hashes(mut self, threads: usize) -> Self {
+        self.max_concurrent_hashes = threads;
         self
     }
 }
