@@ -531,13 +531,7 @@ async fn hashing_runs_off_the_async_thread_within_the_permit_bound() {
 #[tokio::test]
 async fn exhausted_store_is_unavailable_not_a_bad_credential() {
     let db = TestDb::new().await;
-    let store = db
-        .store_with(
-            PoolConfig::default()
-                .max_size(1)
-                .connection_timeout(StdDuration::from_millis(100)),
-        )
-        .await;
+    let store = db.one_connection_store().await;
     let auth = Auth::new(
         Options::new(store.clone())
             .argon2(FAST)

@@ -224,6 +224,17 @@ impl TestDb {
         )
     }
 
+    /// A store on a pool of one connection with a 100 ms checkout timeout: a test that holds
+    /// that connection makes the store unavailable.
+    pub(crate) async fn one_connection_store(&self) -> PgStore {
+        self.store_with(
+            PoolConfig::default()
+                .max_size(1)
+                .connection_timeout(std::time::Duration::from_millis(100)),
+        )
+        .await
+    }
+
     /// A plain connection to this database, for checking what was stored.
     pub(crate) async fn conn(&self) -> AsyncPgConnection {
         AsyncPgConnection::establish(&self.url)

@@ -7,11 +7,9 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::time::Duration as StdDuration;
 
 use authingo::auth::HttpOptions;
 use authingo::http::CurrentUser;
-use authingo::postgres::PoolConfig;
 use authingo::token::{Token, TokenKind};
 use authingo::{Auth, Options};
 use axum::routing::get;
@@ -1386,13 +1384,7 @@ async fn a_garbage_cookie_on_the_session_route_is_401_and_clears_nothing() {
 #[tokio::test]
 async fn an_unavailable_store_is_503_with_retry_after_and_clears_no_cookie() {
     let db = TestDb::new().await;
-    let store = db
-        .store_with(
-            PoolConfig::default()
-                .max_size(1)
-                .connection_timeout(StdDuration::from_millis(100)),
-        )
-        .await;
+    let store = db.one_connection_store().await;
     let pool = store.pool().clone();
     let auth = engine_on(store, HttpOptions::default());
     let server = TestServer::start(app(&auth, "/api/auth")).await;

@@ -657,13 +657,7 @@ async fn pool_settings_bb8_would_panic_on_are_refused() {
 #[tokio::test]
 async fn exhausted_pool_is_unavailable_after_the_timeout() {
     let db = TestDb::new().await;
-    let store = db
-        .store_with(
-            PoolConfig::default()
-                .max_size(1)
-                .connection_timeout(StdDuration::from_millis(200)),
-        )
-        .await;
+    let store = db.one_connection_store().await;
     let held = store.pool().get().await.unwrap();
     let err = store
         .get_user_by_email("ada@example.com")
