@@ -80,7 +80,11 @@ fn migrations_hash() -> u64 {
     let mut files: Vec<_> = walk(std::path::Path::new(dir));
     files.sort();
     for path in files {
-        path.to_string_lossy().hash(&mut hasher);
+        // Relative, so that every checkout of the same migrations shares one template.
+        path.strip_prefix(dir)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .hash(&mut hasher);
         std::fs::read(&path)
             .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
             .hash(&mut hasher);
