@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use super::schema::{sessions, users};
 use crate::model::{Session, User};
 
-#[derive(Queryable, Selectable, QueryableByName)]
+#[derive(QueryableByName)]
 #[diesel(table_name = users, check_for_backend(Pg))]
 pub(crate) struct UserRow {
     id: String,
