@@ -11,21 +11,12 @@ use authingo::postgres::PoolConfig;
 use authingo::{Auth, AuthError, ConfigError, InputReason, Options, Store as _};
 use chrono::Duration;
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl as _;
 use tokio::sync::Barrier;
 
 use crate::db::TestDb;
-use crate::fixtures::{live_session, session, user};
-
-/// Cheap argon2id parameters: the tests are about the engine, not the hash's cost.
-pub(crate) const FAST: Argon2Params = Argon2Params {
-    memory_kib: 64,
-    iterations: 1,
-    parallelism: 1,
-};
-
-const PASSWORD: &str = "correct horse battery";
+use crate::fixtures::{FAST, PASSWORD, live_session, rows, session, user};
 
 /// A bcrypt hash, as the Go library stored them.
 const BCRYPT: &str = "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
@@ -99,20 +90,6 @@ impl PasswordHasher for Watched {
         self.leave();
         result
     }
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-async fn rows(db: &TestDb, table: &str) -> i64 {
-    diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-        .get_result::<Count>(&mut db.conn().await)
-        .await
-        .unwrap()
-        .n
 }
 
 #[tokio::test]

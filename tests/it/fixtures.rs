@@ -1,8 +1,25 @@
-//! Records for tests, with expiries relative to now.
+//! What the tests of every layer share: the password, cheap hashing parameters, records with
+//! expiries relative to now, and a row count.
 
+use authingo::password::Argon2Params;
 use authingo::token::{Token, TokenKind, new_id};
 use authingo::{Session, User};
 use chrono::{Duration, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::RunQueryDsl as _;
+
+use crate::db::TestDb;
+
+/// The password the tests sign up and sign in with.
+pub(crate) const PASSWORD: &str = "correct horse battery";
+
+/// Cheap argon2id parameters: the tests are about sessions, not the hash's cost.
+pub(crate) const FAST: Argon2Params = Argon2Params {
+    memory_kib: 64,
+    iterations: 1,
+    parallelism: 1,
+};
 
 /// A user with a unique id and `email`.
 pub(crate) fn user(email: &str) -> User {
@@ -47,4 +64,24 @@ pub(crate) fn session(user: &User, access_in: Duration, refresh_in: Duration) ->
 /// A live session: access valid 15 minutes, refresh 30 days.
 pub(crate) fn live_session(user: &User) -> (Session, Tokens) {
     session(user, Duration::minutes(15), Duration::days(30))
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The single `count(*) AS n` that `sql` selects.
+pub(crate) async fn count(db: &TestDb, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut db.conn().await)
+        .await
+        .unwrap()
+        .n
+}
+
+/// The number of rows in `table`.
+pub(crate) async fn rows(db: &TestDb, table: &str) -> i64 {
+    count(db, &format!("SELECT count(*) AS n FROM {table}")).await
 }

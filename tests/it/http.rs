@@ -19,10 +19,9 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, RETRY_AFTER, SET_COOKIE};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::auth::FAST;
 use crate::db::TestDb;
+use crate::fixtures::{FAST, PASSWORD};
 
-const PASSWORD: &str = "correct horse battery";
 const CLIENT_HEADER: &str = "X-Authingo-Client";
 const SESSION: &str = "authingo_session";
 const REFRESH: &str = "authingo_refresh";

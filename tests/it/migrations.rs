@@ -4,32 +4,18 @@
 use authingo::Store as _;
 use authingo::postgres::{SCHEMA_SQL, run_migrations};
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::Text;
 use diesel_async::{RunQueryDsl as _, SimpleAsyncConnection as _};
 
 use crate::db::TestDb;
-use crate::fixtures::{live_session, user};
+use crate::fixtures::{count, live_session, user};
 
 const FIRST: &str = "20261127000000";
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
 
 #[derive(QueryableByName)]
 struct Name {
     #[diesel(sql_type = Text)]
     name: String,
-}
-
-async fn count(db: &TestDb, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Count>(&mut db.conn().await)
-        .await
-        .unwrap()
-        .n
 }
 
 #[tokio::test]

@@ -8,26 +8,11 @@ use authingo::token::{Token, TokenKind};
 use authingo::{InvalidReason, SessionRotation, Store, StoreError};
 use chrono::{Duration, DurationRound as _, TimeDelta, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl as _;
 use tokio::sync::Barrier;
 
 use crate::db::{TestDb, exec};
-use crate::fixtures::{live_session, session, user};
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-async fn count(db: &TestDb, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Count>(&mut db.conn().await)
-        .await
-        .unwrap()
-        .n
-}
+use crate::fixtures::{count, live_session, session, user};
 
 fn rotation() -> (SessionRotation, Token, Token) {
     let access = Token::generate(TokenKind::Access).unwrap();
