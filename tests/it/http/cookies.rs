@@ -1,0 +1,298 @@
+//! The two cookies: their attributes, their path under any prefix, the options that change them.
+use std::collections::BTreeSet;
+
+use authingo::auth::HttpOptions;
+use axum::Router;
+use chrono::Utc;
+use reqwest::header::COOKIE;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use super::app::{app, default_server, engine};
+use super::server::{REFRESH, SESSION, TestServer, Tokens, key_set};
+use crate::db::TestDb;
+use crate::fixtures::PASSWORD;
+
+#[tokio::test]
+async fn sign_up_sets_both_cookies_with_the_exact_attributes() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+
+    let before = Utc::now();
+    let (reply, tokens) = server.sign_up("ada@example.com").await;
+    let after = Utc::now();
+
+    assert_eq!(reply.cookies.len(), 2, "{:?}", reply.cookies);
+    let expected: BTreeSet<&str> = [
+        "path", "httponly", "secure", "samesite", "max-age", "expires",
+    ]
+    .into_iter()
+    .collect();
+    let session = reply.cookie(SESSION);
+    session.assert_attributes("/", "Lax", true);
+    session.assert_lasts_thirty_days(before, after);
+    assert_eq!(session.attribute_names(), expected, "{session:?}");
+    let refresh = reply.cookie(REFRESH);
+    refresh.assert_attributes("/api/auth/refresh", "Strict", true);
+    refresh.assert_lasts_thirty_days(before, after);
+    assert_eq!(refresh.attribute_names(), expected, "{refresh:?}");
+    assert_eq!(session.expires(), refresh.expires());
+    assert_ne!(tokens.access, tokens.refresh);
+
+    let body = reply.json();
+    assert_eq!(key_set(&body), ["user"].into());
+    assert_eq!(body["user"]["email"], "ada@example.com");
+    assert_eq!(body["user"]["name"], "Ada");
+    assert_eq!(body["user"]["email_verified"], false);
+    assert!(body["user"]["id"].as_str().unwrap().starts_with("usr_"));
+    server.assert_no_secrets(&[PASSWORD]);
+}
+
+#[tokio::test]
+async fn sign_in_and_refresh_set_the_same_attributes_as_sign_up() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    server.sign_up("ada@example.com").await;
+
+    let before = Utc::now();
+    let signed_in = server
+        .post_json(
+            "/api/auth/sign-in",
+            &json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    let tokens = Tokens::of(&signed_in);
+    let refreshed = server
+        .send(
+            server
+                .client(Method::POST, "/api/auth/refresh")
+                .header(COOKIE, tokens.refresh_cookie()),
+        )
+        .await;
+    let after = Utc::now();
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+
+    for reply in [&signed_in, &refreshed] {
+        assert_eq!(reply.cookies.len(), 2, "{:?}", reply.cookies);
+        let session = reply.cookie(SESSION);
+        session.assert_attributes("/", "Lax", true);
+        session.assert_lasts_thirty_days(before, after);
+        let refresh = reply.cookie(REFRESH);
+        refresh.assert_attributes("/api/auth/refresh", "Strict", true);
+        refresh.assert_lasts_thirty_days(before, after);
+        assert_eq!(key_set(&reply.json()), ["user"].into());
+    }
+    server.assert_no_secrets(&[PASSWORD]);
+}
+
+#[tokio::test]
+async fn refresh_cookie_path_follows_the_mount_prefix() {
+    let db = TestDb::new().await;
+    let auth = engine(&db, HttpOptions::default()).await;
+    let cases = [
+        (
+            "/auth",
+            Router::new().nest("/auth", auth.router()),
+            "/auth/refresh",
+        ),
+        (
+            "/api/v1/auth",
+            Router::new().nest("/api", Router::new().nest("/v1/auth", auth.router())),
+            "/api/v1/auth/refresh",
+        ),
+    ];
+    for (i, (prefix, router, expected)) in cases.into_iter().enumerate() {
+        let server = TestServer::start(router).await;
+        let reply = server
+            .post_json(
+                &format!("{prefix}/sign-up"),
+                &json!({"email": format!("ada{i}@example.com"), "password": PASSWORD, "name": "Ada"}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply
+            .cookie(REFRESH)
+            .assert_attributes(expected, "Strict", true);
+        reply.cookie(SESSION).assert_attributes("/", "Lax", true);
+
+        // The refresh route, answering under the prefix, sets the same path again.
+        let tokens = Tokens::of(&reply);
+        let refreshed = server
+            .send(
+                server
+                    .client(Method::POST, &format!("{prefix}/refresh"))
+                    .header(COOKIE, tokens.refresh_cookie()),
+            )
+            .await;
+        assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+        refreshed
+            .cookie(REFRESH)
+            .assert_attributes(expected, "Strict", true);
+
+        let signed_out = server
+            .send(
+                server
+                    .client(Method::POST, &format!("{prefix}/sign-out"))
+                    .header(COOKIE, Tokens::of(&refreshed).access_cookie()),
+            )
+            .await;
+        assert_eq!(signed_out.status, StatusCode::OK, "{}", signed_out.body);
+        signed_out.assert_expires_both(expected);
+    }
+}
+
+#[tokio::test]
+async fn refresh_path_option_overrides_the_derived_path() {
+    let db = TestDb::new().await;
+    let auth = engine(
+        &db,
+        HttpOptions::default().refresh_path(Some("/custom/refresh".to_owned())),
+    )
+    .await;
+    let server = TestServer::start(app(&auth, "/api/auth")).await;
+
+    let (reply, tokens) = server.sign_up("ada@example.com").await;
+    reply
+        .cookie(REFRESH)
+        .assert_attributes("/custom/refresh", "Strict", true);
+    reply.cookie(SESSION).assert_attributes("/", "Lax", true);
+
+    let signed_out = server
+        .send(
+            server
+                .client(Method::POST, "/api/auth/sign-out")
+                .header(COOKIE, tokens.access_cookie()),
+        )
+        .await;
+    assert_eq!(signed_out.status, StatusCode::OK, "{}", signed_out.body);
+    signed_out.assert_expires_both("/custom/refresh");
+}
+
+/// A client with a cookie store, as a browser, against `secure(false)` cookies (reqwest does not
+/// send `Secure` cookies over `http://`). The refresh cookie only goes to the refresh route.
+#[tokio::test]
+async fn browser_like_cookie_jar_flow_with_insecure_cookies() {
+    let db = TestDb::new().await;
+    let auth = engine(&db, HttpOptions::default().secure(false)).await;
+    let jar_client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let server = TestServer::start_with(app(&auth, "/api/auth"), jar_client).await;
+
+    let (signed_up, first) = server.sign_up("ada@example.com").await;
+    signed_up
+        .cookie(SESSION)
+        .assert_attributes("/", "Lax", false);
+    signed_up
+        .cookie(REFRESH)
+        .assert_attributes("/api/auth/refresh", "Strict", false);
+    let user_id = signed_up.json()["user"]["id"].clone();
+
+    let me = server.send(server.client(Method::GET, "/api/me")).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert_eq!(me.json()["user_id"], user_id);
+
+    let refreshed = server
+        .send(server.client(Method::POST, "/api/auth/refresh"))
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    let second = Tokens::of(&refreshed);
+    assert_ne!(second.access, first.access);
+    assert_ne!(second.refresh, first.refresh);
+
+    let session = server
+        .send(server.client(Method::GET, "/api/auth/session"))
+        .await;
+    assert_eq!(session.status, StatusCode::OK, "{}", session.body);
+    assert_eq!(session.json()["user"]["id"], user_id);
+
+    let signed_out = server
+        .send(server.client(Method::POST, "/api/auth/sign-out"))
+        .await;
+    assert_eq!(signed_out.status, StatusCode::OK, "{}", signed_out.body);
+    assert_eq!(signed_out.json(), json!({"success": true}));
+
+    // The jar dropped both cookies: nothing is sent any more.
+    let me = server.send(server.client(Method::GET, "/api/me")).await;
+    me.assert_error(StatusCode::UNAUTHORIZED, "no_session");
+    let whoami = server.send(server.client(Method::GET, "/api/whoami")).await;
+    assert_eq!(whoami.json(), json!({"user_id": null}));
+    server.assert_no_secrets(&[PASSWORD]);
+}
+
+#[tokio::test]
+async fn the_domain_option_is_on_set_and_expired_cookies() {
+    let db = TestDb::new().await;
+    let auth = engine(
+        &db,
+        HttpOptions::default().domain(Some("example.com".to_owned())),
+    )
+    .await;
+    let server = TestServer::start(app(&auth, "/api/auth")).await;
+    let (signed_up, tokens) = server.sign_up("ada@example.com").await;
+    let signed_out = server
+        .send(
+            server
+                .client(Method::POST, "/api/auth/sign-out")
+                .header(COOKIE, tokens.access_cookie()),
+        )
+        .await;
+    assert_eq!(signed_out.status, StatusCode::OK, "{}", signed_out.body);
+    for reply in [&signed_up, &signed_out] {
+        for name in [SESSION, REFRESH] {
+            let cookie = reply.cookie(name);
+            assert_eq!(cookie.value_of("domain"), Some("example.com"), "{cookie:?}");
+            assert_eq!(cookie.attr("secure"), Some(None), "{cookie:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn custom_cookie_names_are_set_and_read() {
+    let db = TestDb::new().await;
+    let auth = engine(&db, HttpOptions::default().cookie_names("sid", "rid")).await;
+    let server = TestServer::start(app(&auth, "/api/auth")).await;
+    let reply = server
+        .post_json(
+            "/api/auth/sign-up",
+            &json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let names: BTreeSet<&str> = reply.cookies.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["rid", "sid"].into());
+    let access = reply.cookie("sid").value.clone();
+    let refresh = reply.cookie("rid").value.clone();
+    reply
+        .cookie("rid")
+        .assert_attributes("/api/auth/refresh", "Strict", true);
+
+    // The default names mean nothing to this server.
+    let default_name = server
+        .send(
+            server
+                .client(Method::GET, "/api/me")
+                .header(COOKIE, format!("{SESSION}={access}")),
+        )
+        .await;
+    default_name.assert_error(StatusCode::UNAUTHORIZED, "no_session");
+    let me = server
+        .send(
+            server
+                .client(Method::GET, "/api/me")
+                .header(COOKIE, format!("sid={access}")),
+        )
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    let refreshed = server
+        .send(
+            server
+                .client(Method::POST, "/api/auth/refresh")
+                .header(COOKIE, format!("rid={refresh}")),
+        )
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    assert_ne!(refreshed.cookie("sid").value, access);
+}

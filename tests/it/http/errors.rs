@@ -1,0 +1,442 @@
+//! The error table, each status from a real request.
+
+use authingo::auth::HttpOptions;
+use reqwest::header::{CONTENT_TYPE, COOKIE, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::app::{app, default_server, engine_on};
+use super::server::{CLIENT_HEADER, SESSION, TestServer, unknown_access_token};
+use crate::db::TestDb;
+use crate::fixtures::PASSWORD;
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    for body in [
+        "",
+        "{\"email\":",
+        "not json",
+        "\"a string\"",
+        "null",
+        "[]",
+        "[\"ada@example.com\", \"correct horse\", \"Ada\"]",
+        "{\"email\": 5, \"password\": \"correct horse\", \"name\": \"Ada\"}",
+    ] {
+        for path in ["/api/auth/sign-up", "/api/auth/sign-in"] {
+            let reply = server
+                .send(
+                    server
+                        .client(Method::POST, path)
+                        .header(CONTENT_TYPE, "application/json")
+                        .body(body),
+                )
+                .await;
+            let error = reply.assert_error(StatusCode::BAD_REQUEST, "malformed_json");
+            assert!(error.get("field").is_none(), "{error}");
+            assert!(reply.cookies.is_empty(), "{:?}", reply.cookies);
+        }
+    }
+    // Bytes that are not UTF-8.
+    let reply = server
+        .send(
+            server
+                .client(Method::POST, "/api/auth/sign-up")
+                .header(CONTENT_TYPE, "application/json")
+                .body(b"{\"email\": \"\xff\xfe\"}".to_vec()),
+        )
+        .await;
+    reply.assert_error(StatusCode::BAD_REQUEST, "malformed_json");
+}
+
+#[tokio::test]
+async fn a_missing_field_is_400_naming_it() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    let cases = [
+        (
+            "/api/auth/sign-up",
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+            "name",
+        ),
+        (
+            "/api/auth/sign-up",
+            json!({"password": PASSWORD, "name": "Ada"}),
+            "email",
+        ),
+        (
+            "/api/auth/sign-up",
+            json!({"email": "ada@example.com", "name": "Ada"}),
+            "password",
+        ),
+        ("/api/auth/sign-in", json!({"password": PASSWORD}), "email"),
+    ];
+    for (path, body, field) in cases {
+        let reply = server.post_json(path, &body).await;
+        let error = reply.assert_error(StatusCode::BAD_REQUEST, "invalid_input");
+        assert_eq!(error["field"], field, "{path} {body}");
+    }
+    // Nothing was made: the email is still free.
+    server.sign_up("ada@example.com").await;
+}
+
+#[tokio::test]
+async fn an_invalid_email_is_400() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    for email in ["not-an-email", "a@b@c", "a b@example.com", "@example.com"] {
+        let reply = server
+            .post_json(
+                "/api/auth/sign-up",
+                &json!({"email": email, "password": PASSWORD, "name": "Ada"}),
+            )
+            .await;
+        let error = reply.assert_error(StatusCode::BAD_REQUEST, "invalid_input");
+        assert_eq!(error["field"], "email", "{email}");
+        assert!(reply.cookies.is_empty());
+    }
+}
+
+/// NUL bytes (PostgreSQL text cannot hold them) and values longer than the columns are refused
+/// before anything is written, naming the field.
+#[tokio::test]
+async fn nul_bytes_and_over_long_fields_are_400_naming_the_field() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    let long = "x".repeat(300);
+    let long_email = format!("{long}@example.com");
+    let long_password = "p".repeat(1025);
+    let cases = [
+        ("a\0da@example.com", PASSWORD, "Ada", "email"),
+        ("ada@example.com", "correct\0horse", "Ada", "password"),
+        ("ada@example.com", PASSWORD, "A\0da", "name"),
+        (long_email.as_str(), PASSWORD, "Ada", "email"),
+        ("ada@example.com", long_password.as_str(), "Ada", "password"),
+        ("ada@example.com", PASSWORD, long.as_str(), "name"),
+        ("ada@example.com", "short", "Ada", "password"),
+    ];
+    for (email, password, name, field) in cases {
+        let reply = server
+            .post_json(
+                "/api/auth/sign-up",
+                &json!({"email": email, "password": password, "name": name}),
+            )
+            .await;
+        let error = reply.assert_error(StatusCode::BAD_REQUEST, "invalid_input");
+        assert_eq!(error["field"], field, "{}", reply.body);
+        assert!(reply.cookies.is_empty());
+    }
+    let sign_in = server
+        .post_json(
+            "/api/auth/sign-in",
+            &json!({"email": "ada@example.com", "password": "correct\0horse"}),
+        )
+        .await;
+    let error = sign_in.assert_error(StatusCode::BAD_REQUEST, "invalid_input");
+    assert_eq!(error["field"], "password");
+    // Nothing was written: the email is still free.
+    server.sign_up("ada@example.com").await;
+}
+
+#[tokio::test]
+async fn a_body_not_declared_as_json_is_415() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    let body = json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}).to_string();
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut request = server
+            .client(Method::POST, "/api/auth/sign-up")
+            .body(body.clone());
+        if let Some(content_type) = content_type {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        let reply = server.send(request).await;
+        reply.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+        assert!(reply.cookies.is_empty());
+    }
+    // Nothing was made: the same body declared as JSON signs up.
+    let reply = server
+        .send(
+            server
+                .client(Method::POST, "/api/auth/sign-up")
+                .header(CONTENT_TYPE, "application/json; charset=utf-8")
+                .body(body),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+/// A sign-up body of exactly `len` bytes, padded in the name.
+fn sign_up_body_of(len: usize) -> String {
+    let empty = json!({"email": "ada@example.com", "password": PASSWORD, "name": ""}).to_string();
+    let body = json!({
+        "email": "ada@example.com",
+        "password": PASSWORD,
+        "name": "n".repeat(len - empty.len()),
+    })
+    .to_string();
+    assert_eq!(body.len(), len);
+    body
+}
+
+#[tokio::test]
+async fn a_body_over_16_kib_is_413() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    let over = server
+        .send(
+            server
+                .client(Method::POST, "/api/auth/sign-up")
+                .header(CONTENT_TYPE, "application/json")
+                .body(sign_up_body_of(16 * 1024 + 1)),
+        )
+        .await;
+    over.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let huge = server
+        .send(
+            server
+                .client(Method::POST, "/api/auth/sign-in")
+                .header(CONTENT_TYPE, "application/json")
+                .body(sign_up_body_of(1024 * 1024)),
+        )
+        .await;
+    huge.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+
+    // At the limit the body is read, and the over-long name refused on its own merits.
+    let at_limit = server
+        .send(
+            server
+                .client(Method::POST, "/api/auth/sign-up")
+                .header(CONTENT_TYPE, "application/json")
+                .body(sign_up_body_of(16 * 1024)),
+        )
+        .await;
+    let error = at_limit.assert_error(StatusCode::BAD_REQUEST, "invalid_input");
+    assert_eq!(error["field"], "name");
+}
+
+#[tokio::test]
+async fn a_duplicate_email_in_another_case_is_409() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    server.sign_up("ada@example.com").await;
+    let reply = server
+        .post_json(
+            "/api/auth/sign-up",
+            &json!({"email": " ADA@Example.COM ", "password": "another password", "name": "Eve"}),
+        )
+        .await;
+    reply.assert_error(StatusCode::CONFLICT, "email_taken");
+    assert!(reply.cookies.is_empty(), "{:?}", reply.cookies);
+    server.assert_no_secrets(&[PASSWORD, "another password"]);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_identical_401s() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    server.sign_up("ada@example.com").await;
+
+    let wrong = server
+        .post_json(
+            "/api/auth/sign-in",
+            &json!({"email": "ada@example.com", "password": "not the password"}),
+        )
+        .await;
+    let unknown = server
+        .post_json(
+            "/api/auth/sign-in",
+            &json!({"email": "nobody@example.com", "password": PASSWORD}),
+        )
+        .await;
+    wrong.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    unknown.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    assert_eq!(wrong.body, unknown.body);
+    assert!(wrong.cookies.is_empty() && unknown.cookies.is_empty());
+    server.assert_no_secrets(&[PASSWORD, "not the password"]);
+}
+
+#[tokio::test]
+async fn every_route_of_the_router_requires_the_client_header() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    let (_, tokens) = server.sign_up("ada@example.com").await;
+    let requests = [
+        (Method::POST, "/api/auth/sign-up"),
+        (Method::POST, "/api/auth/sign-in"),
+        (Method::GET, "/api/auth/session"),
+        (Method::POST, "/api/auth/refresh"),
+        (Method::POST, "/api/auth/sign-out"),
+    ];
+    for (method, path) in requests {
+        for value in [None, Some("false"), Some("TRUE")] {
+            let mut request = server
+                .bare(method.clone(), path)
+                .header(COOKIE, tokens.both())
+                .json(&json!({"email": "eve@example.com", "password": PASSWORD, "name": "Eve"}));
+            if let Some(value) = value {
+                request = request.header(CLIENT_HEADER, value);
+            }
+            let reply = server.send(request).await;
+            reply.assert_error(StatusCode::FORBIDDEN, "missing_client_header");
+            assert!(reply.cookies.is_empty(), "{path}: {:?}", reply.cookies);
+        }
+    }
+    // None of them acted: the session lives, its refresh token is unspent, Eve has no account.
+    let session = server
+        .send(
+            server
+                .client(Method::GET, "/api/auth/session")
+                .header(COOKIE, tokens.access_cookie()),
+        )
+        .await;
+    assert_eq!(session.status, StatusCode::OK, "{}", session.body);
+    let refreshed = server
+        .send(
+            server
+                .client(Method::POST, "/api/auth/refresh")
+                .header(COOKIE, tokens.refresh_cookie()),
+        )
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    server.sign_up("eve@example.com").await;
+}
+
+#[tokio::test]
+async fn a_garbage_cookie_on_the_session_route_is_401_and_clears_nothing() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    for cookie in [
+        format!("{SESSION}=garbage"),
+        format!("{SESSION}={}", unknown_access_token()),
+        format!("{SESSION}={}", "x".repeat(43)),
+    ] {
+        let reply = server
+            .send(
+                server
+                    .client(Method::GET, "/api/auth/session")
+                    .header(COOKIE, cookie),
+            )
+            .await;
+        reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
+        assert!(reply.cookies.is_empty(), "{:?}", reply.cookies);
+    }
+    let none = server
+        .send(server.client(Method::GET, "/api/auth/session"))
+        .await;
+    none.assert_error(StatusCode::UNAUTHORIZED, "no_session");
+}
+
+/// A store whose only connection the test holds: every route that needs the database answers
+/// 503 with `Retry-After`, clears no cookie and signs nobody out.
+#[tokio::test]
+async fn an_unavailable_store_is_503_with_retry_after_and_clears_no_cookie() {
+    let db = TestDb::new().await;
+    let store = db.one_connection_store().await;
+    let pool = store.pool().clone();
+    let auth = engine_on(store, HttpOptions::default());
+    let server = TestServer::start(app(&auth, "/api/auth")).await;
+    let (_, tokens) = server.sign_up("ada@example.com").await;
+
+    let held = pool.get().await.unwrap();
+    let requests = [
+        server
+            .client(Method::GET, "/api/auth/session")
+            .header(COOKIE, tokens.access_cookie()),
+        server
+            .client(Method::POST, "/api/auth/refresh")
+            .header(COOKIE, tokens.refresh_cookie()),
+        server
+            .client(Method::POST, "/api/auth/sign-out")
+            .header(COOKIE, tokens.both()),
+        server
+            .client(Method::POST, "/api/auth/sign-in")
+            .json(&json!({"email": "ada@example.com", "password": PASSWORD})),
+        server
+            .client(Method::POST, "/api/auth/sign-up")
+            .json(&json!({"email": "eve@example.com", "password": PASSWORD, "name": "Eve"})),
+        server
+            .client(Method::GET, "/api/me")
+            .header(COOKIE, tokens.access_cookie()),
+        server
+            .client(Method::GET, "/api/profile")
+            .header(COOKIE, tokens.access_cookie()),
+        server
+            .client(Method::GET, "/api/whoami")
+            .header(COOKIE, tokens.access_cookie()),
+    ];
+    for request in requests {
+        let reply = server.send(request).await;
+        reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+        let retry_after = reply
+            .headers
+            .get(RETRY_AFTER)
+            .unwrap_or_else(|| panic!("no Retry-After: {:?}", reply.headers));
+        let seconds: u64 = retry_after.to_str().unwrap().parse().unwrap();
+        assert!(seconds > 0);
+        assert!(reply.cookies.is_empty(), "{:?}", reply.cookies);
+    }
+    drop(held);
+
+    // Nothing was decided while the store was away: the tokens still work.
+    let session = server
+        .send(
+            server
+                .client(Method::GET, "/api/auth/session")
+                .header(COOKIE, tokens.access_cookie()),
+        )
+        .await;
+    assert_eq!(session.status, StatusCode::OK, "{}", session.body);
+    let refreshed = server
+        .send(
+            server
+                .client(Method::POST, "/api/auth/refresh")
+                .header(COOKIE, tokens.refresh_cookie()),
+        )
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    server.sign_up("eve@example.com").await;
+    server.assert_no_secrets(&[PASSWORD]);
+}
+
+/// A body sent without `Content-Length` (chunked) is held to the same limit. Written over a raw
+/// socket, since reqwest here has no streaming bodies.
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_413() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    let body = sign_up_body_of(16 * 1024 + 1);
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "POST /api/auth/sign-up HTTP/1.1\r\nHost: {addr}\r\nX-Authingo-Client: true\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    for chunk in body.as_bytes().chunks(4096) {
+        request.push_str(&format!("{:x}\r\n", chunk.len()));
+        request.push_str(std::str::from_utf8(chunk).unwrap());
+        request.push_str("\r\n");
+    }
+    request.push_str("0\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8(response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 413 "),
+        "{}",
+        response.lines().next().unwrap_or_default()
+    );
+    let (_, json_body) = response.split_once("\r\n\r\n").unwrap();
+    let error: Value = serde_json::from_str(json_body).unwrap();
+    assert_eq!(error["error"], "payload_too_large");
+    // Nothing was made.
+    server.sign_up("ada@example.com").await;
+}

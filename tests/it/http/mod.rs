@@ -1,0 +1,16 @@
+//! The HTTP layer end to end: the router and protected routes served by `axum::serve` on an
+//! ephemeral port, driven over real TCP with reqwest, on a database of the test's own.
+//!
+//! Cookies are read from the `Set-Cookie` headers and sent back by hand (the default cookies are
+//! `Secure`, which reqwest's cookie store keeps off `http://`); one test runs a browser-like
+//! cookie jar against `secure(false)`.
+
+mod app;
+mod server;
+
+mod cookies;
+mod errors;
+mod expiry;
+mod refresh;
+mod secrets;
+mod session;
