@@ -1,21 +1,67 @@
-//! The embedded migrations: idempotent, safe to run concurrently, and able to adopt a database
-//! made by hand from the specification's SQL.
+//! The embedded migrations: idempotent, safe to run concurrently, reversible without leftovers,
+//! and able to adopt a database made by hand from the specification's SQL with every row.
+//!
+//! `scripts/check-migrations` proves the same files with the Diesel CLI (print-schema, redo,
+//! revert, CLI == embedded); what needs no CLI is checked here.
 
 use authingo::Store as _;
-use authingo::postgres::{SCHEMA_SQL, run_migrations};
+use authingo::postgres::{MIGRATIONS, SCHEMA_SQL, run_migrations};
+use diesel::Connection as _;
 use diesel::QueryableByName;
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
 use diesel::sql_types::Text;
-use diesel_async::{RunQueryDsl as _, SimpleAsyncConnection as _};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::{AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _};
+use diesel_migrations::MigrationHarness as _;
 
 use crate::db::TestDb;
 use crate::fixtures::{count, live_session, user};
 
 const FIRST: &str = "20261127000000";
 
+/// The Go AuthInGo's schema as the specification quotes it (postgres-adapter.md, "Database
+/// Schema"; the Go library's `postgres.SchemaSQL`), copied byte for byte.
+const SPEC_SCHEMA_SQL: &str = include_str!("migrations/spec_schema.sql");
+
+/// Rows as the Go AuthInGo writes them: 2 users and 3 sessions.
+const GO_ROWS_SQL: &str = include_str!("migrations/go_rows.sql");
+
+/// Every table, index, sequence, type, function, schema and extension of ours, as `name`.
+const OWN_OBJECTS_SQL: &str = include_str!("migrations/own_objects.sql");
+
+/// Every row of the specification's columns, as text. Only those columns: a later migration that
+/// adds a column does not count as a change to the rows.
+const SPEC_ROWS_SQL: &str = "
+    SELECT format('users %s', (id, email, name, password_hash, email_verified, created_at,
+                               updated_at)) AS name FROM users
+    UNION ALL
+    SELECT format('sessions %s', (id, user_id, token, refresh_token, refresh_expires_at,
+                                  expires_at, created_at)) FROM sessions
+    ORDER BY 1";
+
 #[derive(QueryableByName)]
 struct Name {
     #[diesel(sql_type = Text)]
     name: String,
+}
+
+/// The `name` column of every row `sql` selects.
+async fn names(db: &TestDb, sql: &str) -> Vec<String> {
+    diesel::sql_query(sql)
+        .load::<Name>(&mut db.conn().await)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.name)
+        .collect()
+}
+
+/// The embedded migrations' names, in the order Diesel applies them (by version).
+fn embedded_names() -> Vec<String> {
+    let mut migrations = MigrationSource::<Pg>::migrations(&MIGRATIONS).unwrap();
+    migrations.sort_by(|a, b| a.name().version().cmp(&b.name().version()));
+    migrations.iter().map(|m| m.name().to_string()).collect()
 }
 
 #[tokio::test]
@@ -33,15 +79,12 @@ async fn second_run_is_a_no_op() {
 async fn migrations_make_the_specification_schema() {
     let db = TestDb::empty().await;
     run_migrations(db.url()).await.unwrap();
-    let indexes = diesel::sql_query(
-        "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'sessions' ORDER BY 1",
-    )
-    .load::<Name>(&mut db.conn().await)
-    .await
-    .unwrap();
-    let names: Vec<_> = indexes.into_iter().map(|row| row.name).collect();
     assert_eq!(
-        names,
+        names(
+            &db,
+            "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'sessions' ORDER BY 1"
+        )
+        .await,
         [
             "idx_sessions_expires_at",
             "idx_sessions_refresh_expires_at",
@@ -84,45 +127,76 @@ async fn concurrent_runs_both_succeed_and_apply_once() {
 }
 
 #[tokio::test]
-async fn adopts_a_database_made_by_hand_from_the_specification_and_keeps_its_rows() {
+async fn reverting_every_migration_leaves_nothing_of_ours() {
     let db = TestDb::empty().await;
-    // What the Go library's ApplySchema leaves: the tables, no Diesel bookkeeping, some rows.
-    let mut conn = db.conn().await;
-    conn.batch_execute(SCHEMA_SQL).await.unwrap();
-    conn.batch_execute(
-        "INSERT INTO users (id, email, name, password_hash)
-             VALUES ('usr_go', 'go@example.com', 'Go', '$2a$10$bcrypt');
-         INSERT INTO sessions (id, user_id, token, refresh_token, expires_at, refresh_expires_at)
-             VALUES ('ses_go', 'usr_go', 'raw', 'rawrefresh', now() + interval '1 hour',
-                     now() + interval '30 days');",
-    )
+    run_migrations(db.url()).await.unwrap();
+    assert!(
+        !names(&db, OWN_OBJECTS_SQL).await.is_empty(),
+        "the query sees what the migrations make"
+    );
+
+    // As run_migrations runs them: diesel_migrations is synchronous, so on the blocking pool,
+    // over a wrapped async connection.
+    let url = db.url().to_owned();
+    let reverted = tokio::task::spawn_blocking(move || {
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).unwrap();
+        let versions = conn.revert_all_migrations(MIGRATIONS).unwrap();
+        versions.iter().map(ToString::to_string).collect::<Vec<_>>()
+    })
     .await
     .unwrap();
 
+    assert_eq!(reverted, vec![FIRST]);
+    assert_eq!(names(&db, OWN_OBJECTS_SQL).await, Vec::<String>::new());
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn adopts_a_database_made_by_hand_from_the_specification_with_every_row() {
+    let db = TestDb::empty().await;
+    // What the Go library's ApplySchema leaves: the tables, no Diesel bookkeeping, its rows.
+    let mut conn = db.conn().await;
+    conn.batch_execute(SCHEMA_SQL).await.unwrap();
+    conn.batch_execute(GO_ROWS_SQL).await.unwrap();
+    let before = names(&db, SPEC_ROWS_SQL).await;
+    assert_eq!(before.len(), 5, "2 users and 3 sessions went in");
+
     assert_eq!(run_migrations(db.url()).await.unwrap(), vec![FIRST]);
-    assert_eq!(count(&db, "SELECT count(*) AS n FROM users").await, 1);
-    assert_eq!(count(&db, "SELECT count(*) AS n FROM sessions").await, 1);
+
+    assert_eq!(names(&db, SPEC_ROWS_SQL).await, before);
     let store = db.store().await;
-    let go = store
-        .get_user_by_email("go@example.com")
+    let ada = store
+        .get_user_by_email("ada@example.com")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(go.id, "usr_go");
-    // The adopted schema takes new rows as one the migration made would.
-    let ada = user("ada@example.com");
+    assert_eq!(ada.id, "usr_0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+    // The adopted schema takes new rows as one the migrations made would.
+    let new = user("new@example.com");
     store
-        .create_user_with_session(&ada, &live_session(&ada).0)
+        .create_user_with_session(&new, &live_session(&new).0)
         .await
         .unwrap();
 }
 
+/// The first migration is the specification's SQL and never changes (DESIGN.md, "Migrations: the
+/// rules"): it is what lets a Go-made database be adopted. Editing it, or adding a migration that
+/// sorts before it, fails here.
 #[test]
-fn schema_sql_is_the_first_migration() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/migrations/2026-11-27-000000_create_authingo/up.sql"
+fn schema_sql_is_the_specifications_sql_and_the_first_migration() {
+    assert_eq!(SCHEMA_SQL, SPEC_SCHEMA_SQL);
+    assert_eq!(embedded_names()[0], "2026-11-27-000000_create_authingo");
+}
+
+/// `diesel setup` writes helper functions we do not use into a migration of its own.
+#[test]
+fn no_diesel_setup_migration_is_embedded() {
+    let names = embedded_names();
+    assert!(
+        !names.iter().any(|name| name.starts_with("00000000000000")),
+        "delete the migration `diesel setup` wrote: {names:?}"
     );
-    assert_eq!(SCHEMA_SQL, std::fs::read_to_string(path).unwrap());
-    assert!(SCHEMA_SQL.contains("CREATE TABLE IF NOT EXISTS users"));
 }
