@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use authingo::Store as _;
 use authingo::postgres::{CLEANUP_BATCH_SIZE, PgStore, PoolConfig, connect_with};
 use support::baseline::{self, Prepare};
-use support::cli::{self, Options, Section};
+use support::cli::{Options, Section};
 use support::db::{self, Databases, with_application_name};
 use support::measure::{self, Load, Samples, Target, Until};
 use support::report::{
@@ -55,17 +55,7 @@ const UNBOUNDED_DELETE: &str =
     "DELETE FROM sessions WHERE expires_at < now() AND refresh_expires_at < now()";
 
 fn main() -> ExitCode {
-    let options = match cli::parse(std::env::args()) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            println!("{}", cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            eprintln!("{err}\n\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
-    };
+    let options = Options::from_args();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -401,7 +391,7 @@ impl OpRun<'_> {
 async fn cleanup_section(context: &Context) -> Result<CleanupReport> {
     let mut out = CleanupReport {
         clients: context.options.cleanup_clients,
-        rate: context.options.cleanup_rate,
+        rate: context.options.cleanup_pace(),
         aftermath_secs: AFTERMATH.as_secs_f64(),
         rows: Vec::new(),
     };
@@ -444,7 +434,7 @@ async fn cleanup_run(context: &Context, url: &str, method: Method) -> Result<Cle
         op: Op::GetSession,
         concurrency: clients,
         until,
-        rate: options.cleanup_rate,
+        rate: options.cleanup_pace(),
         seed,
     };
     measure::run(

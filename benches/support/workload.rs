@@ -14,10 +14,9 @@ use authingo::{Session, SessionRotation};
 use chrono::{Duration as TimeDelta, Utc};
 use sha2::{Digest as _, Sha256};
 
-use super::Result;
-
 /// The measured `Store` operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub(crate) enum Op {
     GetSession,
     GetUserByEmail,
@@ -43,13 +42,6 @@ impl Op {
             Self::RefreshSession => "refresh_session",
             Self::DeleteSession => "delete_session",
         }
-    }
-
-    pub(crate) fn parse(value: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|op| op.name() == value.trim())
-            .ok_or_else(|| format!("unknown operation {value:?}").into())
     }
 }
 
