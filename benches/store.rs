@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use authingo::Store as _;
-use authingo::postgres::{CLEANUP_BATCH_SIZE, PgStore, PoolConfig, connect_with};
-use support::baseline::{self, Prepare};
+use authingo::postgres::{PgStore, PoolConfig, connect_with};
+use support::baseline;
 use support::cli::{Options, Section};
 use support::db::{self, Databases, with_application_name};
 use support::measure::{self, Load, Samples, Target, Until};
@@ -36,11 +36,11 @@ use tokio_postgres::Client;
 const STORE_APP: &str = "authingo_bench_store";
 const BASELINE_APP: &str = "authingo_bench_baseline";
 
+/// `get_session` clients running while the cleanup section deletes.
+const CLEANUP_CLIENTS: usize = 8;
+
 /// How long the cleanup section keeps measuring the traffic after the cleanup ended.
 const AFTERMATH: Duration = Duration::from_secs(2);
-
-/// One batch of `cleanup_expired_sessions`, for the paused sweep of `--explain`.
-const CLEANUP_BATCH_SQL: &str = include_str!("../src/postgres/cleanup_expired_sessions.sql");
 
 /// Sessions with known raw tokens that the HTTP section's requests draw from.
 #[cfg(feature = "axum")]
@@ -224,23 +224,16 @@ async fn store_section(context: &Context) -> Result<StoreReport> {
         )
         .await?;
         let base = baseline::pool(&with_application_name(&url, BASELINE_APP), size).await?;
-        let mut sides = vec![
+        let sides = [
             Side {
                 target: Arc::new(Target::Store(Arc::new(PgStore::new(pool)))),
                 application_name: STORE_APP,
             },
             Side {
-                target: Arc::new(Target::Baseline(base.clone(), Prepare::Once)),
+                target: Arc::new(Target::Baseline(base)),
                 application_name: BASELINE_APP,
             },
         ];
-        if context.options.explain {
-            // The same connections as the baseline: no more connections than two pools.
-            sides.push(Side {
-                target: Arc::new(Target::Baseline(base, Prepare::EachCall)),
-                application_name: BASELINE_APP,
-            });
-        }
         let mut create_rate = None;
         for &op in &context.options.ops {
             let run = OpRun {
@@ -259,7 +252,7 @@ async fn store_section(context: &Context) -> Result<StoreReport> {
         }
         // pgbench opens its own connections: close these first.
         drop(sides);
-        if context.options.pgbench && context.options.ops.contains(&Op::GetSession) {
+        if context.options.ops.contains(&Op::GetSession) {
             let outcome =
                 pgbench::run(&url, context.data, concurrency, context.options.duration).await;
             out.pgbench.push(PgbenchRow {
@@ -269,15 +262,13 @@ async fn store_section(context: &Context) -> Result<StoreReport> {
         }
     }
     report::print_cpu(&out.rows);
-    report::print_explain(&out.rows);
     report::print_pgbench(&out.pgbench);
     drop(admin);
     context.databases.drop_database(&name).await?;
     Ok(out)
 }
 
-/// One implementation under test: the store, the baseline, or (`--explain`) the baseline
-/// preparing every statement anew.
+/// One implementation under test: the store or the baseline.
 struct Side {
     target: Arc<Target>,
     /// Of its connections, for their CPU time.
@@ -329,7 +320,6 @@ impl OpRun<'_> {
             concurrency: self.concurrency,
             store: stats[0],
             baseline: stats[1],
-            reprepared: stats.get(2).copied(),
             sql: self.check_sql().await?,
         })
     }
@@ -390,20 +380,15 @@ impl OpRun<'_> {
 /// unbounded DELETE, each under `get_session` traffic, against that traffic's idle figures.
 async fn cleanup_section(context: &Context) -> Result<CleanupReport> {
     let mut out = CleanupReport {
-        clients: context.options.cleanup_clients,
+        clients: CLEANUP_CLIENTS,
         rate: context.options.cleanup_pace(),
         aftermath_secs: AFTERMATH.as_secs_f64(),
         rows: Vec::new(),
     };
-    let mut methods = vec![Method::Sweep, Method::UnboundedDelete];
-    if context.options.explain {
-        methods.push(Method::PausedSweep);
-    }
-    for method in methods {
+    for method in [Method::Sweep, Method::UnboundedDelete] {
         let role = match method {
             Method::Sweep => "sweep",
             Method::UnboundedDelete => "delete",
-            Method::PausedSweep => "paused",
         };
         eprintln!("cleanup: {}...", method.name());
         let name = context.databases.create(role, Some(&context.seed)).await?;
@@ -416,10 +401,9 @@ async fn cleanup_section(context: &Context) -> Result<CleanupReport> {
 
 async fn cleanup_run(context: &Context, url: &str, method: Method) -> Result<CleanupRow> {
     let options = &context.options;
-    let clients = options.cleanup_clients;
     let pool = connect_with(
         &with_application_name(url, STORE_APP),
-        &PoolConfig::default().max_size(u32::try_from(clients)?),
+        &PoolConfig::default().max_size(u32::try_from(CLEANUP_CLIENTS)?),
     )
     .await?;
     let traffic = Arc::new(Target::Store(Arc::new(PgStore::new(pool))));
@@ -432,7 +416,7 @@ async fn cleanup_run(context: &Context, url: &str, method: Method) -> Result<Cle
 
     let traffic_load = |until: Until, seed: u64| Load {
         op: Op::GetSession,
-        concurrency: clients,
+        concurrency: CLEANUP_CLIENTS,
         until,
         rate: options.cleanup_pace(),
         seed,
@@ -471,7 +455,6 @@ async fn cleanup_run(context: &Context, url: &str, method: Method) -> Result<Cle
             .execute(UNBOUNDED_DELETE, &[])
             .await
             .map_err(|err| Box::new(err) as BoxError),
-        Method::PausedSweep => paused_sweep(&admin).await,
     };
     let to = Instant::now();
     let at_end = cpu::read_local();
@@ -502,23 +485,6 @@ async fn cleanup_run(context: &Context, url: &str, method: Method) -> Result<Cle
         during: during.stats(),
         after: after.stats(),
     })
-}
-
-/// `--explain`: the store's batches, with a pause as long as each batch took before the next,
-/// so that the sweep takes at most half of one core.
-async fn paused_sweep(client: &Client) -> Result<u64> {
-    let batch = client.prepare(CLEANUP_BATCH_SQL).await?;
-    let size = i64::try_from(CLEANUP_BATCH_SIZE)?;
-    let mut total = 0;
-    loop {
-        let started = Instant::now();
-        let deleted = client.execute(&batch, &[&size]).await?;
-        total += deleted;
-        if deleted < CLEANUP_BATCH_SIZE {
-            return Ok(total);
-        }
-        tokio::time::sleep(started.elapsed()).await;
-    }
 }
 
 /// Section 3: `GET /session` over HTTP. Flat out, in alternating rounds: through

@@ -89,35 +89,17 @@ fn param_types(op: Op) -> &'static [Type] {
     }
 }
 
-/// When the baseline prepares its statements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Prepare {
-    /// Once per connection: the baseline proper.
-    Once,
-    /// Before every call, as a client without a statement cache would (`--explain`).
-    EachCall,
-}
-
 /// A pooled connection with every statement prepared on it.
 #[derive(Debug)]
 pub(crate) struct Conn {
     client: Client,
     statements: Vec<Statement>,
-    sql: Vec<String>,
 }
 
 impl Conn {
-    async fn statement(&self, op: Op, prepare: Prepare) -> Result<Statement> {
+    fn statement(&self, op: Op) -> &Statement {
         // Prepared in `Op::ALL` order, which is the declaration order.
-        let index = op as usize;
-        Ok(match prepare {
-            Prepare::Once => self.statements[index].clone(),
-            Prepare::EachCall => {
-                self.client
-                    .prepare_typed(&self.sql[index], param_types(op))
-                    .await?
-            }
-        })
+        &self.statements[op as usize]
     }
 }
 
@@ -138,11 +120,7 @@ impl bb8::ManageConnection for Manager {
         for (op, sql) in Op::ALL.iter().zip(&self.sql) {
             statements.push(client.prepare_typed(sql, param_types(*op)).await?);
         }
-        Ok(Conn {
-            client,
-            statements,
-            sql: self.sql.clone(),
-        })
+        Ok(Conn { client, statements })
     }
 
     async fn is_valid(&self, conn: &mut Conn) -> Result<(), tokio_postgres::Error> {
@@ -180,32 +158,27 @@ pub(crate) async fn pool(url: &str, max_size: u32) -> Result<Pool> {
 /// `get_session`: the session and its user, decoded as `PgStore` decodes them.
 pub(crate) async fn get_session(
     pool: &Pool,
-    prepare: Prepare,
     token: &TokenDigest,
 ) -> Result<Option<SessionWithUser>> {
     let conn = pool.get().await.map_err(|err| format!("{err}"))?;
-    let statement = conn.statement(Op::GetSession, prepare).await?;
-    let rows = conn.client.query(&statement, &[&token.as_str()]).await?;
+    let statement = conn.statement(Op::GetSession);
+    let rows = conn.client.query(statement, &[&token.as_str()]).await?;
     rows.first().map(session_with_user).transpose()
 }
 
-pub(crate) async fn get_user_by_email(
-    pool: &Pool,
-    prepare: Prepare,
-    email: &str,
-) -> Result<Option<User>> {
+pub(crate) async fn get_user_by_email(pool: &Pool, email: &str) -> Result<Option<User>> {
     let conn = pool.get().await.map_err(|err| format!("{err}"))?;
-    let statement = conn.statement(Op::GetUserByEmail, prepare).await?;
-    let rows = conn.client.query(&statement, &[&email]).await?;
+    let statement = conn.statement(Op::GetUserByEmail);
+    let rows = conn.client.query(statement, &[&email]).await?;
     rows.first().map(|row| user_at(row, 0)).transpose()
 }
 
-pub(crate) async fn create_session(pool: &Pool, prepare: Prepare, session: &Session) -> Result<()> {
+pub(crate) async fn create_session(pool: &Pool, session: &Session) -> Result<()> {
     let conn = pool.get().await.map_err(|err| format!("{err}"))?;
-    let statement = conn.statement(Op::CreateSession, prepare).await?;
+    let statement = conn.statement(Op::CreateSession);
     conn.client
         .execute(
-            &statement,
+            statement,
             &[
                 &session.id,
                 &session.user_id,
@@ -222,16 +195,15 @@ pub(crate) async fn create_session(pool: &Pool, prepare: Prepare, session: &Sess
 
 pub(crate) async fn refresh_session(
     pool: &Pool,
-    prepare: Prepare,
     old: &TokenDigest,
     rotation: &SessionRotation,
 ) -> Result<Option<SessionWithUser>> {
     let conn = pool.get().await.map_err(|err| format!("{err}"))?;
-    let statement = conn.statement(Op::RefreshSession, prepare).await?;
+    let statement = conn.statement(Op::RefreshSession);
     let rows = conn
         .client
         .query(
-            &statement,
+            statement,
             &[
                 &old.as_str(),
                 &rotation.token.as_str(),
@@ -244,16 +216,12 @@ pub(crate) async fn refresh_session(
     rows.first().map(session_with_user).transpose()
 }
 
-pub(crate) async fn delete_session(
-    pool: &Pool,
-    prepare: Prepare,
-    token: &TokenDigest,
-) -> Result<bool> {
+pub(crate) async fn delete_session(pool: &Pool, token: &TokenDigest) -> Result<bool> {
     let conn = pool.get().await.map_err(|err| format!("{err}"))?;
-    let statement = conn.statement(Op::DeleteSession, prepare).await?;
+    let statement = conn.statement(Op::DeleteSession);
     let deleted = conn
         .client
-        .execute(&statement, &[&token.as_str(), &token.as_str()])
+        .execute(statement, &[&token.as_str(), &token.as_str()])
         .await?;
     Ok(deleted > 0)
 }

@@ -77,10 +77,8 @@ pub(crate) struct Options {
     /// Run one section only
     #[arg(long, value_name = "SECTION")]
     pub(crate) only: Option<Section>,
-    /// get_session clients running during the cleanup
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = at_least_one)]
-    pub(crate) cleanup_clients: usize,
-    /// Their calls per second in all, evenly paced; 0 = flat out, each client back to back
+    /// The cleanup section's get_session calls per second in all, from 8 clients, evenly paced;
+    /// 0 = flat out, each client back to back
     #[arg(long, value_name = "N", default_value_t = 4000.0, value_parser = non_negative)]
     pub(crate) cleanup_rate: f64,
     /// HTTP clients sending GET /session
@@ -93,13 +91,6 @@ pub(crate) struct Options {
     /// Tasks signing in back to back over HTTP
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = at_least_one)]
     pub(crate) sign_ins: usize,
-    /// Skip pgbench
-    #[arg(long = "no-pgbench", action = clap::ArgAction::SetFalse)]
-    pub(crate) pgbench: bool,
-    /// Also measure the baseline preparing its statement before every call, and the cleanup's
-    /// batches with a pause after each as long as the batch
-    #[arg(long)]
-    pub(crate) explain: bool,
     /// Also write the results as JSON to this file
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<PathBuf>,

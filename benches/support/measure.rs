@@ -21,19 +21,7 @@ pub(crate) enum Target {
     /// `PgStore`, held as the engine holds it: `Arc<dyn Store>`.
     Store(Arc<dyn Store>),
     /// The same SQL on raw tokio-postgres.
-    Baseline(baseline::Pool, baseline::Prepare),
-}
-
-impl std::fmt::Debug for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Store(_) => "Target::Store",
-            Self::Baseline(_, prepare) => match prepare {
-                baseline::Prepare::Once => "Target::Baseline",
-                baseline::Prepare::EachCall => "Target::Baseline(prepare each call)",
-            },
-        })
-    }
+    Baseline(baseline::Pool),
 }
 
 impl Target {
@@ -56,21 +44,21 @@ impl Target {
             (Self::Store(store), Input::DeleteSession(token)) => {
                 store.delete_session(token).await?
             }
-            (Self::Baseline(pool, prepare), Input::GetSession(token)) => {
-                black_box(baseline::get_session(pool, *prepare, token).await?).is_some()
+            (Self::Baseline(pool), Input::GetSession(token)) => {
+                black_box(baseline::get_session(pool, token).await?).is_some()
             }
-            (Self::Baseline(pool, prepare), Input::GetUserByEmail(email)) => {
-                black_box(baseline::get_user_by_email(pool, *prepare, email).await?).is_some()
+            (Self::Baseline(pool), Input::GetUserByEmail(email)) => {
+                black_box(baseline::get_user_by_email(pool, email).await?).is_some()
             }
-            (Self::Baseline(pool, prepare), Input::CreateSession(session)) => {
-                baseline::create_session(pool, *prepare, session).await?;
+            (Self::Baseline(pool), Input::CreateSession(session)) => {
+                baseline::create_session(pool, session).await?;
                 true
             }
-            (Self::Baseline(pool, prepare), Input::RefreshSession { old, rotation, .. }) => {
-                black_box(baseline::refresh_session(pool, *prepare, old, rotation).await?).is_some()
+            (Self::Baseline(pool), Input::RefreshSession { old, rotation, .. }) => {
+                black_box(baseline::refresh_session(pool, old, rotation).await?).is_some()
             }
-            (Self::Baseline(pool, prepare), Input::DeleteSession(token)) => {
-                baseline::delete_session(pool, *prepare, token).await?
+            (Self::Baseline(pool), Input::DeleteSession(token)) => {
+                baseline::delete_session(pool, token).await?
             }
         };
         Ok(hit)

@@ -32,8 +32,6 @@ pub(crate) struct StoreRow {
     pub(crate) concurrency: usize,
     pub(crate) store: Stats,
     pub(crate) baseline: Stats,
-    /// The baseline preparing its statement on every call (`--explain` only).
-    pub(crate) reprepared: Option<Stats>,
     pub(crate) sql: SqlCheck,
 }
 
@@ -66,8 +64,6 @@ pub(crate) enum Method {
     Sweep,
     /// One `DELETE` of every dead session.
     UnboundedDelete,
-    /// The same batches with a pause as long as the last batch after each (`--explain`).
-    PausedSweep,
 }
 
 impl Method {
@@ -75,7 +71,6 @@ impl Method {
         match self {
             Self::Sweep => "cleanup_expired_sessions",
             Self::UnboundedDelete => "unbounded DELETE",
-            Self::PausedSweep => "paused batches (explain)",
         }
     }
 }
@@ -271,52 +266,6 @@ pub(crate) fn print_cpu(rows: &[StoreRow]) {
     }
 }
 
-/// `--explain`: the store against a baseline that prepares every statement anew.
-pub(crate) fn print_explain(rows: &[StoreRow]) {
-    if rows.iter().all(|row| row.reprepared.is_none()) {
-        return;
-    }
-    let us = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
-    println!();
-    println!("Explain: the baseline preparing its statement before every call (re-prep)");
-    println!(
-        "{:<18} {:>4} {:>12} {:>14} {:>6} {:>18} {:>18} {:>18}",
-        "operation",
-        "conc",
-        "store ops/s",
-        "re-prep ops/s",
-        "ratio",
-        "store p50/p99 µs",
-        "re-prep p50/p99",
-        "server µs st/re"
-    );
-    for row in rows {
-        let Some(reprepared) = &row.reprepared else {
-            continue;
-        };
-        let ratio = if reprepared.ops_per_sec > 0.0 {
-            row.store.ops_per_sec / reprepared.ops_per_sec
-        } else {
-            0.0
-        };
-        println!(
-            "{:<18} {:>4} {:>12.0} {:>14.0} {:>6.2} {:>18} {:>18} {:>18}",
-            row.op.name(),
-            row.concurrency,
-            row.store.ops_per_sec,
-            reprepared.ops_per_sec,
-            ratio,
-            format!("{:.0} / {:.0}", row.store.p50_us, row.store.p99_us),
-            format!("{:.0} / {:.0}", reprepared.p50_us, reprepared.p99_us),
-            format!(
-                "{} / {}",
-                us(row.store.server_cpu_us),
-                us(reprepared.server_cpu_us)
-            )
-        );
-    }
-}
-
 pub(crate) fn print_pgbench(rows: &[PgbenchRow]) {
     if rows.is_empty() {
         return;
@@ -500,7 +449,6 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
                 "concurrency": row.concurrency,
                 "store": stats_json(&row.store),
                 "baseline": stats_json(&row.baseline),
-                "baseline_prepare_each_call": row.reprepared.as_ref().map(stats_json),
                 "ratio": row.ratio(),
                 "sql": match &row.sql {
                     SqlCheck::Same => json!("same"),
@@ -574,7 +522,6 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
             "concurrency": options.concurrency,
             "users": report.data.users,
             "sessions": report.data.sessions,
-            "cleanup_clients": options.cleanup_clients,
             "http_clients": options.http_clients,
             "http_rate": options.http_rate,
             "sign_ins": options.sign_ins,

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 
 use super::Result;
-use super::baseline::{self, Prepare};
+use super::baseline;
 use super::measure::Caller;
 use super::workload::Rng;
 
@@ -176,7 +176,7 @@ async fn minimal_session(State(state): State<Minimal>, headers: HeaderMap) -> Re
     let Some(token) = token else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    let found = baseline::get_session(&state.pool, Prepare::Once, &token.digest()).await;
+    let found = baseline::get_session(&state.pool, &token.digest()).await;
     respond(found.map_err(drop))
 }
 
