@@ -519,7 +519,8 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
         &PoolConfig::default().max_size(size),
     )
     .await?;
-    // The default argon2 parameters and hashing permits; no cleanup loop.
+    // The default argon2 parameters and hashing threads (one fewer than the cores); no cleanup
+    // loop.
     let auth = Auth::new(authingo::Options::new(PgStore::new(pool)).cleanup_interval(None))?;
     let cookie: Arc<str> = Arc::from(HttpOptions::default().session_cookie);
     let routed = Server::start(axum::Router::new().nest(MOUNT, auth.router())).await?;
@@ -577,7 +578,7 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
                 .cleanup_interval(None)
                 .max_concurrent_hashes(every_core),
         )?;
-        Some(Server::start(axum::Router::new().nest(MOUNT, auth.router())).await?)
+        Server::start(axum::Router::new().nest(MOUNT, auth.router())).await?
     };
     let sign_in_load = |server: &Server| -> Result<(Arc<AtomicBool>, JoinHandle<Result<Samples>>)> {
         let url = server.url(&format!("{MOUNT}/sign-in"))?;
@@ -595,20 +596,18 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
         let rate = Some(options.http_rate);
         Ok(async move { measure::drive(getters, &Until::Elapsed(span), rate).await })
     };
-    // (server, whether sign-ins run on it)
-    let mut phases = vec![(&routed, false), (&routed, true)];
-    if let Some(server) = &all_cores {
-        phases.push((server, true));
-    }
-    // Warm-up with the sign-ins running: the blocking threads that hash exist from then on.
+    // (server, whether sign-ins run on it): none, the default hashing threads, every core.
+    let phases = [(&routed, false), (&routed, true), (&all_cores, true)];
+    // Warm-up of each server with its sign-ins running, so that their connections, the
+    // accounts' rows and the first hashes come before the clock starts.
     for (server, _) in phases.iter().filter(|(_, signing)| *signing) {
         let (stop, task) = sign_in_load(server)?;
         paced(server, 100, options.warmup)?.await?;
         stop.store(true, Ordering::Relaxed);
         task.await??;
     }
-    let mut traffic: Vec<Samples> = phases.iter().map(|_| Samples::default()).collect();
-    let mut sign_ins: Vec<Samples> = phases.iter().map(|_| Samples::default()).collect();
+    let mut traffic: [Samples; 3] = Default::default();
+    let mut sign_ins: [Samples; 3] = Default::default();
     for round_index in 0..options.rounds {
         let mut order: Vec<usize> = (0..phases.len()).collect();
         if round_index % 2 == 1 {
@@ -641,15 +640,12 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
     }
 
     drop(client);
-    for server in [Some(routed), Some(minimal), all_cores]
-        .into_iter()
-        .flatten()
-    {
+    for server in [routed, minimal, all_cores] {
         server.stop().await;
     }
     let [router, engine, minimal] = flat.map(|samples| samples.stats());
-    let traffic: Vec<_> = traffic.iter().map(Samples::stats).collect();
-    let sign_ins: Vec<_> = sign_ins.iter().map(Samples::stats).collect();
+    let [idle, during, all_cores] = traffic.map(|samples| samples.stats());
+    let [_, sign_ins, all_cores_sign_ins] = sign_ins.map(|samples| samples.stats());
     Ok(report::HttpReport {
         clients,
         sessions: HTTP_SESSIONS,
@@ -658,9 +654,10 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
         minimal,
         rate: options.http_rate,
         sign_in_tasks: options.sign_ins,
-        idle: traffic[0],
-        during: traffic[1],
-        sign_ins: sign_ins[1],
-        all_cores: traffic.get(2).copied().zip(sign_ins.get(2).copied()),
+        idle,
+        during,
+        sign_ins,
+        all_cores,
+        all_cores_sign_ins,
     })
 }
