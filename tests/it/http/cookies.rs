@@ -1,15 +1,16 @@
 //! The two cookies: their attributes, their path under any prefix, the options that change them.
+
 use std::collections::BTreeSet;
 
 use authingo::auth::HttpOptions;
 use axum::Router;
 use chrono::Utc;
-use reqwest::header::COOKIE;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 use super::app::{app, default_server, engine};
-use super::server::{REFRESH, SESSION, TestServer, Tokens, key_set};
+use super::reply::{REFRESH, SESSION, key_set};
+use super::server::TestServer;
 use crate::db::TestDb;
 use crate::fixtures::PASSWORD;
 
@@ -55,23 +56,11 @@ async fn sign_in_and_refresh_set_the_same_attributes_as_sign_up() {
     server.sign_up("ada@example.com").await;
 
     let before = Utc::now();
-    let signed_in = server
-        .post_json(
-            "/api/auth/sign-in",
-            &json!({"email": "ada@example.com", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
-    let tokens = Tokens::of(&signed_in);
-    let refreshed = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/refresh")
-                .header(COOKIE, tokens.refresh_cookie()),
-        )
-        .await;
+    let signed_in = server.sign_in("ada@example.com", PASSWORD).await;
+    signed_in.assert_ok();
+    let refreshed = server.refresh(&signed_in.tokens().refresh_cookie()).await;
     let after = Utc::now();
-    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    refreshed.assert_ok();
 
     for reply in [&signed_in, &refreshed] {
         assert_eq!(reply.cookies.len(), 2, "{:?}", reply.cookies);
@@ -104,40 +93,32 @@ async fn refresh_cookie_path_follows_the_mount_prefix() {
     ];
     for (i, (prefix, router, expected)) in cases.into_iter().enumerate() {
         let server = TestServer::start(router).await;
-        let reply = server
-            .post_json(
-                &format!("{prefix}/sign-up"),
-                &json!({"email": format!("ada{i}@example.com"), "password": PASSWORD, "name": "Ada"}),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let email = format!("ada{i}@example.com");
+        let body = json!({"email": email, "password": PASSWORD, "name": "Ada"});
+        let reply = server.post_json(&format!("{prefix}/sign-up"), &body).await;
+        reply.assert_ok();
         reply
             .cookie(REFRESH)
             .assert_attributes(expected, "Strict", true);
         reply.cookie(SESSION).assert_attributes("/", "Lax", true);
 
         // The refresh route, answering under the prefix, sets the same path again.
-        let tokens = Tokens::of(&reply);
         let refreshed = server
-            .send(
-                server
-                    .client(Method::POST, &format!("{prefix}/refresh"))
-                    .header(COOKIE, tokens.refresh_cookie()),
-            )
+            .post(&format!("{prefix}/refresh"))
+            .cookie(&reply.tokens().refresh_cookie())
+            .send()
             .await;
-        assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+        refreshed.assert_ok();
         refreshed
             .cookie(REFRESH)
             .assert_attributes(expected, "Strict", true);
 
         let signed_out = server
-            .send(
-                server
-                    .client(Method::POST, &format!("{prefix}/sign-out"))
-                    .header(COOKIE, Tokens::of(&refreshed).access_cookie()),
-            )
+            .post(&format!("{prefix}/sign-out"))
+            .cookie(&refreshed.tokens().access_cookie())
+            .send()
             .await;
-        assert_eq!(signed_out.status, StatusCode::OK, "{}", signed_out.body);
+        signed_out.assert_ok();
         signed_out.assert_expires_both(expected);
     }
 }
@@ -145,11 +126,8 @@ async fn refresh_cookie_path_follows_the_mount_prefix() {
 #[tokio::test]
 async fn refresh_path_option_overrides_the_derived_path() {
     let db = TestDb::new().await;
-    let auth = engine(
-        &db,
-        HttpOptions::default().refresh_path(Some("/custom/refresh".to_owned())),
-    )
-    .await;
+    let options = HttpOptions::default().refresh_path(Some("/custom/refresh".to_owned()));
+    let auth = engine(&db, options).await;
     let server = TestServer::start(app(&auth, "/api/auth")).await;
 
     let (reply, tokens) = server.sign_up("ada@example.com").await;
@@ -158,14 +136,8 @@ async fn refresh_path_option_overrides_the_derived_path() {
         .assert_attributes("/custom/refresh", "Strict", true);
     reply.cookie(SESSION).assert_attributes("/", "Lax", true);
 
-    let signed_out = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/sign-out")
-                .header(COOKIE, tokens.access_cookie()),
-        )
-        .await;
-    assert_eq!(signed_out.status, StatusCode::OK, "{}", signed_out.body);
+    let signed_out = server.sign_out(&tokens.access_cookie()).await;
+    signed_out.assert_ok();
     signed_out.assert_expires_both("/custom/refresh");
 }
 
@@ -188,36 +160,31 @@ async fn browser_like_cookie_jar_flow_with_insecure_cookies() {
     signed_up
         .cookie(REFRESH)
         .assert_attributes("/api/auth/refresh", "Strict", false);
-    let user_id = signed_up.json()["user"]["id"].clone();
+    let user_id = signed_up.user_id();
 
-    let me = server.send(server.client(Method::GET, "/api/me")).await;
-    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    // No cookie is given by hand from here on: the jar sends what it holds.
+    let me = server.get("/api/me").send().await;
+    me.assert_ok();
     assert_eq!(me.json()["user_id"], user_id);
 
-    let refreshed = server
-        .send(server.client(Method::POST, "/api/auth/refresh"))
-        .await;
-    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
-    let second = Tokens::of(&refreshed);
+    let refreshed = server.post("/api/auth/refresh").send().await;
+    refreshed.assert_ok();
+    let second = refreshed.tokens();
     assert_ne!(second.access, first.access);
     assert_ne!(second.refresh, first.refresh);
 
-    let session = server
-        .send(server.client(Method::GET, "/api/auth/session"))
-        .await;
-    assert_eq!(session.status, StatusCode::OK, "{}", session.body);
+    let session = server.get("/api/auth/session").send().await;
+    session.assert_ok();
     assert_eq!(session.json()["user"]["id"], user_id);
 
-    let signed_out = server
-        .send(server.client(Method::POST, "/api/auth/sign-out"))
-        .await;
-    assert_eq!(signed_out.status, StatusCode::OK, "{}", signed_out.body);
+    let signed_out = server.post("/api/auth/sign-out").send().await;
+    signed_out.assert_ok();
     assert_eq!(signed_out.json(), json!({"success": true}));
 
     // The jar dropped both cookies: nothing is sent any more.
-    let me = server.send(server.client(Method::GET, "/api/me")).await;
+    let me = server.get("/api/me").send().await;
     me.assert_error(StatusCode::UNAUTHORIZED, "no_session");
-    let whoami = server.send(server.client(Method::GET, "/api/whoami")).await;
+    let whoami = server.get("/api/whoami").send().await;
     assert_eq!(whoami.json(), json!({"user_id": null}));
     server.assert_no_secrets(&[PASSWORD]);
 }
@@ -225,21 +192,12 @@ async fn browser_like_cookie_jar_flow_with_insecure_cookies() {
 #[tokio::test]
 async fn the_domain_option_is_on_set_and_expired_cookies() {
     let db = TestDb::new().await;
-    let auth = engine(
-        &db,
-        HttpOptions::default().domain(Some("example.com".to_owned())),
-    )
-    .await;
+    let options = HttpOptions::default().domain(Some("example.com".to_owned()));
+    let auth = engine(&db, options).await;
     let server = TestServer::start(app(&auth, "/api/auth")).await;
     let (signed_up, tokens) = server.sign_up("ada@example.com").await;
-    let signed_out = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/sign-out")
-                .header(COOKIE, tokens.access_cookie()),
-        )
-        .await;
-    assert_eq!(signed_out.status, StatusCode::OK, "{}", signed_out.body);
+    let signed_out = server.sign_out(&tokens.access_cookie()).await;
+    signed_out.assert_ok();
     for reply in [&signed_up, &signed_out] {
         for name in [SESSION, REFRESH] {
             let cookie = reply.cookie(name);
@@ -254,13 +212,8 @@ async fn custom_cookie_names_are_set_and_read() {
     let db = TestDb::new().await;
     let auth = engine(&db, HttpOptions::default().cookie_names("sid", "rid")).await;
     let server = TestServer::start(app(&auth, "/api/auth")).await;
-    let reply = server
-        .post_json(
-            "/api/auth/sign-up",
-            &json!({"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = server.try_sign_up("ada@example.com", PASSWORD, "Ada").await;
+    reply.assert_ok();
     let names: BTreeSet<&str> = reply.cookies.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["rid", "sid"].into());
     let access = reply.cookie("sid").value.clone();
@@ -271,28 +224,14 @@ async fn custom_cookie_names_are_set_and_read() {
 
     // The default names mean nothing to this server.
     let default_name = server
-        .send(
-            server
-                .client(Method::GET, "/api/me")
-                .header(COOKIE, format!("{SESSION}={access}")),
-        )
+        .get_with_cookie("/api/me", &format!("{SESSION}={access}"))
         .await;
     default_name.assert_error(StatusCode::UNAUTHORIZED, "no_session");
     let me = server
-        .send(
-            server
-                .client(Method::GET, "/api/me")
-                .header(COOKIE, format!("sid={access}")),
-        )
+        .get_with_cookie("/api/me", &format!("sid={access}"))
         .await;
-    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
-    let refreshed = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/refresh")
-                .header(COOKIE, format!("rid={refresh}")),
-        )
-        .await;
-    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    me.assert_ok();
+    let refreshed = server.refresh(&format!("rid={refresh}")).await;
+    refreshed.assert_ok();
     assert_ne!(refreshed.cookie("sid").value, access);
 }

@@ -1,12 +1,13 @@
 //! The error table, each status from a real request.
 
 use authingo::auth::HttpOptions;
-use reqwest::header::{CONTENT_TYPE, COOKIE, RETRY_AFTER};
+use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::app::{app, default_server, engine_on};
-use super::server::{CLIENT_HEADER, SESSION, TestServer, unknown_access_token};
+use super::reply::{SESSION, unknown_access_token};
+use super::server::TestServer;
 use crate::db::TestDb;
 use crate::fixtures::PASSWORD;
 
@@ -25,27 +26,17 @@ async fn malformed_json_is_400() {
         "{\"email\": 5, \"password\": \"correct horse\", \"name\": \"Ada\"}",
     ] {
         for path in ["/api/auth/sign-up", "/api/auth/sign-in"] {
-            let reply = server
-                .send(
-                    server
-                        .client(Method::POST, path)
-                        .header(CONTENT_TYPE, "application/json")
-                        .body(body),
-                )
-                .await;
+            let reply = server.post(path).raw_json(body).send().await;
             let error = reply.assert_error(StatusCode::BAD_REQUEST, "malformed_json");
             assert!(error.get("field").is_none(), "{error}");
-            assert!(reply.cookies.is_empty(), "{:?}", reply.cookies);
+            reply.assert_no_cookies();
         }
     }
     // Bytes that are not UTF-8.
     let reply = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/sign-up")
-                .header(CONTENT_TYPE, "application/json")
-                .body(b"{\"email\": \"\xff\xfe\"}".to_vec()),
-        )
+        .post("/api/auth/sign-up")
+        .raw_json(b"{\"email\": \"\xff\xfe\"}".to_vec())
+        .send()
         .await;
     reply.assert_error(StatusCode::BAD_REQUEST, "malformed_json");
 }
@@ -86,15 +77,10 @@ async fn an_invalid_email_is_400() {
     let db = TestDb::new().await;
     let server = default_server(&db).await;
     for email in ["not-an-email", "a@b@c", "a b@example.com", "@example.com"] {
-        let reply = server
-            .post_json(
-                "/api/auth/sign-up",
-                &json!({"email": email, "password": PASSWORD, "name": "Ada"}),
-            )
-            .await;
+        let reply = server.try_sign_up(email, PASSWORD, "Ada").await;
         let error = reply.assert_error(StatusCode::BAD_REQUEST, "invalid_input");
         assert_eq!(error["field"], "email", "{email}");
-        assert!(reply.cookies.is_empty());
+        reply.assert_no_cookies();
     }
 }
 
@@ -117,22 +103,12 @@ async fn nul_bytes_and_over_long_fields_are_400_naming_the_field() {
         ("ada@example.com", "short", "Ada", "password"),
     ];
     for (email, password, name, field) in cases {
-        let reply = server
-            .post_json(
-                "/api/auth/sign-up",
-                &json!({"email": email, "password": password, "name": name}),
-            )
-            .await;
+        let reply = server.try_sign_up(email, password, name).await;
         let error = reply.assert_error(StatusCode::BAD_REQUEST, "invalid_input");
         assert_eq!(error["field"], field, "{}", reply.body);
-        assert!(reply.cookies.is_empty());
+        reply.assert_no_cookies();
     }
-    let sign_in = server
-        .post_json(
-            "/api/auth/sign-in",
-            &json!({"email": "ada@example.com", "password": "correct\0horse"}),
-        )
-        .await;
+    let sign_in = server.sign_in("ada@example.com", "correct\0horse").await;
     let error = sign_in.assert_error(StatusCode::BAD_REQUEST, "invalid_input");
     assert_eq!(error["field"], "password");
     // Nothing was written: the email is still free.
@@ -149,26 +125,22 @@ async fn a_body_not_declared_as_json_is_415() {
         Some("application/x-www-form-urlencoded"),
         None,
     ] {
-        let mut request = server
-            .client(Method::POST, "/api/auth/sign-up")
-            .body(body.clone());
+        let mut request = server.post("/api/auth/sign-up").body(body.clone());
         if let Some(content_type) = content_type {
-            request = request.header(CONTENT_TYPE, content_type);
+            request = request.content_type(content_type);
         }
-        let reply = server.send(request).await;
+        let reply = request.send().await;
         reply.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
-        assert!(reply.cookies.is_empty());
+        reply.assert_no_cookies();
     }
     // Nothing was made: the same body declared as JSON signs up.
     let reply = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/sign-up")
-                .header(CONTENT_TYPE, "application/json; charset=utf-8")
-                .body(body),
-        )
+        .post("/api/auth/sign-up")
+        .content_type("application/json; charset=utf-8")
+        .body(body)
+        .send()
         .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.assert_ok();
 }
 
 /// A sign-up body of exactly `len` bytes, padded in the name.
@@ -189,219 +161,26 @@ async fn a_body_over_16_kib_is_413() {
     let db = TestDb::new().await;
     let server = default_server(&db).await;
     let over = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/sign-up")
-                .header(CONTENT_TYPE, "application/json")
-                .body(sign_up_body_of(16 * 1024 + 1)),
-        )
+        .post("/api/auth/sign-up")
+        .raw_json(sign_up_body_of(16 * 1024 + 1))
+        .send()
         .await;
     over.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
     let huge = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/sign-in")
-                .header(CONTENT_TYPE, "application/json")
-                .body(sign_up_body_of(1024 * 1024)),
-        )
+        .post("/api/auth/sign-in")
+        .raw_json(sign_up_body_of(1024 * 1024))
+        .send()
         .await;
     huge.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
 
     // At the limit the body is read, and the over-long name refused on its own merits.
     let at_limit = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/sign-up")
-                .header(CONTENT_TYPE, "application/json")
-                .body(sign_up_body_of(16 * 1024)),
-        )
+        .post("/api/auth/sign-up")
+        .raw_json(sign_up_body_of(16 * 1024))
+        .send()
         .await;
     let error = at_limit.assert_error(StatusCode::BAD_REQUEST, "invalid_input");
     assert_eq!(error["field"], "name");
-}
-
-#[tokio::test]
-async fn a_duplicate_email_in_another_case_is_409() {
-    let db = TestDb::new().await;
-    let server = default_server(&db).await;
-    server.sign_up("ada@example.com").await;
-    let reply = server
-        .post_json(
-            "/api/auth/sign-up",
-            &json!({"email": " ADA@Example.COM ", "password": "another password", "name": "Eve"}),
-        )
-        .await;
-    reply.assert_error(StatusCode::CONFLICT, "email_taken");
-    assert!(reply.cookies.is_empty(), "{:?}", reply.cookies);
-    server.assert_no_secrets(&[PASSWORD, "another password"]);
-}
-
-#[tokio::test]
-async fn wrong_password_and_unknown_email_get_identical_401s() {
-    let db = TestDb::new().await;
-    let server = default_server(&db).await;
-    server.sign_up("ada@example.com").await;
-
-    let wrong = server
-        .post_json(
-            "/api/auth/sign-in",
-            &json!({"email": "ada@example.com", "password": "not the password"}),
-        )
-        .await;
-    let unknown = server
-        .post_json(
-            "/api/auth/sign-in",
-            &json!({"email": "nobody@example.com", "password": PASSWORD}),
-        )
-        .await;
-    wrong.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
-    unknown.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
-    assert_eq!(wrong.body, unknown.body);
-    assert!(wrong.cookies.is_empty() && unknown.cookies.is_empty());
-    server.assert_no_secrets(&[PASSWORD, "not the password"]);
-}
-
-#[tokio::test]
-async fn every_route_of_the_router_requires_the_client_header() {
-    let db = TestDb::new().await;
-    let server = default_server(&db).await;
-    let (_, tokens) = server.sign_up("ada@example.com").await;
-    let requests = [
-        (Method::POST, "/api/auth/sign-up"),
-        (Method::POST, "/api/auth/sign-in"),
-        (Method::GET, "/api/auth/session"),
-        (Method::POST, "/api/auth/refresh"),
-        (Method::POST, "/api/auth/sign-out"),
-    ];
-    for (method, path) in requests {
-        for value in [None, Some("false"), Some("TRUE")] {
-            let mut request = server
-                .bare(method.clone(), path)
-                .header(COOKIE, tokens.both())
-                .json(&json!({"email": "eve@example.com", "password": PASSWORD, "name": "Eve"}));
-            if let Some(value) = value {
-                request = request.header(CLIENT_HEADER, value);
-            }
-            let reply = server.send(request).await;
-            reply.assert_error(StatusCode::FORBIDDEN, "missing_client_header");
-            assert!(reply.cookies.is_empty(), "{path}: {:?}", reply.cookies);
-        }
-    }
-    // None of them acted: the session lives, its refresh token is unspent, Eve has no account.
-    let session = server
-        .send(
-            server
-                .client(Method::GET, "/api/auth/session")
-                .header(COOKIE, tokens.access_cookie()),
-        )
-        .await;
-    assert_eq!(session.status, StatusCode::OK, "{}", session.body);
-    let refreshed = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/refresh")
-                .header(COOKIE, tokens.refresh_cookie()),
-        )
-        .await;
-    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
-    server.sign_up("eve@example.com").await;
-}
-
-#[tokio::test]
-async fn a_garbage_cookie_on_the_session_route_is_401_and_clears_nothing() {
-    let db = TestDb::new().await;
-    let server = default_server(&db).await;
-    for cookie in [
-        format!("{SESSION}=garbage"),
-        format!("{SESSION}={}", unknown_access_token()),
-        format!("{SESSION}={}", "x".repeat(43)),
-    ] {
-        let reply = server
-            .send(
-                server
-                    .client(Method::GET, "/api/auth/session")
-                    .header(COOKIE, cookie),
-            )
-            .await;
-        reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
-        assert!(reply.cookies.is_empty(), "{:?}", reply.cookies);
-    }
-    let none = server
-        .send(server.client(Method::GET, "/api/auth/session"))
-        .await;
-    none.assert_error(StatusCode::UNAUTHORIZED, "no_session");
-}
-
-/// A store whose only connection the test holds: every route that needs the database answers
-/// 503 with `Retry-After`, clears no cookie and signs nobody out.
-#[tokio::test]
-async fn an_unavailable_store_is_503_with_retry_after_and_clears_no_cookie() {
-    let db = TestDb::new().await;
-    let store = db.one_connection_store().await;
-    let pool = store.pool().clone();
-    let auth = engine_on(store, HttpOptions::default());
-    let server = TestServer::start(app(&auth, "/api/auth")).await;
-    let (_, tokens) = server.sign_up("ada@example.com").await;
-
-    let held = pool.get().await.unwrap();
-    let requests = [
-        server
-            .client(Method::GET, "/api/auth/session")
-            .header(COOKIE, tokens.access_cookie()),
-        server
-            .client(Method::POST, "/api/auth/refresh")
-            .header(COOKIE, tokens.refresh_cookie()),
-        server
-            .client(Method::POST, "/api/auth/sign-out")
-            .header(COOKIE, tokens.both()),
-        server
-            .client(Method::POST, "/api/auth/sign-in")
-            .json(&json!({"email": "ada@example.com", "password": PASSWORD})),
-        server
-            .client(Method::POST, "/api/auth/sign-up")
-            .json(&json!({"email": "eve@example.com", "password": PASSWORD, "name": "Eve"})),
-        server
-            .client(Method::GET, "/api/me")
-            .header(COOKIE, tokens.access_cookie()),
-        server
-            .client(Method::GET, "/api/profile")
-            .header(COOKIE, tokens.access_cookie()),
-        server
-            .client(Method::GET, "/api/whoami")
-            .header(COOKIE, tokens.access_cookie()),
-    ];
-    for request in requests {
-        let reply = server.send(request).await;
-        reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
-        let retry_after = reply
-            .headers
-            .get(RETRY_AFTER)
-            .unwrap_or_else(|| panic!("no Retry-After: {:?}", reply.headers));
-        let seconds: u64 = retry_after.to_str().unwrap().parse().unwrap();
-        assert!(seconds > 0);
-        assert!(reply.cookies.is_empty(), "{:?}", reply.cookies);
-    }
-    drop(held);
-
-    // Nothing was decided while the store was away: the tokens still work.
-    let session = server
-        .send(
-            server
-                .client(Method::GET, "/api/auth/session")
-                .header(COOKIE, tokens.access_cookie()),
-        )
-        .await;
-    assert_eq!(session.status, StatusCode::OK, "{}", session.body);
-    let refreshed = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/refresh")
-                .header(COOKIE, tokens.refresh_cookie()),
-        )
-        .await;
-    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
-    server.sign_up("eve@example.com").await;
-    server.assert_no_secrets(&[PASSWORD]);
 }
 
 /// A body sent without `Content-Length` (chunked) is held to the same limit. Written over a raw
@@ -413,7 +192,7 @@ async fn a_chunked_body_over_the_limit_is_413() {
     let db = TestDb::new().await;
     let server = default_server(&db).await;
     let body = sign_up_body_of(16 * 1024 + 1);
-    let addr = server.base.trim_start_matches("http://");
+    let addr = server.addr();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut request = format!(
         "POST /api/auth/sign-up HTTP/1.1\r\nHost: {addr}\r\nX-Authingo-Client: true\r\n\
@@ -439,4 +218,133 @@ async fn a_chunked_body_over_the_limit_is_413() {
     assert_eq!(error["error"], "payload_too_large");
     // Nothing was made.
     server.sign_up("ada@example.com").await;
+}
+
+#[tokio::test]
+async fn a_duplicate_email_in_another_case_is_409() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    server.sign_up("ada@example.com").await;
+    let reply = server
+        .try_sign_up(" ADA@Example.COM ", "another password", "Eve")
+        .await;
+    reply.assert_error(StatusCode::CONFLICT, "email_taken");
+    reply.assert_no_cookies();
+    server.assert_no_secrets(&[PASSWORD, "another password"]);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_get_identical_401s() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    server.sign_up("ada@example.com").await;
+
+    let wrong = server.sign_in("ada@example.com", "not the password").await;
+    let unknown = server.sign_in("nobody@example.com", PASSWORD).await;
+    wrong.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    unknown.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    assert_eq!(wrong.body, unknown.body);
+    wrong.assert_no_cookies();
+    unknown.assert_no_cookies();
+    server.assert_no_secrets(&[PASSWORD, "not the password"]);
+}
+
+#[tokio::test]
+async fn every_route_of_the_router_requires_the_client_header() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    let (_, tokens) = server.sign_up("ada@example.com").await;
+    let routes = [
+        (Method::POST, "/api/auth/sign-up"),
+        (Method::POST, "/api/auth/sign-in"),
+        (Method::GET, "/api/auth/session"),
+        (Method::POST, "/api/auth/refresh"),
+        (Method::POST, "/api/auth/sign-out"),
+    ];
+    let eve = json!({"email": "eve@example.com", "password": PASSWORD, "name": "Eve"});
+    for (method, path) in routes {
+        for header in [None, Some("false"), Some("TRUE")] {
+            let reply = server
+                .request(method.clone(), path)
+                .client_header(header)
+                .cookie(&tokens.both())
+                .json(&eve)
+                .send()
+                .await;
+            reply.assert_error(StatusCode::FORBIDDEN, "missing_client_header");
+            reply.assert_no_cookies();
+        }
+    }
+    // None of them acted: the session lives, its refresh token is unspent, Eve has no account.
+    server.session(&tokens.access_cookie()).await.assert_ok();
+    server.refresh(&tokens.refresh_cookie()).await.assert_ok();
+    server.sign_up("eve@example.com").await;
+}
+
+#[tokio::test]
+async fn a_garbage_cookie_on_the_session_route_is_401_and_clears_nothing() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    for cookie in [
+        format!("{SESSION}=garbage"),
+        format!("{SESSION}={}", unknown_access_token()),
+        format!("{SESSION}={}", "x".repeat(43)),
+    ] {
+        let reply = server.session(&cookie).await;
+        reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
+        reply.assert_no_cookies();
+    }
+    let none = server.get("/api/auth/session").send().await;
+    none.assert_error(StatusCode::UNAUTHORIZED, "no_session");
+}
+
+/// A store whose only connection the test holds: every route that needs the database answers
+/// 503 with `Retry-After`, clears no cookie and signs nobody out.
+#[tokio::test]
+async fn an_unavailable_store_is_503_with_retry_after_and_clears_no_cookie() {
+    let db = TestDb::new().await;
+    let store = db.one_connection_store().await;
+    let pool = store.pool().clone();
+    let auth = engine_on(store, HttpOptions::default());
+    let server = TestServer::start(app(&auth, "/api/auth")).await;
+    let (_, tokens) = server.sign_up("ada@example.com").await;
+    let (access, refresh, both) = (
+        tokens.access_cookie(),
+        tokens.refresh_cookie(),
+        tokens.both(),
+    );
+
+    let held = pool.get().await.unwrap();
+    let requests = [
+        server.get("/api/auth/session").cookie(&access),
+        server.post("/api/auth/refresh").cookie(&refresh),
+        server.post("/api/auth/sign-out").cookie(&both),
+        server
+            .post("/api/auth/sign-in")
+            .json(&json!({"email": "ada@example.com", "password": PASSWORD})),
+        server
+            .post("/api/auth/sign-up")
+            .json(&json!({"email": "eve@example.com", "password": PASSWORD, "name": "Eve"})),
+        server.get("/api/me").cookie(&access),
+        server.get("/api/profile").cookie(&access),
+        server.get("/api/whoami").cookie(&access),
+    ];
+    for request in requests {
+        let reply = request.send().await;
+        reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+        let retry_after = reply
+            .headers
+            .get(RETRY_AFTER)
+            .unwrap_or_else(|| panic!("no Retry-After: {:?}", reply.headers));
+        let seconds: u64 = retry_after.to_str().unwrap().parse().unwrap();
+        assert!(seconds > 0);
+        reply.assert_no_cookies();
+    }
+    drop(held);
+
+    // Nothing was decided while the store was away: the tokens still work.
+    server.session(&access).await.assert_ok();
+    server.refresh(&refresh).await.assert_ok();
+    server.sign_up("eve@example.com").await;
+    server.assert_no_secrets(&[PASSWORD]);
 }

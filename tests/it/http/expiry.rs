@@ -1,11 +1,9 @@
 //! Expiry, written into the database (its `now()` decides).
 
-use reqwest::header::COOKIE;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 
 use super::app::default_server;
-use super::server::Tokens;
-use crate::db::TestDb;
+use crate::db::{TestDb, exec};
 
 /// Moves every session's access expiry (and, if `refresh` is set, its refresh expiry) into the
 /// past.
@@ -17,7 +15,7 @@ async fn expire_sessions(db: &TestDb, refresh: bool) {
     } else {
         "UPDATE sessions SET expires_at = now() - interval '1 minute'"
     };
-    crate::db::exec(&mut conn, sql).await;
+    exec(&mut conn, sql).await;
 }
 
 #[tokio::test]
@@ -28,33 +26,17 @@ async fn an_expired_access_cookie_is_401_until_a_refresh_renews_it() {
     expire_sessions(&db, false).await;
 
     for path in ["/api/auth/session", "/api/me", "/api/profile"] {
-        let reply = server
-            .send(
-                server
-                    .client(Method::GET, path)
-                    .header(COOKIE, old.access_cookie()),
-            )
-            .await;
+        let reply = server.get_with_cookie(path, &old.access_cookie()).await;
         reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
-        assert!(reply.cookies.is_empty(), "{path}: {:?}", reply.cookies);
+        reply.assert_no_cookies();
     }
-    let refreshed = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/refresh")
-                .header(COOKIE, old.refresh_cookie()),
-        )
-        .await;
-    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
-    let new = Tokens::of(&refreshed);
+    let refreshed = server.refresh(&old.refresh_cookie()).await;
+    refreshed.assert_ok();
+    let new = refreshed.tokens();
     let me = server
-        .send(
-            server
-                .client(Method::GET, "/api/me")
-                .header(COOKIE, new.access_cookie()),
-        )
+        .get_with_cookie("/api/me", &new.access_cookie())
         .await;
-    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    me.assert_ok();
 }
 
 /// Deliberate difference 6: the access cookie outlives its token, so sign-out still finds the
@@ -66,22 +48,10 @@ async fn sign_out_with_an_expired_access_cookie_still_ends_the_session() {
     let (_, tokens) = server.sign_up("ada@example.com").await;
     expire_sessions(&db, false).await;
 
-    let signed_out = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/sign-out")
-                .header(COOKIE, tokens.access_cookie()),
-        )
-        .await;
-    assert_eq!(signed_out.status, StatusCode::OK, "{}", signed_out.body);
+    let signed_out = server.sign_out(&tokens.access_cookie()).await;
+    signed_out.assert_ok();
     signed_out.assert_expires_both("/api/auth/refresh");
-    let refresh = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/refresh")
-                .header(COOKIE, tokens.refresh_cookie()),
-        )
-        .await;
+    let refresh = server.refresh(&tokens.refresh_cookie()).await;
     refresh.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
 }
 
@@ -92,13 +62,7 @@ async fn an_expired_refresh_cookie_is_401_and_expires_both() {
     let (_, tokens) = server.sign_up("ada@example.com").await;
     expire_sessions(&db, true).await;
 
-    let reply = server
-        .send(
-            server
-                .client(Method::POST, "/api/auth/refresh")
-                .header(COOKIE, tokens.refresh_cookie()),
-        )
-        .await;
+    let reply = server.refresh(&tokens.refresh_cookie()).await;
     reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
     reply.assert_expires_both("/api/auth/refresh");
 }

@@ -4,8 +4,13 @@
 //! Cookies are read from the `Set-Cookie` headers and sent back by hand (the default cookies are
 //! `Secure`, which reqwest's cookie store keeps off `http://`); one test runs a browser-like
 //! cookie jar against `secure(false)`.
+//!
+//! `app` is the application under test, `server` the harness that serves it and sends requests
+//! (`server.refresh(&tokens.refresh_cookie())`, `server.get("/api/me").cookie(..).send()`), and
+//! `reply` what comes back, with its assertions. The other modules are the tests, by concern.
 
 mod app;
+mod reply;
 mod server;
 
 mod cookies;

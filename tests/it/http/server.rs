@@ -1,29 +1,32 @@
-//! The harness: a served app, replies, cookies.
+//! The harness: an app served on an ephemeral port, and one-line requests to it, after crates.io's
+//! `RequestHelper`.
+//!
+//! `server.get(path)` and `server.post(path)` start a request as the library's client sends it
+//! (with `X-Authingo-Client: true`); `.cookie(..)`, `.json(..)` and the like adjust it, and
+//! `.send().await` returns the [`Reply`]. The routes the tests call most, under `/api/auth`, have
+//! one call each: `server.sign_up(email)`, `server.session(cookie)`, `server.refresh(cookie)`, ...
 
-use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use authingo::token::{Token, TokenKind};
 use axum::Router;
-use chrono::{DateTime, Duration, Utc};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, SET_COOKIE};
-use reqwest::{Method, RequestBuilder, StatusCode};
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
 
+use super::reply::{Reply, SetCookie, Tokens};
 use crate::fixtures::PASSWORD;
 
-pub(super) const CLIENT_HEADER: &str = "X-Authingo-Client";
-pub(super) const SESSION: &str = "authingo_session";
-pub(super) const REFRESH: &str = "authingo_refresh";
-const THIRTY_DAYS: i64 = 30 * 24 * 60 * 60;
+/// The anti-CSRF header every route of the router requires.
+const CLIENT_HEADER: &str = "X-Authingo-Client";
 
 /// `app` served on 127.0.0.1 on an ephemeral port until dropped. Every reply it fetched is kept,
 /// so a test can check at its end that no body carried a secret.
 pub(super) struct TestServer {
-    pub(super) base: String,
-    pub(super) http: reqwest::Client,
-    pub(super) task: tokio::task::JoinHandle<()>,
-    pub(super) seen: Mutex<Vec<Reply>>,
+    addr: String,
+    http: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+    seen: Mutex<Vec<Reply>>,
 }
 
 impl Drop for TestServer {
@@ -37,68 +40,105 @@ impl TestServer {
         Self::start_with(app, reqwest::Client::new()).await
     }
 
-    /// The listener is bound before the server task starts, so the first request cannot race
-    /// it: it waits in the listen backlog.
+    /// `app` driven by `http` (a client with a cookie store, say). The listener is bound before
+    /// the server task starts, so the first request cannot race it: it waits in the backlog.
     pub(super) async fn start_with(app: Router, http: reqwest::Client) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
         Self {
-            base: format!("http://{addr}"),
+            addr,
             http,
             task,
             seen: Mutex::new(Vec::new()),
         }
     }
 
-    /// A request as the library's client sends it: with `X-Authingo-Client: true`.
-    pub(super) fn client(&self, method: Method, path: &str) -> RequestBuilder {
-        self.bare(method, path).header(CLIENT_HEADER, "true")
+    /// `host:port`, for a test that writes HTTP by hand.
+    pub(super) fn addr(&self) -> &str {
+        &self.addr
     }
 
-    /// A request without the anti-CSRF header.
-    pub(super) fn bare(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base))
+    /// `GET {path}` with the client header.
+    pub(super) fn get(&self, path: &str) -> TestRequest<'_> {
+        self.request(Method::GET, path)
     }
 
-    pub(super) async fn send(&self, request: RequestBuilder) -> Reply {
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let cookies = headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .map(|value| SetCookie::parse(value.to_str().unwrap()))
-            .collect();
-        let body = response.text().await.unwrap();
-        let reply = Reply {
-            status,
-            headers,
-            cookies,
-            body,
-        };
-        self.seen.lock().unwrap().push(reply.clone());
-        reply
+    /// `POST {path}` with the client header.
+    pub(super) fn post(&self, path: &str) -> TestRequest<'_> {
+        self.request(Method::POST, path)
     }
 
-    /// `POST {path}` with a JSON body and the client header.
+    /// `{method} {path}` with the client header.
+    pub(super) fn request(&self, method: Method, path: &str) -> TestRequest<'_> {
+        TestRequest {
+            server: self,
+            method,
+            path: path.to_owned(),
+            client_header: Some("true".to_owned()),
+            cookie: None,
+            content_type: None,
+            body: None,
+        }
+    }
+
+    /// `GET {path}` sending `cookie`.
+    pub(super) async fn get_with_cookie(&self, path: &str, cookie: &str) -> Reply {
+        self.get(path).cookie(cookie).send().await
+    }
+
+    /// `POST {path}` with `body` as JSON.
     pub(super) async fn post_json(&self, path: &str, body: &Value) -> Reply {
-        self.send(self.client(Method::POST, path).json(body)).await
+        self.post(path).json(body).send().await
     }
 
-    /// Signs up `email` with [`PASSWORD`], expecting success; returns the reply and its tokens.
+    /// Signs up `email` with [`PASSWORD`] as "Ada", expecting success; returns the reply and its
+    /// tokens.
     pub(super) async fn sign_up(&self, email: &str) -> (Reply, Tokens) {
-        let reply = self
-            .post_json(
-                "/api/auth/sign-up",
-                &json!({"email": email, "password": PASSWORD, "name": "Ada"}),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        let tokens = Tokens::of(&reply);
+        let reply = self.try_sign_up(email, PASSWORD, "Ada").await;
+        reply.assert_ok();
+        let tokens = reply.tokens();
         (reply, tokens)
+    }
+
+    /// `POST /api/auth/sign-up` with `email`, `password` and `name`, whatever the outcome.
+    pub(super) async fn try_sign_up(&self, email: &str, password: &str, name: &str) -> Reply {
+        let body = json!({"email": email, "password": password, "name": name});
+        self.post_json("/api/auth/sign-up", &body).await
+    }
+
+    /// `POST /api/auth/sign-in` with `email` and `password`.
+    pub(super) async fn sign_in(&self, email: &str, password: &str) -> Reply {
+        let body = json!({"email": email, "password": password});
+        self.post_json("/api/auth/sign-in", &body).await
+    }
+
+    /// `GET /api/auth/session` sending `cookie`.
+    pub(super) async fn session(&self, cookie: &str) -> Reply {
+        self.get_with_cookie("/api/auth/session", cookie).await
+    }
+
+    /// `POST /api/auth/refresh` sending `cookie`.
+    pub(super) async fn refresh(&self, cookie: &str) -> Reply {
+        self.post("/api/auth/refresh").cookie(cookie).send().await
+    }
+
+    /// `POST /api/auth/sign-out` sending `cookie`.
+    pub(super) async fn sign_out(&self, cookie: &str) -> Reply {
+        self.post("/api/auth/sign-out").cookie(cookie).send().await
+    }
+
+    /// How many cookies with a value (tokens) the replies so far set.
+    pub(super) fn tokens_issued(&self) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|reply| &reply.cookies)
+            .filter(|cookie| !cookie.value.is_empty())
+            .count()
     }
 
     /// Checks every body fetched so far: no password of `passwords`, no argon2 hash, no token
@@ -148,7 +188,7 @@ impl TestServer {
 }
 
 /// Every object key anywhere in `value`.
-pub(super) fn keys(value: &Value) -> Vec<String> {
+fn keys(value: &Value) -> Vec<String> {
     match value {
         Value::Object(map) => map
             .iter()
@@ -159,213 +199,91 @@ pub(super) fn keys(value: &Value) -> Vec<String> {
     }
 }
 
-pub(super) fn key_set(value: &Value) -> BTreeSet<&str> {
-    value
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {value}"))
-        .keys()
-        .map(String::as_str)
-        .collect()
+/// A request being built; nothing is sent before [`TestRequest::send`].
+pub(super) struct TestRequest<'s> {
+    server: &'s TestServer,
+    method: Method,
+    path: String,
+    client_header: Option<String>,
+    cookie: Option<String>,
+    content_type: Option<String>,
+    body: Option<Vec<u8>>,
 }
 
-#[derive(Debug, Clone)]
-pub(super) struct Reply {
-    pub(super) status: StatusCode,
-    pub(super) headers: HeaderMap,
-    pub(super) cookies: Vec<SetCookie>,
-    pub(super) body: String,
-}
-
-impl Reply {
-    pub(super) fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", self.body))
+impl TestRequest<'_> {
+    /// Sends `cookie` (`name=value`, or several joined by `; `) in the `Cookie` header; a second
+    /// call adds to the first.
+    pub(super) fn cookie(mut self, cookie: &str) -> Self {
+        self.cookie = Some(match self.cookie {
+            Some(before) => format!("{before}; {cookie}"),
+            None => cookie.to_owned(),
+        });
+        self
     }
 
-    pub(super) fn cookie(&self, name: &str) -> &SetCookie {
-        self.cookies
+    /// Sends `X-Authingo-Client: {value}` instead of `true`; `None` sends no such header.
+    pub(super) fn client_header(mut self, value: Option<&str>) -> Self {
+        self.client_header = value.map(str::to_owned);
+        self
+    }
+
+    /// `body` serialised, as `application/json`.
+    pub(super) fn json(self, body: &Value) -> Self {
+        self.raw_json(serde_json::to_vec(body).unwrap())
+    }
+
+    /// `body` exactly as given (malformed, say), declared as `application/json`.
+    pub(super) fn raw_json(self, body: impl Into<Vec<u8>>) -> Self {
+        self.content_type("application/json").body(body)
+    }
+
+    /// The `Content-Type` header.
+    pub(super) fn content_type(mut self, content_type: &str) -> Self {
+        self.content_type = Some(content_type.to_owned());
+        self
+    }
+
+    /// The body as given, with no `Content-Type` of its own.
+    pub(super) fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Sends the request and reads the whole reply, which the server keeps for
+    /// [`TestServer::assert_no_secrets`].
+    pub(super) async fn send(self) -> Reply {
+        let server = self.server;
+        let url = format!("http://{}{}", server.addr, self.path);
+        let mut request = server.http.request(self.method.clone(), url);
+        if let Some(value) = self.client_header {
+            request = request.header(CLIENT_HEADER, value);
+        }
+        if let Some(cookie) = self.cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        if let Some(content_type) = self.content_type {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        if let Some(body) = self.body {
+            request = request.body(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let cookies = headers
+            .get_all(SET_COOKIE)
             .iter()
-            .find(|cookie| cookie.name == name)
-            .unwrap_or_else(|| panic!("no Set-Cookie {name} in {:?}", self.cookies))
-    }
-
-    /// Asserts an error reply: `status`, a JSON content type, and the body
-    /// `{"error": code, "message": text}` (plus `"field"` for invalid input). Returns the body.
-    pub(super) fn assert_error(&self, status: StatusCode, code: &str) -> Value {
-        assert_eq!(self.status, status, "{}", self.body);
-        let content_type = self.headers.get(CONTENT_TYPE).map(|v| v.to_str().unwrap());
-        assert_eq!(content_type, Some("application/json"), "{}", self.body);
-        let body = self.json();
-        assert_eq!(body["error"], code, "{body}");
-        let message = body["message"].as_str().unwrap_or_default();
-        assert!(!message.is_empty(), "no message in {body}");
-        let keys = key_set(&body);
-        let allowed: BTreeSet<&str> = ["error", "message", "field"].into();
-        assert!(keys.is_subset(&allowed), "{body}");
-        body
-    }
-
-    /// Asserts that the reply expires both cookies with the attributes they were set with.
-    pub(super) fn assert_expires_both(&self, refresh_path: &str) {
-        assert_eq!(self.cookies.len(), 2, "{:?}", self.cookies);
-        let session = self.cookie(SESSION);
-        session.assert_removal();
-        session.assert_attributes("/", "Lax", true);
-        let refresh = self.cookie(REFRESH);
-        refresh.assert_removal();
-        refresh.assert_attributes(refresh_path, "Strict", true);
-    }
-}
-
-/// One `Set-Cookie` header: name, value, and attributes (names lower-cased).
-#[derive(Debug, Clone)]
-pub(super) struct SetCookie {
-    pub(super) name: String,
-    pub(super) value: String,
-    pub(super) attributes: Vec<(String, Option<String>)>,
-}
-
-impl SetCookie {
-    pub(super) fn parse(header: &str) -> Self {
-        let mut parts = header.split(';').map(str::trim);
-        let (name, value) = parts
-            .next()
-            .and_then(|pair| pair.split_once('='))
-            .unwrap_or_else(|| panic!("malformed Set-Cookie {header:?}"));
-        let attributes = parts
-            .filter(|part| !part.is_empty())
-            .map(|part| match part.split_once('=') {
-                Some((key, value)) => (key.trim().to_lowercase(), Some(value.trim().to_owned())),
-                None => (part.to_lowercase(), None),
-            })
+            .map(|value| SetCookie::parse(value.to_str().unwrap()))
             .collect();
-        Self {
-            name: name.trim().to_owned(),
-            value: value.trim().to_owned(),
-            attributes,
-        }
+        let body = response.text().await.unwrap();
+        let reply = Reply {
+            request: format!("{} {}", self.method, self.path),
+            status,
+            headers,
+            cookies,
+            body,
+        };
+        server.seen.lock().unwrap().push(reply.clone());
+        reply
     }
-
-    /// The value of attribute `name`; `Some(None)` for a flag, `None` when absent.
-    pub(super) fn attr(&self, name: &str) -> Option<Option<&str>> {
-        let found: Vec<_> = self
-            .attributes
-            .iter()
-            .filter(|(key, _)| key == name)
-            .collect();
-        assert!(found.len() <= 1, "{name} given twice in {self:?}");
-        found.first().map(|(_, value)| value.as_deref())
-    }
-
-    pub(super) fn value_of(&self, name: &str) -> Option<&str> {
-        self.attr(name).flatten()
-    }
-
-    pub(super) fn attribute_names(&self) -> BTreeSet<&str> {
-        self.attributes
-            .iter()
-            .map(|(key, _)| key.as_str())
-            .collect()
-    }
-
-    pub(super) fn max_age(&self) -> Option<i64> {
-        self.value_of("max-age").map(|v| v.parse().unwrap())
-    }
-
-    pub(super) fn expires(&self) -> Option<DateTime<Utc>> {
-        self.value_of("expires").map(|v| {
-            DateTime::parse_from_rfc2822(v)
-                .unwrap_or_else(|err| panic!("Expires={v}: {err}"))
-                .with_timezone(&Utc)
-        })
-    }
-
-    /// Path, SameSite, HttpOnly, Secure (or not) and no Domain.
-    pub(super) fn assert_attributes(&self, path: &str, same_site: &str, secure: bool) {
-        assert_eq!(self.value_of("path"), Some(path), "{self:?}");
-        assert_eq!(self.value_of("samesite"), Some(same_site), "{self:?}");
-        assert_eq!(self.attr("httponly"), Some(None), "{self:?}");
-        if secure {
-            assert_eq!(self.attr("secure"), Some(None), "{self:?}");
-        } else {
-            assert_eq!(self.attr("secure"), None, "{self:?}");
-        }
-        assert_eq!(self.attr("domain"), None, "{self:?}");
-    }
-
-    /// Lives as long as a refresh token issued between `before` and `after`: 30 days.
-    pub(super) fn assert_lasts_thirty_days(&self, before: DateTime<Utc>, after: DateTime<Utc>) {
-        let max_age = self
-            .max_age()
-            .unwrap_or_else(|| panic!("no Max-Age: {self:?}"));
-        assert!(
-            (THIRTY_DAYS - 60..=THIRTY_DAYS).contains(&max_age),
-            "Max-Age={max_age}"
-        );
-        let expires = self
-            .expires()
-            .unwrap_or_else(|| panic!("no Expires: {self:?}"));
-        let thirty = Duration::seconds(THIRTY_DAYS);
-        assert!(
-            expires >= before + thirty - Duration::seconds(1) && expires <= after + thirty,
-            "Expires={expires}, issued between {before} and {after}"
-        );
-    }
-
-    /// An emptied value that the browser drops at once.
-    pub(super) fn assert_removal(&self) {
-        assert_eq!(self.value, "", "{self:?}");
-        let max_age = self.max_age();
-        let expires = self.expires();
-        assert!(max_age.is_some() || expires.is_some(), "{self:?}");
-        if let Some(max_age) = max_age {
-            assert_eq!(max_age, 0, "{self:?}");
-        }
-        if let Some(expires) = expires {
-            assert!(expires < Utc::now(), "{self:?}");
-        }
-    }
-}
-
-/// The two raw tokens a client holds after a sign-up, sign-in or refresh.
-#[derive(Debug, Clone)]
-pub(super) struct Tokens {
-    pub(super) access: String,
-    pub(super) refresh: String,
-}
-
-impl Tokens {
-    pub(super) fn of(reply: &Reply) -> Self {
-        let access = reply.cookie(SESSION).value.clone();
-        let refresh = reply.cookie(REFRESH).value.clone();
-        assert!(
-            Token::parse(&access, TokenKind::Access).is_some(),
-            "{access}"
-        );
-        assert!(
-            Token::parse(&refresh, TokenKind::Refresh).is_some(),
-            "{refresh}"
-        );
-        Self { access, refresh }
-    }
-
-    pub(super) fn access_cookie(&self) -> String {
-        format!("{SESSION}={}", self.access)
-    }
-
-    pub(super) fn refresh_cookie(&self) -> String {
-        format!("{REFRESH}={}", self.refresh)
-    }
-
-    pub(super) fn both(&self) -> String {
-        format!("{}; {}", self.access_cookie(), self.refresh_cookie())
-    }
-}
-
-/// A token-shaped access token the server never issued.
-pub(super) fn unknown_access_token() -> String {
-    Token::generate(TokenKind::Access)
-        .unwrap()
-        .expose()
-        .to_owned()
 }

@@ -1,12 +1,11 @@
 //! The session route and the signed-in user, through `require_auth()` and the extractors.
 
 use chrono::{DateTime, Duration, Utc};
-use reqwest::header::COOKIE;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::app::default_server;
-use super::server::{CLIENT_HEADER, SESSION, key_set, unknown_access_token};
+use super::reply::{SESSION, key_set, unknown_access_token};
 use crate::db::TestDb;
 use crate::fixtures::PASSWORD;
 
@@ -15,17 +14,11 @@ async fn session_route_returns_user_and_session_without_secrets() {
     let db = TestDb::new().await;
     let server = default_server(&db).await;
     let (signed_up, tokens) = server.sign_up("Ada@Example.com").await;
-    let user_id = signed_up.json()["user"]["id"].clone();
+    let user_id = signed_up.user_id();
 
-    let reply = server
-        .send(
-            server
-                .client(Method::GET, "/api/auth/session")
-                .header(COOKIE, tokens.access_cookie()),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert!(reply.cookies.is_empty(), "{:?}", reply.cookies);
+    let reply = server.session(&tokens.access_cookie()).await;
+    reply.assert_ok();
+    reply.assert_no_cookies();
     let body = reply.json();
     assert_eq!(key_set(&body), ["session", "user"].into());
     let user = &body["user"];
@@ -81,49 +74,36 @@ async fn protected_routes_require_the_client_header_and_a_valid_cookie() {
     let server = default_server(&db).await;
     let (ada_reply, ada) = server.sign_up("ada@example.com").await;
     let (bob_reply, bob) = server.sign_up("bob@example.com").await;
-    let ada_id = ada_reply.json()["user"]["id"].clone();
-    let bob_id = bob_reply.json()["user"]["id"].clone();
+    let (ada_id, bob_id) = (ada_reply.user_id(), bob_reply.user_id());
     assert_ne!(ada_id, bob_id);
 
     // `/api/me` sits behind `require_auth()`; `/api/profile` uses the extractor alone.
     for path in ["/api/me", "/api/profile"] {
-        let without_header = server
-            .send(
-                server
-                    .bare(Method::GET, path)
-                    .header(COOKIE, ada.access_cookie()),
-            )
-            .await;
-        without_header.assert_error(StatusCode::FORBIDDEN, "missing_client_header");
-        for wrong in ["TRUE", "True", "1", "yes", "true, true", ""] {
+        // No client header, or one whose value is not exactly `true`.
+        let headers = [
+            None,
+            Some("TRUE"),
+            Some("True"),
+            Some("1"),
+            Some("yes"),
+            Some("true, true"),
+            Some(""),
+        ];
+        for header in headers {
             let reply = server
-                .send(
-                    server
-                        .bare(Method::GET, path)
-                        .header(CLIENT_HEADER, wrong)
-                        .header(COOKIE, ada.access_cookie()),
-                )
+                .get(path)
+                .client_header(header)
+                .cookie(&ada.access_cookie())
+                .send()
                 .await;
             reply.assert_error(StatusCode::FORBIDDEN, "missing_client_header");
         }
 
-        let without_cookie = server.send(server.client(Method::GET, path)).await;
+        let without_cookie = server.get(path).send().await;
         without_cookie.assert_error(StatusCode::UNAUTHORIZED, "no_session");
-        let empty_cookie = server
-            .send(
-                server
-                    .client(Method::GET, path)
-                    .header(COOKIE, format!("{SESSION}=")),
-            )
-            .await;
+        let empty_cookie = server.get_with_cookie(path, &format!("{SESSION}=")).await;
         empty_cookie.assert_error(StatusCode::UNAUTHORIZED, "no_session");
-        let only_refresh = server
-            .send(
-                server
-                    .client(Method::GET, path)
-                    .header(COOKIE, ada.refresh_cookie()),
-            )
-            .await;
+        let only_refresh = server.get_with_cookie(path, &ada.refresh_cookie()).await;
         only_refresh.assert_error(StatusCode::UNAUTHORIZED, "no_session");
 
         let unknown = unknown_access_token();
@@ -136,34 +116,20 @@ async fn protected_routes_require_the_client_header_and_a_valid_cookie() {
             &"a".repeat(4000),
         ] {
             let reply = server
-                .send(
-                    server
-                        .client(Method::GET, path)
-                        .header(COOKIE, format!("{SESSION}={garbage}")),
-                )
+                .get_with_cookie(path, &format!("{SESSION}={garbage}"))
                 .await;
             reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
-            assert!(reply.cookies.is_empty(), "{:?}", reply.cookies);
+            reply.assert_no_cookies();
         }
         // A value that does not percent-decode to UTF-8 is not read as a cookie at all.
         let undecodable = server
-            .send(
-                server
-                    .client(Method::GET, path)
-                    .header(COOKIE, format!("{SESSION}=%ff%fe")),
-            )
+            .get_with_cookie(path, &format!("{SESSION}=%ff%fe"))
             .await;
         undecodable.assert_error(StatusCode::UNAUTHORIZED, "no_session");
 
         for (tokens, id) in [(&ada, &ada_id), (&bob, &bob_id)] {
-            let reply = server
-                .send(
-                    server
-                        .client(Method::GET, path)
-                        .header(COOKIE, tokens.both()),
-                )
-                .await;
-            assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+            let reply = server.get_with_cookie(path, &tokens.both()).await;
+            reply.assert_ok();
             let body = reply.json();
             assert_eq!(&body["user_id"], id, "{path}");
             assert_eq!(&body["session_user_id"], id, "{path}");
@@ -178,33 +144,22 @@ async fn optional_current_user_is_none_without_a_valid_session() {
     let db = TestDb::new().await;
     let server = default_server(&db).await;
     let (reply, tokens) = server.sign_up("ada@example.com").await;
-    let user_id = reply.json()["user"]["id"].clone();
+    let user_id = reply.user_id();
 
+    let whoami = || server.get("/api/whoami");
     let anonymous = [
-        server.bare(Method::GET, "/api/whoami"),
-        server
-            .bare(Method::GET, "/api/whoami")
-            .header(COOKIE, tokens.access_cookie()),
-        server.client(Method::GET, "/api/whoami"),
-        server
-            .client(Method::GET, "/api/whoami")
-            .header(COOKIE, format!("{SESSION}=garbage")),
-        server
-            .client(Method::GET, "/api/whoami")
-            .header(COOKIE, format!("{SESSION}={}", unknown_access_token())),
+        whoami().client_header(None),
+        whoami().client_header(None).cookie(&tokens.access_cookie()),
+        whoami(),
+        whoami().cookie(&format!("{SESSION}=garbage")),
+        whoami().cookie(&format!("{SESSION}={}", unknown_access_token())),
     ];
     for request in anonymous {
-        let reply = server.send(request).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let reply = request.send().await;
+        reply.assert_ok();
         assert_eq!(reply.json(), json!({"user_id": null}));
     }
-    let signed_in = server
-        .send(
-            server
-                .client(Method::GET, "/api/whoami")
-                .header(COOKIE, tokens.access_cookie()),
-        )
-        .await;
-    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    let signed_in = whoami().cookie(&tokens.access_cookie()).send().await;
+    signed_in.assert_ok();
     assert_eq!(signed_in.json(), json!({ "user_id": user_id }));
 }
