@@ -77,7 +77,6 @@ pub(crate) enum Until {
 /// Every call of one run (or several runs merged).
 #[derive(Debug, Default)]
 pub(crate) struct Samples {
-    pub(crate) ops: u64,
     pub(crate) misses: u64,
     pub(crate) elapsed: Duration,
     /// When each call started, and how long it took.
@@ -88,7 +87,6 @@ pub(crate) struct Samples {
 
 impl Samples {
     pub(crate) fn merge(&mut self, other: Self) {
-        self.ops += other.ops;
         self.misses += other.misses;
         self.elapsed += other.elapsed;
         self.calls.extend(other.calls);
@@ -104,7 +102,6 @@ impl Samples {
             .filter(|(start, _)| *start >= from && *start < to)
             .collect();
         Self {
-            ops: calls.len() as u64,
             misses: 0,
             elapsed: to.saturating_duration_since(from),
             calls,
@@ -116,9 +113,10 @@ impl Samples {
         let mut latencies: Vec<Duration> = self.calls.iter().map(|(_, took)| *took).collect();
         latencies.sort_unstable();
         let secs = self.elapsed.as_secs_f64();
+        let ops = self.calls.len() as u64;
         let per_call = |cpu: Option<Duration>| {
-            cpu.filter(|_| self.ops > 0)
-                .map(|cpu| cpu.as_secs_f64() * 1e6 / self.ops as f64)
+            cpu.filter(|_| ops > 0)
+                .map(|cpu| cpu.as_secs_f64() * 1e6 / ops as f64)
         };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         Stats {
@@ -127,13 +125,9 @@ impl Samples {
                 .foreign
                 .filter(|_| secs > 0.0)
                 .map(|cpu| cpu.as_secs_f64() / secs / cores),
-            ops: self.ops,
+            ops,
             misses: self.misses,
-            ops_per_sec: if secs > 0.0 {
-                self.ops as f64 / secs
-            } else {
-                0.0
-            },
+            ops_per_sec: if secs > 0.0 { ops as f64 / secs } else { 0.0 },
             p50_us: percentile_us(&latencies, 0.50),
             p99_us: percentile_us(&latencies, 0.99),
             client_cpu_us: per_call(self.cpu.client),
@@ -265,7 +259,6 @@ pub(crate) async fn drive<C: Caller>(
         let part = worker.await??;
         first = Some(first.map_or(part.begin, |t| t.min(part.begin)));
         last = Some(last.map_or(part.end, |t| t.max(part.end)));
-        samples.ops += part.ops;
         samples.misses += part.misses;
         samples.calls.extend(part.calls);
     }
@@ -285,7 +278,6 @@ struct Pace {
 struct Part {
     begin: Instant,
     end: Instant,
-    ops: u64,
     misses: u64,
     calls: Vec<(Instant, Duration)>,
 }
@@ -301,7 +293,6 @@ async fn work<C: Caller>(
     let mut part = Part {
         begin,
         end: begin,
-        ops: 0,
         misses: 0,
         calls: Vec::with_capacity(16 * 1024),
     };
@@ -325,7 +316,6 @@ async fn work<C: Caller>(
         let hit = caller.call(&input).await?;
         let took = started.elapsed();
         caller.settle(input, hit);
-        part.ops += 1;
         part.misses += u64::from(!hit);
         part.calls.push((started, took));
     }

@@ -35,16 +35,6 @@ pub(crate) struct StoreRow {
     pub(crate) sql: SqlCheck,
 }
 
-impl StoreRow {
-    pub(crate) fn ratio(&self) -> f64 {
-        if self.baseline.ops_per_sec > 0.0 {
-            self.store.ops_per_sec / self.baseline.ops_per_sec
-        } else {
-            0.0
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub(crate) struct PgbenchRow {
     pub(crate) clients: usize,
@@ -88,17 +78,6 @@ pub(crate) struct CleanupRow {
     pub(crate) after: Stats,
 }
 
-impl CleanupRow {
-    /// `stats`' p99 over the idle p99.
-    pub(crate) fn p99_over_idle(&self, stats: &Stats) -> f64 {
-        if self.idle.p99_us > 0.0 {
-            stats.p99_us / self.idle.p99_us
-        } else {
-            0.0
-        }
-    }
-}
-
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CleanupReport {
     pub(crate) clients: usize,
@@ -140,28 +119,19 @@ pub(crate) struct HttpReport {
     pub(crate) all_cores_sign_ins: Stats,
 }
 
-impl HttpReport {
-    /// Requests per second of the router over the minimal handler's.
-    pub(crate) fn ratio(&self) -> f64 {
-        ops_ratio(&self.router, &self.minimal)
-    }
-
-    /// `stats`' p99 over the p99 without sign-ins.
-    pub(crate) fn p99_over_idle(&self, stats: &Stats) -> f64 {
-        if self.idle.p99_us > 0.0 {
-            stats.p99_us / self.idle.p99_us
-        } else {
-            0.0
-        }
-    }
+/// Ops/s of `a` over `b`'s.
+fn ops_ratio(a: &Stats, b: &Stats) -> f64 {
+    ratio(a.ops_per_sec, b.ops_per_sec)
 }
 
-fn ops_ratio(a: &Stats, b: &Stats) -> f64 {
-    if b.ops_per_sec > 0.0 {
-        a.ops_per_sec / b.ops_per_sec
-    } else {
-        0.0
-    }
+/// p99 of `a` over `idle`'s.
+fn p99_ratio(a: &Stats, idle: &Stats) -> f64 {
+    ratio(a.p99_us, idle.p99_us)
+}
+
+/// 0 rather than a division by zero when nothing was measured.
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
 }
 
 /// Everything one run measured.
@@ -222,7 +192,7 @@ pub(crate) fn store_row(row: &StoreRow) {
         row.concurrency,
         row.store.ops_per_sec,
         row.baseline.ops_per_sec,
-        row.ratio(),
+        ops_ratio(&row.store, &row.baseline),
         latency(&row.store),
         latency(&row.baseline)
     );
@@ -319,9 +289,9 @@ pub(crate) fn print_cleanup(report: &CleanupReport, data: Dataset) {
             row.deleted,
             format!("{:.0} / {:.0}", row.idle.p50_us, row.idle.p99_us),
             format!("{:.0} / {:.0}", row.during.p50_us, row.during.p99_us),
-            row.p99_over_idle(&row.during),
+            p99_ratio(&row.during, &row.idle),
             row.after.p99_us,
-            row.p99_over_idle(&row.after),
+            p99_ratio(&row.after, &row.idle),
             row.during.ops_per_sec
         );
         if row.left != 0 {
@@ -372,7 +342,7 @@ pub(crate) fn print_http(report: &HttpReport) {
     }
     println!(
         "ratio router/minimal {:.2}   router/engine handler {:.2}   engine handler/minimal {:.2}",
-        report.ratio(),
+        ops_ratio(&report.router, &report.minimal),
         ops_ratio(&report.router, &report.engine),
         ops_ratio(&report.engine, &report.minimal)
     );
@@ -406,7 +376,7 @@ pub(crate) fn print_http(report: &HttpReport) {
             phase,
             during.ops_per_sec,
             latency(during),
-            report.p99_over_idle(during),
+            p99_ratio(during, &report.idle),
             sign_ins.ops_per_sec,
             format!(
                 "{:.1} / {:.1}",
@@ -456,7 +426,7 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
                 "concurrency": row.concurrency,
                 "store": stats_json(&row.store),
                 "baseline": stats_json(&row.baseline),
-                "ratio": row.ratio(),
+                "ratio": ops_ratio(&row.store, &row.baseline),
                 "sql": match &row.sql {
                     SqlCheck::Same => json!("same"),
                     SqlCheck::Unknown => json!("unknown"),
@@ -485,8 +455,8 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
                 "idle": stats_json(&row.idle),
                 "during": stats_json(&row.during),
                 "after": stats_json(&row.after),
-                "p99_during_over_idle": row.p99_over_idle(&row.during),
-                "p99_after_over_idle": row.p99_over_idle(&row.after),
+                "p99_during_over_idle": p99_ratio(&row.during, &row.idle),
+                "p99_after_over_idle": p99_ratio(&row.after, &row.idle),
             })).collect::<Vec<_>>(),
         })
     });
@@ -497,18 +467,18 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
             "router": stats_json(&http.router),
             "engine_handler": stats_json(&http.engine),
             "minimal": stats_json(&http.minimal),
-            "ratio": http.ratio(),
+            "ratio": ops_ratio(&http.router, &http.minimal),
             "ratio_router_over_engine_handler": ops_ratio(&http.router, &http.engine),
             "ratio_engine_handler_over_minimal": ops_ratio(&http.engine, &http.minimal),
             "paced_rate_per_sec": http.rate,
             "sign_in_tasks": http.sign_in_tasks,
             "idle": stats_json(&http.idle),
             "during_sign_ins": stats_json(&http.during),
-            "p99_during_over_idle": http.p99_over_idle(&http.during),
+            "p99_during_over_idle": p99_ratio(&http.during, &http.idle),
             "sign_ins": stats_json(&http.sign_ins),
             "hashing_on_all_cores": json!({
                 "during_sign_ins": stats_json(&http.all_cores),
-                "p99_during_over_idle": http.p99_over_idle(&http.all_cores),
+                "p99_during_over_idle": p99_ratio(&http.all_cores, &http.idle),
                 "sign_ins": stats_json(&http.all_cores_sign_ins),
             }),
         })
