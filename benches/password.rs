@@ -3,9 +3,32 @@
 //! Run with `cargo bench --bench password -- [--samples N] [--json FILE]`: prints the median,
 //! p10 and p90 of each, in milliseconds, measured one at a time on one thread.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use authingo::password::{Argon2Params, Argon2id, PasswordHasher as _};
+use clap::Parser;
+
+/// The cost of one argon2id hash and one verification with the default parameters, measured one
+/// at a time on one thread.
+#[derive(Debug, Parser)]
+#[command(
+    name = "password",
+    override_usage = "cargo bench --bench password -- [OPTIONS]"
+)]
+struct Args {
+    /// Hashes and verifications measured, each
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 40,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    samples: u16,
+    /// Also write the results as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let index = ((sorted.len() - 1) as f64 * p).round() as usize;
@@ -13,17 +36,10 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut samples = 40usize;
-    let mut json = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--samples" => samples = args.next().ok_or("--samples needs a number")?.parse()?,
-            "--json" => json = Some(args.next().ok_or("--json needs a file")?),
-            // `cargo bench` passes `--bench`; other harness flags mean nothing here.
-            _ => {}
-        }
-    }
+    // `cargo bench` passes `--bench` to a target without the libtest harness.
+    let Args { samples, json } =
+        Args::parse_from(std::env::args_os().filter(|arg| arg.as_os_str() != "--bench"));
+    let samples = usize::from(samples);
     let params = Argon2Params::default();
     let hasher = Argon2id::new(params)?;
     let password = "correct horse battery staple";
@@ -64,7 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(path) = json {
         std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
-        println!("wrote {path}");
+        println!("wrote {}", path.display());
     }
     Ok(())
 }

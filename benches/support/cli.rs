@@ -1,6 +1,5 @@
 //! Command-line options of the bench program.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -110,7 +109,7 @@ impl Options {
     pub(crate) fn from_args() -> Self {
         // `cargo bench` passes `--bench` to a target without the libtest harness.
         let options =
-            Self::parse_from(std::env::args_os().filter(|arg| arg != &OsString::from("--bench")));
+            Self::parse_from(std::env::args_os().filter(|arg| arg.as_os_str() != "--bench"));
         let most = options.concurrency.iter().copied().max().unwrap_or(1) as u64;
         // The refresh workers each own a share of a quarter of the live sessions.
         if options.sessions < 1000 || options.sessions / 8 < most {
