@@ -298,12 +298,7 @@ impl OpRun<'_> {
         }
         let mut samples: Vec<Samples> = sides.iter().map(|_| Samples::default()).collect();
         for round_index in 0..options.rounds {
-            // A,B then B,A: a drift over the rounds weighs on every side alike.
-            let mut order: Vec<usize> = (0..sides.len()).collect();
-            if round_index % 2 == 1 {
-                order.reverse();
-            }
-            for index in order {
+            for index in measure::round_order(round_index, sides.len()) {
                 let side = &sides[index];
                 self.provide_deletable(delete_rate, round).await?;
                 let seed = u64::from(round_index) * 8 + index as u64 + 1;
@@ -554,11 +549,7 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
     }
     let mut flat: [Samples; 3] = Default::default();
     for round_index in 0..options.rounds {
-        let mut order: Vec<usize> = (0..sides.len()).collect();
-        if round_index % 2 == 1 {
-            order.reverse();
-        }
-        for index in order {
+        for index in measure::round_order(round_index, sides.len()) {
             let (url, application_name) = &sides[index];
             let seed = u64::from(round_index) * 8 + index as u64 + 1;
             let before = cpu::read(&admin, application_name).await?;
@@ -609,11 +600,7 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
     let mut traffic: [Samples; 3] = Default::default();
     let mut sign_ins: [Samples; 3] = Default::default();
     for round_index in 0..options.rounds {
-        let mut order: Vec<usize> = (0..phases.len()).collect();
-        if round_index % 2 == 1 {
-            order.reverse();
-        }
-        for index in order {
+        for index in measure::round_order(round_index, phases.len()) {
             let (server, signing) = phases[index];
             let load = if signing {
                 let load = sign_in_load(server)?;

@@ -136,6 +136,16 @@ impl Samples {
     }
 }
 
+/// The order in which `sides` sides run in round `round`: A,B,C then C,B,A, so that a drift over
+/// the rounds weighs on every side alike.
+pub(crate) fn round_order(round: u32, sides: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..sides).collect();
+    if round % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
 /// Nearest-rank percentile of sorted `latencies`, in microseconds.
 fn percentile_us(latencies: &[Duration], p: f64) -> f64 {
     if latencies.is_empty() {
