@@ -21,6 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use axum::{Json, Router};
+use rand::rngs::SmallRng;
+use rand::{Rng as _, SeedableRng as _};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -30,7 +32,6 @@ use tokio_postgres::Client;
 use super::Result;
 use super::baseline;
 use super::measure::Caller;
-use super::workload::Rng;
 
 /// Where the crate's routes are mounted, and where the minimal handler answers.
 pub(crate) const MOUNT: &str = "/api/auth";
@@ -231,7 +232,7 @@ pub(crate) struct GetSession {
     url: reqwest::Url,
     cookie: Arc<str>,
     sessions: u64,
-    rng: Rng,
+    rng: SmallRng,
 }
 
 impl GetSession {
@@ -247,7 +248,7 @@ impl GetSession {
             url,
             cookie,
             sessions,
-            rng: Rng::new(seed),
+            rng: SmallRng::seed_from_u64(seed),
         }
     }
 }
@@ -257,7 +258,7 @@ impl Caller for GetSession {
     type Input = String;
 
     fn input(&mut self) -> String {
-        let k = self.rng.below(self.sessions);
+        let k = self.rng.random_range(0..self.sessions);
         format!("{}={}", self.cookie, raw_token(k))
     }
 

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use authingo::token::TokenDigest;
 use authingo::{Session, SessionRotation};
 use chrono::{Duration as TimeDelta, Utc};
+use rand::rngs::SmallRng;
+use rand::{Rng as _, SeedableRng as _};
 use sha2::{Digest as _, Sha256};
 
 /// The measured `Store` operations.
@@ -104,7 +106,7 @@ pub(crate) enum Input {
 pub(crate) struct Worker {
     pub(crate) index: usize,
     pub(crate) of: usize,
-    rng: Rng,
+    rng: SmallRng,
     turn: u64,
 }
 
@@ -113,7 +115,7 @@ impl Worker {
         Self {
             index,
             of,
-            rng: Rng::new(seed ^ ((index as u64) << 32)),
+            rng: SmallRng::seed_from_u64(seed ^ ((index as u64) << 32)),
             turn: 0,
         }
     }
@@ -152,11 +154,11 @@ impl Workload {
         let data = self.data;
         match op {
             Op::GetSession => {
-                let k = worker.rng.below(data.readable());
+                let k = worker.rng.random_range(0..data.readable());
                 Input::GetSession(digest(&format!("tok{}", 2 * k + 1)))
             }
             Op::GetUserByEmail => {
-                Input::GetUserByEmail(data.email(1 + worker.rng.below(data.users)))
+                Input::GetUserByEmail(data.email(worker.rng.random_range(1..=data.users)))
             }
             Op::CreateSession => {
                 let n = self.created.fetch_add(1, Ordering::Relaxed);
@@ -164,7 +166,7 @@ impl Workload {
                 Input::CreateSession(Session {
                     // "ses_f…" never collides with the loaded "ses_0…" or deletable "ses_d…".
                     id: format!("ses_f{n:031x}"),
-                    user_id: data.user_id(1 + worker.rng.below(data.users)),
+                    user_id: data.user_id(worker.rng.random_range(1..=data.users)),
                     token: digest(&format!("new{n}")),
                     refresh_token: digest(&format!("newr{n}")),
                     expires_at: now + TimeDelta::minutes(15),
@@ -225,27 +227,5 @@ impl Workload {
     /// The rows of [`deletable_shortfall`](Self::deletable_shortfall)'s range now exist.
     pub(crate) fn deletable_added(&self, hi: u64) {
         self.delete_end.store(hi, Ordering::Relaxed);
-    }
-}
-
-/// splitmix64: small, fast, and good enough to pick rows.
-#[derive(Debug)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
     }
 }
