@@ -185,7 +185,6 @@ pub(crate) fn store_header() {
 }
 
 pub(crate) fn store_row(row: &StoreRow) {
-    let latency = |stats: &Stats| format!("{:.0} / {:.0}", stats.p50_us, stats.p99_us);
     println!(
         "{:<18} {:>4} {:>12.0} {:>12.0} {:>6.2} {:>20} {:>20}",
         row.op.name(),
@@ -219,7 +218,6 @@ pub(crate) fn print_cpu(rows: &[StoreRow]) {
     if rows.iter().all(|row| row.store.client_cpu_us.is_none()) {
         return;
     }
-    let us = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
     println!();
     println!("CPU per call, µs: client = this process, server = the pool's backends");
     println!(
@@ -287,8 +285,8 @@ pub(crate) fn print_cleanup(report: &CleanupReport, data: Dataset) {
             row.method.name(),
             row.seconds,
             row.deleted,
-            format!("{:.0} / {:.0}", row.idle.p50_us, row.idle.p99_us),
-            format!("{:.0} / {:.0}", row.during.p50_us, row.during.p99_us),
+            latency(&row.idle),
+            latency(&row.during),
             p99_ratio(&row.during, &row.idle),
             row.after.p99_us,
             p99_ratio(&row.after, &row.idle),
@@ -309,8 +307,6 @@ pub(crate) fn print_cleanup(report: &CleanupReport, data: Dataset) {
 
 #[cfg(feature = "axum")]
 pub(crate) fn print_http(report: &HttpReport) {
-    let us = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
-    let latency = |stats: &Stats| format!("{:.0} / {:.0}", stats.p50_us, stats.p99_us);
     println!();
     println!(
         "HTTP: GET /api/auth/session flat out, HTTP/1.1 keep-alive from {} reqwest clients in \
@@ -393,6 +389,16 @@ pub(crate) fn print_http(report: &HttpReport) {
         disturbed(phase, during);
     }
     disturbed("with no sign-ins", &report.idle);
+}
+
+/// "p50 / p99" in µs.
+fn latency(stats: &Stats) -> String {
+    format!("{:.0} / {:.0}", stats.p50_us, stats.p99_us)
+}
+
+/// A CPU time per call in µs, or "-" when it was not measured.
+fn us(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"))
 }
 
 /// Warns when other processes took a noticeable share of the CPU during a measurement.
