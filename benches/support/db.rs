@@ -1,16 +1,15 @@
 //! The bench's own databases: created on the server, loaded with set-based SQL, cloned for each
-//! section and dropped at the end (also after an error or Ctrl-C; a killed run's leftovers are
-//! dropped by the next run).
+//! section and dropped at the end (also after an error or Ctrl-C). They are
+//! `authingo_bench_<owner>_<role>` in `authingo-test-db`'s scheme, so that a killed run's
+//! leftovers are dropped by the next run, or by the tests, and a live run's never are.
 
 use std::sync::Mutex;
 
-use tokio_postgres::{Client, NoTls};
+use authingo_test_db as test_db;
+use tokio_postgres::Client;
 
 use super::Result;
 use super::workload::Dataset;
-
-/// Every database of the bench is named `authingo_bench_<pid>_<role>`.
-const PREFIX: &str = "authingo_bench_";
 
 /// A fixed argon2id PHC string of the real length: user rows as wide as real ones.
 const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hzYWx0YmVuY2hzYWx0$\
@@ -18,48 +17,25 @@ const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hzYWx0YmVuY2hz
 
 /// Opens one tokio-postgres connection to `url` and drives it on the runtime.
 pub(crate) async fn connect(url: &str) -> Result<Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
+    test_db::connect(url)
         .await
-        .map_err(|err| format!("cannot reach PostgreSQL (DATABASE_URL / --database-url): {err}"))?;
-    tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            eprintln!("connection error: {err}");
-        }
-    });
-    Ok(client)
-}
-
-/// `url` with its database name replaced by `name`.
-pub(crate) fn url_for(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_end = base
-        .find("://")
-        .map(|i| i + 3)
-        .and_then(|start| base[start..].find('/').map(|i| start + i))
-        .unwrap_or(base.len());
-    let mut out = format!("{}/{name}", &base[..authority_end]);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
+        .map_err(|err| format!("{err} (DATABASE_URL / --database-url)").into())
 }
 
 /// `url` with `application_name` set, so that each side's connections can be told apart in
 /// `pg_stat_activity`.
+///
+/// # Panics
+/// When `url` is not a URL: it is one [`Databases::url`] made.
 pub(crate) fn with_application_name(url: &str, name: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}application_name={name}")
+    test_db::with_application_name(url, name)
+        .unwrap_or_else(|err| panic!("{err}: not a URL that Databases::url made"))
 }
 
 /// The databases this process made, so that they can all be dropped whatever happens.
 #[derive(Debug)]
 pub(crate) struct Databases {
     server_url: String,
-    pid: u32,
     made: Mutex<Vec<String>>,
 }
 
@@ -67,7 +43,6 @@ impl Databases {
     pub(crate) fn new(server_url: &str) -> Self {
         Self {
             server_url: server_url.to_owned(),
-            pid: std::process::id(),
             made: Mutex::new(Vec::new()),
         }
     }
@@ -76,18 +51,23 @@ impl Databases {
         &self.server_url
     }
 
-    pub(crate) fn name(&self, role: &str) -> String {
-        format!("{PREFIX}{}_{role}", self.pid)
-    }
-
+    /// The URL of `name`, a database [`Databases::create`] made.
+    ///
+    /// # Panics
+    /// When the server URL is not a URL, which `create` reports as an error first.
     pub(crate) fn url(&self, name: &str) -> String {
-        url_for(&self.server_url, name)
+        test_db::url_for(&self.server_url, name)
+            .unwrap_or_else(|err| panic!("{err}: Databases::create checks the URL first"))
     }
 
-    /// Creates `authingo_bench_<pid>_<role>`, empty or as a copy of `template`, and returns its
-    /// name.
+    /// Creates `authingo_bench_<owner>_<role>`, empty or as a copy of `template`, and returns
+    /// its name.
     pub(crate) async fn create(&self, role: &str, template: Option<&str>) -> Result<String> {
-        let name = self.name(role);
+        let name = test_db::owner(&self.server_url)
+            .await?
+            .database_name("bench", role);
+        // Checked here, so that `url` can count on it.
+        test_db::url_for(&self.server_url, &name)?;
         let admin = connect(&self.server_url).await?;
         let sql = match template {
             // A file copy (one checkpoint) beats logging a gigabyte of pages into the WAL.
@@ -108,9 +88,7 @@ impl Databases {
     /// Drops `name`, ending any connection still on it.
     pub(crate) async fn drop_database(&self, name: &str) -> Result<()> {
         let admin = connect(&self.server_url).await?;
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
+        test_db::drop_database(&admin, name).await?;
         self.lock().retain(|made| made != name);
         Ok(())
     }
@@ -125,30 +103,9 @@ impl Databases {
         }
     }
 
-    /// Drops bench databases whose process is gone (a run that was killed).
+    /// Drops the databases of bench runs and test processes that are gone (killed).
     pub(crate) async fn sweep_leftovers(&self) -> Result<()> {
-        let admin = connect(&self.server_url).await?;
-        let rows = admin
-            .query(
-                "SELECT datname FROM pg_database WHERE datname LIKE $1",
-                &[&format!("{}%", PREFIX.replace('_', "\\_"))],
-            )
-            .await?;
-        for row in rows {
-            let name: String = row.try_get(0)?;
-            let pid = name
-                .strip_prefix(PREFIX)
-                .and_then(|rest| rest.split('_').next())
-                .and_then(|pid| pid.parse::<u32>().ok());
-            if let Some(pid) = pid {
-                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                    eprintln!("dropping {name}, left by a bench run that ended early");
-                    admin
-                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await?;
-                }
-            }
-        }
+        test_db::sweep_leftovers(&self.server_url).await?;
         Ok(())
     }
 
