@@ -3,6 +3,8 @@
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use percent_encoding::percent_decode_str;
+use url::Url;
 
 use crate::store::{InvalidReason, StoreError};
 
@@ -13,25 +15,20 @@ struct Exists {
     datname: String,
 }
 
-/// The database name in a `postgres://…/name?…` URL, and the same URL pointing at the server's
-/// `postgres` maintenance database instead.
+/// The database name in a `postgres://…/name?…` URL (percent-decoded, as libpq and
+/// tokio-postgres read it), and the same URL pointing at the server's `postgres` maintenance
+/// database instead.
 fn split_url(url: &str) -> Option<(String, String)> {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let after_scheme = base.find("://")? + 3;
-    let slash = after_scheme + base[after_scheme..].find('/')?;
-    let name = &base[slash + 1..];
+    let mut url = Url::parse(url).ok()?;
+    let name = percent_decode_str(url.path().strip_prefix('/')?)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
     if name.is_empty() {
         return None;
     }
-    let mut maintenance = format!("{}/postgres", &base[..slash]);
-    if let Some(query) = query {
-        maintenance.push('?');
-        maintenance.push_str(query);
-    }
-    Some((name.to_owned(), maintenance))
+    url.set_path("/postgres");
+    Some((name, url.into()))
 }
 
 /// Creates the database named in `database_url` if the server does not have it yet; says
@@ -39,8 +36,10 @@ fn split_url(url: &str) -> Option<(String, String)> {
 /// beforehand.
 ///
 /// # Errors
-/// [`StoreError::InvalidInput`] when the URL names no database; [`StoreError::Unavailable`] when
-/// the server cannot be reached; [`StoreError::Database`] when the user may not create it.
+/// [`StoreError::InvalidInput`] when the URL names no database or is not a URL (a `key=value`
+/// string, or several hosts with ports, `h1:5432,h2:5432`, which URL parsers refuse);
+/// [`StoreError::Unavailable`] when the server cannot be reached; [`StoreError::Database`] when
+/// the user may not create it.
 pub async fn create_database_if_missing(database_url: &str) -> Result<bool, StoreError> {
     let (name, maintenance_url) = split_url(database_url).ok_or(StoreError::InvalidInput {
         field: "database_url",
@@ -86,7 +85,15 @@ mod tests {
                 "postgres://u:p@h:5432/postgres?sslmode=disable".to_owned()
             ))
         );
+        assert_eq!(
+            split_url("postgresql://u@h/my%20app%2Fv2"),
+            Some((
+                "my app/v2".to_owned(),
+                "postgresql://u@h/postgres".to_owned()
+            ))
+        );
         assert_eq!(split_url("postgres://h/"), None);
         assert_eq!(split_url("postgres://h"), None);
+        assert_eq!(split_url("host=h dbname=app"), None);
     }
 }
