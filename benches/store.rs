@@ -5,8 +5,8 @@
 //! Run it with `cargo bench --bench store -- [options]` (`--help` lists them) against a
 //! PostgreSQL server where the user may create databases (`DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). It makes its own databases
-//! (`authingo_bench_<pid>_*`) and drops them at the end, after an error or on Ctrl-C. The
-//! figures and how to read them are in `BENCHMARKS.md`.
+//! (`authingo_bench_<owner>_*`, see `support/db.rs`) and drops them at the end, after an error
+//! or on Ctrl-C. The figures and how to read them are in `BENCHMARKS.md`.
 //!
 //! Each section is one function below, given the loaded seed database and returning its part of
 //! the report.
