@@ -52,15 +52,15 @@ impl PgStore {
     /// as the pool may hold dead connections after a restart.
     fn retries(&self, retry: Retry) -> u32 {
         match retry {
-            Retry::Read => self.pool.state().connections,
+            Retry::Idempotent => self.pool.state().connections,
             Retry::Never => 0,
         }
     }
 }
 
 /// Runs `$query`, an expression over the connection `$conn`, on a pooled connection, to a
-/// `Result<_, StoreError>`. A connection found dead when used (the server restarted or ended it)
-/// is discarded by the pool; with `Retry::Read` the query then runs again on another.
+/// `Result<_, StoreError>`. A connection found dead before anything was sent on it is skipped;
+/// one that dies under the statement is settled by [`after_failure`].
 ///
 /// A macro rather than a function taking an async closure: `async_trait` needs the futures to
 /// be `Send` for every lifetime, which closures over borrowed arguments cannot yet promise.
@@ -82,13 +82,9 @@ macro_rules! run {
             match $query.await {
                 Ok(value) => break Ok::<_, StoreError>(value),
                 Err(err) => {
-                    if may_be_lost(&err) && !pooled.is_broken() {
-                        // A server ending the session (restart, pg_terminate_backend) answers the
-                        // statement in flight with an error before it closes: probe to tell, so
-                        // that a lost connection is retried or reported as unavailable.
-                        let _ = diesel::sql_query("SELECT 1").execute(&mut *pooled).await;
-                    }
-                    match settle(err, &mut pooled, &mut retries, || $store.retries($retry)) {
+                    match after_failure(err, &mut pooled, &mut retries, || $store.retries($retry))
+                        .await
+                    {
                         Some(err) => break Err(err),
                         None => continue,
                     }
@@ -96,6 +92,33 @@ macro_rules! run {
             }
         }
     }};
+}
+
+/// What to do after a statement failed on `conn`: the error to report, or `None` when the
+/// connection died under it and the statement may run again on another (`allowed` says how
+/// many times in all).
+///
+/// A server ending the session (restart, `pg_terminate_backend`) answers the statement in flight
+/// with an error before it closes; that error alone cannot tell a lost connection from a failed
+/// statement, so a one-round-trip probe settles it.
+async fn after_failure(
+    err: diesel::result::Error,
+    conn: &mut AsyncPgConnection,
+    retries: &mut Option<u32>,
+    allowed: impl FnOnce() -> u32,
+) -> Option<StoreError> {
+    if may_be_lost(&err) && !conn.is_broken() {
+        let _ = diesel::sql_query("SELECT 1").execute(conn).await;
+    }
+    if !conn.is_broken() {
+        return Some(from_diesel(err));
+    }
+    let left = retries.get_or_insert_with(allowed);
+    if *left == 0 {
+        return Some(StoreError::Unavailable(Box::new(err)));
+    }
+    *left -= 1;
+    None
 }
 
 /// Whether `err` may mean the connection is gone: not a constraint or data error, which the
@@ -113,31 +136,15 @@ fn may_be_lost(err: &diesel::result::Error) -> bool {
     )
 }
 
-/// The error to report for `err`, or `None` when the connection died and a retry is left.
-fn settle(
-    err: diesel::result::Error,
-    conn: &mut AsyncPgConnection,
-    retries: &mut Option<u32>,
-    allowed: impl FnOnce() -> u32,
-) -> Option<StoreError> {
-    if !conn.is_broken() {
-        return Some(from_diesel(err));
-    }
-    let left = retries.get_or_insert_with(allowed);
-    if *left == 0 {
-        return Some(StoreError::Unavailable(Box::new(err)));
-    }
-    *left -= 1;
-    None
-}
-
 /// Whether a statement may run again after its connection died under it.
 #[derive(Clone, Copy)]
 enum Retry {
-    /// A read, or a write whose repetition changes nothing more: safe to repeat.
-    Read,
-    /// A write that may have been applied before the connection died: never repeated, so the
-    /// caller learns it is unknown (`Unavailable`) rather than getting a misleading second result.
+    /// Running it twice gives the same result as running it once (a read, or a cleanup batch
+    /// that deletes only dead rows): repeat it on another connection.
+    Idempotent,
+    /// Its result depends on whether an earlier run was applied (an insert, a rotation, a delete
+    /// that reports whether it found the row): never repeated, so the caller learns the outcome
+    /// is unknown (`Unavailable`) rather than getting a misleading second answer.
     Never,
 }
 
@@ -188,7 +195,7 @@ impl Store for PgStore {
         }
         // A fixed statement, as get_session's: the query builder would render its text anew on
         // every call.
-        let row = run!(self, Retry::Read, |conn| async move {
+        let row = run!(self, Retry::Idempotent, |conn| async move {
             Prepared(
                 diesel::sql_query(include_str!("get_user_by_email.sql")).bind::<Varchar, _>(email),
             )
@@ -226,7 +233,7 @@ impl Store for PgStore {
     ) -> Result<Option<SessionWithUser>, StoreError> {
         // Hand-written rather than built: the query builder renders its SQL text anew on every
         // call, a cost the hottest statement should not carry.
-        let row = run!(self, Retry::Read, |conn| async move {
+        let row = run!(self, Retry::Idempotent, |conn| async move {
             Prepared(
                 diesel::sql_query(include_str!("get_session.sql"))
                     .bind::<Varchar, _>(token.as_str()),
@@ -240,8 +247,8 @@ impl Store for PgStore {
 
     async fn delete_session(&self, token: &TokenDigest) -> Result<bool, StoreError> {
         let digest = token.as_str();
-        // Deleting twice leaves the same state: safe to repeat.
-        let deleted = run!(self, Retry::Read, |conn| async move {
+        // Not repeated: a repeat after a first run that deleted the row would report `false`.
+        let deleted = run!(self, Retry::Never, |conn| async move {
             diesel::delete(
                 sessions::table.filter(
                     sessions::token
@@ -283,7 +290,7 @@ impl Store for PgStore {
         loop {
             // Each batch is its own short statement, so live traffic never waits behind one
             // huge DELETE. A batch deletes only dead rows: repeating one is harmless.
-            let deleted = run!(self, Retry::Read, |conn| async move {
+            let deleted = run!(self, Retry::Never, |conn| async move {
                 Prepared(
                     diesel::sql_query(include_str!("cleanup_expired_sessions.sql"))
                         .bind::<BigInt, _>(BATCH_LIMIT),
