@@ -63,9 +63,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// A route of the application's own, protected by the `CurrentUser` extractor.
+/// A route of the application's own, protected by the `CurrentUser` extractor. The application
+/// chooses which of the user's fields it shows.
 async fn me(current: CurrentUser) -> Json<Value> {
-    Json(json!({ "user": current.user, "message": format!("Hello, {}!", current.user.name) }))
+    let user = &current.user;
+    Json(json!({
+        "user": { "id": user.id, "email": user.email, "name": user.name },
+        "message": format!("Hello, {}!", user.name),
+    }))
 }
 
 async fn page() -> Html<&'static str> {

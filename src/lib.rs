@@ -2,7 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
-mod cleanup;
+pub mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
@@ -12,8 +12,7 @@ pub mod postgres;
 pub mod store;
 pub mod token;
 
-pub use auth::{
-    Auth, AuthError, ConfigError, HttpOptions, InputReason, IssuedTokens, Options, SignedIn,
-};
+pub use auth::{Auth, AuthError, ConfigError, HttpOptions, IssuedTokens, Options, SignedIn};
+pub use error::{BoxError, InputReason};
 pub use model::{Session, SessionRotation, SessionWithUser, User};
-pub use store::{InvalidReason, Store, StoreError};
+pub use store::{Store, StoreError};

@@ -3,13 +3,11 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use crate::token::TokenDigest;
 
-/// An account. Serialises (snake_case, as the Go library's clients expect) without its password
-/// hash.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+/// An account. `Debug` leaves out the email and the password hash.
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     /// `usr_` followed by 32 hex characters.
     pub id: String,
@@ -18,7 +16,6 @@ pub struct User {
     /// Display name.
     pub name: String,
     /// The argon2id PHC string.
-    #[serde(skip)]
     pub password_hash: String,
     /// Whether the address was confirmed (a `NULL` in the column reads as `false`).
     pub email_verified: bool,
@@ -42,18 +39,16 @@ impl fmt::Debug for User {
 
 /// A session: one access token and one refresh token, each with its own expiry.
 ///
-/// The token fields hold digests, never the tokens the client holds. Serialises without them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The token fields hold digests, never the tokens the client holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     /// `ses_` followed by 32 hex characters.
     pub id: String,
     /// The [`User::id`] this session belongs to.
     pub user_id: String,
     /// Digest of the access token.
-    #[serde(skip)]
     pub token: TokenDigest,
     /// Digest of the refresh token.
-    #[serde(skip)]
     pub refresh_token: TokenDigest,
     /// When the access token stops being accepted.
     pub expires_at: DateTime<Utc>,
@@ -64,7 +59,7 @@ pub struct Session {
 }
 
 /// A session together with the user it belongs to, as a lookup returns them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionWithUser {
     /// The session.
     pub session: Session,

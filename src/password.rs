@@ -11,14 +11,15 @@ use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as
 use rand::TryRngCore as _;
 use rand::rngs::OsRng;
 
-use crate::store::BoxError;
+use crate::error::BoxError;
 
 /// Why hashing or verifying failed (not a wrong password: that is `Ok(false)`).
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed")]
 pub struct PasswordError(#[source] pub BoxError);
 
-/// Turns passwords into stored hashes and checks them. Called on a blocking thread.
+/// Turns passwords into stored hashes and checks them. The engine calls it on its hashing
+/// threads, never on an async worker.
 pub trait PasswordHasher: Send + Sync + 'static {
     /// A new hash of `password`, as stored in `users.password_hash` (at most 255 characters).
     ///

@@ -1,14 +1,10 @@
 //! The storage contract every backend implements, and its error.
 
-use std::error::Error as StdError;
-
 use async_trait::async_trait;
 
+use crate::error::{BoxError, InputReason};
 use crate::model::{Session, SessionRotation, SessionWithUser, User};
 use crate::token::TokenDigest;
-
-/// A boxed error kept as the source of a [`StoreError`].
-pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,37 +18,16 @@ pub enum StoreError {
     InvalidInput {
         /// The offending field, e.g. `"email"`.
         field: &'static str,
-        /// What is wrong with it.
-        reason: InvalidReason,
+        /// What is wrong with it: [`InputReason::NulByte`] or [`InputReason::TooLong`].
+        reason: InputReason,
     },
-    /// The database could not be reached in time (pool timeout, refused or lost connection).
-    /// Retrying later may succeed.
-    #[error("the database is unavailable")]
+    /// The database could not serve in time (pool timeout, refused or lost connection, a
+    /// statement cancelled by a timeout). Retrying later may succeed.
+    #[error("the database is unavailable: {0}")]
     Unavailable(#[source] BoxError),
     /// Any other database failure.
-    #[error("database error")]
+    #[error("database error: {0}")]
     Database(#[source] BoxError),
-}
-
-/// What is wrong with a value a store refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum InvalidReason {
-    /// It contains a NUL byte, which PostgreSQL text cannot hold.
-    #[error("contains a NUL byte")]
-    NulByte,
-    /// It is longer than its column allows.
-    #[error("longer than {max} characters")]
-    TooLong {
-        /// The column's limit, in characters.
-        max: usize,
-    },
-    /// A database URL that names no database.
-    #[error("names no database")]
-    NoDatabaseName,
-    /// A setting outside the values it may take.
-    #[error("is out of range")]
-    OutOfRange,
 }
 
 /// Persistence for users and sessions: the seven operations of the AuthInGo adapter, plus the

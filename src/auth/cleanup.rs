@@ -1,29 +1,94 @@
-//! The cleanup loop that [`Auth::new`](crate::Auth::new) starts.
+//! The cleanup loop that [`Auth::new`](crate::Auth::new) starts, and its controls on [`Auth`].
 //!
 //! The first sweep runs after a random delay, then one runs every interval. Each sweep runs as a
 //! task of its own under a timeout, so neither a slow store nor a panicking one stops the loop.
 //! The loop ends when its stop signal is sent or dropped, but never in the middle of a sweep.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::Auth;
 use crate::store::Store;
+
+/// The loop's handle: its task, its stop signal and its count of sweeps.
+pub(super) struct Cleanup {
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    sweeps: Arc<AtomicU64>,
+}
+
+impl Cleanup {
+    /// Starts the loop on the current runtime.
+    pub(super) fn spawn(store: Arc<dyn Store>, schedule: Schedule) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let sweeps = Arc::new(AtomicU64::new(0));
+        let task = spawn(store, schedule, sweeps.clone(), stopped);
+        Self {
+            stop,
+            task: Mutex::new(Some(task)),
+            sweeps,
+        }
+    }
+
+    /// No loop: the application schedules cleanups itself.
+    pub(super) fn off() -> Self {
+        Self {
+            stop: watch::channel(true).0,
+            task: Mutex::new(None),
+            sweeps: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Auth {
+    /// How many cleanup sweeps have finished (whatever their outcome).
+    pub fn cleanup_sweeps(&self) -> u64 {
+        self.inner.cleanup.sweeps.load(Ordering::Relaxed)
+    }
+
+    /// Whether the cleanup loop is running.
+    pub fn is_cleanup_running(&self) -> bool {
+        self.inner
+            .cleanup
+            .task
+            .lock()
+            .map(|task| task.as_ref().is_some_and(|task| !task.is_finished()))
+            .unwrap_or(false)
+    }
+
+    /// Stops the cleanup loop, waiting for a sweep in progress to finish. The engine keeps
+    /// working otherwise; calling it again does nothing.
+    pub async fn shutdown(&self) {
+        let cleanup = &self.inner.cleanup;
+        cleanup.stop.send_replace(true);
+        let task = cleanup
+            .task
+            .lock()
+            .map(|mut task| task.take())
+            .unwrap_or(None);
+        if let Some(task) = task {
+            if let Err(err) = task.await {
+                tracing::error!(error = %err, "cleanup loop ended abnormally");
+            }
+        }
+    }
+}
 
 /// What the loop needs to know.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Schedule {
-    pub(crate) interval: Duration,
-    pub(crate) first_delay: Duration,
-    pub(crate) timeout: Duration,
+pub(super) struct Schedule {
+    pub(super) interval: Duration,
+    pub(super) first_delay: Duration,
+    pub(super) timeout: Duration,
 }
 
 /// Starts the loop on the current runtime. It stops when `stop` says `true` or is dropped.
-pub(crate) fn spawn(
+fn spawn(
     store: Arc<dyn Store>,
     schedule: Schedule,
     sweeps: Arc<AtomicU64>,

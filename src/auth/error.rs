@@ -1,6 +1,7 @@
 //! The engine's error.
 
-use crate::store::{BoxError, InvalidReason, StoreError};
+use crate::error::{BoxError, InputReason};
+use crate::store::StoreError;
 
 /// Why an [`Auth`](super::Auth) operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,62 +32,11 @@ pub enum AuthError {
     Internal(#[source] BoxError),
 }
 
-/// What is wrong with an input field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum InputReason {
-    /// Empty, or only whitespace.
-    #[error("must not be empty")]
-    Empty,
-    /// Shorter than allowed.
-    #[error("must be at least {min} characters")]
-    TooShort {
-        /// The minimum, in characters.
-        min: usize,
-    },
-    /// Longer than allowed.
-    #[error("must be at most {max} {unit}")]
-    TooLong {
-        /// The maximum.
-        max: usize,
-        /// `"characters"` or `"bytes"`.
-        unit: &'static str,
-    },
-    /// Contains a NUL byte.
-    #[error("must not contain a NUL byte")]
-    NulByte,
-    /// Contains a control character.
-    #[error("must not contain control characters")]
-    ControlCharacter,
-    /// Contains whitespace where none is allowed.
-    #[error("must not contain whitespace")]
-    Whitespace,
-    /// Not of the form `local@domain`.
-    #[error("must be an address of the form name@domain")]
-    NotAnEmail,
-}
-
 impl From<StoreError> for AuthError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::DuplicateEmail => Self::EmailTaken,
-            StoreError::InvalidInput {
-                field,
-                reason: InvalidReason::NulByte,
-            } => Self::InvalidInput {
-                field,
-                reason: InputReason::NulByte,
-            },
-            StoreError::InvalidInput {
-                field,
-                reason: InvalidReason::TooLong { max },
-            } => Self::InvalidInput {
-                field,
-                reason: InputReason::TooLong {
-                    max,
-                    unit: "characters",
-                },
-            },
+            StoreError::InvalidInput { field, reason } => Self::InvalidInput { field, reason },
             StoreError::Unavailable(_) => Self::Unavailable(err),
             other => Self::Internal(Box::new(other)),
         }

@@ -1,4 +1,5 @@
-//! The threads that hash and verify passwords.
+//! Password work for the engine: the threads that hash and verify, and the dummy hash that makes
+//! a sign-in of an unknown email cost what a wrong password costs.
 //!
 //! argon2 is CPU-bound by design. On threads of the same priority as the async workers, each hash
 //! makes the requests that share its core wait for a time slice: the bench measured
@@ -15,15 +16,67 @@ use thread_priority::{
     NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
     set_thread_priority_and_policy, thread_native_id,
 };
-use tokio::sync::oneshot;
+use tokio::sync::{OnceCell, oneshot};
 
+use super::{AuthError, internal};
 use crate::password::PasswordHasher;
+
+/// The hashing threads and the dummy hash, as the engine uses them.
+pub(super) struct Hashing {
+    pool: HashPool,
+    /// A hash of no password, verified against when the email is unknown, so that sign-in costs
+    /// the same whether or not the account exists. Made on first need, off the async workers.
+    dummy_hash: OnceCell<String>,
+}
+
+impl Hashing {
+    pub(super) fn start(hasher: Arc<dyn PasswordHasher>, threads: usize) -> std::io::Result<Self> {
+        Ok(Self {
+            pool: HashPool::start(hasher, threads)?,
+            dummy_hash: OnceCell::new(),
+        })
+    }
+
+    /// A new hash of `password`.
+    pub(super) async fn hash(&self, password: &str) -> Result<String, AuthError> {
+        let password = password.to_owned();
+        self.pool
+            .run(move |hasher| hasher.hash(&password))
+            .await
+            .map_err(internal)?
+            .map_err(internal)
+    }
+
+    /// Whether `password` matches `hash`.
+    pub(super) async fn verify(&self, password: &str, hash: String) -> Result<bool, AuthError> {
+        let password = password.to_owned();
+        self.pool
+            .run(move |hasher| hasher.verify(&password, &hash))
+            .await
+            .map_err(internal)?
+            .map_err(internal)
+    }
+
+    /// Costs what one verification costs, for sign-ins that have no usable hash to check: a
+    /// verification against the dummy hash or, the first time, making it (one hash with the same
+    /// parameters costs the same).
+    pub(super) async fn spend_one_verification(&self, password: &str) -> Result<(), AuthError> {
+        if let Some(dummy) = self.dummy_hash.get() {
+            self.verify(password, dummy.clone()).await?;
+            return Ok(());
+        }
+        self.dummy_hash
+            .get_or_try_init(|| self.hash("authingo: no such account"))
+            .await
+            .map(drop)
+    }
+}
 
 type Job = Box<dyn FnOnce() + Send>;
 
 /// A fixed set of low-priority threads running a [`PasswordHasher`]. The threads end when the
 /// pool is dropped (after the job each is running).
-pub(crate) struct HashPool {
+struct HashPool {
     hasher: Arc<dyn PasswordHasher>,
     jobs: mpsc::Sender<Job>,
 }
@@ -31,11 +84,11 @@ pub(crate) struct HashPool {
 /// The hashing threads could not run a job: they are gone, or the job panicked.
 #[derive(Debug, thiserror::Error)]
 #[error("the password hashing threads did not return a result")]
-pub(crate) struct HashPoolFailed;
+struct HashPoolFailed;
 
 impl HashPool {
     /// Starts `threads` threads named `authingo-hash-<n>`.
-    pub(crate) fn start(hasher: Arc<dyn PasswordHasher>, threads: usize) -> std::io::Result<Self> {
+    fn start(hasher: Arc<dyn PasswordHasher>, threads: usize) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for n in 0..threads {
@@ -48,7 +101,7 @@ impl HashPool {
     }
 
     /// Runs `job` with the hasher on one of the threads and waits for its result.
-    pub(crate) async fn run<T: Send + 'static>(
+    async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&dyn PasswordHasher) -> T + Send + 'static,
     ) -> Result<T, HashPoolFailed> {

@@ -1,6 +1,7 @@
 //! Input rules, checked before any database or hashing work.
 
-use super::error::{AuthError, InputReason};
+use super::error::AuthError;
+use crate::error::InputReason;
 
 /// The longest email or name, in characters (the columns are `VARCHAR(255)`).
 pub(crate) const MAX_FIELD_CHARS: usize = 255;

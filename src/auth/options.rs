@@ -1,4 +1,5 @@
-//! Settings of the engine.
+//! Settings of the engine and of its HTTP layer, with their defaults, and the error for those
+//! `Auth::new` refuses.
 
 use std::fmt;
 use std::sync::Arc;
@@ -239,12 +240,24 @@ impl HttpOptions {
         self
     }
 
-    /// Whether `name` may be a cookie name (an RFC 6265 token).
-    pub(crate) fn valid_cookie_name(name: &str) -> bool {
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    /// Refuses cookie names that are not two different RFC 6265 tokens.
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        let token = |name: &str| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        };
+        if token(&self.session_cookie)
+            && token(&self.refresh_cookie)
+            && self.session_cookie != self.refresh_cookie
+        {
+            Ok(())
+        } else {
+            Err(ConfigError::Bounds(
+                "cookie names must be two different RFC 6265 tokens",
+            ))
+        }
     }
 }
 

@@ -12,11 +12,13 @@
 //! Every route requires the header `X-Authingo-Client: true` (403 without). Errors are
 //! `{"error": code, "message": text}` with the status of [`ApiError::status_and_code`].
 
+mod account;
 mod cookies;
 mod error;
 mod extract;
-mod handlers;
 mod layer;
+mod session;
+mod views;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -38,11 +40,11 @@ impl Auth {
         S: Clone + Send + Sync + 'static,
     {
         Router::new()
-            .route("/sign-up", post(handlers::sign_up))
-            .route("/sign-in", post(handlers::sign_in))
-            .route("/session", get(handlers::session))
-            .route("/refresh", post(handlers::refresh))
-            .route("/sign-out", post(handlers::sign_out))
+            .route("/sign-up", post(account::sign_up))
+            .route("/sign-in", post(account::sign_in))
+            .route("/session", get(session::session))
+            .route("/refresh", post(session::refresh))
+            .route("/sign-out", post(session::sign_out))
             .layer(DefaultBodyLimit::max(self.http_options().max_body_bytes))
             .with_state(self.clone())
     }

@@ -1,9 +1,39 @@
-//! The one place that reads database error codes and constraint names.
+//! The one place that reads database error codes and constraint names, and the error of
+//! setting a database up.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::PoolError;
 
-use crate::store::{InvalidReason, StoreError};
+use crate::error::{BoxError, InputReason};
+use crate::store::StoreError;
+
+/// Why connecting, creating a database or migrating failed: the set-up a service does once at
+/// start, as opposed to the [`Store`](crate::Store) operations it then serves with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The database URL cannot be used as given (it names no database, or does not parse).
+    #[error("the database URL {0}")]
+    InvalidUrl(&'static str),
+    /// A pool setting outside the values it may take.
+    #[error("the pool setting {0} is out of range")]
+    OutOfRange(&'static str),
+    /// The server could not be reached, or no connection could be made in time.
+    #[error("cannot connect to the database: {0}")]
+    Unavailable(#[source] BoxError),
+    /// The server refused a set-up statement, or a migration failed (its changes are rolled back).
+    #[error("database set-up failed: {0}")]
+    Database(#[source] BoxError),
+}
+
+impl From<StoreError> for SetupError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(source) => Self::Unavailable(source),
+            other => Self::Database(Box::new(other)),
+        }
+    }
+}
 
 /// The unique constraint PostgreSQL names for `email VARCHAR(255) UNIQUE` in `users`; a database
 /// made by the Go library's `ApplySchema` has the same name.
@@ -39,10 +69,11 @@ pub(crate) fn from_pool(err: bb8::RunError<PoolError>) -> StoreError {
 /// Refuses a value PostgreSQL would reject or truncate, before anything is sent.
 pub(crate) fn check_text(field: &'static str, value: &str) -> Result<(), StoreError> {
     let reason = if value.contains('\0') {
-        InvalidReason::NulByte
+        InputReason::NulByte
     } else if value.chars().count() > MAX_TEXT_CHARS {
-        InvalidReason::TooLong {
+        InputReason::TooLong {
             max: MAX_TEXT_CHARS,
+            unit: "characters",
         }
     } else {
         return Ok(());

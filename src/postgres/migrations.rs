@@ -6,7 +6,7 @@ use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
 
-use crate::store::StoreError;
+use super::error::SetupError;
 
 /// The migrations compiled into the crate, in `migrations/`.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -27,35 +27,35 @@ const MIGRATION_LOCK_KEY: i64 = 0x6175_7468_696e_676f;
 /// [`SCHEMA_SQL`] (as the Go library's `ApplySchema` does) is adopted with its rows.
 ///
 /// # Errors
-/// [`StoreError::Unavailable`] when the database cannot be reached, [`StoreError::Database`] when a
+/// [`SetupError::Unavailable`] when the database cannot be reached, [`SetupError::Database`] when a
 /// migration fails (that migration's changes are rolled back).
-pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, StoreError> {
+pub async fn run_migrations(database_url: &str) -> Result<Vec<String>, SetupError> {
     let url = database_url.to_owned();
     // diesel_migrations is synchronous: run it on the blocking pool over a wrapped async
     // connection, never on an async worker.
     tokio::task::spawn_blocking(move || migrate_blocking(&url))
         .await
-        .map_err(|err| StoreError::Database(Box::new(err)))?
+        .map_err(|err| SetupError::Database(Box::new(err)))?
 }
 
-fn migrate_blocking(url: &str) -> Result<Vec<String>, StoreError> {
+fn migrate_blocking(url: &str) -> Result<Vec<String>, SetupError> {
     use diesel::Connection as _;
 
     let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(url)
-        .map_err(|err| StoreError::Unavailable(Box::new(err)))?;
+        .map_err(|err| SetupError::Unavailable(Box::new(err)))?;
     diesel::sql_query("SELECT pg_advisory_lock($1)")
         .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
         .execute(&mut conn)
-        .map_err(super::error::from_diesel)?;
+        .map_err(|err| SetupError::from(super::error::from_diesel(err)))?;
     let applied = conn
         .run_pending_migrations(MIGRATIONS)
         .map(|versions| versions.iter().map(ToString::to_string).collect())
-        .map_err(StoreError::Database);
+        .map_err(SetupError::Database);
     // Release now rather than when the server notices the closed connection.
     let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
         .execute(&mut conn);
     let applied = applied?;
-    unlocked.map_err(super::error::from_diesel)?;
+    unlocked.map_err(|err| SetupError::from(super::error::from_diesel(err)))?;
     Ok(applied)
 }

@@ -11,6 +11,7 @@ pub mod schema;
 mod setup;
 mod store;
 
+pub use error::SetupError;
 pub use migrations::{MIGRATIONS, SCHEMA_SQL, run_migrations};
 pub use pool::{PgPool, PoolConfig, connect, connect_with};
 pub use setup::create_database_if_missing;

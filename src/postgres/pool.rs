@@ -7,7 +7,7 @@ use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 
-use crate::store::{InvalidReason, StoreError};
+use super::error::SetupError;
 
 /// The pool [`PgStore`](super::PgStore) runs on.
 pub type PgPool = bb8::Pool<Manager>;
@@ -24,7 +24,7 @@ pub struct PoolConfig {
     /// zero are closed after bb8's idle timeout (10 minutes) and reopened on demand.
     pub min_idle: Option<u32>,
     /// How long a caller waits for a connection before getting
-    /// [`StoreError::Unavailable`]. Default 5 s (bb8's own default of 30 s turns an exhausted
+    /// [`StoreError::Unavailable`](crate::StoreError::Unavailable). Default 5 s (bb8's own default of 30 s turns an exhausted
     /// pool into a half-minute hang).
     pub connection_timeout: Duration,
 }
@@ -66,8 +66,8 @@ impl PoolConfig {
 /// answers.
 ///
 /// # Errors
-/// [`StoreError::Unavailable`] when no connection can be made.
-pub async fn connect(database_url: &str) -> Result<PgPool, StoreError> {
+/// [`SetupError::Unavailable`] when no connection can be made.
+pub async fn connect(database_url: &str) -> Result<PgPool, SetupError> {
     connect_with(database_url, &PoolConfig::default()).await
 }
 
@@ -81,15 +81,12 @@ pub async fn connect(database_url: &str) -> Result<PgPool, StoreError> {
 /// `?connect_timeout=5&keepalives_idle=30&tcp_user_timeout=10` (tokio-postgres reads them, in seconds).
 ///
 /// # Errors
-/// [`StoreError::InvalidInput`] for a `max_size` of 0, a zero `connection_timeout` or a
-/// `min_idle` above `max_size`; [`StoreError::Unavailable`] when no connection can be made
+/// [`SetupError::OutOfRange`] for a `max_size` of 0, a zero `connection_timeout` or a
+/// `min_idle` above `max_size`; [`SetupError::Unavailable`] when no connection can be made
 /// within `connection_timeout`.
-pub async fn connect_with(database_url: &str, config: &PoolConfig) -> Result<PgPool, StoreError> {
+pub async fn connect_with(database_url: &str, config: &PoolConfig) -> Result<PgPool, SetupError> {
     // bb8 asserts these; refuse them with an error instead.
-    let out_of_range = |field| StoreError::InvalidInput {
-        field,
-        reason: InvalidReason::OutOfRange,
-    };
+    let out_of_range = SetupError::OutOfRange;
     if config.max_size == 0 {
         return Err(out_of_range("max_size"));
     }
@@ -115,12 +112,12 @@ pub async fn connect_with(database_url: &str, config: &PoolConfig) -> Result<PgP
         .test_on_check_out(false)
         .build(manager)
         .await
-        .map_err(|err| StoreError::Unavailable(Box::new(err)))?;
+        .map_err(|err| SetupError::Unavailable(Box::new(err)))?;
     // Fail here, with the cause (bb8's own checkout would only report a timeout), rather than on
     // the first request.
     let first = tokio::time::timeout(config.connection_timeout, pool.dedicated_connection())
         .await
-        .map_err(|elapsed| StoreError::Unavailable(Box::new(elapsed)))?;
-    drop(first.map_err(|err| StoreError::Unavailable(Box::new(err)))?);
+        .map_err(|elapsed| SetupError::Unavailable(Box::new(elapsed)))?;
+    drop(first.map_err(|err| SetupError::Unavailable(Box::new(err)))?);
     Ok(pool)
 }

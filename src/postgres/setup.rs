@@ -6,7 +6,7 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use percent_encoding::percent_decode_str;
 use url::Url;
 
-use crate::store::{InvalidReason, StoreError};
+use super::error::SetupError;
 
 #[derive(QueryableByName)]
 struct Exists {
@@ -36,18 +36,16 @@ fn split_url(url: &str) -> Option<(String, String)> {
 /// beforehand.
 ///
 /// # Errors
-/// [`StoreError::InvalidInput`] when the URL names no database or is not a URL (a `key=value`
+/// [`SetupError::InvalidUrl`] when the URL names no database or is not a URL (a `key=value`
 /// string, or several hosts with ports, `h1:5432,h2:5432`, which URL parsers refuse);
-/// [`StoreError::Unavailable`] when the server cannot be reached; [`StoreError::Database`] when
+/// [`SetupError::Unavailable`] when the server cannot be reached; [`SetupError::Database`] when
 /// the user may not create it.
-pub async fn create_database_if_missing(database_url: &str) -> Result<bool, StoreError> {
-    let (name, maintenance_url) = split_url(database_url).ok_or(StoreError::InvalidInput {
-        field: "database_url",
-        reason: InvalidReason::NoDatabaseName,
-    })?;
+pub async fn create_database_if_missing(database_url: &str) -> Result<bool, SetupError> {
+    let (name, maintenance_url) =
+        split_url(database_url).ok_or(SetupError::InvalidUrl("names no database or is not a URL"))?;
     let mut conn = AsyncPgConnection::establish(&maintenance_url)
         .await
-        .map_err(|err| StoreError::Unavailable(Box::new(err)))?;
+        .map_err(|err| SetupError::Unavailable(Box::new(err)))?;
     if database_exists(&mut conn, &name).await? {
         return Ok(false);
     }
@@ -59,17 +57,17 @@ pub async fn create_database_if_missing(database_url: &str) -> Result<bool, Stor
         Ok(_) => Ok(true),
         // Another process made it in the meantime.
         Err(_) if database_exists(&mut conn, &name).await? => Ok(false),
-        Err(err) => Err(super::error::from_diesel(err)),
+        Err(err) => Err(super::error::from_diesel(err).into()),
     }
 }
 
-async fn database_exists(conn: &mut AsyncPgConnection, name: &str) -> Result<bool, StoreError> {
+async fn database_exists(conn: &mut AsyncPgConnection, name: &str) -> Result<bool, SetupError> {
     diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
         .bind::<Text, _>(name)
         .load::<Exists>(conn)
         .await
         .map(|rows| !rows.is_empty())
-        .map_err(super::error::from_diesel)
+        .map_err(|err| super::error::from_diesel(err).into())
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use std::time::Duration as StdDuration;
 
 use authingo::postgres::{CLEANUP_BATCH_SIZE, PoolConfig};
 use authingo::token::{Token, TokenKind};
-use authingo::{InvalidReason, SessionRotation, Store, StoreError};
+use authingo::postgres::SetupError;
+use authingo::{InputReason, SessionRotation, Store, StoreError};
 use chrono::{Duration, DurationRound as _, TimeDelta, Utc};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl as _;
@@ -556,7 +557,7 @@ async fn nul_byte_or_overlong_value_is_refused_and_nothing_is_stored() {
             err,
             StoreError::InvalidInput {
                 field: "email",
-                reason: InvalidReason::NulByte
+                reason: InputReason::NulByte
             }
         ),
         "{err:?}"
@@ -571,12 +572,18 @@ async fn nul_byte_or_overlong_value_is_refused_and_nothing_is_stored() {
             err,
             StoreError::InvalidInput {
                 field: "email",
-                reason: InvalidReason::TooLong { max: 255 }
+                reason: InputReason::TooLong {
+                    max: 255,
+                    unit: "characters"
+                }
             }
         ),
         "{err:?}"
     );
-    assert_eq!(err.to_string(), "invalid email: longer than 255 characters");
+    assert_eq!(
+        err.to_string(),
+        "invalid email: must be at most 255 characters"
+    );
 
     // 255 characters, multi-byte ones included, fit.
     let fits = format!("{}@example.com", "é".repeat(255 - "@example.com".len()));
@@ -612,7 +619,7 @@ async fn unreachable_database_is_unavailable() {
     let err = authingo::postgres::connect("postgres://postgres@127.0.0.1:1/postgres")
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(matches!(err, SetupError::Unavailable(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -633,7 +640,7 @@ async fn pool_settings_bb8_would_panic_on_are_refused() {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, StoreError::InvalidInput { field: got, reason: InvalidReason::OutOfRange } if got == field),
+            matches!(err, SetupError::OutOfRange(got) if got == field),
             "{err:?}"
         );
     }
@@ -759,4 +766,65 @@ async fn every_statement_stays_prepared_on_its_connection() {
         1,
         "cleanup_expired_sessions.sql"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_whose_connection_dies_under_it_is_unavailable_not_a_guess() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (session, tokens) = live_session(&ada);
+    store.create_session(&session).await.unwrap();
+
+    // Another transaction holds the row, so the store's DELETE waits on its lock.
+    let mut holder = db.conn().await;
+    exec(&mut holder, "BEGIN").await;
+    exec(
+        &mut holder,
+        &format!(
+            "SELECT id FROM sessions WHERE id = '{}' FOR UPDATE",
+            session.id
+        ),
+    )
+    .await;
+    let deleting = tokio::spawn({
+        let store = store.clone();
+        let digest = tokens.access.digest();
+        async move { store.delete_session(&digest).await }
+    });
+
+    // The store's backend, once it waits on that lock.
+    let database = db.url().rsplit('/').next().unwrap().to_owned();
+    let waiting = format!(
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE datname = '{database}' AND wait_event_type = 'Lock'"
+    );
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
+    while count(&db, &waiting).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the DELETE never waited"
+        );
+        tokio::task::yield_now().await;
+    }
+    // The connection dies mid-statement: whether the DELETE was applied is unknown to the store.
+    exec(
+        &mut crate::db::admin().await,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{database}' AND wait_event_type = 'Lock'"
+        ),
+    )
+    .await;
+    exec(&mut holder, "ROLLBACK").await;
+
+    // A repeat on another connection would answer for itself, not for the first run.
+    let outcome = deleting.await.unwrap();
+    assert!(
+        matches!(outcome, Err(StoreError::Unavailable(_))),
+        "{outcome:?}"
+    );
+    // The killed statement deleted nothing; the client's retry finds the session.
+    assert!(store.delete_session(&tokens.access.digest()).await.unwrap());
 }

@@ -1,0 +1,104 @@
+//! Accounts: sign-up and sign-in.
+
+use chrono::Utc;
+use tracing::instrument;
+
+use super::session::SignedIn;
+use super::{Auth, AuthError, input, internal};
+use crate::model::User;
+use crate::password::PasswordError;
+use crate::token::new_id;
+
+impl Auth {
+    /// Makes an account and its first session, written together.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`] for a bad email, password or name (checked first);
+    /// [`AuthError::EmailTaken`]; [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id, session.id))]
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+    ) -> Result<SignedIn, AuthError> {
+        let email = input::email(email)?;
+        input::password(
+            password,
+            self.inner.min_password_chars,
+            self.inner.max_password_bytes,
+        )?;
+        let name = input::name(name)?;
+
+        let password_hash = self.inner.hashing.hash(password).await?;
+        let now = Utc::now();
+        let user = User {
+            id: new_id("usr_").map_err(internal)?,
+            email,
+            name,
+            password_hash,
+            email_verified: false,
+            created_at: Some(now),
+            updated_at: Some(now),
+        };
+        let (session, tokens) = self.new_session(&user.id, now)?;
+        tracing::Span::current()
+            .record("user.id", &user.id)
+            .record("session.id", &session.id);
+        self.inner
+            .store
+            .create_user_with_session(&user, &session)
+            .await?;
+        tracing::info!("signed up");
+        Ok(SignedIn {
+            user,
+            session,
+            tokens,
+        })
+    }
+
+    /// Checks an email and password and opens a session.
+    ///
+    /// An unknown email costs one password verification too (against a fixed dummy hash) and
+    /// gives the same error as a wrong password.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`] for a malformed email or password; [`AuthError::InvalidCredentials`];
+    /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id, session.id))]
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignedIn, AuthError> {
+        let email = input::email(email)?;
+        input::password(password, 0, self.inner.max_password_bytes)?;
+
+        let hashing = &self.inner.hashing;
+        let Some(user) = self.inner.store.get_user_by_email(&email).await? else {
+            hashing.spend_one_verification(password).await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        let matches = match hashing.verify(password, user.password_hash.clone()).await {
+            Ok(matches) => matches,
+            // A hash this hasher cannot read (e.g. bcrypt from the Go library) fails at once:
+            // spend a verification anyway, so that such accounts cannot be told apart by timing.
+            Err(AuthError::Internal(err)) if err.is::<PasswordError>() => {
+                tracing::warn!(user.id = %user.id, "stored password hash is not readable by the hasher");
+                hashing.spend_one_verification(password).await?;
+                false
+            }
+            Err(err) => return Err(err),
+        };
+        if !matches {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let (session, tokens) = self.new_session(&user.id, Utc::now())?;
+        tracing::Span::current()
+            .record("user.id", &user.id)
+            .record("session.id", &session.id);
+        self.inner.store.create_session(&session).await?;
+        tracing::info!("signed in");
+        Ok(SignedIn {
+            user,
+            session,
+            tokens,
+        })
+    }
+}

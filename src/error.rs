@@ -1,0 +1,44 @@
+//! What the layers' errors share: a boxed source, and what is wrong with a refused value.
+
+use std::error::Error as StdError;
+
+/// A boxed error kept as the source of another.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What is wrong with a value that was refused before anything was stored.
+///
+/// The engine's input rules and the store's column checks report with the same type, so a
+/// refusal reads the same whichever layer made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputReason {
+    /// Empty, or only whitespace.
+    #[error("must not be empty")]
+    Empty,
+    /// Shorter than allowed.
+    #[error("must be at least {min} characters")]
+    TooShort {
+        /// The minimum, in characters.
+        min: usize,
+    },
+    /// Longer than allowed.
+    #[error("must be at most {max} {unit}")]
+    TooLong {
+        /// The maximum.
+        max: usize,
+        /// `"characters"` or `"bytes"`.
+        unit: &'static str,
+    },
+    /// Contains a NUL byte, which PostgreSQL text cannot hold.
+    #[error("must not contain a NUL byte")]
+    NulByte,
+    /// Contains a control character.
+    #[error("must not contain control characters")]
+    ControlCharacter,
+    /// Contains whitespace where none is allowed.
+    #[error("must not contain whitespace")]
+    Whitespace,
+    /// Not of the form `local@domain`.
+    #[error("must be an address of the form name@domain")]
+    NotAnEmail,
+}

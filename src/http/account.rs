@@ -1,0 +1,55 @@
+//! The account routes: `POST /sign-up` and `POST /sign-in`.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+
+use super::cookies::Mount;
+use super::error::ApiError;
+use super::extract::{ApiJson, ClientHeader};
+use super::session::signed_in;
+use crate::auth::Auth;
+
+#[derive(Deserialize)]
+pub(crate) struct SignUpBody {
+    // Missing fields read as empty, so that the engine names the field in its error.
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SignInBody {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub(crate) async fn sign_up(
+    State(auth): State<Auth>,
+    _: ClientHeader,
+    mount: Mount,
+    jar: CookieJar,
+    ApiJson(body): ApiJson<SignUpBody>,
+) -> Result<Response, ApiError> {
+    let signed_up = auth
+        .sign_up(&body.email, &body.password, &body.name)
+        .await?;
+    Ok(signed_in(&mount.cookies(&auth), jar, &signed_up))
+}
+
+pub(crate) async fn sign_in(
+    State(auth): State<Auth>,
+    _: ClientHeader,
+    mount: Mount,
+    jar: CookieJar,
+    ApiJson(body): ApiJson<SignInBody>,
+) -> Result<Response, ApiError> {
+    let outcome = auth.sign_in(&body.email, &body.password).await?;
+    Ok(signed_in(&mount.cookies(&auth), jar, &outcome))
+}

@@ -1,0 +1,81 @@
+//! The session routes: `GET /session`, `POST /refresh` and `POST /sign-out`.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+
+use super::cookies::{Cookies, Mount};
+use super::error::ApiError;
+use super::extract::{ClientHeader, CurrentUser, authenticate};
+use super::views::{SessionBody, SuccessBody, UserBody};
+use crate::auth::{Auth, AuthError, SignedIn};
+
+/// The response to a sign-up, sign-in or refresh: the user, and both cookies set.
+pub(crate) fn signed_in(cookies: &Cookies<'_>, jar: CookieJar, signed_in: &SignedIn) -> Response {
+    let jar = cookies.issue(jar, &signed_in.tokens);
+    (
+        jar,
+        Json(UserBody {
+            user: (&signed_in.user).into(),
+        }),
+    )
+        .into_response()
+}
+
+/// The session of the access cookie. A 401 here clears no cookie: the client answers it with a
+/// refresh, and the access cookie must stay so that sign-out can still find the session.
+pub(crate) async fn session(
+    State(auth): State<Auth>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, _) = request.into_parts();
+    let current: CurrentUser = authenticate(&auth, &parts).await?;
+    Ok(Json(SessionBody {
+        user: (&current.user).into(),
+        session: (&current.session).into(),
+    })
+    .into_response())
+}
+
+/// Rotates both tokens. An unknown, expired or replayed refresh token expires both cookies; a
+/// store failure keeps them, so the client can try again.
+pub(crate) async fn refresh(
+    State(auth): State<Auth>,
+    _: ClientHeader,
+    mount: Mount,
+    jar: CookieJar,
+) -> Response {
+    let cookies = mount.cookies(&auth);
+    let Some(token) = cookies.refresh_token(&jar) else {
+        return (cookies.expire(jar), ApiError::NoSession).into_response();
+    };
+    match auth.refresh(token).await {
+        Ok(refreshed) => signed_in(&cookies, jar, &refreshed),
+        Err(err @ AuthError::InvalidSession) => {
+            (cookies.expire(jar), ApiError::from(err)).into_response()
+        }
+        Err(err) => ApiError::from(err).into_response(),
+    }
+}
+
+/// Deletes the session of the access cookie, else of the refresh cookie, and expires both
+/// cookies. If the store cannot be reached, nothing is cleared and the client may retry.
+pub(crate) async fn sign_out(
+    State(auth): State<Auth>,
+    _: ClientHeader,
+    mount: Mount,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    let cookies = mount.cookies(&auth);
+    let mut ended = false;
+    if let Some(token) = cookies.session_token(&jar) {
+        ended = auth.sign_out(token).await?;
+    }
+    if !ended {
+        if let Some(token) = cookies.refresh_token(&jar) {
+            auth.sign_out(token).await?;
+        }
+    }
+    Ok((cookies.expire(jar), Json(SuccessBody { success: true })).into_response())
+}

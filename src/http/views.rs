@@ -1,0 +1,75 @@
+//! What the routes answer with: the wire shapes of users and sessions, apart from the domain types
+//! so that a field added to [`User`] or [`Session`] is never sent by accident.
+//!
+//! Field names are snake_case, as the Go library's React client reads them. No token, digest or
+//! password hash has a field here.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::model::{Session, User};
+
+/// A user as the routes show it.
+#[derive(Serialize)]
+pub(crate) struct UserView<'a> {
+    id: &'a str,
+    email: &'a str,
+    name: &'a str,
+    email_verified: bool,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> From<&'a User> for UserView<'a> {
+    fn from(user: &'a User) -> Self {
+        Self {
+            id: &user.id,
+            email: &user.email,
+            name: &user.name,
+            email_verified: user.email_verified,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// A session as the routes show it.
+#[derive(Serialize)]
+pub(crate) struct SessionView<'a> {
+    id: &'a str,
+    user_id: &'a str,
+    expires_at: DateTime<Utc>,
+    refresh_expires_at: DateTime<Utc>,
+    created_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> From<&'a Session> for SessionView<'a> {
+    fn from(session: &'a Session) -> Self {
+        Self {
+            id: &session.id,
+            user_id: &session.user_id,
+            expires_at: session.expires_at,
+            refresh_expires_at: session.refresh_expires_at,
+            created_at: session.created_at,
+        }
+    }
+}
+
+/// `{"user": …}`: sign-up, sign-in and refresh.
+#[derive(Serialize)]
+pub(crate) struct UserBody<'a> {
+    pub(crate) user: UserView<'a>,
+}
+
+/// `{"user": …, "session": …}`: the session route.
+#[derive(Serialize)]
+pub(crate) struct SessionBody<'a> {
+    pub(crate) user: UserView<'a>,
+    pub(crate) session: SessionView<'a>,
+}
+
+/// `{"success": true}`: sign-out.
+#[derive(Serialize)]
+pub(crate) struct SuccessBody {
+    pub(crate) success: bool,
+}
