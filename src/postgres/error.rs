@@ -26,10 +26,15 @@ pub enum SetupError {
     Database(#[source] BoxError),
 }
 
-impl From<StoreError> for SetupError {
-    fn from(err: StoreError) -> Self {
+impl From<DieselError> for SetupError {
+    /// Only a lost connection is `Unavailable`: a set-up statement that fails on a live
+    /// connection (a refused `CREATE DATABASE`, a migration's error) is the cause to report.
+    fn from(err: DieselError) -> Self {
         match err {
-            StoreError::Unavailable(source) => Self::Unavailable(source),
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => Self::Unavailable(Box::new(err)),
             other => Self::Database(Box::new(other)),
         }
     }
@@ -51,11 +56,18 @@ pub(crate) fn from_diesel(err: DieselError) -> StoreError {
         }
         // Lost connections, and the states of a failover (a read-only standby) or of contention
         // (a serialization failure): retrying later may succeed.
+        //
+        // `Unknown` too: the store's statements are fixed, and the values they bind are checked
+        // before they are sent, so what remains for a live connection is the server unable to
+        // serve (a statement or lock timeout, 57014 and 55P03; a cancellation; a deadlock; no
+        // disk or memory). diesel-async 0.9 keeps the SQLSTATE to itself beyond the kinds above,
+        // so those cannot be told apart more finely without reading message text.
         DieselError::DatabaseError(
             DatabaseErrorKind::ClosedConnection
             | DatabaseErrorKind::UnableToSendCommand
             | DatabaseErrorKind::ReadOnlyTransaction
-            | DatabaseErrorKind::SerializationFailure,
+            | DatabaseErrorKind::SerializationFailure
+            | DatabaseErrorKind::Unknown,
             _,
         ) => StoreError::Unavailable(Box::new(err)),
         other => StoreError::Database(Box::new(other)),

@@ -46,7 +46,7 @@ fn migrate_blocking(url: &str) -> Result<Vec<String>, SetupError> {
     diesel::sql_query("SELECT pg_advisory_lock($1)")
         .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
         .execute(&mut conn)
-        .map_err(|err| SetupError::from(super::error::from_diesel(err)))?;
+        .map_err(SetupError::from)?;
     let applied = conn
         .run_pending_migrations(MIGRATIONS)
         .map(|versions| versions.iter().map(ToString::to_string).collect())
@@ -56,6 +56,6 @@ fn migrate_blocking(url: &str) -> Result<Vec<String>, SetupError> {
         .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
         .execute(&mut conn);
     let applied = applied?;
-    unlocked.map_err(|err| SetupError::from(super::error::from_diesel(err)))?;
+    unlocked.map_err(SetupError::from)?;
     Ok(applied)
 }

@@ -15,4 +15,4 @@ pub use error::SetupError;
 pub use migrations::{MIGRATIONS, SCHEMA_SQL, run_migrations};
 pub use pool::{PgPool, PoolConfig, connect, connect_with};
 pub use setup::create_database_if_missing;
-pub use store::{CLEANUP_BATCH_SIZE, PgStore};
+pub use store::{CLEANUP_BATCH_SIZE, DEFAULT_STATEMENT_TIMEOUT, PgStore};

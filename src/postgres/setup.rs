@@ -57,7 +57,7 @@ pub async fn create_database_if_missing(database_url: &str) -> Result<bool, Setu
         Ok(_) => Ok(true),
         // Another process made it in the meantime.
         Err(_) if database_exists(&mut conn, &name).await? => Ok(false),
-        Err(err) => Err(super::error::from_diesel(err).into()),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -67,7 +67,7 @@ async fn database_exists(conn: &mut AsyncPgConnection, name: &str) -> Result<boo
         .load::<Exists>(conn)
         .await
         .map(|rows| !rows.is_empty())
-        .map_err(|err| super::error::from_diesel(err).into())
+        .map_err(SetupError::from)
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 //! `PgStore`: the [`Store`] contract on PostgreSQL.
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Timestamptz, Varchar};
 use diesel_async::pooled_connection::PoolableConnection as _;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager as _};
 
 use super::error::{check_text, from_diesel, from_pool};
 use super::models::{NewSessionRow, NewUserRow, UserRow};
@@ -22,25 +23,48 @@ use crate::token::TokenDigest;
 pub const CLEANUP_BATCH_SIZE: u64 = 1000;
 const BATCH_LIMIT: i64 = CLEANUP_BATCH_SIZE as i64;
 
+/// How long one statement may run before the store gives up on it, by default.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The PostgreSQL store, on a bb8 pool of diesel-async connections. Cheap to clone.
+///
+/// Every operation answers within the pool's checkout timeout
+/// ([`PoolConfig::connection_timeout`](super::PoolConfig::connection_timeout)) plus the statement
+/// timeout ([`statement_timeout`](Self::statement_timeout)) per statement, whatever the database
+/// does: a statement that outlives its bound is cancelled on the server, its connection is
+/// discarded, and the caller gets [`StoreError::Unavailable`].
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    statement_timeout: Duration,
 }
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgStore")
             .field("pool", &self.pool.state())
+            .field("statement_timeout", &self.statement_timeout)
             .finish()
     }
 }
 
 impl PgStore {
-    /// A store on `pool` (see [`connect`](super::connect)). The tables must exist: see
+    /// A store on `pool` (see [`connect`](super::connect)), with statements bounded by
+    /// [`DEFAULT_STATEMENT_TIMEOUT`] (5 s). The tables must exist: see
     /// [`run_migrations`](super::run_migrations).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+        }
+    }
+
+    /// Sets how long one statement may run (default [`DEFAULT_STATEMENT_TIMEOUT`], 5 s). A zero
+    /// duration is raised to one millisecond.
+    #[must_use]
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        self.statement_timeout = timeout.max(Duration::from_millis(1));
+        self
     }
 
     /// The pool the store runs on, for your own queries.
@@ -79,7 +103,10 @@ macro_rules! run {
                 continue;
             }
             let $conn: &mut AsyncPgConnection = &mut pooled;
-            match $query.await {
+            let Ok(outcome) = tokio::time::timeout($store.statement_timeout, $query).await else {
+                break Err(abandon(&mut pooled, $store.statement_timeout));
+            };
+            match outcome {
                 Ok(value) => break Ok::<_, StoreError>(value),
                 Err(err) => {
                     match after_failure(err, &mut pooled, &mut retries, || $store.retries($retry))
@@ -93,6 +120,26 @@ macro_rules! run {
         }
     }};
 }
+
+/// The statement on `conn` outlived `timeout`: cancels it on the server (in the background,
+/// bounded too, since the server may not answer at all) and marks the connection broken, so that
+/// the pool discards it instead of handing out a connection with a statement still in flight.
+fn abandon(conn: &mut AsyncPgConnection, timeout: Duration) -> StoreError {
+    let cancel = conn.cancel_token();
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(timeout, cancel.cancel_query(tokio_postgres::NoTls)).await;
+    });
+    <AsyncPgConnection as AsyncConnection>::TransactionManager::transaction_manager_status_mut(
+        conn,
+    )
+    .set_in_error();
+    StoreError::Unavailable(Box::new(StatementTimedOut(timeout)))
+}
+
+/// A statement ran longer than the store's bound.
+#[derive(Debug, thiserror::Error)]
+#[error("the statement did not finish within {0:?}")]
+struct StatementTimedOut(Duration);
 
 /// What to do after a statement failed on `conn`: the error to report, or `None` when the
 /// connection died under it and the statement may run again on another (`allowed` says how
