@@ -35,10 +35,15 @@ pub enum InputReason {
     /// Contains a control character.
     #[error("must not contain control characters")]
     ControlCharacter,
+    /// Contains an invisible or bidirectional-control character (a zero-width space, a soft
+    /// hyphen, a right-to-left override…): two such values could look the same and differ.
+    #[error("must not contain invisible or bidirectional-control characters")]
+    InvisibleCharacter,
     /// Contains whitespace where none is allowed.
     #[error("must not contain whitespace")]
     Whitespace,
-    /// Not of the form `local@domain`.
+    /// Not of the form `local@domain`, or a part longer than RFC 5321 allows (64 bytes before
+    /// the `@`, 255 after).
     #[error("must be an address of the form name@domain")]
     NotAnEmail,
 }

@@ -23,28 +23,37 @@ use crate::password::PasswordHasher;
 
 /// The hashing threads and the dummy hash, as the engine uses them.
 pub(super) struct Hashing {
-    pool: HashPool,
+    pool: Arc<HashPool>,
     /// A hash of no password, verified against when the email is unknown, so that sign-in costs
-    /// the same whether or not the account exists. Made on first need, off the async workers.
-    dummy_hash: OnceCell<String>,
+    /// the same whether or not the account exists. Made when the engine starts.
+    dummy_hash: Arc<OnceCell<String>>,
 }
 
+/// What the dummy hash is a hash of: no password anyone can sign in with.
+const DUMMY_PASSWORD: &str = "authingo: no such account";
+
 impl Hashing {
+    /// Starts the threads and, on a tokio runtime, makes the dummy hash right away, so that it
+    /// exists before the first sign-in of an unknown email needs it.
     pub(super) fn start(hasher: Arc<dyn PasswordHasher>, threads: usize) -> std::io::Result<Self> {
-        Ok(Self {
-            pool: HashPool::start(hasher, threads)?,
-            dummy_hash: OnceCell::new(),
-        })
+        let hashing = Self {
+            pool: Arc::new(HashPool::start(hasher, threads)?),
+            dummy_hash: Arc::new(OnceCell::new()),
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (pool, dummy) = (hashing.pool.clone(), hashing.dummy_hash.clone());
+            runtime.spawn(async move {
+                if let Err(err) = dummy.get_or_try_init(|| hash(&pool, DUMMY_PASSWORD)).await {
+                    tracing::warn!(error = %err, "cannot make the dummy hash yet");
+                }
+            });
+        }
+        Ok(hashing)
     }
 
     /// A new hash of `password`.
     pub(super) async fn hash(&self, password: &str) -> Result<String, AuthError> {
-        let password = password.to_owned();
-        self.pool
-            .run(move |hasher| hasher.hash(&password))
-            .await
-            .map_err(internal)?
-            .map_err(internal)
+        hash(&self.pool, password).await
     }
 
     /// Whether `password` matches `hash`.
@@ -57,19 +66,24 @@ impl Hashing {
             .map_err(internal)
     }
 
-    /// Costs what one verification costs, for sign-ins that have no usable hash to check: a
-    /// verification against the dummy hash or, the first time, making it (one hash with the same
-    /// parameters costs the same).
+    /// Costs one verification, for sign-ins that have no usable hash to check: a verification
+    /// against the dummy hash. A caller that arrives while the dummy is still being made waits
+    /// for it and then verifies too, so no failing sign-in is ever cheaper than a wrong password.
     pub(super) async fn spend_one_verification(&self, password: &str) -> Result<(), AuthError> {
-        if let Some(dummy) = self.dummy_hash.get() {
-            self.verify(password, dummy.clone()).await?;
-            return Ok(());
-        }
-        self.dummy_hash
-            .get_or_try_init(|| self.hash("authingo: no such account"))
-            .await
-            .map(drop)
+        let dummy = self
+            .dummy_hash
+            .get_or_try_init(|| hash(&self.pool, DUMMY_PASSWORD))
+            .await?;
+        self.verify(password, dummy.clone()).await.map(drop)
     }
+}
+
+async fn hash(pool: &HashPool, password: &str) -> Result<String, AuthError> {
+    let password = password.to_owned();
+    pool.run(move |hasher| hasher.hash(&password))
+        .await
+        .map_err(internal)?
+        .map_err(internal)
 }
 
 type Job = Box<dyn FnOnce() + Send>;

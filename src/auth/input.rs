@@ -1,22 +1,48 @@
 //! Input rules, checked before any database or hashing work.
 
+use unicode_normalization::UnicodeNormalization as _;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+
 use super::error::AuthError;
 use crate::error::InputReason;
 
 /// The longest email or name, in characters (the columns are `VARCHAR(255)`).
 pub(crate) const MAX_FIELD_CHARS: usize = 255;
+/// The longest local part of an address, in bytes (RFC 5321, 4.5.3.1.1).
+const MAX_LOCAL_PART_BYTES: usize = 64;
+/// The longest domain, in bytes (RFC 5321, 4.5.3.1.2).
+const MAX_DOMAIN_BYTES: usize = 255;
 
 fn invalid(field: &'static str, reason: InputReason) -> AuthError {
     AuthError::InvalidInput { field, reason }
 }
 
-/// `raw` trimmed, if it holds no NUL byte, is not empty, is at most [`MAX_FIELD_CHARS`]
-/// characters and holds no control character.
-fn trimmed_text<'a>(field: &'static str, raw: &'a str) -> Result<&'a str, AuthError> {
+/// Whether `c` is invisible or steers the direction of text: the format characters (zero-width
+/// spaces and joiners, soft hyphen, byte-order mark, bidirectional overrides and isolates) and the
+/// line and paragraph separators.
+fn invisible(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
+}
+
+/// The zero-width joiner and non-joiner: invisible, but part of how Persian, Indic scripts and
+/// emoji sequences are written, so a display name may hold them.
+fn joiner(c: char) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}')
+}
+
+/// `raw` trimmed and in Unicode normal form C (so that one text typed two ways is one value), if
+/// it holds no NUL byte, is not empty, is at most [`MAX_FIELD_CHARS`] characters and holds no
+/// control character.
+fn trimmed_text(field: &'static str, raw: &str) -> Result<String, AuthError> {
     if raw.contains('\0') {
         return Err(invalid(field, InputReason::NulByte));
     }
-    let text = raw.trim();
+    let text: String = raw.trim().nfc().collect();
     if text.is_empty() {
         return Err(invalid(field, InputReason::Empty));
     }
@@ -35,16 +61,24 @@ fn trimmed_text<'a>(field: &'static str, raw: &'a str) -> Result<&'a str, AuthEr
     Ok(text)
 }
 
-/// The email as it is stored and looked up: trimmed and lower-cased.
+/// The email as it is stored and looked up: trimmed, in normal form C and lower-cased, with no
+/// invisible character at all.
 pub(crate) fn email(raw: &str) -> Result<String, AuthError> {
     const FIELD: &str = "email";
     let email = trimmed_text(FIELD, raw)?.to_lowercase();
+    if email.chars().any(invisible) {
+        return Err(invalid(FIELD, InputReason::InvisibleCharacter));
+    }
     if email.chars().any(char::is_whitespace) {
         return Err(invalid(FIELD, InputReason::Whitespace));
     }
     match email.split_once('@') {
         Some((local, domain))
-            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+            if !local.is_empty()
+                && local.len() <= MAX_LOCAL_PART_BYTES
+                && !domain.is_empty()
+                && domain.len() <= MAX_DOMAIN_BYTES
+                && !domain.contains('@') =>
         {
             Ok(email)
         }
@@ -52,9 +86,13 @@ pub(crate) fn email(raw: &str) -> Result<String, AuthError> {
     }
 }
 
-/// The display name, trimmed.
+/// The display name, trimmed and in normal form C, with no invisible character but the joiners.
 pub(crate) fn name(raw: &str) -> Result<String, AuthError> {
-    trimmed_text("name", raw).map(str::to_owned)
+    let name = trimmed_text("name", raw)?;
+    if name.chars().any(|c| invisible(c) && !joiner(c)) {
+        return Err(invalid("name", InputReason::InvisibleCharacter));
+    }
+    Ok(name)
 }
 
 /// A password as given, within `min_chars` characters and `max_bytes` bytes. Sign-in passes
@@ -109,7 +147,24 @@ mod tests {
         assert_eq!(reason(email("@x.io")), InputReason::NotAnEmail);
         assert_eq!(reason(email("a@")), InputReason::NotAnEmail);
         assert_eq!(reason(email("a@b@x.io")), InputReason::NotAnEmail);
-        let long = format!("{}@x.io", "a".repeat(251));
+        for hidden in [
+            '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}', '\u{202E}',
+            '\u{202D}', '\u{2067}', '\u{2028}',
+        ] {
+            assert_eq!(
+                reason(email(&format!("ad{hidden}a@x.io"))),
+                InputReason::InvisibleCharacter,
+                "{:?}",
+                hidden
+            );
+        }
+        // RFC 5321: at most 64 bytes before the @.
+        assert!(email(&format!("{}@x.io", "a".repeat(64))).is_ok());
+        assert_eq!(
+            reason(email(&format!("{}@x.io", "a".repeat(65)))),
+            InputReason::NotAnEmail
+        );
+        let long = format!("{}@{}.io", "a".repeat(60), "b".repeat(192));
         assert_eq!(
             reason(email(&long)),
             InputReason::TooLong {
@@ -118,6 +173,16 @@ mod tests {
             }
         );
         assert!(email(&long[1..]).is_ok());
+    }
+
+    #[test]
+    fn one_address_typed_composed_or_decomposed_is_one_email() {
+        // "é" as one code point (NFC) and as "e" plus a combining acute accent (NFD).
+        assert_eq!(
+            email("jos\u{e9}@x.io").unwrap(),
+            email("jose\u{301}@x.io").unwrap()
+        );
+        assert_eq!(name("Jose\u{301}").unwrap(), "Jos\u{e9}");
     }
 
     #[test]
@@ -131,6 +196,14 @@ mod tests {
             InputReason::TooLong { max: 255, .. }
         ));
         assert!(name(&"é".repeat(255)).is_ok());
+        assert_eq!(
+            reason(name("Ada\u{202E}ecalevoL")),
+            InputReason::InvisibleCharacter
+        );
+        assert_eq!(reason(name("A\u{200B}da")), InputReason::InvisibleCharacter);
+        // Joiners write Persian and emoji sequences.
+        assert!(name("\u{645}\u{6cc}\u{200C}\u{62e}\u{648}\u{627}\u{647}\u{645}").is_ok());
+        assert!(name("Ada \u{1F469}\u{200D}\u{1F4BB}").is_ok());
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::cookies::Mount;
@@ -34,22 +33,20 @@ pub(crate) async fn sign_up(
     State(auth): State<Auth>,
     _: ClientHeader,
     mount: Mount,
-    jar: CookieJar,
     ApiJson(body): ApiJson<SignUpBody>,
 ) -> Result<Response, ApiError> {
     let signed_up = auth
         .sign_up(&body.email, &body.password, &body.name)
         .await?;
-    Ok(signed_in(&mount.cookies(&auth), jar, &signed_up))
+    Ok(signed_in(&mount.cookies(&auth), &signed_up))
 }
 
 pub(crate) async fn sign_in(
     State(auth): State<Auth>,
     _: ClientHeader,
     mount: Mount,
-    jar: CookieJar,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<Response, ApiError> {
     let outcome = auth.sign_in(&body.email, &body.password).await?;
-    Ok(signed_in(&mount.cookies(&auth), jar, &outcome))
+    Ok(signed_in(&mount.cookies(&auth), &outcome))
 }

@@ -1,12 +1,58 @@
 //! The two cookies: what they carry, their attributes, and their removal.
 
+use std::convert::Infallible;
+
 use axum::extract::{FromRequestParts, OriginalUri};
-use axum::http::Uri;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Uri, header};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use cookie::time::{Duration, OffsetDateTime};
 
 use crate::auth::{Auth, HttpOptions, IssuedTokens};
+
+/// The cookies a request carries, from every `Cookie` header.
+///
+/// Browsers send cookie values that are not ASCII (a site's `pref=café`, raw UTF-8). A header
+/// holding one is read lossily rather than dropped whole, so an unrelated cookie never hides the
+/// session's; ours are ASCII and come through unchanged. Values are not percent-decoded: ours
+/// never need it. Of two cookies with one name, the first wins (browsers send the one with the
+/// longest path first).
+#[derive(Debug, Default)]
+pub(crate) struct RequestCookies(Vec<Cookie<'static>>);
+
+impl RequestCookies {
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
+        let cookies = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .flat_map(|value| {
+                let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                Cookie::split_parse(text)
+                    .filter_map(Result::ok)
+                    .map(Cookie::into_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Self(cookies)
+    }
+
+    /// The non-empty value of the cookie `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|cookie| cookie.name() == name)
+            .map(Cookie::value)
+            .filter(|value| !value.is_empty())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestCookies {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_headers(&parts.headers))
+    }
+}
 
 /// Where a request was routed: its full path and the part below the routes' mount point.
 #[derive(Debug)]
@@ -23,7 +69,7 @@ impl Mount {
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Mount {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // Outside a nested router there is no OriginalUri: the routed path is the whole path.
@@ -61,21 +107,18 @@ impl<'a> Cookies<'a> {
         }
     }
 
-    pub(crate) fn session_token<'j>(&self, jar: &'j CookieJar) -> Option<&'j str> {
-        jar.get(&self.options.session_cookie)
-            .map(Cookie::value)
-            .filter(|value| !value.is_empty())
+    pub(crate) fn session_token<'r>(&self, request: &'r RequestCookies) -> Option<&'r str> {
+        request.get(&self.options.session_cookie)
     }
 
-    pub(crate) fn refresh_token<'j>(&self, jar: &'j CookieJar) -> Option<&'j str> {
-        jar.get(&self.options.refresh_cookie)
-            .map(Cookie::value)
-            .filter(|value| !value.is_empty())
+    pub(crate) fn refresh_token<'r>(&self, request: &'r RequestCookies) -> Option<&'r str> {
+        request.get(&self.options.refresh_cookie)
     }
 
     /// Sets both cookies for `tokens`. Both live as long as the refresh token: the server alone
     /// enforces the access token's shorter life, and sign-out can then always find the session.
-    pub(crate) fn issue(&self, jar: CookieJar, tokens: &IssuedTokens) -> CookieJar {
+    pub(crate) fn issue(&self, tokens: &IssuedTokens) -> CookieJar {
+        let jar = CookieJar::new();
         let expires = OffsetDateTime::from_unix_timestamp(tokens.refresh_expires_at.timestamp())
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let max_age = Duration::seconds(
@@ -97,7 +140,8 @@ impl<'a> Cookies<'a> {
     }
 
     /// Expires both cookies, with the same attributes they were set with.
-    pub(crate) fn expire(&self, jar: CookieJar) -> CookieJar {
+    pub(crate) fn expire(&self) -> CookieJar {
+        let jar = CookieJar::new();
         let gone = |mut cookie: Cookie<'static>| {
             cookie.make_removal();
             cookie

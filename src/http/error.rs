@@ -35,6 +35,12 @@ pub enum ApiError {
     /// The body is larger than the configured limit.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// No route has this path.
+    #[error("no such route")]
+    NotFound,
+    /// The route exists but not for this method.
+    #[error("this route does not take this method")]
+    MethodNotAllowed,
 }
 
 impl ApiError {
@@ -56,6 +62,8 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         }
     }
 }

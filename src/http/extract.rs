@@ -5,9 +5,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum_extra::extract::cookie::CookieJar;
 use serde::de::DeserializeOwned;
 
+use super::cookies::RequestCookies;
 use super::error::ApiError;
 use crate::auth::{Auth, AuthError};
 use crate::model::{Session, SessionWithUser, User};
@@ -94,11 +94,9 @@ pub(crate) async fn authenticate(auth: &Auth, parts: &Parts) -> Result<CurrentUs
     if !has_client_header(parts) {
         return Err(ApiError::MissingClientHeader);
     }
-    let jar = CookieJar::from_headers(&parts.headers);
-    let token = jar
+    let cookies = RequestCookies::from_headers(&parts.headers);
+    let token = cookies
         .get(&auth.http_options().session_cookie)
-        .map(|cookie| cookie.value())
-        .filter(|value| !value.is_empty())
         .ok_or(ApiError::NoSession)?;
     auth.get_session(token)
         .await?

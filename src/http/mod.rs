@@ -10,7 +10,9 @@
 //! | `POST /sign-out` | — | `{"success": true}`, both cookies expired |
 //!
 //! Every route requires the header `X-Authingo-Client: true` (403 without). Errors are
-//! `{"error": code, "message": text}` with the status of [`ApiError::status_and_code`].
+//! `{"error": code, "message": text}` with the status of [`ApiError::status_and_code`], including
+//! an unknown path below the mount point (404) and a wrong method (405). Every response carries
+//! `Cache-Control: no-store`: each one is about one user's session.
 
 mod account;
 mod cookies;
@@ -22,6 +24,8 @@ mod views;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 
 pub use error::ApiError;
@@ -45,7 +49,10 @@ impl Auth {
             .route("/session", get(session::session))
             .route("/refresh", post(session::refresh))
             .route("/sign-out", post(session::sign_out))
+            .fallback(async || ApiError::NotFound)
+            .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)
             .layer(DefaultBodyLimit::max(self.http_options().max_body_bytes))
+            .layer(axum::middleware::map_response(no_store))
             .with_state(self.clone())
     }
 
@@ -55,4 +62,12 @@ impl Auth {
     pub fn require_auth(&self) -> RequireAuthLayer {
         RequireAuthLayer::new(self.clone())
     }
+}
+
+/// Keeps every answer of the routes out of shared and browser caches.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

@@ -3,17 +3,16 @@
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::cookie::CookieJar;
 
-use super::cookies::{Cookies, Mount};
+use super::cookies::{Cookies, Mount, RequestCookies};
 use super::error::ApiError;
 use super::extract::{ClientHeader, CurrentUser, authenticate};
 use super::views::{SessionBody, SuccessBody, UserBody};
 use crate::auth::{Auth, AuthError, SignedIn};
 
 /// The response to a sign-up, sign-in or refresh: the user, and both cookies set.
-pub(crate) fn signed_in(cookies: &Cookies<'_>, jar: CookieJar, signed_in: &SignedIn) -> Response {
-    let jar = cookies.issue(jar, &signed_in.tokens);
+pub(crate) fn signed_in(cookies: &Cookies<'_>, signed_in: &SignedIn) -> Response {
+    let jar = cookies.issue(&signed_in.tokens);
     (
         jar,
         Json(UserBody {
@@ -44,16 +43,16 @@ pub(crate) async fn refresh(
     State(auth): State<Auth>,
     _: ClientHeader,
     mount: Mount,
-    jar: CookieJar,
+    jar: RequestCookies,
 ) -> Response {
     let cookies = mount.cookies(&auth);
     let Some(token) = cookies.refresh_token(&jar) else {
-        return (cookies.expire(jar), ApiError::NoSession).into_response();
+        return (cookies.expire(), ApiError::NoSession).into_response();
     };
     match auth.refresh(token).await {
-        Ok(refreshed) => signed_in(&cookies, jar, &refreshed),
+        Ok(refreshed) => signed_in(&cookies, &refreshed),
         Err(err @ AuthError::InvalidSession) => {
-            (cookies.expire(jar), ApiError::from(err)).into_response()
+            (cookies.expire(), ApiError::from(err)).into_response()
         }
         Err(err) => ApiError::from(err).into_response(),
     }
@@ -65,7 +64,7 @@ pub(crate) async fn sign_out(
     State(auth): State<Auth>,
     _: ClientHeader,
     mount: Mount,
-    jar: CookieJar,
+    jar: RequestCookies,
 ) -> Result<Response, ApiError> {
     let cookies = mount.cookies(&auth);
     let mut ended = false;
@@ -77,5 +76,5 @@ pub(crate) async fn sign_out(
             auth.sign_out(token).await?;
         }
     }
-    Ok((cookies.expire(jar), Json(SuccessBody { success: true })).into_response())
+    Ok((cookies.expire(), Json(SuccessBody { success: true })).into_response())
 }

@@ -3,9 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
+use authingo::postgres::SetupError;
 use authingo::postgres::{CLEANUP_BATCH_SIZE, PoolConfig};
 use authingo::token::{Token, TokenKind};
-use authingo::postgres::SetupError;
 use authingo::{InputReason, SessionRotation, Store, StoreError};
 use chrono::{Duration, DurationRound as _, TimeDelta, Utc};
 use diesel::QueryableByName;
