@@ -66,15 +66,20 @@ impl Hashing {
             .map_err(internal)
     }
 
+    /// The dummy hash, made now if the start did not make it yet.
+    pub(super) async fn dummy(&self) -> Result<&str, AuthError> {
+        self.dummy_hash
+            .get_or_try_init(|| hash(&self.pool, DUMMY_PASSWORD))
+            .await
+            .map(String::as_str)
+    }
+
     /// Costs one verification, for sign-ins that have no usable hash to check: a verification
     /// against the dummy hash. A caller that arrives while the dummy is still being made waits
     /// for it and then verifies too, so no failing sign-in is ever cheaper than a wrong password.
     pub(super) async fn spend_one_verification(&self, password: &str) -> Result<(), AuthError> {
-        let dummy = self
-            .dummy_hash
-            .get_or_try_init(|| hash(&self.pool, DUMMY_PASSWORD))
-            .await?;
-        self.verify(password, dummy.clone()).await.map(drop)
+        let dummy = self.dummy().await?.to_owned();
+        self.verify(password, dummy).await.map(drop)
     }
 }
 

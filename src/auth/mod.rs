@@ -127,6 +127,17 @@ impl Auth {
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
+
+    /// Waits for the engine's start-up work: the dummy hash that a sign-in of an unknown email
+    /// verifies against, made on the hashing threads as [`Auth::new`] returns (or now, if no
+    /// runtime was running then). A readiness probe that awaits it reports ready once every
+    /// failing sign-in costs what a wrong password costs.
+    ///
+    /// # Errors
+    /// [`AuthError::Internal`] when the hash cannot be made.
+    pub async fn ready(&self) -> Result<(), AuthError> {
+        self.inner.hashing.dummy().await.map(drop)
+    }
 }
 
 fn ttl(name: &'static str, value: Duration) -> Result<TimeDelta, ConfigError> {

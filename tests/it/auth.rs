@@ -214,6 +214,7 @@ async fn every_failed_sign_in_costs_exactly_one_argon2_operation_and_says_the_sa
             .cleanup_interval(None),
     )
     .unwrap();
+    auth.ready().await.unwrap();
     auth.sign_up("ada@example.com", PASSWORD, "Ada")
         .await
         .unwrap();
@@ -224,8 +225,8 @@ async fn every_failed_sign_in_costs_exactly_one_argon2_operation_and_says_the_sa
 
     let attempts = [
         ("ada@example.com", "not the password"), // a wrong password
-        ("nobody@example.com", PASSWORD),        // unknown: the dummy hash is made
-        ("nobody-else@example.com", PASSWORD),   // unknown: the dummy hash is verified
+        ("nobody@example.com", PASSWORD),        // unknown: the dummy hash is verified
+        ("nobody-else@example.com", PASSWORD),   // and again
         ("go@example.com", PASSWORD),            // a hash the hasher cannot read
     ];
     let mut messages = HashSet::new();
@@ -240,7 +241,7 @@ async fn every_failed_sign_in_costs_exactly_one_argon2_operation_and_says_the_sa
         messages.insert(err.to_string());
     }
     assert_eq!(messages.len(), 1);
-    // The dummy hash was made once: one hash at sign-up, one for the dummy.
+    // The dummy hash was made once, at start: one hash for it, one at sign-up.
     assert_eq!(hasher.count(&hasher.hashes), 2);
     assert_eq!(rows(&db, "sessions").await, 1);
 }
@@ -296,6 +297,8 @@ async fn every_input_rule_is_refused_before_anything_is_stored() {
             .cleanup_interval(None),
     )
     .unwrap();
+    auth.ready().await.unwrap();
+    let dummy = hasher.count(&hasher.hashes);
     let long_email = format!("{}@x.io", "a".repeat(251));
     let long_name = "n".repeat(256);
     let long_password = "p".repeat(1025);
@@ -441,8 +444,41 @@ async fn every_input_rule_is_refused_before_anything_is_stored() {
     ));
     assert_eq!(rows(&db, "users").await, 0);
     assert_eq!(rows(&db, "sessions").await, 0);
-    assert_eq!(hasher.count(&hasher.hashes), 0);
+    assert_eq!(dummy, 1, "the dummy hash, made at start");
+    assert_eq!(hasher.count(&hasher.hashes), dummy);
     assert_eq!(hasher.count(&hasher.verifies), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_failing_sign_ins_after_a_start_each_verify_once() {
+    let db = TestDb::new().await;
+    let hasher = Watched::new(FAST);
+    let auth = Auth::new(
+        Options::new(db.store().await)
+            .password_hasher(hasher.clone())
+            .cleanup_interval(None),
+    )
+    .unwrap();
+    // Straight after the start, before the dummy hash may exist: callers that wait for it must
+    // still verify against it, or an unknown email answers faster than a wrong password.
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    let mut sign_ins = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let (auth, barrier) = (auth.clone(), barrier.clone());
+        sign_ins.spawn(async move {
+            barrier.wait().await;
+            auth.sign_in(&format!("nobody{i}@example.com"), PASSWORD)
+                .await
+        });
+    }
+    while let Some(result) = sign_ins.join_next().await {
+        assert!(matches!(
+            result.unwrap(),
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+    assert_eq!(hasher.count(&hasher.verifies), 8);
+    assert_eq!(hasher.count(&hasher.hashes), 1, "one dummy hash");
 }
 
 #[tokio::test]
@@ -487,6 +523,7 @@ async fn hashing_runs_off_the_async_thread_within_the_permit_bound() {
             .cleanup_interval(None),
     )
     .unwrap();
+    auth.ready().await.unwrap();
     // The only async thread of this current-thread runtime is this one.
     let here = std::thread::current().id();
     let mut sign_ups = tokio::task::JoinSet::new();
@@ -500,7 +537,11 @@ async fn hashing_runs_off_the_async_thread_within_the_permit_bound() {
     while let Some(result) = sign_ups.join_next().await {
         result.unwrap().unwrap();
     }
-    assert_eq!(hasher.count(&hasher.hashes), 6);
+    assert_eq!(
+        hasher.count(&hasher.hashes),
+        1 + 6,
+        "the dummy and six sign-ups"
+    );
     assert!(hasher.count(&hasher.most_at_once) <= 2);
     assert!(!hasher.threads.lock().unwrap().contains(&here));
 }
