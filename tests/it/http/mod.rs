@@ -16,6 +16,7 @@ mod server;
 mod cookies;
 mod errors;
 mod expiry;
+mod hostile;
 mod refresh;
 mod secrets;
 mod session;

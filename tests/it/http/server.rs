@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use authingo::token::{Token, TokenKind};
 use axum::Router;
 use reqwest::Method;
-use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE};
 use serde_json::{Value, json};
 
 use super::reply::{Reply, SetCookie, Tokens};
@@ -205,7 +205,7 @@ pub(super) struct TestRequest<'s> {
     method: Method,
     path: String,
     client_header: Option<String>,
-    cookie: Option<String>,
+    cookie: Option<Vec<u8>>,
     content_type: Option<String>,
     body: Option<Vec<u8>>,
 }
@@ -213,11 +213,18 @@ pub(super) struct TestRequest<'s> {
 impl TestRequest<'_> {
     /// Sends `cookie` (`name=value`, or several joined by `; `) in the `Cookie` header; a second
     /// call adds to the first.
-    pub(super) fn cookie(mut self, cookie: &str) -> Self {
-        self.cookie = Some(match self.cookie {
-            Some(before) => format!("{before}; {cookie}"),
-            None => cookie.to_owned(),
-        });
+    pub(super) fn cookie(self, cookie: &str) -> Self {
+        self.raw_cookie(cookie.as_bytes())
+    }
+
+    /// As [`cookie`](Self::cookie), with bytes that need not be ASCII (browsers send raw UTF-8).
+    pub(super) fn raw_cookie(mut self, cookie: &[u8]) -> Self {
+        let mut value = self.cookie.take().unwrap_or_default();
+        if !value.is_empty() {
+            value.extend_from_slice(b"; ");
+        }
+        value.extend_from_slice(cookie);
+        self.cookie = Some(value);
         self
     }
 
@@ -259,7 +266,7 @@ impl TestRequest<'_> {
             request = request.header(CLIENT_HEADER, value);
         }
         if let Some(cookie) = self.cookie {
-            request = request.header(COOKIE, cookie);
+            request = request.header(COOKIE, HeaderValue::from_bytes(&cookie).unwrap());
         }
         if let Some(content_type) = self.content_type {
             request = request.header(CONTENT_TYPE, content_type);
