@@ -165,3 +165,138 @@ mod tests {
         assert!(id[4..].bytes().all(|b| b.is_ascii_hexdigit()));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Token parsing under any input: the shape we issue is accepted, nothing else is.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// URL-safe base64, written out here rather than taken from the parser under test.
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    fn kind() -> impl Strategy<Value = TokenKind> {
+        prop_oneof![Just(TokenKind::Access), Just(TokenKind::Refresh)]
+    }
+
+    fn our_shape(value: &str, kind: TokenKind) -> bool {
+        value.len() == kind.encoded_len() && value.chars().all(|c| ALPHABET.contains(c))
+    }
+
+    /// The text of a token of `kind` made from arbitrary bytes, as `generate` encodes them.
+    fn issued(kind: TokenKind) -> impl Strategy<Value = String> {
+        prop::collection::vec(any::<u8>(), kind.byte_len())
+            .prop_map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    fn alphabet_char() -> impl Strategy<Value = char> {
+        prop::sample::select(ALPHABET.chars().collect::<Vec<_>>())
+    }
+
+    /// Any character, or one of the ASCII ones other base64 alphabets and encodings use.
+    fn near_miss() -> impl Strategy<Value = char> {
+        prop_oneof![
+            any::<char>(),
+            prop::sample::select("+/=.~%! \"".chars().collect::<Vec<_>>()),
+        ]
+    }
+
+    fn either_issued() -> impl Strategy<Value = String> {
+        kind().prop_flat_map(issued)
+    }
+
+    /// Strings near the shape as well as far from it: random text almost never has our length.
+    fn candidate() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            prop::collection::vec(alphabet_char(), 0..100).prop_map(String::from_iter),
+            either_issued(),
+            (either_issued(), any::<prop::sample::Index>(), near_miss()).prop_map(
+                |(token, at, c)| {
+                    let mut chars: Vec<char> = token.chars().collect();
+                    let at = at.index(chars.len());
+                    chars[at] = c;
+                    String::from_iter(chars)
+                }
+            ),
+            (either_issued(), any::<String>()).prop_map(|(token, tail)| token + &tail),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn parse_accepts_exactly_our_shape(value in candidate(), kind in kind()) {
+            let parsed = Token::parse(&value, kind);
+            prop_assert_eq!(parsed.is_some(), our_shape(&value, kind), "{:?}", value);
+            if let Some(token) = parsed {
+                prop_assert_eq!(token.expose(), value.as_str());
+            }
+        }
+
+        #[test]
+        fn every_issued_token_parses_back_to_itself(
+            (kind, text) in kind().prop_flat_map(|kind| (Just(kind), issued(kind)))
+        ) {
+            let token = Token::parse(&text, kind);
+            prop_assert_eq!(token.as_ref().map(Token::expose), Some(text.as_str()));
+            let other = match kind {
+                TokenKind::Access => TokenKind::Refresh,
+                TokenKind::Refresh => TokenKind::Access,
+            };
+            prop_assert!(Token::parse(&text, other).is_none());
+        }
+
+        #[test]
+        fn generated_tokens_parse_back_to_themselves(kind in kind()) {
+            let token = Token::generate(kind).expect("OS randomness");
+            prop_assert_eq!(Token::parse(token.expose(), kind), Some(token));
+        }
+
+        #[test]
+        fn another_length_is_refused(
+            kind in kind(),
+            chars in prop::collection::vec(alphabet_char(), 0..200),
+        ) {
+            prop_assume!(chars.len() != kind.encoded_len());
+            prop_assert!(Token::parse(&String::from_iter(chars), kind).is_none());
+        }
+
+        #[test]
+        fn another_character_is_refused(
+            (kind, text) in kind().prop_flat_map(|kind| (Just(kind), issued(kind))),
+            at in any::<prop::sample::Index>(),
+            c in near_miss().prop_filter("outside the alphabet", |c| !ALPHABET.contains(*c)),
+        ) {
+            let mut chars: Vec<char> = text.chars().collect();
+            let at = at.index(chars.len());
+            chars[at] = c;
+            let bad = String::from_iter(chars);
+            // A multi-byte character also changes the length; a one-byte one keeps it.
+            prop_assert!(Token::parse(&bad, kind).is_none(), "{:?}", bad);
+            prop_assert!(Token::parse(&bad, TokenKind::Access).is_none());
+            prop_assert!(Token::parse(&bad, TokenKind::Refresh).is_none());
+        }
+
+        #[test]
+        fn digests_are_64_lower_hex_stable_and_distinct(
+            (kind, a, b) in kind().prop_flat_map(|kind| (Just(kind), issued(kind), issued(kind)))
+        ) {
+            let token = Token::parse(&a, kind).expect("issued shape");
+            let digest = token.digest();
+            prop_assert_eq!(digest.as_str().len(), DIGEST_LEN);
+            prop_assert!(
+                digest.as_str().bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+                "{}", digest.as_str()
+            );
+            prop_assert_eq!(&token.digest(), &digest);
+            let again = Token::parse(&a, kind).expect("issued shape").digest();
+            prop_assert_eq!(&again, &digest);
+            let other = Token::parse(&b, kind).expect("issued shape").digest();
+            prop_assert_eq!(other == digest, a == b);
+        }
+    }
+}
