@@ -4,6 +4,7 @@
 //! ([`TestDatabase`]), cloned from a migrated template ([`Template`]) and dropped when the value
 //! goes. The crate does not depend on `authingo`, which dev-depends on it: the caller passes the
 //! migrations folder (whose files name the template) and the step that migrates a database.
+//! [`PgBouncer`] puts a private PgBouncer in front of the server, for tests through a pooler.
 //!
 //! # Names
 //!
@@ -47,12 +48,14 @@
 
 mod database;
 mod owner;
+mod pgbouncer;
 mod server;
 mod template;
 mod urls;
 
 pub use database::TestDatabase;
 pub use owner::{Owner, owner, sweep_leftovers};
+pub use pgbouncer::{DEFAULT_POOL_SIZE, INSTALL_HINT, PgBouncer, PoolMode};
 pub use server::{admin, connect, create_database, drop_database};
 pub use template::{Migrate, MigrateFuture, Template};
 pub use urls::{DEFAULT_URL, server_url, url_for, with_application_name};
