@@ -176,3 +176,132 @@ impl<'a> Cookies<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Request cookies under any header bytes: no panic, and the session cookie is found
+    //! whatever surrounds it.
+
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SESSION: &str = "authingo_session";
+
+    /// A byte a `Cookie` header can carry on the wire (what `HeaderValue` and hyper accept):
+    /// visible ASCII, space, tab and any byte from 0x80 up, so raw UTF-8 and invalid UTF-8;
+    /// the separators are drawn more often than the rest.
+    fn header_byte() -> impl Strategy<Value = u8> {
+        let mut bytes: Vec<u8> = (0x20..=0x7e).chain(0x80..=0xff).chain([b'\t']).collect();
+        bytes.extend(b";=\" ,".repeat(8));
+        prop::sample::select(bytes)
+    }
+
+    fn header_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(header_byte(), 0..max)
+    }
+
+    fn headers(values: &[Vec<u8>]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            let value = HeaderValue::from_bytes(value).expect("only header bytes are generated");
+            headers.append(header::COOKIE, value);
+        }
+        headers
+    }
+
+    /// A name that is ours to the eye but not to a browser, or any other.
+    fn other_name() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            header_bytes(20),
+            prop::sample::select(vec![
+                "authingo_sessio",
+                "authingo_session_",
+                "xauthingo_session",
+                "Authingo_Session",
+                "AUTHINGO_SESSION",
+                "authingo_refresh",
+                "authingo%5Fsession",
+                "pref",
+                "",
+            ])
+            .prop_map(|name| name.as_bytes().to_vec()),
+        ]
+    }
+
+    /// Another cookie, as a browser or a hostile client might send it: any name but ours, and a
+    /// value of any header bytes, `;` and `=` included.
+    fn other_cookie() -> impl Strategy<Value = Vec<u8>> {
+        (other_name(), header_bytes(40))
+            .prop_map(|(mut name, value)| {
+                name.push(b'=');
+                name.extend(value);
+                name
+            })
+            .prop_filter("names our cookie", |cookie| !names_ours(cookie))
+    }
+
+    /// Whether `cookie`'s bytes, split where the parser splits them, hold a pair it names as ours.
+    /// It trims names of Unicode whitespace, so `\u{a0}authingo_session` is ours to it though
+    /// not to a browser; whoever can set that cookie can as well set one named exactly like ours.
+    fn names_ours(cookie: &[u8]) -> bool {
+        String::from_utf8_lossy(cookie).split(';').any(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(name, _)| name.trim() == SESSION)
+        })
+    }
+
+    fn token() -> impl Strategy<Value = String> {
+        let alphabet: Vec<char> =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                .chars()
+                .collect();
+        prop::collection::vec(prop::sample::select(alphabet), 43).prop_map(String::from_iter)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_cookie_header_bytes_are_read_without_panic(
+            values in prop::collection::vec(header_bytes(200), 0..4),
+        ) {
+            let cookies = RequestCookies::from_headers(&headers(&values));
+            for name in [SESSION, "authingo_refresh", "", "pref"] {
+                if let Some(value) = cookies.get(name) {
+                    prop_assert!(!value.is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn the_session_cookie_is_found_whatever_surrounds_it(
+            token in token(),
+            before in prop::collection::vec(other_cookie(), 0..4),
+            after in prop::collection::vec(other_cookie(), 0..4),
+            separate_headers in any::<bool>(),
+            separator in prop::sample::select(vec!["; ", ";", ";  ", " ; "]),
+        ) {
+            let ours = format!("{SESSION}={token}").into_bytes();
+            let values: Vec<Vec<u8>> = if separate_headers {
+                before.iter().chain([&ours]).chain(&after).cloned().collect()
+            } else {
+                let all: Vec<&[u8]> = before
+                    .iter()
+                    .chain([&ours])
+                    .chain(&after)
+                    .map(Vec::as_slice)
+                    .collect();
+                vec![all.join(separator.as_bytes())]
+            };
+            let cookies = RequestCookies::from_headers(&headers(&values));
+            prop_assert_eq!(
+                cookies.get(SESSION),
+                Some(token.as_str()),
+                "{:?}",
+                values.iter().map(|v| String::from_utf8_lossy(v)).collect::<Vec<_>>()
+            );
+        }
+    }
+}
