@@ -3,7 +3,7 @@
 //! swept) with the crate's own migrations, stores and connections on top.
 
 use authingo::postgres::{self, PgStore, PoolConfig};
-use authingo_test_db::{MigrateFuture, Template, TestDatabase};
+use authingo_test_db::{MigrateFuture, PgBouncer, PoolMode, Template, TestDatabase};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 static TEMPLATE: Template =
@@ -35,24 +35,68 @@ pub(crate) async fn exec(conn: &mut AsyncPgConnection, sql: &str) {
     }
 }
 
-/// A migrated database of this test's own, dropped when the value goes.
+/// A migrated database of this test's own, dropped when the value goes; its stores connect
+/// directly, or through a PgBouncer of its own ([`TestDb::through_pgbouncer`]).
 #[derive(Debug)]
-pub(crate) struct TestDb(TestDatabase);
+pub(crate) struct TestDb {
+    /// Declared first, so it stops before the database is dropped.
+    bouncer: Option<PgBouncer>,
+    database: TestDatabase,
+}
 
 impl TestDb {
     /// A fresh database with the crate's migrations applied.
     pub(crate) async fn new() -> Self {
-        Self(TestDatabase::new(&TEMPLATE).await)
+        Self {
+            bouncer: None,
+            database: TestDatabase::new(&TEMPLATE).await,
+        }
     }
 
     /// A fresh, empty database (no tables).
     pub(crate) async fn empty() -> Self {
-        Self(TestDatabase::empty().await)
+        Self {
+            bouncer: None,
+            database: TestDatabase::empty().await,
+        }
     }
 
-    /// The database's URL.
+    /// As [`TestDb::new`], with a PgBouncer in `mode` in front of it: the stores it makes
+    /// connect through PgBouncer, while [`url`](Self::url), [`conn`](Self::conn) and the counts
+    /// of the checks still reach the database directly.
+    pub(crate) async fn through_pgbouncer(mode: PoolMode) -> Self {
+        Self::through_pgbouncer_with(mode, authingo_test_db::DEFAULT_POOL_SIZE).await
+    }
+
+    /// As [`TestDb::through_pgbouncer`], with at most `pool_size` server connections.
+    pub(crate) async fn through_pgbouncer_with(mode: PoolMode, pool_size: u32) -> Self {
+        Self {
+            bouncer: Some(PgBouncer::start_with(mode, pool_size).await),
+            database: TestDatabase::new(&TEMPLATE).await,
+        }
+    }
+
+    /// The database's URL, direct to the server.
     pub(crate) fn url(&self) -> &str {
-        self.0.url()
+        self.database.url()
+    }
+
+    /// The database's name.
+    pub(crate) fn name(&self) -> &str {
+        self.database.name()
+    }
+
+    /// The URL the stores connect to: through the PgBouncer if there is one.
+    pub(crate) fn store_url(&self) -> String {
+        match &self.bouncer {
+            Some(bouncer) => bouncer.url_for(self.url()),
+            None => self.url().to_owned(),
+        }
+    }
+
+    /// The PgBouncer in front of the database, if any.
+    pub(crate) fn bouncer(&self) -> Option<&PgBouncer> {
+        self.bouncer.as_ref()
     }
 
     /// A store on a small pool over this database.
@@ -63,7 +107,7 @@ impl TestDb {
     /// A store on a pool with `config` over this database.
     pub(crate) async fn store_with(&self, config: PoolConfig) -> PgStore {
         PgStore::new(
-            postgres::connect_with(self.url(), &config)
+            postgres::connect_with(&self.store_url(), &config)
                 .await
                 .expect("connecting to the test database"),
         )

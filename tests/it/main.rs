@@ -7,4 +7,5 @@ mod db;
 mod fixtures;
 mod http;
 mod migrations;
+mod pgbouncer;
 mod store;

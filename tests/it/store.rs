@@ -1,4 +1,10 @@
 //! The Store contract, line by line, on `PgStore`.
+//!
+//! The tests listed in `contract!` at the end (every one that needs a database, but the
+//! trait-object check) run twice: `store::direct::<name>`, the store's pool on PostgreSQL itself,
+//! and `store::pgbouncer::<name>`, the pool on a PgBouncer of the test's own in session mode, the
+//! pooler setting the README supports. Through PgBouncer, each also checks that its connections
+//! really went through it. What transaction mode does instead is in `pgbouncer.rs`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
@@ -31,9 +37,7 @@ fn rotation() -> (SessionRotation, Token, Token) {
     (rotation, access, refresh)
 }
 
-#[tokio::test]
-async fn user_round_trips_by_email() {
-    let db = TestDb::new().await;
+async fn user_round_trips_by_email(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
@@ -53,9 +57,7 @@ async fn user_round_trips_by_email() {
     assert!(found.updated_at.is_some());
 }
 
-#[tokio::test]
-async fn missing_email_is_none() {
-    let db = TestDb::new().await;
+async fn missing_email_is_none(db: &TestDb) {
     let store = db.store().await;
     store.create_user(&user("ada@example.com")).await.unwrap();
     assert!(
@@ -74,9 +76,7 @@ async fn missing_email_is_none() {
     );
 }
 
-#[tokio::test]
-async fn duplicate_email_is_duplicate_email() {
-    let db = TestDb::new().await;
+async fn duplicate_email_is_duplicate_email(db: &TestDb) {
     let store = db.store().await;
     store.create_user(&user("ada@example.com")).await.unwrap();
     let err = store
@@ -84,12 +84,10 @@ async fn duplicate_email_is_duplicate_email() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::DuplicateEmail), "{err:?}");
-    assert_eq!(count(&db, "SELECT count(*) AS n FROM users").await, 1);
+    assert_eq!(count(db, "SELECT count(*) AS n FROM users").await, 1);
 }
 
-#[tokio::test]
-async fn duplicate_id_is_a_database_error_not_duplicate_email() {
-    let db = TestDb::new().await;
+async fn duplicate_id_is_a_database_error_not_duplicate_email(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
@@ -99,9 +97,7 @@ async fn duplicate_id_is_a_database_error_not_duplicate_email() {
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn session_round_trips_with_its_user() {
-    let db = TestDb::new().await;
+async fn session_round_trips_with_its_user(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
@@ -143,9 +139,7 @@ async fn session_round_trips_with_its_user() {
     );
 }
 
-#[tokio::test]
-async fn expired_access_token_is_none_but_refresh_still_works() {
-    let db = TestDb::new().await;
+async fn expired_access_token_is_none_but_refresh_still_works(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
@@ -175,9 +169,7 @@ async fn expired_access_token_is_none_but_refresh_still_works() {
     );
 }
 
-#[tokio::test]
-async fn delete_by_access_token_removes_the_session() {
-    let db = TestDb::new().await;
+async fn delete_by_access_token_removes_the_session(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
@@ -205,9 +197,7 @@ async fn delete_by_access_token_removes_the_session() {
     );
 }
 
-#[tokio::test]
-async fn delete_by_refresh_token_removes_the_session() {
-    let db = TestDb::new().await;
+async fn delete_by_refresh_token_removes_the_session(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
@@ -227,12 +217,10 @@ async fn delete_by_refresh_token_removes_the_session() {
             .unwrap()
             .is_none()
     );
-    assert_eq!(count(&db, "SELECT count(*) AS n FROM sessions").await, 0);
+    assert_eq!(count(db, "SELECT count(*) AS n FROM sessions").await, 0);
 }
 
-#[tokio::test]
-async fn refresh_replaces_both_tokens_and_expiries() {
-    let db = TestDb::new().await;
+async fn refresh_replaces_both_tokens_and_expiries(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
@@ -287,9 +275,7 @@ async fn refresh_replaces_both_tokens_and_expiries() {
     );
 }
 
-#[tokio::test]
-async fn expired_refresh_token_cannot_refresh() {
-    let db = TestDb::new().await;
+async fn expired_refresh_token_cannot_refresh(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
@@ -314,7 +300,7 @@ async fn expired_refresh_token_cannot_refresh() {
     // Nothing was written over the row.
     assert_eq!(
         count(
-            &db,
+            db,
             "SELECT count(*) AS n FROM sessions WHERE refresh_expires_at < now()"
         )
         .await,
@@ -322,10 +308,8 @@ async fn expired_refresh_token_cannot_refresh() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn of_fifty_concurrent_refreshes_exactly_one_wins() {
+async fn of_fifty_concurrent_refreshes_exactly_one_wins(db: &TestDb) {
     const CALLERS: usize = 50;
-    let db = TestDb::new().await;
     let store = Arc::new(
         db.store_with(PoolConfig::default().max_size(CALLERS as u32))
             .await,
@@ -388,9 +372,7 @@ fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
     (buffer, tracing::subscriber::set_default(subscriber))
 }
 
-#[tokio::test]
-async fn cleanup_removes_dead_sessions_in_batches_and_keeps_refreshable_ones() {
-    let db = TestDb::new().await;
+async fn cleanup_removes_dead_sessions_in_batches_and_keeps_refreshable_ones(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
@@ -427,7 +409,7 @@ async fn cleanup_removes_dead_sessions_in_batches_and_keeps_refreshable_ones() {
     assert!(batches[0].contains(&format!("deleted={CLEANUP_BATCH_SIZE}")));
     assert!(batches[2].contains("deleted=500"), "{logs}");
 
-    let remaining = count(&db, "SELECT count(*) AS n FROM sessions").await;
+    let remaining = count(db, "SELECT count(*) AS n FROM sessions").await;
     assert_eq!(remaining, 2);
     // The idle session can still be refreshed.
     let (rotation, _, _) = rotation();
@@ -441,9 +423,7 @@ async fn cleanup_removes_dead_sessions_in_batches_and_keeps_refreshable_ones() {
     assert_eq!(store.cleanup_expired_sessions().await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn cleanup_skips_rows_another_sweep_holds_instead_of_waiting() {
-    let db = TestDb::new().await;
+async fn cleanup_skips_rows_another_sweep_holds_instead_of_waiting(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
@@ -476,9 +456,7 @@ async fn cleanup_skips_rows_another_sweep_holds_instead_of_waiting() {
     assert_eq!(store.cleanup_expired_sessions().await.unwrap(), 3);
 }
 
-#[tokio::test]
-async fn deleting_a_user_deletes_its_sessions() {
-    let db = TestDb::new().await;
+async fn deleting_a_user_deletes_its_sessions(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     let bob = user("bob@example.com");
@@ -492,12 +470,10 @@ async fn deleting_a_user_deletes_its_sessions() {
         &format!("DELETE FROM users WHERE id = '{}'", ada.id),
     )
     .await;
-    assert_eq!(count(&db, "SELECT count(*) AS n FROM sessions").await, 1);
+    assert_eq!(count(db, "SELECT count(*) AS n FROM sessions").await, 1);
 }
 
-#[tokio::test]
-async fn session_for_an_unknown_user_is_refused() {
-    let db = TestDb::new().await;
+async fn session_for_an_unknown_user_is_refused(db: &TestDb) {
     let store = db.store().await;
     let ghost = user("ghost@example.com");
     let err = store
@@ -507,9 +483,7 @@ async fn session_for_an_unknown_user_is_refused() {
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn user_with_session_is_written_together_or_not_at_all() {
-    let db = TestDb::new().await;
+async fn user_with_session_is_written_together_or_not_at_all(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     let (session, tokens) = live_session(&ada);
@@ -543,9 +517,7 @@ async fn user_with_session_is_written_together_or_not_at_all() {
     );
 }
 
-#[tokio::test]
-async fn nul_byte_or_overlong_value_is_refused_and_nothing_is_stored() {
-    let db = TestDb::new().await;
+async fn nul_byte_or_overlong_value_is_refused_and_nothing_is_stored(db: &TestDb) {
     let store = db.store().await;
 
     let err = store
@@ -600,8 +572,8 @@ async fn nul_byte_or_overlong_value_is_refused_and_nothing_is_stored() {
         matches!(err, StoreError::InvalidInput { field: "name", .. }),
         "{err:?}"
     );
-    assert_eq!(count(&db, "SELECT count(*) AS n FROM users").await, 1);
-    assert_eq!(count(&db, "SELECT count(*) AS n FROM sessions").await, 0);
+    assert_eq!(count(db, "SELECT count(*) AS n FROM users").await, 1);
+    assert_eq!(count(db, "SELECT count(*) AS n FROM sessions").await, 0);
 }
 
 #[tokio::test]
@@ -646,9 +618,7 @@ async fn pool_settings_bb8_would_panic_on_are_refused() {
     }
 }
 
-#[tokio::test]
-async fn exhausted_pool_is_unavailable_after_the_timeout() {
-    let db = TestDb::new().await;
+async fn exhausted_pool_is_unavailable_after_the_timeout(db: &TestDb) {
     let store = db.one_connection_store().await;
     let held = store.pool().get().await.unwrap();
     let err = store
@@ -666,9 +636,7 @@ async fn exhausted_pool_is_unavailable_after_the_timeout() {
     );
 }
 
-#[tokio::test]
-async fn store_recovers_after_its_connections_are_killed() {
-    let db = TestDb::new().await;
+async fn store_recovers_after_its_connections_are_killed(db: &TestDb) {
     let store = db.store().await;
     store.create_user(&user("ada@example.com")).await.unwrap();
     // Three connections open and idle in the pool.
@@ -710,14 +678,12 @@ async fn store_recovers_after_its_connections_are_killed() {
     }
 }
 
-#[tokio::test]
-async fn every_statement_stays_prepared_on_its_connection() {
+async fn every_statement_stays_prepared_on_its_connection(db: &TestDb) {
     #[derive(QueryableByName)]
     struct Statement {
         #[diesel(sql_type = diesel::sql_types::Text)]
         statement: String,
     }
-    let db = TestDb::new().await;
     let store = db.store_with(PoolConfig::default().max_size(1)).await;
     // Twice each, so that a statement prepared anew per call would show as such.
     for round in 0..2 {
@@ -768,9 +734,7 @@ async fn every_statement_stays_prepared_on_its_connection() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_whose_connection_dies_under_it_is_unavailable_not_a_guess() {
-    let db = TestDb::new().await;
+async fn delete_whose_connection_dies_under_it_is_unavailable_not_a_guess(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
@@ -801,7 +765,7 @@ async fn delete_whose_connection_dies_under_it_is_unavailable_not_a_guess() {
          WHERE datname = '{database}' AND wait_event_type = 'Lock'"
     );
     let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
-    while count(&db, &waiting).await == 0 {
+    while count(db, &waiting).await == 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the DELETE never waited"
@@ -827,4 +791,62 @@ async fn delete_whose_connection_dies_under_it_is_unavailable_not_a_guess() {
     );
     // The killed statement deleted nothing; the client's retry finds the session.
     assert!(store.delete_session(&tokens.access.digest()).await.unwrap());
+}
+
+/// Runs each test `name(db: &TestDb)` listed as `store::direct::name` on a database of its own,
+/// and as `store::pgbouncer::name` on one behind a PgBouncer in session mode; an optional
+/// parenthesised argument list is `#[tokio::test]`'s.
+macro_rules! contract {
+    ($($name:ident $(($($flavor:tt)*))?),* $(,)?) => {
+        mod direct {
+            use crate::db::TestDb;
+            $(
+                #[tokio::test $(($($flavor)*))?]
+                async fn $name() {
+                    super::$name(&TestDb::new().await).await;
+                }
+            )*
+        }
+
+        mod pgbouncer {
+            use authingo_test_db::PoolMode;
+
+            use crate::db::TestDb;
+            $(
+                #[tokio::test $(($($flavor)*))?]
+                async fn $name() {
+                    let db = TestDb::through_pgbouncer(PoolMode::Session).await;
+                    super::$name(&db).await;
+                    crate::pgbouncer::assert_served(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+contract! {
+    user_round_trips_by_email,
+    missing_email_is_none,
+    duplicate_email_is_duplicate_email,
+    duplicate_id_is_a_database_error_not_duplicate_email,
+    session_round_trips_with_its_user,
+    expired_access_token_is_none_but_refresh_still_works,
+    delete_by_access_token_removes_the_session,
+    delete_by_refresh_token_removes_the_session,
+    refresh_replaces_both_tokens_and_expiries,
+    expired_refresh_token_cannot_refresh,
+    of_fifty_concurrent_refreshes_exactly_one_wins(flavor = "multi_thread", worker_threads = 4),
+    cleanup_removes_dead_sessions_in_batches_and_keeps_refreshable_ones,
+    cleanup_skips_rows_another_sweep_holds_instead_of_waiting,
+    deleting_a_user_deletes_its_sessions,
+    session_for_an_unknown_user_is_refused,
+    user_with_session_is_written_together_or_not_at_all,
+    nul_byte_or_overlong_value_is_refused_and_nothing_is_stored,
+    exhausted_pool_is_unavailable_after_the_timeout,
+    store_recovers_after_its_connections_are_killed,
+    every_statement_stays_prepared_on_its_connection,
+    delete_whose_connection_dies_under_it_is_unavailable_not_a_guess(
+        flavor = "multi_thread",
+        worker_threads = 2
+    ),
 }
