@@ -5,6 +5,9 @@
 //! goes. The crate does not depend on `authingo`, which dev-depends on it: the caller passes the
 //! migrations folder (whose files name the template) and the step that migrates a database.
 //! [`PgBouncer`] puts a private PgBouncer in front of the server, for tests through a pooler.
+//! Fault tests get a server of their own instead: a [`Cluster`] (`initdb` and `pg_ctl` of the
+//! installed server, in a temporary directory, on a free port), which they may stop, restart,
+//! freeze, lock or make read-only; the shared server is never touched (see [`cluster`]).
 //!
 //! # Names
 //!
@@ -46,6 +49,7 @@
 //! `idle_session_timeout` is switched off on the owner session for that reason, and [`owner`]
 //! fails once the session has ended rather than hand out more names.
 
+pub mod cluster;
 mod database;
 mod owner;
 mod pgbouncer;
@@ -53,6 +57,7 @@ mod server;
 mod template;
 mod urls;
 
+pub use cluster::{Cluster, HeldLock, StopMode};
 pub use database::TestDatabase;
 pub use owner::{Owner, owner, sweep_leftovers};
 pub use pgbouncer::{DEFAULT_POOL_SIZE, INSTALL_HINT, PgBouncer, PoolMode};

@@ -390,7 +390,7 @@ fn output(dir: &Path) -> Stdio {
 }
 
 /// The uid and gid of the system user `name`, from `/etc/passwd`.
-fn system_user(name: &str) -> Option<(u32, u32)> {
+pub(crate) fn system_user(name: &str) -> Option<(u32, u32)> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|line| {
         let mut fields = line.split(':');
