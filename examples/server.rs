@@ -3,20 +3,45 @@
 //!
 //! Run it with `cargo run --example server`, then open <http://localhost:8080/>. It reads
 //! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/authingo_demo`, created if
-//! missing), applies the migrations, listens on 127.0.0.1 at `PORT` (default 8080), and shuts
-//! down gracefully on Ctrl-C.
+//! missing), applies the migrations, listens on 127.0.0.1 at `PORT` (default 8080; 0 takes any
+//! free port) and, once it accepts connections, prints one line on stdout:
+//! `listening on http://localhost:<port>/`. Logs go to stderr (`RUST_LOG`, default `info`).
+//!
+//! The bounds it sets, to keep when you copy it:
+//!
+//! - a client has [`HEADER_READ_TIMEOUT`] (5 s) to send a request's headers, and a kept-alive
+//!   connection may idle that long between requests; then the connection is closed;
+//! - a request body that stalls for [`BODY_READ_TIMEOUT`] (5 s) between two reads is refused
+//!   and its connection closed;
+//! - on SIGTERM or Ctrl-C it stops accepting connections, lets the requests in flight finish,
+//!   and exits; connections still open after [`SHUTDOWN_DEADLINE`] (10 s) are dropped.
 
 use std::error::Error;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use authingo::http::CurrentUser;
+use authingo::http::{ApiError, CurrentUser};
 use authingo::postgres::{self, PgStore};
 use authingo::{Auth, Options};
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing_subscriber::EnvFilter;
+
+/// How long a client may take to send a request's headers (and a connection may idle).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request body may go without sending data.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a shutdown waits for open connections before dropping them.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -24,6 +49,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let url = std::env::var("DATABASE_URL")
@@ -40,27 +67,93 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .route("/", get(page))
         .route("/api/me", get(me))
         .with_state(auth.clone())
-        .nest("/api/auth", auth.router());
+        .nest("/api/auth", auth.router())
+        .fallback(async || ApiError::NotFound)
+        .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)
+        .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT));
 
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port.parse()?,
         Err(_) => 8080,
     };
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!("listening on http://localhost:{port}/");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            if let Err(err) = tokio::signal::ctrl_c().await {
-                tracing::error!(error = %err, "cannot listen for Ctrl-C");
-                std::future::pending::<()>().await;
-            }
-            tracing::info!("shutting down");
-        })
-        .await?;
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    // Before the address is printed: whoever reads it may signal at once.
+    let stop = stop_signal()?;
+    println!(
+        "listening on http://localhost:{}/",
+        listener.local_addr()?.port()
+    );
+    serve(listener, app, stop).await;
     auth.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves HTTP/1.1 on `listener` until `stop`, then drains the open connections for at most
+/// [`SHUTDOWN_DEADLINE`].
+///
+/// hyper's own connection builder rather than `axum::serve`, for the header timeout: only the
+/// HTTP parser sees a request before its headers are complete, and `axum::serve` gives it no
+/// timer, so its 30-second default never fires.
+async fn serve(listener: TcpListener, app: Router, stop: impl Future<Output = ()>) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors, say: pause rather than spin.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing the requests in flight");
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown deadline passed: dropping the connections still open");
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, what `docker stop`, systemd and Kubernetes send.
+/// The handlers are installed when this is called, not when the future is first polled.
+fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    Ok(async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    })
 }
 
 /// A route of the application's own, protected by the `CurrentUser` extractor. The application

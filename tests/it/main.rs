@@ -4,6 +4,7 @@
 
 mod auth;
 mod db;
+mod example;
 mod fixtures;
 mod http;
 mod migrations;
