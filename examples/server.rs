@@ -184,29 +184,38 @@ const PAGE: &str = r#"<!doctype html>
   <input id="name" placeholder="name" autocomplete="name">
   <input id="email" placeholder="email" autocomplete="email">
   <input id="password" type="password" placeholder="password (8 characters or more)">
-  <button onclick="call('POST', '/api/auth/sign-up', {email: v('email'), password: v('password'), name: v('name')})">Sign up</button>
-  <button onclick="call('POST', '/api/auth/sign-in', {email: v('email'), password: v('password')})">Sign in</button>
+  <button id="sign-up" onclick="call('POST', '/api/auth/sign-up', {email: v('email'), password: v('password'), name: v('name')})">Sign up</button>
+  <button id="sign-in" onclick="call('POST', '/api/auth/sign-in', {email: v('email'), password: v('password')})">Sign in</button>
 </fieldset>
 <fieldset><legend>Session</legend>
-  <button onclick="call('GET', '/api/auth/session')">Show session</button>
-  <button onclick="call('GET', '/api/me')">Protected /api/me</button>
-  <button onclick="call('POST', '/api/auth/refresh')">Refresh</button>
-  <button onclick="call('POST', '/api/auth/sign-out')">Sign out</button>
+  <button id="session" onclick="call('GET', '/api/auth/session')">Show session</button>
+  <button id="me" onclick="call('GET', '/api/me')">Protected /api/me</button>
+  <button id="refresh" onclick="call('POST', '/api/auth/refresh')">Refresh</button>
+  <button id="sign-out" onclick="call('POST', '/api/auth/sign-out')">Sign out</button>
 </fieldset>
-<pre id="out">Responses appear here.</pre>
+<!-- data-answers counts the answers shown, so a test can wait for the next one. -->
+<pre id="out" data-answers="0">Responses appear here.</pre>
 <script>
   const v = (id) => document.getElementById(id).value;
   async function call(method, path, body) {
-    const response = await fetch(path, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-Authingo-Client": "true" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    let shown = text;
-    try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (_) {}
-    document.getElementById("out").textContent = `${method} ${path} → ${response.status}\n${shown}`;
+    const out = document.getElementById("out");
+    let shown;
+    try {
+      const response = await fetch(path, {
+        method,
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-Authingo-Client": "true" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await response.text();
+      shown = text;
+      try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (_) {}
+      shown = `${method} ${path} → ${response.status}\n${shown}`;
+    } catch (err) {
+      shown = `${method} ${path} → failed: ${err}`;
+    }
+    out.textContent = shown;
+    out.dataset.answers = Number(out.dataset.answers) + 1;
   }
 </script>
 </html>
