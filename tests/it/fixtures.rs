@@ -1,5 +1,7 @@
 //! What the tests of every layer share: the password, cheap hashing parameters, records with
-//! expiries relative to now, and a row count.
+//! expiries relative to now, a row count, and captured logs.
+
+use std::sync::{Arc, Mutex};
 
 use authingo::password::Argon2Params;
 use authingo::token::{Token, TokenKind, new_id};
@@ -84,4 +86,28 @@ pub(crate) async fn count(db: &TestDb, sql: &str) -> i64 {
 /// The number of rows in `table`.
 pub(crate) async fn rows(db: &TestDb, table: &str) -> i64 {
     count(db, &format!("SELECT count(*) AS n FROM {table}")).await
+}
+
+/// Captures the `tracing` events of this thread (and of the tasks of a current-thread runtime
+/// running on it) as text, until the guard goes.
+pub(crate) fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let sink = Sink(buffer.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    (buffer, tracing::subscriber::set_default(subscriber))
 }

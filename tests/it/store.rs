@@ -6,7 +6,7 @@
 //! pooler setting the README supports. Through PgBouncer, each also checks that its connections
 //! really went through it. What transaction mode does instead is in `pgbouncer.rs`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use authingo::postgres::SetupError;
@@ -19,7 +19,7 @@ use diesel_async::RunQueryDsl as _;
 use tokio::sync::Barrier;
 
 use crate::db::{TestDb, exec};
-use crate::fixtures::{count, live_session, session, user};
+use crate::fixtures::{capture_logs, count, live_session, session, user};
 
 fn rotation() -> (SessionRotation, Token, Token) {
     let access = Token::generate(TokenKind::Access).unwrap();
@@ -347,29 +347,6 @@ async fn of_fifty_concurrent_refreshes_exactly_one_wins(db: &TestDb) {
             .unwrap()
             .is_some()
     );
-}
-
-/// Captures `tracing` events of this thread as text.
-fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let sink = Sink(buffer.clone());
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    (buffer, tracing::subscriber::set_default(subscriber))
 }
 
 async fn cleanup_removes_dead_sessions_in_batches_and_keeps_refreshable_ones(db: &TestDb) {

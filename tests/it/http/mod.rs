@@ -17,6 +17,7 @@ mod cookies;
 mod errors;
 mod expiry;
 mod hostile;
+mod instances;
 mod refresh;
 mod secrets;
 mod session;
