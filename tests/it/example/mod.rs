@@ -8,5 +8,6 @@
 mod bounds;
 mod browser;
 mod process;
+mod routes;
 
 pub(crate) use process::ExampleServer;
