@@ -10,7 +10,8 @@
 //! - **Where.** `<temp>/authingo-clusters/<pid>-<n>/`: the data directory `data/`, the server's
 //!   log `log` and its Unix socket. It listens on 127.0.0.1 at a free port below the ephemeral
 //!   range (so that no client socket takes it while the server is stopped), trust
-//!   authentication, user `postgres`; durability is off (`fsync`, `synchronous_commit`).
+//!   authentication, user `postgres`. Nothing is synced to disk (`fsync = off`): a commit
+//!   survives the server's crash (`immediate` stop, `SIGKILL`), not the machine's.
 //! - **Lifetime.** Dropping a [`Cluster`] stops it (`immediate`, after a thaw) and removes the
 //!   directory, during a panic too. A process that dies without dropping it leaves the directory
 //!   named after its pid: the next cluster made on the machine stops and removes it once that
@@ -146,7 +147,7 @@ impl Cluster {
         cluster.append_config(&format!(
             "listen_addresses = '127.0.0.1'\n\
              unix_socket_directories = '{}'\n\
-             fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
+             fsync = off\nfull_page_writes = off\n\
              shared_buffers = 16MB\nmax_connections = 100\nautovacuum = off\n",
             cluster.root.display()
         ));
