@@ -9,7 +9,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 static TEMPLATE: Template =
     Template::new(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"), migrate);
 
-fn migrate(url: String) -> MigrateFuture {
+pub(crate) fn migrate(url: String) -> MigrateFuture {
     Box::pin(async move {
         postgres::run_migrations(&url).await?;
         Ok(())

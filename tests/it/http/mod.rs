@@ -16,6 +16,7 @@ mod server;
 mod cookies;
 mod errors;
 mod expiry;
+mod faults;
 mod hostile;
 mod instances;
 mod refresh;

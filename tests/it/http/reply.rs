@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use authingo::token::{Token, TokenKind};
 use chrono::{DateTime, Duration, Utc};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 
 /// The default name of the access-token cookie.
@@ -98,6 +98,20 @@ impl Reply {
         let allowed: BTreeSet<&str> = ["error", "message", "field"].into();
         assert!(keys.is_subset(&allowed), "{body}");
         body
+    }
+
+    /// Asserts a 503 `unavailable` that tells when to retry (a positive `Retry-After`, in
+    /// seconds) and sets or clears no cookie.
+    #[track_caller]
+    pub(super) fn assert_unavailable(&self) {
+        self.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+        let retry_after = self
+            .headers
+            .get(RETRY_AFTER)
+            .unwrap_or_else(|| panic!("{}: no Retry-After in {:?}", self.request, self.headers));
+        let seconds: u64 = retry_after.to_str().unwrap().parse().unwrap();
+        assert!(seconds > 0, "{}: Retry-After {seconds}", self.request);
+        self.assert_no_cookies();
     }
 
     /// Asserts that the reply expires both cookies with the attributes they were set with.
