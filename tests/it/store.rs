@@ -616,14 +616,15 @@ async fn exhausted_pool_is_unavailable_after_the_timeout(db: &TestDb) {
 async fn store_recovers_after_its_connections_are_killed(db: &TestDb) {
     let store = db.store().await;
     store.create_user(&user("ada@example.com")).await.unwrap();
-    // Three connections open and idle in the pool.
+    // Three connections open and idle in the pool (and maybe a fourth, which the pool opens to
+    // keep one idle while the three are out).
     let held: Vec<_> = vec![
         store.pool().get().await.unwrap(),
         store.pool().get().await.unwrap(),
         store.pool().get().await.unwrap(),
     ];
     drop(held);
-    assert_eq!(store.pool().state().idle_connections, 3);
+    assert!(store.pool().state().idle_connections >= 3);
 
     let kill_all = async || {
         let mut admin = crate::db::admin().await;

@@ -1,11 +1,12 @@
 //! The database goes away and comes back: stopped (`fast` and `immediate`) and restarted under
-//! load, and refusing connections.
+//! load, refusing connections, and callers that were already waiting when it returned.
 
 use std::time::{Duration, Instant};
 
 use authingo_test_db::StopMode;
 use reqwest::StatusCode;
 use serde_json::json;
+use tokio::task::JoinSet;
 
 use super::{CHECKOUT, FaultApp, Kind, Load, SLACK, Tuning, bound, timed};
 use crate::fixtures::PASSWORD;
@@ -131,4 +132,54 @@ async fn refused_connections_are_503_within_the_checkout_timeout() {
     server.refresh(&tokens.refresh_cookie()).await.assert_ok();
     assert_eq!(app.count("SELECT count(*) FROM users").await, 1);
     assert_eq!(app.count("SELECT count(*) FROM sessions").await, 1);
+}
+
+/// Requests already waiting on the pool when the database comes back are served, without any
+/// new request arriving to prompt the pool.
+///
+/// bb8 0.9 opens connections for waiters only as they arrive, and gives each attempt up after its
+/// connection timeout; requests that arrive while the pool's attempts are all under way start
+/// none of their own. So the scenario: a first wave of requests takes every attempt the pool may
+/// make (its size), the outage outlasts those attempts, and a second wave, which started none,
+/// is waiting when the database returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_waiting_when_the_database_returns_are_served_without_new_requests() {
+    let checkout = Duration::from_secs(4);
+    let tuning = Tuning {
+        max_size: 2,
+        checkout,
+        ..Tuning::default()
+    };
+    let app = FaultApp::own(tuning).await;
+    let tokens = app.sign_up(EMAIL).await;
+    app.cluster.stop(StopMode::Fast).await;
+
+    let wave = |size| {
+        let mut requests = JoinSet::new();
+        for _ in 0..size {
+            let (server, cookie) = (app.server.clone(), tokens.access_cookie());
+            requests
+                .spawn(async move { timed(server.get("/api/auth/session").cookie(&cookie)).await });
+        }
+        requests
+    };
+    for answer in wave(tuning.max_size).join_all().await {
+        answer.reply.assert_unavailable();
+    }
+    let waiting = wave(4);
+    // The length of the outage: long enough for the attempts of the first wave to end (the
+    // last of them 5 s after they began, with a 4 s connection timeout), well within the second
+    // wave's wait.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.cluster.start().await;
+    let restarted = Instant::now();
+
+    for answer in waiting.join_all().await {
+        answer.reply.assert_ok();
+        let after = answer.ended().saturating_duration_since(restarted);
+        assert!(
+            after <= SLACK,
+            "served {after:?} after the database returned"
+        );
+    }
 }
