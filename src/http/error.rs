@@ -1,5 +1,7 @@
 //! The one table from errors to HTTP statuses and JSON bodies.
 
+use std::fmt;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -68,6 +70,27 @@ impl ApiError {
     }
 }
 
+/// An error and its sources on one line, for the log: each source is added unless its message is
+/// already in the text (most errors of the crate include their cause's), so that the line says
+/// why ("no connection within 5s; … connection refused"), not only what failed.
+struct Causes<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(err) = source {
+            let message = err.to_string();
+            if !text.contains(&message) {
+                text.push_str(": ");
+                text.push_str(&message);
+            }
+            source = err.source();
+        }
+        f.write_str(&text)
+    }
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: &'static str,
@@ -85,11 +108,11 @@ impl IntoResponse for ApiError {
         };
         let message = match &self {
             Self::Auth(AuthError::Unavailable(source)) => {
-                tracing::warn!(error = %source, source = ?std::error::Error::source(source), "store unavailable");
+                tracing::warn!(error = %Causes(source), "store unavailable");
                 "the service is temporarily unavailable".to_owned()
             }
             Self::Auth(AuthError::Internal(source)) => {
-                tracing::error!(error = %source, source = ?source.source(), "internal error");
+                tracing::error!(error = %Causes(&**source), "internal error");
                 "internal server error".to_owned()
             }
             other => other.to_string(),

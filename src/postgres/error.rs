@@ -2,7 +2,6 @@
 //! setting a database up.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_async::pooled_connection::PoolError;
 
 use crate::error::{BoxError, InputReason};
 use crate::store::StoreError;
@@ -74,8 +73,11 @@ pub(crate) fn from_diesel(err: DieselError) -> StoreError {
     }
 }
 
-pub(crate) fn from_pool(err: bb8::RunError<PoolError>) -> StoreError {
-    StoreError::Unavailable(Box::new(err))
+/// A failed checkout, as the store reports it. [`PgPool::get`](super::PgPool::get) already
+/// reports [`StoreError::Unavailable`], with the cause of the wait attached; this keeps the
+/// store's checkouts reading as its other mappings do.
+pub(crate) fn from_pool(err: StoreError) -> StoreError {
+    err
 }
 
 /// Refuses a value PostgreSQL would reject or truncate, before anything is sent.

@@ -1,17 +1,21 @@
 //! The connection pool: bb8 over diesel-async's `AsyncPgConnection`, which reconnects on its
-//! own after an outage.
+//! own after an outage and says why no connection could be had.
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use bb8::{CustomizeConnection, ErrorSink, PooledConnection, RunError};
+use diesel::{ConnectionError, ConnectionResult};
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
 
 use super::error::SetupError;
-
-/// The pool [`PgStore`](super::PgStore) runs on.
-pub type PgPool = bb8::Pool<Manager>;
+use crate::store::StoreError;
 
 pub(crate) type Manager = AsyncDieselConnectionManager<AsyncPgConnection>;
 
@@ -19,6 +23,149 @@ pub(crate) type Manager = AsyncDieselConnectionManager<AsyncPgConnection>;
 /// After an outage, a caller already waiting for a connection gets one within this of the
 /// database accepting connections again.
 const RECONNECT_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The pool [`PgStore`](super::PgStore) runs on: bb8's pool of diesel-async connections, which
+/// also remembers why its last attempt to open a connection failed. Cheap to clone.
+///
+/// Made by [`connect`] or [`connect_with`].
+#[derive(Clone)]
+pub struct PgPool {
+    pool: bb8::Pool<Manager>,
+    last_connect_error: LastConnectError,
+    config: PoolConfig,
+}
+
+impl fmt::Debug for PgPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgPool")
+            .field("state", &self.pool.state())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl PgPool {
+    /// A connection of the pool, waiting up to [`PoolConfig::connection_timeout`] for one.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when none is free in time. Its source says why: the error of
+    /// the pool's last attempt to open a connection (the server refused, say) when no attempt has
+    /// succeeded since, else that every connection stayed in use.
+    pub async fn get(
+        &self,
+    ) -> Result<PooledConnection<'_, AsyncDieselConnectionManager<AsyncPgConnection>>, StoreError>
+    {
+        self.pool.get().await.map_err(|err| {
+            let waited = self.config.connection_timeout;
+            let err = match (err, self.last_connect_error.get()) {
+                (RunError::User(err), _) => CheckoutFailed::Connect(Arc::new(err)),
+                (RunError::TimedOut, Some(cause)) => {
+                    CheckoutFailed::CannotConnect { waited, cause }
+                }
+                (RunError::TimedOut, None) => CheckoutFailed::Busy {
+                    waited,
+                    open: self.pool.state().connections,
+                    max_size: self.config.max_size,
+                },
+            };
+            StoreError::Unavailable(Box::new(err))
+        })
+    }
+
+    /// The number of connections open and idle, and bb8's statistics.
+    pub fn state(&self) -> bb8::State {
+        self.pool.state()
+    }
+
+    /// bb8's pool itself, for what this type does not offer. Its own `get` reports a timeout
+    /// without its cause.
+    pub fn inner(&self) -> &bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>> {
+        &self.pool
+    }
+}
+
+/// Why [`PgPool::get`] gave no connection. Each message includes its cause's, as the store's
+/// errors do, so that one line of log says it all.
+#[derive(Debug, thiserror::Error)]
+enum CheckoutFailed {
+    /// The wait ran out, and the last attempt to open a connection had failed (none opened
+    /// since): the database is down, refuses, or rejects the credentials.
+    #[error("no connection within {waited:?}; the last attempt to open one failed: {cause}")]
+    CannotConnect {
+        waited: Duration,
+        #[source]
+        cause: Arc<PoolError>,
+    },
+    /// The wait ran out with no failed attempt: every connection stayed in use (slow statements,
+    /// or more callers than connections), or the attempts are still under way.
+    #[error("no connection free within {waited:?} ({open} of {max_size} open, all in use)")]
+    Busy {
+        waited: Duration,
+        open: u32,
+        max_size: u32,
+    },
+    /// bb8 reported a connection error itself (its 0.9 `get` does not).
+    #[error("{0}")]
+    Connect(#[source] Arc<PoolError>),
+}
+
+/// The error of the pool's last failed attempt to open a connection, cleared when one opens:
+/// bb8 hands the first to an [`ErrorSink`], and calls a [`CustomizeConnection`] on each
+/// connection it opens. One per pool, shared by the pool's sink and customizer and the
+/// [`PgPool`] that reports it.
+#[derive(Debug, Clone, Default)]
+struct LastConnectError(Arc<Mutex<Option<Arc<PoolError>>>>);
+
+impl LastConnectError {
+    fn get(&self) -> Option<Arc<PoolError>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, error: Option<PoolError>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = error.map(Arc::new);
+    }
+}
+
+impl ErrorSink<PoolError> for LastConnectError {
+    fn sink(&self, error: PoolError) {
+        self.set(Some(error));
+    }
+
+    fn boxed_clone(&self) -> Box<dyn ErrorSink<PoolError>> {
+        Box::new(self.clone())
+    }
+}
+
+impl CustomizeConnection<AsyncPgConnection, PoolError> for LastConnectError {
+    fn on_acquire<'a>(
+        &'a self,
+        _connection: &'a mut AsyncPgConnection,
+    ) -> Pin<Box<dyn Future<Output = Result<(), PoolError>> + Send + 'a>> {
+        self.set(None);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Opens a connection as diesel-async's `establish` does, but keeps the driver's cause in the
+/// error: diesel-async reports a failed connection by the driver's message alone ("error
+/// connecting to server"), which does not say why ("Connection refused").
+async fn establish(url: String) -> ConnectionResult<AsyncPgConnection> {
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .map_err(|err| {
+            let mut message = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                message = format!("{message}: {cause}");
+                source = cause.source();
+            }
+            ConnectionError::BadConnection(message)
+        })?;
+    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+}
 
 /// Pool settings for [`connect_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +236,7 @@ pub async fn connect(database_url: &str) -> Result<PgPool, SetupError> {
 /// until a connection opens, and callers already waiting are served from it without waiting for
 /// a new caller to arrive. (bb8's own retries back off up to half the connection timeout, and
 /// are made only when a caller arrives, so waiters could stay unserved after the database was
-/// back.)
+/// back.) A caller who waits in vain learns why: the error of the last attempt.
 ///
 /// The pool bounds only the wait for a connection; [`PgStore`](super::PgStore) bounds each
 /// statement. On a network that drops packets silently, bound the connection attempts too with
@@ -117,10 +264,12 @@ pub async fn connect_with(database_url: &str, config: &PoolConfig) -> Result<PgP
     }
     let mut manager_config = ManagerConfig::default();
     manager_config.recycling_method = RecyclingMethod::Fast;
+    manager_config.custom_setup = Box::new(|url| Box::pin(establish(url.to_owned())));
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
         database_url,
         manager_config,
     );
+    let last_connect_error = LastConnectError::default();
     let builder = bb8::Pool::builder()
         .max_size(config.max_size)
         // bb8 wakes a waiting caller only when a connection is opened or returned. Keeping one
@@ -131,11 +280,17 @@ pub async fn connect_with(database_url: &str, config: &PoolConfig) -> Result<PgP
         .reaper_rate(RECONNECT_INTERVAL)
         .retry_connection(false)
         .connection_timeout(config.connection_timeout)
-        .test_on_check_out(false);
+        .test_on_check_out(false)
+        .error_sink(Box::new(last_connect_error.clone()))
+        .connection_customizer(Box::new(last_connect_error.clone()));
     // Opens the idle connection, failing here with the cause rather than on the first request.
     let pool = tokio::time::timeout(config.connection_timeout, builder.build(manager))
         .await
         .map_err(|elapsed| SetupError::Unavailable(Box::new(elapsed)))?
         .map_err(|err| SetupError::Unavailable(Box::new(err)))?;
-    Ok(pool)
+    Ok(PgPool {
+        pool,
+        last_connect_error,
+        config: config.clone(),
+    })
 }

@@ -102,6 +102,14 @@ pub(crate) fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::Defau
             Ok(())
         }
     }
+    // `tracing` decides once per call site, for the whole process, whether its events are
+    // wanted, asking the subscribers of the thread that first reaches it: a sibling test's
+    // thread without one would settle "never" for every thread, this one included. A process-wide
+    // subscriber that wants everything (and keeps nothing) keeps that answer "yes".
+    static ANCHOR: std::sync::Once = std::sync::Once::new();
+    ANCHOR.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
     let buffer = Arc::new(Mutex::new(Vec::new()));
     let sink = Sink(buffer.clone());
     let subscriber = tracing_subscriber::fmt()

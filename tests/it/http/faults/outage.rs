@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::{CHECKOUT, FaultApp, Kind, Load, SLACK, Tuning, bound, timed};
-use crate::fixtures::PASSWORD;
+use crate::fixtures::{PASSWORD, capture_logs};
 
 const EMAIL: &str = "ada@example.com";
 
@@ -96,10 +96,11 @@ async fn outage_under_load(mode: StopMode) {
 }
 
 /// With the server stopped, every route that needs the database answers 503 within the
-/// checkout timeout and touches no cookie. Nothing is decided meanwhile: the tokens work once it
-/// is back.
+/// checkout timeout, touches no cookie, and logs why: the connection was refused (not only that
+/// the pool timed out). Nothing is decided meanwhile: the tokens work once it is back.
 #[tokio::test]
-async fn refused_connections_are_503_within_the_checkout_timeout() {
+async fn refused_connections_are_503_within_the_checkout_timeout_and_the_log_says_why() {
+    let (logs, _guard) = capture_logs();
     let app = FaultApp::own(Tuning::default()).await;
     let tokens = app.sign_up(EMAIL).await;
     let server = &app.server;
@@ -120,11 +121,25 @@ async fn refused_connections_are_503_within_the_checkout_timeout() {
             .post("/api/auth/sign-up")
             .json(&json!({"email": "eve@example.com", "password": PASSWORD, "name": "Eve"})),
     ];
+    let count = requests.len();
     for request in requests {
         let answer = timed(request).await;
         answer.reply.assert_unavailable();
         // Only the wait for a connection: the first operation fails, the route stops there.
         answer.assert_within(CHECKOUT + SLACK);
+    }
+
+    let logged = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let warnings: Vec<&str> = logged
+        .lines()
+        .filter(|line| line.contains("store unavailable"))
+        .collect();
+    assert_eq!(warnings.len(), count, "{logged}");
+    for warning in warnings {
+        assert!(
+            warning.to_lowercase().contains("connection refused"),
+            "the warning does not say why: {warning}"
+        );
     }
 
     app.cluster.start().await;
