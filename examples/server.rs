@@ -21,7 +21,7 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use authingo::http::{ApiError, CurrentUser};
+use authingo::http::{ApiError, CurrentUser, UserView};
 use authingo::postgres::{self, PgStore};
 use authingo::{Auth, Options};
 use axum::response::Html;
@@ -156,13 +156,12 @@ fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
     })
 }
 
-/// A route of the application's own, protected by the `CurrentUser` extractor. The application
-/// chooses which of the user's fields it shows.
+/// A route of the application's own, protected by the `CurrentUser` extractor; the user is shown
+/// as the crate's routes show it.
 async fn me(current: CurrentUser) -> Json<Value> {
-    let user = &current.user;
     Json(json!({
-        "user": { "id": user.id, "email": user.email, "name": user.name },
-        "message": format!("Hello, {}!", user.name),
+        "user": UserView::from(&current.user),
+        "message": format!("Hello, {}!", current.user.name),
     }))
 }
 

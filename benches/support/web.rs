@@ -13,15 +13,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authingo::http::{SessionView, UserView};
 use authingo::token::{Token, TokenKind};
-use authingo::{Auth, Session, SessionWithUser, User};
+use authingo::{Auth, SessionWithUser};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
 use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde::Serialize;
@@ -144,55 +144,11 @@ struct Minimal {
     cookie: Arc<str>,
 }
 
-/// The body of `GET /session`, with the fields the crate's handler writes.
+/// The body of `GET /session`, in the crate's own wire types.
 #[derive(Serialize)]
 struct SessionBody<'a> {
     user: UserView<'a>,
     session: SessionView<'a>,
-}
-
-#[derive(Serialize)]
-struct UserView<'a> {
-    id: &'a str,
-    email: &'a str,
-    name: &'a str,
-    email_verified: bool,
-    created_at: Option<DateTime<Utc>>,
-    updated_at: Option<DateTime<Utc>>,
-}
-
-impl<'a> From<&'a User> for UserView<'a> {
-    fn from(user: &'a User) -> Self {
-        Self {
-            id: &user.id,
-            email: &user.email,
-            name: &user.name,
-            email_verified: user.email_verified,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct SessionView<'a> {
-    id: &'a str,
-    user_id: &'a str,
-    expires_at: DateTime<Utc>,
-    refresh_expires_at: DateTime<Utc>,
-    created_at: Option<DateTime<Utc>>,
-}
-
-impl<'a> From<&'a Session> for SessionView<'a> {
-    fn from(session: &'a Session) -> Self {
-        Self {
-            id: &session.id,
-            user_id: &session.user_id,
-            expires_at: session.expires_at,
-            refresh_expires_at: session.refresh_expires_at,
-            created_at: session.created_at,
-        }
-    }
 }
 
 /// Two handlers of `GET /session` that do the least an application could: the header check, the

@@ -31,6 +31,7 @@ use axum::routing::{get, post};
 pub use error::ApiError;
 pub use extract::CurrentUser;
 pub use layer::{RequireAuth, RequireAuthLayer};
+pub use views::{SessionView, UserView};
 
 use crate::auth::Auth;
 

@@ -2,16 +2,18 @@
 //! so that a field added to [`User`] or [`Session`] is never sent by accident.
 //!
 //! Field names are snake_case, as the Go library's React client reads them. No token, digest or
-//! password hash has a field here.
+//! password hash has a field here. [`UserView`] and [`SessionView`] are public so that an
+//! application's own routes can show a user exactly as the crate's routes do.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::model::{Session, User};
 
-/// A user as the routes show it.
-#[derive(Serialize)]
-pub(crate) struct UserView<'a> {
+/// A user as the routes show it: `id`, `email`, `name`, `email_verified`, `created_at`,
+/// `updated_at`. Serialize it, e.g. `Json(UserView::from(&current.user))`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct UserView<'a> {
     id: &'a str,
     email: &'a str,
     name: &'a str,
@@ -33,9 +35,10 @@ impl<'a> From<&'a User> for UserView<'a> {
     }
 }
 
-/// A session as the routes show it.
-#[derive(Serialize)]
-pub(crate) struct SessionView<'a> {
+/// A session as the routes show it: `id`, `user_id`, `expires_at`, `refresh_expires_at`,
+/// `created_at`; never a token or a digest.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SessionView<'a> {
     id: &'a str,
     user_id: &'a str,
     expires_at: DateTime<Utc>,

@@ -41,8 +41,8 @@ fn split_url(url: &str) -> Option<(String, String)> {
 /// [`SetupError::Unavailable`] when the server cannot be reached; [`SetupError::Database`] when
 /// the user may not create it.
 pub async fn create_database_if_missing(database_url: &str) -> Result<bool, SetupError> {
-    let (name, maintenance_url) =
-        split_url(database_url).ok_or(SetupError::InvalidUrl("names no database or is not a URL"))?;
+    let (name, maintenance_url) = split_url(database_url)
+        .ok_or(SetupError::InvalidUrl("names no database or is not a URL"))?;
     let mut conn = AsyncPgConnection::establish(&maintenance_url)
         .await
         .map_err(|err| SetupError::Unavailable(Box::new(err)))?;
