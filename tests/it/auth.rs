@@ -512,7 +512,7 @@ async fn malformed_tokens_are_refused_without_a_lookup() {
 }
 
 #[tokio::test]
-async fn hashing_runs_off_the_async_thread_within_the_permit_bound() {
+async fn hashing_runs_on_its_own_threads_at_most_max_concurrent_hashes_at_once() {
     let db = TestDb::new().await;
     // Real parameters, so that hashes overlap in time when they can.
     let hasher = Watched::new(Argon2Params::default());
