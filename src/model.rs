@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::token::TokenDigest;
+use crate::token::{RotationSecret, TokenDigest};
 
 /// An account. `Debug` leaves out the email and the password hash.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,8 +54,16 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     /// When the refresh token stops being accepted.
     pub refresh_expires_at: DateTime<Utc>,
-    /// When the session was made (`None` as for [`User::created_at`]).
+    /// When the session was made, at sign-up or sign-in (`None` as for [`User::created_at`]).
     pub created_at: Option<DateTime<Utc>>,
+    /// When a refresh last issued its tokens; `None` before the first refresh.
+    pub rotated_at: Option<DateTime<Utc>>,
+    /// No refresh extends the session past this. `None` for a session adopted from the Go
+    /// library (its lifetime then counts from `created_at`) or made with no lifetime bound.
+    pub absolute_expires_at: Option<DateTime<Utc>>,
+    /// Whether the client keeps the session's cookies beyond the browser session ("remember
+    /// me"); `false` makes them browser-session cookies.
+    pub persistent: bool,
 }
 
 /// A session together with the user it belongs to, as a lookup returns them.
@@ -67,15 +75,61 @@ pub struct SessionWithUser {
     pub user: User,
 }
 
-/// The new values a refresh writes over a session: both tokens and both expiries.
+/// A refresh: the new values to write over the session whose refresh token is presented, and how
+/// to treat that token if it is the session's previous one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRotation {
     /// Digest of the new access token.
     pub token: TokenDigest,
     /// Digest of the new refresh token.
     pub refresh_token: TokenDigest,
-    /// When the new access token expires.
+    /// When the new access token expires, before the session's absolute cap.
     pub expires_at: DateTime<Utc>,
-    /// When the new refresh token expires.
+    /// When the new refresh token expires, before the session's absolute cap.
     pub refresh_expires_at: DateTime<Utc>,
+    /// The secret the new pair was derived with, kept in the row for retries.
+    pub secret: RotationSecret,
+    /// The absolute lifetime of a session that has no `absolute_expires_at` (adopted from the
+    /// Go library), counted from its `created_at`; `None`: unbounded.
+    pub max_lifetime: Option<TimeDelta>,
+    /// How long after a rotation the refresh token it replaced still gets the pair it issued.
+    /// Zero turns the window off, and reuse detection with it.
+    pub reuse_grace: TimeDelta,
+}
+
+/// What a [`Store::refresh_session`](crate::Store::refresh_session) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was the session's current refresh token: the session now holds the rotation's
+    /// values (expiries capped by its absolute lifetime).
+    Rotated(SessionWithUser),
+    /// The token was the session's previous refresh token, within the grace window: the session
+    /// as the rotation left it, and that rotation's secret, from which the caller re-derives the
+    /// pair it issued. Nothing was written.
+    Replayed {
+        /// The session and its user.
+        found: SessionWithUser,
+        /// The secret of the rotation that replaced the presented token.
+        secret: RotationSecret,
+    },
+    /// The token was the session's previous refresh token, after the grace window: a theft
+    /// signal. The session was deleted.
+    Reused {
+        /// The deleted session's id.
+        session_id: String,
+        /// Its user's id.
+        user_id: String,
+    },
+    /// Unknown, expired, or past the session's absolute lifetime.
+    Invalid,
+}
+
+impl RefreshOutcome {
+    /// The session a rotation left, for [`Rotated`](Self::Rotated); `None` otherwise.
+    pub fn rotated(self) -> Option<SessionWithUser> {
+        match self {
+            Self::Rotated(found) => Some(found),
+            _ => None,
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::{BoxError, InputReason};
-use crate::model::{Session, SessionRotation, SessionWithUser, User};
+use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
 use crate::token::TokenDigest;
 
 /// Why a store operation failed.
@@ -80,17 +80,26 @@ pub trait Store: Send + Sync {
     async fn get_session(&self, token: &TokenDigest)
     -> Result<Option<SessionWithUser>, StoreError>;
 
-    /// Deletes the session whose access-token digest or refresh-token digest is `token`; says
-    /// whether one was deleted.
+    /// Deletes the session whose access-token digest, refresh-token digest or previous
+    /// refresh-token digest is `token`; says whether this call deleted one. (The previous refresh
+    /// token counts so that a sign-out racing a refresh of the same session still ends it.)
     ///
     /// # Errors
     /// On database failure.
     async fn delete_session(&self, token: &TokenDigest) -> Result<bool, StoreError>;
 
-    /// Atomically replaces both token digests and both expiries of the session whose refresh
-    /// token is `refresh_token` and has not expired, and returns the updated session with its
-    /// user. Of concurrent calls with the same `refresh_token`, exactly one gets `Some`; the
-    /// others, and any call with an unknown, expired or already rotated token, get `Ok(None)`.
+    /// Refreshes the session whose refresh token is `refresh_token`:
+    ///
+    /// - the session's current, unexpired refresh token: atomically replaces both token digests
+    ///   and both expiries with `rotation`'s (capped by the session's absolute lifetime), records
+    ///   the presented token as the previous one with the rotation's secret and time, and returns
+    ///   [`RefreshOutcome::Rotated`]. Of concurrent calls with one token, exactly one rotates;
+    /// - the session's previous refresh token (the session still live), within
+    ///   `rotation.reuse_grace` of the rotation that replaced it: [`RefreshOutcome::Replayed`],
+    ///   writing nothing;
+    /// - the previous refresh token after the window: deletes the session and returns
+    ///   [`RefreshOutcome::Reused`] (never when the grace is zero);
+    /// - anything else: [`RefreshOutcome::Invalid`].
     ///
     /// # Errors
     /// On database failure.
@@ -98,7 +107,7 @@ pub trait Store: Send + Sync {
         &self,
         refresh_token: &TokenDigest,
         rotation: &SessionRotation,
-    ) -> Result<Option<SessionWithUser>, StoreError>;
+    ) -> Result<RefreshOutcome, StoreError>;
 
     /// Deletes, in bounded batches, every session none of whose tokens can still be used (both
     /// expiries past), and returns how many went.

@@ -7,6 +7,7 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hkdf::Hkdf;
 use rand::TryRngCore as _;
 use rand::rngs::OsRng;
 use sha2::{Digest as _, Sha256};
@@ -75,6 +76,67 @@ impl Token {
     /// The digest under which the store keeps this token.
     pub fn digest(&self) -> TokenDigest {
         TokenDigest(hex::encode(Sha256::digest(self.0.as_bytes())))
+    }
+}
+
+impl Token {
+    /// The token of `kind` that the rotation with `secret` issues in exchange for `previous`:
+    /// HKDF-SHA-256 with the secret as salt, the previous token as input keying material, and
+    /// the kind as info.
+    ///
+    /// This is what makes a refresh idempotent without storing a raw token. The rotation draws a
+    /// fresh secret, derives the new pair from the presented refresh token, and stores only the
+    /// secret and the new pair's digests. A retry within the grace window presents the same old
+    /// token; the same derivation gives the same pair, which is checked against the stored digests.
+    /// Reproducing the pair takes both the old raw token (only the client ever held it) and the
+    /// row's secret: a leaked database alone, or a leaked old token alone, gives nothing.
+    pub fn derive(kind: TokenKind, secret: &RotationSecret, previous: &Token) -> Self {
+        let info: &[u8] = match kind {
+            TokenKind::Access => b"authingo rotation: access token",
+            TokenKind::Refresh => b"authingo rotation: refresh token",
+        };
+        let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
+        let bytes = &mut bytes[..kind.byte_len()];
+        Hkdf::<Sha256>::new(Some(&secret.0), previous.0.as_bytes())
+            .expand(info, bytes)
+            .expect("at most 64 bytes, far below HKDF-SHA-256's limit of 255 blocks of 32");
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+}
+
+/// The random secret of one rotation (32 bytes), kept in the session's row so that a retry of
+/// that rotation within the grace window gets the same pair (see [`Token::derive`]). `Debug`
+/// shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RotationSecret([u8; 32]);
+
+impl RotationSecret {
+    /// Draws a new secret from the operating system's random source.
+    ///
+    /// # Errors
+    /// When the operating system cannot provide randomness.
+    pub fn generate() -> Result<Self, rand::rand_core::OsError> {
+        let mut bytes = [0u8; 32];
+        OsRng.try_fill_bytes(&mut bytes)?;
+        Ok(Self(bytes))
+    }
+
+    /// The secret as stored (64 lower-case hex characters).
+    pub fn to_stored(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Reads a secret back from storage; `None` for a value that is not one.
+    pub fn from_stored(value: &str) -> Option<Self> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(value, &mut bytes).ok()?;
+        Some(Self(bytes))
+    }
+}
+
+impl fmt::Debug for RotationSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RotationSecret(<redacted>)")
     }
 }
 
@@ -155,6 +217,34 @@ mod tests {
         );
         assert!(!format!("{token:?}{digest:?}").contains("aaa"));
         assert!(!format!("{digest:?}").contains(&digest.as_str()[..8]));
+    }
+
+    #[test]
+    fn derived_tokens_depend_on_both_secret_and_previous_token() {
+        let previous = Token::generate(TokenKind::Refresh).unwrap();
+        let secret = RotationSecret::generate().unwrap();
+        for kind in [TokenKind::Access, TokenKind::Refresh] {
+            let derived = Token::derive(kind, &secret, &previous);
+            assert_eq!(Token::parse(derived.expose(), kind), Some(derived.clone()));
+            assert_eq!(
+                Token::derive(kind, &secret, &previous),
+                derived,
+                "repeatable"
+            );
+            let other_secret = RotationSecret::generate().unwrap();
+            assert_ne!(Token::derive(kind, &other_secret, &previous), derived);
+            let other_previous = Token::generate(TokenKind::Refresh).unwrap();
+            assert_ne!(Token::derive(kind, &secret, &other_previous), derived);
+        }
+        assert_ne!(
+            Token::derive(TokenKind::Access, &secret, &previous).expose(),
+            &Token::derive(TokenKind::Refresh, &secret, &previous).expose()[..43]
+        );
+        let stored = secret.to_stored();
+        assert_eq!(stored.len(), 64);
+        assert_eq!(RotationSecret::from_stored(&stored), Some(secret.clone()));
+        assert_eq!(RotationSecret::from_stored("not hex"), None);
+        assert!(!format!("{secret:?}").contains(&stored[..8]));
     }
 
     #[test]

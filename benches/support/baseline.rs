@@ -43,13 +43,20 @@ pub(crate) fn sql(op: Op) -> String {
                 sessions::expires_at.eq(at),
                 sessions::refresh_expires_at.eq(at),
                 sessions::created_at.eq(at),
+                sessions::absolute_expires_at.eq(Some(at)),
+                sessions::persistent.eq(true),
             ));
             render(&query)
         }
         Op::RefreshSession => REFRESH_SQL.to_owned(),
         Op::DeleteSession => {
             let query = diesel::delete(
-                sessions::table.filter(sessions::token.eq("").or(sessions::refresh_token.eq(""))),
+                sessions::table.filter(
+                    sessions::token
+                        .eq("")
+                        .or(sessions::refresh_token.eq(""))
+                        .or(sessions::previous_refresh_token.eq("")),
+                ),
             );
             render(&query)
         }
@@ -187,6 +194,8 @@ pub(crate) async fn create_session(pool: &Pool, session: &Session) -> Result<()>
                 &SystemTime::from(session.expires_at),
                 &SystemTime::from(session.refresh_expires_at),
                 &SystemTime::from(session.created_at.unwrap_or_else(Utc::now)),
+                &session.absolute_expires_at.map(SystemTime::from),
+                &session.persistent,
             ],
         )
         .await?;
@@ -210,6 +219,10 @@ pub(crate) async fn refresh_session(
                 &rotation.refresh_token.as_str(),
                 &SystemTime::from(rotation.expires_at),
                 &SystemTime::from(rotation.refresh_expires_at),
+                &rotation.secret.to_stored(),
+                &rotation
+                    .max_lifetime
+                    .map(|lifetime| lifetime.num_milliseconds() as f64 / 1000.0),
             ],
         )
         .await?;
@@ -221,7 +234,10 @@ pub(crate) async fn delete_session(pool: &Pool, token: &TokenDigest) -> Result<b
     let statement = conn.statement(Op::DeleteSession);
     let deleted = conn
         .client
-        .execute(statement, &[&token.as_str(), &token.as_str()])
+        .execute(
+            statement,
+            &[&token.as_str(), &token.as_str(), &token.as_str()],
+        )
         .await?;
     Ok(deleted > 0)
 }
@@ -230,10 +246,10 @@ fn time(at: SystemTime) -> DateTime<Utc> {
     DateTime::<Utc>::from(at)
 }
 
-/// A row of `get_session.sql` or of `refresh_session.sql`'s RETURNING list: six session
+/// A row of `get_session.sql` or of `refresh_session.sql`'s RETURNING list: nine session
 /// columns (the user's id stands for the session's `user_id`), then the seven of `UserRow`.
 fn session_with_user(row: &Row) -> Result<SessionWithUser> {
-    let user = user_at(row, 6)?;
+    let user = user_at(row, 9)?;
     Ok(SessionWithUser {
         session: Session {
             id: row.try_get(0)?,
@@ -243,6 +259,9 @@ fn session_with_user(row: &Row) -> Result<SessionWithUser> {
             expires_at: time(row.try_get(3)?),
             refresh_expires_at: time(row.try_get(4)?),
             created_at: row.try_get::<_, Option<SystemTime>>(5)?.map(time),
+            rotated_at: row.try_get::<_, Option<SystemTime>>(6)?.map(time),
+            absolute_expires_at: row.try_get::<_, Option<SystemTime>>(7)?.map(time),
+            persistent: row.try_get(8)?,
         },
         user,
     })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use authingo::Store;
+use authingo::{RefreshOutcome, Store};
 use tokio::sync::Barrier;
 
 use super::Result;
@@ -39,7 +39,10 @@ impl Target {
                 true
             }
             (Self::Store(store), Input::RefreshSession { old, rotation, .. }) => {
-                black_box(store.refresh_session(old, rotation).await?).is_some()
+                matches!(
+                    black_box(store.refresh_session(old, rotation).await?),
+                    RefreshOutcome::Rotated(_)
+                )
             }
             (Self::Store(store), Input::DeleteSession(token)) => {
                 store.delete_session(token).await?

@@ -9,7 +9,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use authingo::token::TokenDigest;
+use authingo::token::{RotationSecret, TokenDigest};
 use authingo::{Session, SessionRotation};
 use chrono::{Duration as TimeDelta, Utc};
 use rand::rngs::SmallRng;
@@ -129,6 +129,9 @@ pub(crate) struct Workload {
     created: AtomicU64,
     refresh: Vec<Mutex<TokenDigest>>,
     rotated: AtomicU64,
+    /// One rotation secret for every call: drawing one per call is the engine's cost, not the
+    /// store's.
+    secret: RotationSecret,
     delete_next: AtomicU64,
     delete_end: AtomicU64,
 }
@@ -144,6 +147,7 @@ impl Workload {
             created: AtomicU64::new(0),
             refresh,
             rotated: AtomicU64::new(0),
+            secret: RotationSecret::generate().expect("OS randomness"),
             delete_next: AtomicU64::new(0),
             delete_end: AtomicU64::new(0),
         }
@@ -172,6 +176,9 @@ impl Workload {
                     expires_at: now + TimeDelta::minutes(15),
                     refresh_expires_at: now + TimeDelta::days(30),
                     created_at: None,
+                    rotated_at: None,
+                    absolute_expires_at: Some(now + TimeDelta::days(30)),
+                    persistent: true,
                 })
             }
             Op::RefreshSession => {
@@ -194,6 +201,9 @@ impl Workload {
                         refresh_token: digest(&format!("rotr{n}")),
                         expires_at: now + TimeDelta::minutes(15),
                         refresh_expires_at: now + TimeDelta::days(30),
+                        secret: self.secret.clone(),
+                        max_lifetime: Some(TimeDelta::days(30)),
+                        reuse_grace: TimeDelta::seconds(10),
                     },
                 }
             }

@@ -10,17 +10,35 @@ use crate::password::PasswordError;
 use crate::token::new_id;
 
 impl Auth {
-    /// Makes an account and its first session, written together.
+    /// Makes an account and its first session, written together; the session is remembered
+    /// (see [`sign_up_with`](Self::sign_up_with)).
     ///
     /// # Errors
     /// [`AuthError::InvalidInput`] for a bad email, password or name (checked first);
     /// [`AuthError::EmailTaken`]; [`AuthError::Unavailable`] or [`AuthError::Internal`].
-    #[instrument(skip_all, fields(user.id, session.id))]
     pub async fn sign_up(
         &self,
         email: &str,
         password: &str,
         name: &str,
+    ) -> Result<SignedIn, AuthError> {
+        self.sign_up_with(email, password, name, true).await
+    }
+
+    /// [`sign_up`](Self::sign_up), saying whether the session is remembered: with
+    /// `remember_me` false it lives at most
+    /// [`Options::short_session_lifetime`](super::Options::short_session_lifetime) and its
+    /// cookies end with the browser session.
+    ///
+    /// # Errors
+    /// As for [`sign_up`](Self::sign_up).
+    #[instrument(skip_all, fields(user.id, session.id))]
+    pub async fn sign_up_with(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+        remember_me: bool,
     ) -> Result<SignedIn, AuthError> {
         let email = input::email(email)?;
         input::password(
@@ -41,7 +59,7 @@ impl Auth {
             created_at: Some(now),
             updated_at: Some(now),
         };
-        let (session, tokens) = self.new_session(&user.id, now)?;
+        let (session, tokens) = self.new_session(&user.id, now, remember_me)?;
         tracing::Span::current()
             .record("user.id", &user.id)
             .record("session.id", &session.id);
@@ -57,7 +75,8 @@ impl Auth {
         })
     }
 
-    /// Checks an email and password and opens a session.
+    /// Checks an email and password and opens a remembered session (see
+    /// [`sign_in_with`](Self::sign_in_with)).
     ///
     /// An unknown email costs one password verification too (against a fixed dummy hash) and
     /// gives the same error as a wrong password.
@@ -65,8 +84,24 @@ impl Auth {
     /// # Errors
     /// [`AuthError::InvalidInput`] for a malformed email or password; [`AuthError::InvalidCredentials`];
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
-    #[instrument(skip_all, fields(user.id, session.id))]
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignedIn, AuthError> {
+        self.sign_in_with(email, password, true).await
+    }
+
+    /// [`sign_in`](Self::sign_in), saying whether the session is remembered: with
+    /// `remember_me` false it lives at most
+    /// [`Options::short_session_lifetime`](super::Options::short_session_lifetime) and its
+    /// cookies end with the browser session.
+    ///
+    /// # Errors
+    /// As for [`sign_in`](Self::sign_in).
+    #[instrument(skip_all, fields(user.id, session.id))]
+    pub async fn sign_in_with(
+        &self,
+        email: &str,
+        password: &str,
+        remember_me: bool,
+    ) -> Result<SignedIn, AuthError> {
         let email = input::email(email)?;
         input::password(password, 0, self.inner.max_password_bytes)?;
 
@@ -89,7 +124,7 @@ impl Auth {
         if !matches {
             return Err(AuthError::InvalidCredentials);
         }
-        let (session, tokens) = self.new_session(&user.id, Utc::now())?;
+        let (session, tokens) = self.new_session(&user.id, Utc::now(), remember_me)?;
         tracing::Span::current()
             .record("user.id", &user.id)
             .record("session.id", &session.id);

@@ -37,6 +37,9 @@ struct Inner {
     store: Arc<dyn Store>,
     access_ttl: TimeDelta,
     refresh_ttl: TimeDelta,
+    max_session_lifetime: Option<TimeDelta>,
+    short_session_lifetime: TimeDelta,
+    refresh_reuse_grace: TimeDelta,
     min_password_chars: usize,
     max_password_bytes: usize,
     http: HttpOptions,
@@ -69,6 +72,19 @@ impl Auth {
                 refresh: options.refresh_ttl,
             });
         }
+        let max_session_lifetime = options
+            .max_session_lifetime
+            .map(|lifetime| ttl("max_session_lifetime", lifetime))
+            .transpose()?;
+        let short_session_lifetime = ttl("short_session_lifetime", options.short_session_lifetime)?;
+        const HOUR: Duration = Duration::from_secs(60 * 60);
+        if options.refresh_reuse_grace > HOUR {
+            return Err(ConfigError::Bounds(
+                "refresh_reuse_grace must be at most one hour",
+            ));
+        }
+        let refresh_reuse_grace = TimeDelta::from_std(options.refresh_reuse_grace)
+            .map_err(|_| ConfigError::Duration("refresh_reuse_grace"))?;
         if options.max_concurrent_hashes == 0 {
             return Err(ConfigError::Bounds(
                 "max_concurrent_hashes must be at least 1",
@@ -109,6 +125,9 @@ impl Auth {
                 store: options.store,
                 access_ttl,
                 refresh_ttl,
+                max_session_lifetime,
+                short_session_lifetime,
+                refresh_reuse_grace,
                 min_password_chars: options.min_password_chars,
                 max_password_bytes: options.max_password_bytes,
                 http: options.http,

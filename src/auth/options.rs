@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::password::{Argon2Params, PasswordHasher};
+
+const DAY: u64 = 24 * 60 * 60;
 use crate::store::Store;
 
 /// How [`Auth`](super::Auth) behaves. Built from a store; every other setting has a default.
@@ -13,7 +15,10 @@ use crate::store::Store;
 /// | setting | default |
 /// |---|---|
 /// | [`access_ttl`](Self::access_ttl) | 15 minutes |
-/// | [`refresh_ttl`](Self::refresh_ttl) | 30 days |
+/// | [`refresh_ttl`](Self::refresh_ttl) | 30 days, sliding: each refresh starts it again |
+/// | [`max_session_lifetime`](Self::max_session_lifetime) | 30 days from sign-in, however often refreshed (`None`: unbounded) |
+/// | [`short_session_lifetime`](Self::short_session_lifetime) | 1 day from sign-in, for a sign-in without "remember me" |
+/// | [`refresh_reuse_grace`](Self::refresh_reuse_grace) | 10 seconds (zero: off, and reuse detection with it) |
 /// | [`cleanup_interval`](Self::cleanup_interval) | every 24 hours (`None`: no loop) |
 /// | [`cleanup_first_delay`](Self::cleanup_first_delay) | first sweep at a random moment within 1 minute |
 /// | [`cleanup_timeout`](Self::cleanup_timeout) | 5 minutes per sweep |
@@ -25,6 +30,9 @@ pub struct Options {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) access_ttl: Duration,
     pub(crate) refresh_ttl: Duration,
+    pub(crate) max_session_lifetime: Option<Duration>,
+    pub(crate) short_session_lifetime: Duration,
+    pub(crate) refresh_reuse_grace: Duration,
     pub(crate) cleanup_interval: Option<Duration>,
     pub(crate) cleanup_first_delay: Duration,
     pub(crate) cleanup_timeout: Duration,
@@ -41,6 +49,9 @@ impl fmt::Debug for Options {
         f.debug_struct("Options")
             .field("access_ttl", &self.access_ttl)
             .field("refresh_ttl", &self.refresh_ttl)
+            .field("max_session_lifetime", &self.max_session_lifetime)
+            .field("short_session_lifetime", &self.short_session_lifetime)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .field("cleanup_interval", &self.cleanup_interval)
             .field("cleanup_first_delay", &self.cleanup_first_delay)
             .field("cleanup_timeout", &self.cleanup_timeout)
@@ -65,7 +76,13 @@ impl Options {
         Self {
             store,
             access_ttl: Duration::from_secs(15 * 60),
-            refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
+            refresh_ttl: Duration::from_secs(30 * DAY),
+            // OWASP ASVS 7.3.2 asks for an absolute timeout; NIST SP 800-63B re-authenticates at
+            // AAL1 at least every 30 days.
+            max_session_lifetime: Some(Duration::from_secs(30 * DAY)),
+            short_session_lifetime: Duration::from_secs(DAY),
+            // Supabase's default reuse interval; Okta allows 30 s, Cognito up to 60 s.
+            refresh_reuse_grace: Duration::from_secs(10),
             cleanup_interval: Some(Duration::from_secs(24 * 60 * 60)),
             cleanup_first_delay: Duration::from_secs(60),
             cleanup_timeout: Duration::from_secs(5 * 60),
@@ -91,10 +108,38 @@ impl Options {
         self
     }
 
-    /// How long a refresh token is accepted; at least the access TTL.
+    /// How long a refresh token is accepted; at least the access TTL. Each refresh starts it
+    /// again (an idle timeout), within [`max_session_lifetime`](Self::max_session_lifetime).
     #[must_use]
     pub fn refresh_ttl(mut self, ttl: Duration) -> Self {
         self.refresh_ttl = ttl;
+        self
+    }
+
+    /// How long a session may live from its sign-in, however often it is refreshed; `None`
+    /// lets refreshes extend it forever, as the Go library does. A session adopted from a Go
+    /// database counts from its `created_at`.
+    #[must_use]
+    pub fn max_session_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.max_session_lifetime = lifetime;
+        self
+    }
+
+    /// How long a session signed in without "remember me" may live (its cookies also end with
+    /// the browser session); never longer than [`max_session_lifetime`](Self::max_session_lifetime).
+    #[must_use]
+    pub fn short_session_lifetime(mut self, lifetime: Duration) -> Self {
+        self.short_session_lifetime = lifetime;
+        self
+    }
+
+    /// How long after a refresh the refresh token it replaced still answers with the same new
+    /// pair, so that two tabs refreshing together, or a client retrying after a lost response,
+    /// stay signed in. After the window, that token coming back is taken as theft: the session
+    /// is revoked. Zero turns both off: a replaced token is then simply unknown (401).
+    #[must_use]
+    pub fn refresh_reuse_grace(mut self, grace: Duration) -> Self {
+        self.refresh_reuse_grace = grace;
         self
     }
 

@@ -1,11 +1,12 @@
-//! Sessions: what a sign-in hands out, and lookup, refresh and sign-out by token.
+//! Sessions: what a sign-in hands out, and lookup, refresh (with its grace window and reuse
+//! detection) and sign-out by token.
 
 use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use super::{Auth, AuthError, internal};
-use crate::model::{Session, SessionRotation, SessionWithUser, User};
-use crate::token::{Token, TokenKind, new_id};
+use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
+use crate::token::{RotationSecret, Token, TokenKind, new_id};
 
 /// The raw tokens handed to the client, with their expiries. `Debug` shows no token.
 #[derive(Debug, Clone)]
@@ -18,6 +19,12 @@ pub struct IssuedTokens {
     pub refresh_token: Token,
     /// When the refresh token expires.
     pub refresh_expires_at: DateTime<Utc>,
+    /// When the pair was issued: the sign-in, or the rotation (by the database's clock). Every
+    /// answer carrying this pair, a retry's within the grace window too, gives the cookies the
+    /// same lifetime counted from it.
+    pub issued_at: DateTime<Utc>,
+    /// Whether the client keeps the cookies beyond the browser session ("remember me").
+    pub persistent: bool,
 }
 
 /// The outcome of a sign-up, sign-in or refresh: the user, the session and its new tokens.
@@ -47,42 +54,88 @@ impl Auth {
         Ok(self.inner.store.get_session(&token.digest()).await?)
     }
 
-    /// Exchanges a refresh token for a new pair; the old access and refresh tokens stop working.
-    /// Of concurrent refreshes with one token, one succeeds.
+    /// Exchanges a refresh token for a new pair; the old access token stops working.
+    ///
+    /// The new pair is derived from the presented token and a fresh random secret
+    /// ([`Token::derive`]), and only its digests and the secret are stored. For
+    /// [`Options::refresh_reuse_grace`](super::Options::refresh_reuse_grace) after the rotation,
+    /// presenting the replaced token again (a second tab, a retry after a lost response) answers
+    /// with the same pair, so every racing request gets identical cookies. After the window that
+    /// token is a theft signal (RFC 9700 §4.14.2): the session is deleted, both tokens stop
+    /// working at once, and a `refresh_token_reused` warning is logged with the session and user
+    /// ids. No refresh extends a session past its absolute lifetime.
     ///
     /// # Errors
-    /// [`AuthError::InvalidSession`] for an unknown, expired or already used token;
-    /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    /// [`AuthError::InvalidSession`] for an unknown, expired, replaced-and-reused or too old
+    /// token; [`AuthError::Unavailable`] or [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id, session.id))]
     pub async fn refresh(&self, refresh_token: &str) -> Result<SignedIn, AuthError> {
-        let old = Token::parse(refresh_token, TokenKind::Refresh)
-            .ok_or(AuthError::InvalidSession)?
-            .digest();
+        let presented =
+            Token::parse(refresh_token, TokenKind::Refresh).ok_or(AuthError::InvalidSession)?;
         let now = Utc::now();
-        let tokens = self.new_tokens(now)?;
+        let secret = RotationSecret::generate().map_err(internal)?;
+        let (access, refresh) = derived_pair(&secret, &presented);
         let rotation = SessionRotation {
-            token: tokens.access_token.digest(),
-            refresh_token: tokens.refresh_token.digest(),
-            expires_at: tokens.access_expires_at,
-            refresh_expires_at: tokens.refresh_expires_at,
+            token: access.digest(),
+            refresh_token: refresh.digest(),
+            expires_at: now + self.inner.access_ttl,
+            refresh_expires_at: now + self.inner.refresh_ttl,
+            secret,
+            max_lifetime: self.inner.max_session_lifetime,
+            reuse_grace: self.inner.refresh_reuse_grace,
         };
-        let rotated = self
+        let (found, access, refresh) = match self
             .inner
             .store
-            .refresh_session(&old, &rotation)
+            .refresh_session(&presented.digest(), &rotation)
             .await?
-            .ok_or(AuthError::InvalidSession)?;
+        {
+            RefreshOutcome::Rotated(found) => (found, access, refresh),
+            RefreshOutcome::Replayed { found, secret } => {
+                // The pair the rotation issued, re-derived; the row must still hold it.
+                let (access, refresh) = derived_pair(&secret, &presented);
+                if access.digest() != found.session.token
+                    || refresh.digest() != found.session.refresh_token
+                {
+                    return Err(AuthError::InvalidSession);
+                }
+                tracing::debug!(session.id = %found.session.id, "refresh replayed within the grace window");
+                (found, access, refresh)
+            }
+            RefreshOutcome::Reused {
+                session_id,
+                user_id,
+            } => {
+                // A replaced token after the grace window: revoked, logged for the security log.
+                tracing::warn!(
+                    session.id = %session_id,
+                    user.id = %user_id,
+                    "refresh_token_reused"
+                );
+                return Err(AuthError::InvalidSession);
+            }
+            RefreshOutcome::Invalid => return Err(AuthError::InvalidSession),
+        };
         tracing::Span::current()
-            .record("user.id", &rotated.user.id)
-            .record("session.id", &rotated.session.id);
+            .record("user.id", &found.user.id)
+            .record("session.id", &found.session.id);
+        let session = found.session;
         Ok(SignedIn {
-            user: rotated.user,
-            session: rotated.session,
-            tokens,
+            tokens: IssuedTokens {
+                access_token: access,
+                access_expires_at: session.expires_at,
+                refresh_token: refresh,
+                refresh_expires_at: session.refresh_expires_at,
+                issued_at: session.rotated_at.unwrap_or(now),
+                persistent: session.persistent,
+            },
+            user: found.user,
+            session,
         })
     }
 
-    /// Ends the session of an access token or a refresh token; says whether one was ended.
+    /// Ends the session of an access token or a refresh token (the current one or, in a race
+    /// with a refresh, the one it replaced); says whether one was ended.
     ///
     /// # Errors
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
@@ -95,22 +148,37 @@ impl Auth {
         }
     }
 
-    fn new_tokens(&self, now: DateTime<Utc>) -> Result<IssuedTokens, AuthError> {
-        Ok(IssuedTokens {
-            access_token: Token::generate(TokenKind::Access).map_err(internal)?,
-            access_expires_at: now + self.inner.access_ttl,
-            refresh_token: Token::generate(TokenKind::Refresh).map_err(internal)?,
-            refresh_expires_at: now + self.inner.refresh_ttl,
-        })
-    }
-
-    /// A new session of `user_id` made at `now`, with its raw tokens.
+    /// A new session of `user_id` made at `now`, with its raw tokens. A `persistent` session
+    /// ("remember me") lives at most `max_session_lifetime`, another at most
+    /// `short_session_lifetime` (and never longer than the first).
     pub(super) fn new_session(
         &self,
         user_id: &str,
         now: DateTime<Utc>,
+        persistent: bool,
     ) -> Result<(Session, IssuedTokens), AuthError> {
-        let tokens = self.new_tokens(now)?;
+        let inner = &self.inner;
+        let lifetime = if persistent {
+            inner.max_session_lifetime
+        } else {
+            Some(
+                inner
+                    .max_session_lifetime
+                    .map_or(inner.short_session_lifetime, |max| {
+                        max.min(inner.short_session_lifetime)
+                    }),
+            )
+        };
+        let absolute_expires_at = lifetime.map(|lifetime| now + lifetime);
+        let capped = |at: DateTime<Utc>| absolute_expires_at.map_or(at, |cap| at.min(cap));
+        let tokens = IssuedTokens {
+            access_token: Token::generate(TokenKind::Access).map_err(internal)?,
+            access_expires_at: capped(now + inner.access_ttl),
+            refresh_token: Token::generate(TokenKind::Refresh).map_err(internal)?,
+            refresh_expires_at: capped(now + inner.refresh_ttl),
+            issued_at: now,
+            persistent,
+        };
         let session = Session {
             id: new_id("ses_").map_err(internal)?,
             user_id: user_id.to_owned(),
@@ -119,7 +187,18 @@ impl Auth {
             expires_at: tokens.access_expires_at,
             refresh_expires_at: tokens.refresh_expires_at,
             created_at: Some(now),
+            rotated_at: None,
+            absolute_expires_at,
+            persistent,
         };
         Ok((session, tokens))
     }
+}
+
+/// The pair a rotation with `secret` issues for the refresh token `presented`.
+fn derived_pair(secret: &RotationSecret, presented: &Token) -> (Token, Token) {
+    (
+        Token::derive(TokenKind::Access, secret, presented),
+        Token::derive(TokenKind::Refresh, secret, presented),
+    )
 }

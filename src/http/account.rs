@@ -19,6 +19,10 @@ pub(crate) struct SignUpBody {
     password: String,
     #[serde(default)]
     name: String,
+    /// `false`: a session that ends with the browser session, and at most
+    /// `Options::short_session_lifetime`.
+    #[serde(default = "remember")]
+    remember_me: bool,
 }
 
 #[derive(Deserialize)]
@@ -27,6 +31,13 @@ pub(crate) struct SignInBody {
     email: String,
     #[serde(default)]
     password: String,
+    #[serde(default = "remember")]
+    remember_me: bool,
+}
+
+/// Sessions are remembered unless the client says otherwise.
+fn remember() -> bool {
+    true
 }
 
 pub(crate) async fn sign_up(
@@ -36,7 +47,7 @@ pub(crate) async fn sign_up(
     ApiJson(body): ApiJson<SignUpBody>,
 ) -> Result<Response, ApiError> {
     let signed_up = auth
-        .sign_up(&body.email, &body.password, &body.name)
+        .sign_up_with(&body.email, &body.password, &body.name, body.remember_me)
         .await?;
     Ok(signed_in(&mount.cookies(&auth), &signed_up))
 }
@@ -47,6 +58,8 @@ pub(crate) async fn sign_in(
     mount: Mount,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<Response, ApiError> {
-    let outcome = auth.sign_in(&body.email, &body.password).await?;
+    let outcome = auth
+        .sign_in_with(&body.email, &body.password, body.remember_me)
+        .await?;
     Ok(signed_in(&mount.cookies(&auth), &outcome))
 }

@@ -117,18 +117,27 @@ impl<'a> Cookies<'a> {
 
     /// Sets both cookies for `tokens`. Both live as long as the refresh token: the server alone
     /// enforces the access token's shorter life, and sign-out can then always find the session.
+    /// Their lifetime counts from when the pair was issued, so that every answer carrying one
+    /// pair (a refresh and its retries within the grace window) sets byte-identical cookies. A
+    /// session without "remember me" gets browser-session cookies: no `Expires`, no `Max-Age`.
     pub(crate) fn issue(&self, tokens: &IssuedTokens) -> CookieJar {
         let jar = CookieJar::new();
-        let expires = OffsetDateTime::from_unix_timestamp(tokens.refresh_expires_at.timestamp())
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let max_age = Duration::seconds(
-            (tokens.refresh_expires_at - chrono::Utc::now())
-                .num_seconds()
-                .max(0),
-        );
+        let lifetime = tokens.persistent.then(|| {
+            let expires =
+                OffsetDateTime::from_unix_timestamp(tokens.refresh_expires_at.timestamp())
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            let max_age = Duration::seconds(
+                (tokens.refresh_expires_at - tokens.issued_at)
+                    .num_seconds()
+                    .max(0),
+            );
+            (expires, max_age)
+        });
         let lasting = |mut cookie: Cookie<'static>| {
-            cookie.set_expires(expires);
-            cookie.set_max_age(max_age);
+            if let Some((expires, max_age)) = lifetime {
+                cookie.set_expires(expires);
+                cookie.set_max_age(max_age);
+            }
             cookie
         };
         jar.add(lasting(

@@ -3,8 +3,8 @@
 //!
 //! | route | body | success |
 //! |---|---|---|
-//! | `POST /sign-up` | `{"email", "password", "name"}` | `{"user": …}`, both cookies set |
-//! | `POST /sign-in` | `{"email", "password"}` | `{"user": …}`, both cookies set |
+//! | `POST /sign-up` | `{"email", "password", "name", "remember_me"?}` | `{"user": …}`, both cookies set |
+//! | `POST /sign-in` | `{"email", "password", "remember_me"?}` | `{"user": …}`, both cookies set |
 //! | `GET /session` | — | `{"user": …, "session": …}` |
 //! | `POST /refresh` | — | `{"user": …}`, both cookies rotated |
 //! | `POST /sign-out` | — | `{"success": true}`, both cookies expired |

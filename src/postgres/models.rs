@@ -65,7 +65,7 @@ impl<'a> From<&'a User> for NewUserRow<'a> {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = sessions, check_for_backend(Pg))]
+#[diesel(table_name = sessions, check_for_backend(Pg), treat_none_as_default_value = false)]
 pub(crate) struct NewSessionRow<'a> {
     id: &'a str,
     user_id: &'a str,
@@ -75,6 +75,9 @@ pub(crate) struct NewSessionRow<'a> {
     refresh_expires_at: DateTime<Utc>,
     // Never `Option`, as in `NewUserRow`.
     created_at: DateTime<Utc>,
+    // `None` binds NULL (no bound), not `DEFAULT`: one statement text either way.
+    absolute_expires_at: Option<DateTime<Utc>>,
+    persistent: bool,
 }
 
 impl<'a> From<&'a Session> for NewSessionRow<'a> {
@@ -87,6 +90,8 @@ impl<'a> From<&'a Session> for NewSessionRow<'a> {
             expires_at: session.expires_at,
             refresh_expires_at: session.refresh_expires_at,
             created_at: session.created_at.unwrap_or_else(Utc::now),
+            absolute_expires_at: session.absolute_expires_at,
+            persistent: session.persistent,
         }
     }
 }

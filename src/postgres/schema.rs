@@ -13,6 +13,13 @@ diesel::table! {
         refresh_expires_at -> Timestamptz,
         expires_at -> Timestamptz,
         created_at -> Nullable<Timestamptz>,
+        #[max_length = 255]
+        previous_refresh_token -> Nullable<Varchar>,
+        rotated_at -> Nullable<Timestamptz>,
+        #[max_length = 255]
+        rotation_secret -> Nullable<Varchar>,
+        absolute_expires_at -> Nullable<Timestamptz>,
+        persistent -> Bool,
     }
 }
 

@@ -4,9 +4,9 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Timestamptz, Varchar};
+use diesel::sql_types::{BigInt, Bool, Double, Nullable, Timestamptz, Varchar};
 use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager as _};
 
@@ -15,9 +15,9 @@ use super::models::{NewSessionRow, NewUserRow, UserRow};
 use super::pool::PgPool;
 use super::prepared::Prepared;
 use super::schema::{sessions, users};
-use crate::model::{Session, SessionRotation, SessionWithUser, User};
+use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
 use crate::store::{Store, StoreError};
-use crate::token::TokenDigest;
+use crate::token::{RotationSecret, TokenDigest};
 
 /// Sessions deleted per cleanup statement, as in the specification.
 pub const CLEANUP_BATCH_SIZE: u64 = 1000;
@@ -195,6 +195,11 @@ enum Retry {
     Never,
 }
 
+/// A duration as the seconds PostgreSQL multiplies an `INTERVAL '1 second'` by.
+fn seconds(duration: TimeDelta) -> f64 {
+    duration.num_milliseconds() as f64 / 1000.0
+}
+
 fn check_user(user: &User) -> Result<(), StoreError> {
     check_text("id", &user.id)?;
     check_text("email", &user.email)?;
@@ -300,7 +305,8 @@ impl Store for PgStore {
                 sessions::table.filter(
                     sessions::token
                         .eq(digest)
-                        .or(sessions::refresh_token.eq(digest)),
+                        .or(sessions::refresh_token.eq(digest))
+                        .or(sessions::previous_refresh_token.eq(digest)),
                 ),
             )
             .execute(conn)
@@ -313,23 +319,85 @@ impl Store for PgStore {
         &self,
         refresh_token: &TokenDigest,
         rotation: &SessionRotation,
-    ) -> Result<Option<SessionWithUser>, StoreError> {
+    ) -> Result<RefreshOutcome, StoreError> {
         check_text("token", rotation.token.as_str())?;
         check_text("refresh_token", rotation.refresh_token.as_str())?;
-        let row = run!(self, Retry::Never, |conn| async move {
+        let secret = rotation.secret.to_stored();
+        let secret = secret.as_str();
+        let max_lifetime = rotation.max_lifetime.map(seconds);
+        let rotated = run!(self, Retry::Never, |conn| async move {
             Prepared(
                 diesel::sql_query(include_str!("refresh_session.sql"))
                     .bind::<Varchar, _>(refresh_token.as_str())
                     .bind::<Varchar, _>(rotation.token.as_str())
                     .bind::<Varchar, _>(rotation.refresh_token.as_str())
                     .bind::<Timestamptz, _>(rotation.expires_at)
-                    .bind::<Timestamptz, _>(rotation.refresh_expires_at),
+                    .bind::<Timestamptz, _>(rotation.refresh_expires_at)
+                    .bind::<Varchar, _>(secret)
+                    .bind::<Nullable<Double>, _>(max_lifetime),
             )
             .get_result::<SessionUserRow>(conn)
             .await
             .optional()
         })?;
-        Ok(row.map(SessionWithUser::from))
+        if let Some(row) = rotated {
+            return Ok(RefreshOutcome::Rotated(row.into()));
+        }
+        if rotation.reuse_grace <= TimeDelta::zero() {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        // Not the current token: perhaps the previous one, replayed by a racing tab or a retry
+        // after a lost response, or by a thief. A statement of its own, so that it sees a
+        // rotation that committed while the UPDATE above waited for the row.
+        let grace = seconds(rotation.reuse_grace);
+        let replayed = run!(self, Retry::Idempotent, |conn| async move {
+            Prepared(
+                diesel::sql_query(include_str!("replayed_session.sql"))
+                    .bind::<Varchar, _>(refresh_token.as_str())
+                    .bind::<Double, _>(grace),
+            )
+            .get_result::<ReplayedRow>(conn)
+            .await
+            .optional()
+        })?;
+        let Some(replayed) = replayed else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        if replayed.within_grace {
+            return Ok(
+                match replayed
+                    .rotation_secret
+                    .as_deref()
+                    .and_then(RotationSecret::from_stored)
+                {
+                    Some(secret) => RefreshOutcome::Replayed {
+                        found: replayed.found.into(),
+                        secret,
+                    },
+                    None => RefreshOutcome::Invalid,
+                },
+            );
+        }
+        // After the window: whoever holds this token is not the client the rotation answered.
+        let SessionWithUser { session, user } = replayed.found.into();
+        let (session_id, user_id) = (session.id, user.id);
+        let deleted = run!(self, Retry::Never, |conn| async {
+            diesel::delete(
+                sessions::table
+                    .filter(sessions::id.eq(&session_id))
+                    .filter(sessions::previous_refresh_token.eq(refresh_token.as_str())),
+            )
+            .execute(conn)
+            .await
+        })?;
+        Ok(if deleted > 0 {
+            RefreshOutcome::Reused {
+                session_id,
+                user_id,
+            }
+        } else {
+            RefreshOutcome::Invalid
+        })
     }
 
     async fn cleanup_expired_sessions(&self) -> Result<u64, StoreError> {
@@ -363,6 +431,18 @@ struct SessionUserRow {
     user: UserRow,
 }
 
+/// A row of `replayed_session.sql`: the session and its user, with the last rotation's secret and
+/// whether that rotation is within the grace window.
+#[derive(QueryableByName)]
+struct ReplayedRow {
+    #[diesel(embed)]
+    found: SessionUserRow,
+    #[diesel(sql_type = Nullable<Varchar>)]
+    rotation_secret: Option<String>,
+    #[diesel(sql_type = Bool)]
+    within_grace: bool,
+}
+
 /// The session's columns in those rows, renamed where the user's have the same name.
 #[derive(QueryableByName)]
 struct SessionColumns {
@@ -378,6 +458,12 @@ struct SessionColumns {
     refresh_expires_at: DateTime<Utc>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     session_created_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    rotated_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    absolute_expires_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Bool)]
+    persistent: bool,
 }
 
 impl From<SessionUserRow> for SessionWithUser {
@@ -393,6 +479,9 @@ impl From<SessionUserRow> for SessionWithUser {
                 expires_at: session.expires_at,
                 refresh_expires_at: session.refresh_expires_at,
                 created_at: session.session_created_at,
+                rotated_at: session.rotated_at,
+                absolute_expires_at: session.absolute_expires_at,
+                persistent: session.persistent,
             },
             user,
         }

@@ -59,6 +59,9 @@ pub(crate) fn session(user: &User, access_in: Duration, refresh_in: Duration) ->
         expires_at: now + access_in,
         refresh_expires_at: now + refresh_in,
         created_at: None,
+        rotated_at: None,
+        absolute_expires_at: None,
+        persistent: true,
     };
     (session, tokens)
 }

@@ -9,4 +9,5 @@ mod fixtures;
 mod http;
 mod migrations;
 mod pgbouncer;
+mod rotation;
 mod store;

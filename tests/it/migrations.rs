@@ -19,6 +19,10 @@ use crate::db::TestDb;
 use crate::fixtures::{count, live_session, user};
 
 const FIRST: &str = "20261127000000";
+/// Refresh rotation and lifetimes (issue 11): additive columns, `sessions(user_id)`, and the
+/// specification's two indexes that duplicated UNIQUE constraints dropped.
+const SECOND: &str = "20261130000000";
+const ALL: [&str; 2] = [FIRST, SECOND];
 
 /// The Go AuthInGo's schema as the specification quotes it (postgres-adapter.md, "Database
 /// Schema"; the Go library's `postgres.SchemaSQL`), copied byte for byte.
@@ -67,24 +71,23 @@ fn embedded_names() -> Vec<String> {
 #[tokio::test]
 async fn second_run_is_a_no_op() {
     let db = TestDb::empty().await;
-    assert_eq!(run_migrations(db.url()).await.unwrap(), vec![FIRST]);
+    assert_eq!(run_migrations(db.url()).await.unwrap(), ALL);
     assert!(run_migrations(db.url()).await.unwrap().is_empty());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
-        1
+        2
     );
 }
 
 #[tokio::test]
-async fn migrations_make_the_specification_schema() {
+async fn migrations_make_the_specification_schema_then_the_rotation_columns() {
     let db = TestDb::empty().await;
-    run_migrations(db.url()).await.unwrap();
+    let sessions_indexes =
+        "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'sessions' ORDER BY 1";
+    // As the specification has it: the first migration alone.
+    db.conn().await.batch_execute(SCHEMA_SQL).await.unwrap();
     assert_eq!(
-        names(
-            &db,
-            "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'sessions' ORDER BY 1"
-        )
-        .await,
+        names(&db, sessions_indexes).await,
         [
             "idx_sessions_expires_at",
             "idx_sessions_refresh_expires_at",
@@ -93,6 +96,36 @@ async fn migrations_make_the_specification_schema() {
             "sessions_pkey",
             "sessions_refresh_token_key",
             "sessions_token_key",
+        ]
+    );
+    run_migrations(db.url()).await.unwrap();
+    // The second: the duplicates of the UNIQUE constraints gone, a user's sessions indexed.
+    assert_eq!(
+        names(&db, sessions_indexes).await,
+        [
+            "idx_sessions_expires_at",
+            "idx_sessions_previous_refresh_token",
+            "idx_sessions_refresh_expires_at",
+            "idx_sessions_user_id",
+            "sessions_pkey",
+            "sessions_refresh_token_key",
+            "sessions_token_key",
+        ]
+    );
+    assert_eq!(
+        names(
+            &db,
+            "SELECT column_name || ' ' || data_type || ' ' || is_nullable AS name
+             FROM information_schema.columns
+             WHERE table_name = 'sessions' AND ordinal_position > 7 ORDER BY ordinal_position"
+        )
+        .await,
+        [
+            "previous_refresh_token character varying YES",
+            "rotated_at timestamp with time zone YES",
+            "rotation_secret character varying YES",
+            "absolute_expires_at timestamp with time zone YES",
+            "persistent boolean NO",
         ]
     );
     assert_eq!(
@@ -123,7 +156,7 @@ async fn concurrent_runs_both_succeed_and_apply_once() {
     for run in runs {
         applied.extend(run.await.unwrap().unwrap());
     }
-    assert_eq!(applied, vec![FIRST]);
+    assert_eq!(applied, ALL);
 }
 
 #[tokio::test]
@@ -146,7 +179,7 @@ async fn reverting_every_migration_leaves_nothing_of_ours() {
     .await
     .unwrap();
 
-    assert_eq!(reverted, vec![FIRST]);
+    assert_eq!(reverted, [SECOND, FIRST]);
     assert_eq!(names(&db, OWN_OBJECTS_SQL).await, Vec::<String>::new());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
@@ -164,9 +197,20 @@ async fn adopts_a_database_made_by_hand_from_the_specification_with_every_row() 
     let before = names(&db, SPEC_ROWS_SQL).await;
     assert_eq!(before.len(), 5, "2 users and 3 sessions went in");
 
-    assert_eq!(run_migrations(db.url()).await.unwrap(), vec![FIRST]);
+    // The first migration is a no-op there; the second is applied.
+    assert_eq!(run_migrations(db.url()).await.unwrap(), ALL);
 
     assert_eq!(names(&db, SPEC_ROWS_SQL).await, before);
+    // The Go sessions carry no absolute expiry and are persistent: they count from created_at.
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) AS n FROM sessions
+             WHERE absolute_expires_at IS NULL AND persistent AND previous_refresh_token IS NULL"
+        )
+        .await,
+        3
+    );
     let store = db.store().await;
     let ada = store
         .get_user_by_email("ada@example.com")

@@ -11,7 +11,7 @@ use std::time::Duration as StdDuration;
 
 use authingo::postgres::SetupError;
 use authingo::postgres::{CLEANUP_BATCH_SIZE, PoolConfig};
-use authingo::token::{Token, TokenKind};
+use authingo::token::{RotationSecret, Token, TokenKind};
 use authingo::{InputReason, SessionRotation, Store, StoreError};
 use chrono::{Duration, DurationRound as _, TimeDelta, Utc};
 use diesel::QueryableByName;
@@ -33,6 +33,10 @@ fn rotation() -> (SessionRotation, Token, Token) {
         refresh_token: refresh.digest(),
         expires_at: now + Duration::minutes(20),
         refresh_expires_at: now + Duration::days(40),
+        secret: RotationSecret::generate().unwrap(),
+        // No cap and the default window: the contract's plain rotation.
+        max_lifetime: None,
+        reuse_grace: TimeDelta::seconds(10),
     };
     (rotation, access, refresh)
 }
@@ -158,6 +162,7 @@ async fn expired_access_token_is_none_but_refresh_still_works(db: &TestDb) {
         .refresh_session(&tokens.refresh.digest(), &rotation)
         .await
         .unwrap()
+        .rotated()
         .unwrap();
     assert_eq!(refreshed.session.id, session.id);
     assert!(
@@ -232,6 +237,7 @@ async fn refresh_replaces_both_tokens_and_expiries(db: &TestDb) {
         .refresh_session(&tokens.refresh.digest(), &rotation)
         .await
         .unwrap()
+        .rotated()
         .unwrap();
     assert_eq!(refreshed.session.id, session.id);
     assert_eq!(refreshed.session.token, new_access.digest());
@@ -258,6 +264,7 @@ async fn refresh_replaces_both_tokens_and_expiries(db: &TestDb) {
             .refresh_session(&tokens.refresh.digest(), &again)
             .await
             .unwrap()
+            .rotated()
             .is_none()
     );
     let found = store
@@ -271,6 +278,7 @@ async fn refresh_replaces_both_tokens_and_expiries(db: &TestDb) {
             .refresh_session(&new_refresh.digest(), &again)
             .await
             .unwrap()
+            .rotated()
             .is_some()
     );
 }
@@ -288,6 +296,7 @@ async fn expired_refresh_token_cannot_refresh(db: &TestDb) {
             .refresh_session(&tokens.refresh.digest(), &rotation)
             .await
             .unwrap()
+            .rotated()
             .is_none()
     );
     assert!(
@@ -328,7 +337,7 @@ async fn of_fifty_concurrent_refreshes_exactly_one_wins(db: &TestDb) {
                 let (rotation, access, _) = rotation();
                 barrier.wait().await;
                 let won = store.refresh_session(&old, &rotation).await.unwrap();
-                won.map(|_| access)
+                won.rotated().map(|_| access)
             })
         })
         .collect();
@@ -395,6 +404,7 @@ async fn cleanup_removes_dead_sessions_in_batches_and_keeps_refreshable_ones(db:
             .refresh_session(&idle_tokens.refresh.digest(), &rotation)
             .await
             .unwrap()
+            .rotated()
             .is_some()
     );
     assert_eq!(store.cleanup_expired_sessions().await.unwrap(), 0);
@@ -680,6 +690,7 @@ async fn every_statement_stays_prepared_on_its_connection(db: &TestDb) {
             .refresh_session(&tokens.refresh.digest(), &rotation)
             .await
             .unwrap()
+            .rotated()
             .unwrap();
         assert!(store.delete_session(&new_access.digest()).await.unwrap());
         store.cleanup_expired_sessions().await.unwrap();

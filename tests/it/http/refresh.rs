@@ -6,10 +6,14 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio::sync::Barrier;
 
-use super::app::default_server;
-use super::reply::REFRESH;
+use authingo::{Auth, Options};
+use reqwest::header::SET_COOKIE;
+
+use super::app::{app, default_server};
+use super::reply::{REFRESH, Reply, SESSION};
+use super::server::TestServer;
 use crate::db::TestDb;
-use crate::fixtures::PASSWORD;
+use crate::fixtures::{FAST, PASSWORD};
 
 #[tokio::test]
 async fn refresh_rotates_both_cookies_and_refuses_the_old_ones() {
@@ -24,10 +28,10 @@ async fn refresh_rotates_both_cookies_and_refuses_the_old_ones() {
     assert_ne!(new.access, old.access);
     assert_ne!(new.refresh, old.refresh);
 
-    // The old refresh token is spent: 401, and both cookies are expired.
-    let replayed = server.refresh(&old.refresh_cookie()).await;
-    replayed.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
-    replayed.assert_expires_both("/api/auth/refresh");
+    // Within the grace window, the old refresh token gets the same pair, cookie for cookie.
+    let retried = server.refresh(&old.refresh_cookie()).await;
+    retried.assert_ok();
+    assert_eq!(set_cookies(&retried), set_cookies(&refreshed));
 
     // The old access token is refused everywhere; the new one works.
     for path in ["/api/auth/session", "/api/me"] {
@@ -37,7 +41,7 @@ async fn refresh_rotates_both_cookies_and_refuses_the_old_ones() {
         fresh.assert_ok();
     }
 
-    // A refresh without a refresh cookie, or with garbage, is refused the same way.
+    // A refresh without a refresh cookie, or with garbage, is refused and expires both.
     let none = server.post("/api/auth/refresh").send().await;
     none.assert_error(StatusCode::UNAUTHORIZED, "no_session");
     none.assert_expires_both("/api/auth/refresh");
@@ -45,10 +49,81 @@ async fn refresh_rotates_both_cookies_and_refuses_the_old_ones() {
     garbage.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
     garbage.assert_expires_both("/api/auth/refresh");
 
-    // The replay of the spent token did not end the rotated session.
-    let still = server.refresh(&new.refresh_cookie()).await;
-    still.assert_ok();
+    // After the window (the rotation written a minute into the past), the old token is theft:
+    // 401, both cookies expired, and the session revoked for its holder too.
+    rotated_a_minute_ago(&db).await;
+    let replayed = server.refresh(&old.refresh_cookie()).await;
+    replayed.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
+    replayed.assert_expires_both("/api/auth/refresh");
+    server
+        .session(&new.access_cookie())
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
+    server
+        .refresh(&new.refresh_cookie())
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
     server.assert_no_secrets(&[PASSWORD]);
+}
+
+/// Every `Set-Cookie` line of `reply`, as sent (sorted: the order of the lines means nothing).
+fn set_cookies(reply: &Reply) -> Vec<String> {
+    let mut lines: Vec<_> = reply
+        .headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Moves every session's last rotation a minute into the past: beyond the 10 s grace window.
+async fn rotated_a_minute_ago(db: &TestDb) {
+    crate::db::exec(
+        &mut db.conn().await,
+        "UPDATE sessions SET rotated_at = rotated_at - INTERVAL '1 minute'",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn without_remember_me_both_cookies_end_with_the_browser_session() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    server.sign_up("ada@example.com").await;
+    let signed_in = server
+        .post_json(
+            "/api/auth/sign-in",
+            &json!({"email": "ada@example.com", "password": PASSWORD, "remember_me": false}),
+        )
+        .await;
+    signed_in.assert_ok();
+    let refreshed = server.refresh(&signed_in.tokens().refresh_cookie()).await;
+    refreshed.assert_ok();
+    for reply in [&signed_in, &refreshed] {
+        for name in [SESSION, REFRESH] {
+            let cookie = reply.cookie(name);
+            assert_eq!(cookie.attr("expires"), None, "{}: {name}", reply.request);
+            assert_eq!(cookie.attr("max-age"), None, "{}: {name}", reply.request);
+            assert_eq!(cookie.attr("httponly"), Some(None));
+        }
+    }
+    // Remembered (the default) cookies carry both.
+    let remembered = server.sign_in("ada@example.com", PASSWORD).await;
+    assert!(remembered.cookie(SESSION).attr("max-age").is_some());
+    assert!(remembered.cookie(REFRESH).attr("expires").is_some());
+    // The short session is capped at a day from its sign-in, in the database too.
+    assert_eq!(
+        crate::fixtures::count(
+            &db,
+            "SELECT count(*) AS n FROM sessions WHERE NOT persistent
+               AND absolute_expires_at <= created_at + INTERVAL '1 day'
+               AND refresh_expires_at <= absolute_expires_at"
+        )
+        .await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -125,27 +200,45 @@ async fn refresh_and_sign_out_accept_json_content_type_with_an_empty_body() {
     after.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
 }
 
-/// Of concurrent refreshes with one refresh cookie, one rotates; the others are refused.
+/// Two tabs refreshing at once: with the grace window (the default), every one of the
+/// concurrent refreshes with one cookie gets 200 and byte-identical cookies, whatever the order
+/// the answers arrive in; the session holds that one pair.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn of_concurrent_refreshes_with_one_cookie_one_succeeds() {
-    const CALLERS: usize = 8;
+async fn concurrent_refreshes_with_one_cookie_all_get_the_same_pair() {
     let db = TestDb::new().await;
     let server = Arc::new(default_server(&db).await);
     let (_, tokens) = server.sign_up("ada@example.com").await;
-    let barrier = Arc::new(Barrier::new(CALLERS));
-    let tasks: Vec<_> = (0..CALLERS)
-        .map(|_| {
-            let (server, barrier, cookie) =
-                (server.clone(), barrier.clone(), tokens.refresh_cookie());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                server.refresh(&cookie).await
-            })
-        })
-        .collect();
+    let replies = refresh_together(&server, &tokens.refresh_cookie(), 8).await;
+    let first = set_cookies(&replies[0]);
+    for reply in &replies {
+        reply.assert_ok();
+        assert_eq!(set_cookies(reply), first);
+    }
+    let me = server
+        .get_with_cookie("/api/me", &replies[0].tokens().access_cookie())
+        .await;
+    me.assert_ok();
+    assert_eq!(crate::fixtures::rows(&db, "sessions").await, 1);
+    server.assert_no_secrets(&[PASSWORD]);
+}
+
+/// With the window off, of concurrent refreshes with one cookie exactly one rotates and the
+/// others are refused, as the Go library does; the winner's session lives on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_grace_off_one_concurrent_refresh_wins() {
+    let db = TestDb::new().await;
+    let auth = Auth::new(
+        Options::new(db.store().await)
+            .argon2(FAST)
+            .cleanup_interval(None)
+            .refresh_reuse_grace(std::time::Duration::ZERO),
+    )
+    .unwrap();
+    let server = Arc::new(TestServer::start(app(&auth, "/api/auth")).await);
+    let (_, tokens) = server.sign_up("ada@example.com").await;
+    let replies = refresh_together(&server, &tokens.refresh_cookie(), 8).await;
     let mut winners = Vec::new();
-    for task in tasks {
-        let reply = task.await.unwrap();
+    for reply in replies {
         if reply.status == StatusCode::OK {
             winners.push(reply.tokens());
         } else {
@@ -153,9 +246,28 @@ async fn of_concurrent_refreshes_with_one_cookie_one_succeeds() {
         }
     }
     assert_eq!(winners.len(), 1);
-    let me = server
+    server
         .get_with_cookie("/api/me", &winners[0].access_cookie())
-        .await;
-    me.assert_ok();
+        .await
+        .assert_ok();
     server.assert_no_secrets(&[PASSWORD]);
+}
+
+/// `callers` refreshes with `cookie`, started together behind a barrier.
+async fn refresh_together(server: &Arc<TestServer>, cookie: &str, callers: usize) -> Vec<Reply> {
+    let barrier = Arc::new(Barrier::new(callers));
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let (server, barrier, cookie) = (server.clone(), barrier.clone(), cookie.to_owned());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                server.refresh(&cookie).await
+            })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    replies
 }

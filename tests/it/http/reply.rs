@@ -286,6 +286,14 @@ impl Tokens {
     }
 }
 
+/// A token-shaped refresh token the server never issued.
+pub(super) fn unknown_refresh_token() -> String {
+    Token::generate(TokenKind::Refresh)
+        .unwrap()
+        .expose()
+        .to_owned()
+}
+
 /// A token-shaped access token the server never issued.
 pub(super) fn unknown_access_token() -> String {
     Token::generate(TokenKind::Access)

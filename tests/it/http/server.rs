@@ -138,7 +138,9 @@ impl TestServer {
             .iter()
             .flat_map(|reply| &reply.cookies)
             .filter(|cookie| !cookie.value.is_empty())
-            .count()
+            .map(|cookie| cookie.value.clone())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
     }
 
     /// Checks every body fetched so far: no password of `passwords`, no argon2 hash, no token

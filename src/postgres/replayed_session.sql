@@ -1,0 +1,26 @@
+-- A refresh token ($1) that is no session's current one: is it a live session's previous one?
+-- Then the session as its last rotation left it, that rotation's secret, and whether the rotation
+-- is younger than the grace window ($2 seconds). Runs after refresh_session.sql matched nothing,
+-- as a statement of its own so that it sees a rotation committed while that one waited.
+SELECT s.id AS session_id,
+       s.token,
+       s.refresh_token,
+       s.expires_at,
+       s.refresh_expires_at,
+       s.created_at AS session_created_at,
+       s.rotated_at,
+       s.absolute_expires_at,
+       s.persistent,
+       u.id,
+       u.email,
+       u.name,
+       u.password_hash,
+       u.email_verified,
+       u.created_at,
+       u.updated_at,
+       s.rotation_secret,
+       s.rotated_at > NOW() - $2 * INTERVAL '1 second' AS within_grace
+FROM sessions AS s
+JOIN users AS u ON u.id = s.user_id
+WHERE s.previous_refresh_token = $1
+  AND s.refresh_expires_at > NOW();
