@@ -14,5 +14,5 @@ pub mod token;
 
 pub use auth::{Auth, AuthError, ConfigError, HttpOptions, IssuedTokens, Options, SignedIn};
 pub use error::{BoxError, InputReason};
-pub use model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
+pub use model::{EndSessions, RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
 pub use store::{Store, StoreError};

@@ -64,6 +64,28 @@ pub struct Session {
     /// Whether the client keeps the session's cookies beyond the browser session ("remember
     /// me"); `false` makes them browser-session cookies.
     pub persistent: bool,
+    /// The `User-Agent` of the client that signed in (bounded, control characters removed).
+    pub user_agent: Option<String>,
+    /// The address of the client that signed in, as text.
+    pub ip_address: Option<String>,
+}
+
+impl Session {
+    /// When the session was last used: its last refresh, or its sign-in.
+    pub fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.rotated_at.or(self.created_at)
+    }
+}
+
+/// Which of a user's sessions a password change ends, in the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndSessions<'a> {
+    /// None (a re-hash of the same password).
+    None,
+    /// All but this one (the session that changed the password).
+    AllBut(&'a str),
+    /// All of them (a password reset).
+    All,
 }
 
 /// A session together with the user it belongs to, as a lookup returns them.

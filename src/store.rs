@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::{BoxError, InputReason};
-use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
+use crate::model::{EndSessions, RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
 use crate::token::TokenDigest;
 
 /// Why a store operation failed.
@@ -108,6 +108,53 @@ pub trait Store: Send + Sync {
         refresh_token: &TokenDigest,
         rotation: &SessionRotation,
     ) -> Result<RefreshOutcome, StoreError>;
+
+    /// The user's sessions that can still be used (refresh token unexpired, within the absolute
+    /// lifetime), most recently used first ([`Session::last_used_at`]).
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError>;
+
+    /// Deletes the session `session_id` if it belongs to `user_id`; says whether this call deleted
+    /// one. Another user's session id is treated as unknown: `false`, nothing deleted.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn delete_user_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes every session of `user_id` but `keep`; returns how many went.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes the sessions of `user_id` beyond its `keep` most recently used ones; returns how
+    /// many went.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn evict_sessions(&self, user_id: &str, keep: u32) -> Result<u64, StoreError>;
+
+    /// Replaces the password hash of `user_id` (and its `updated_at`) and, in the same
+    /// transaction, deletes its sessions as `end` says; says whether the user exists.
+    ///
+    /// # Errors
+    /// On database failure; then nothing changed.
+    async fn set_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        end: EndSessions<'_>,
+    ) -> Result<bool, StoreError>;
 
     /// Deletes, in bounded batches, every session none of whose tokens can still be used (both
     /// expiries past), and returns how many went.

@@ -45,6 +45,8 @@ pub(crate) fn sql(op: Op) -> String {
                 sessions::created_at.eq(at),
                 sessions::absolute_expires_at.eq(Some(at)),
                 sessions::persistent.eq(true),
+                sessions::user_agent.eq(Some("")),
+                sessions::ip_address.eq(Some("")),
             ));
             render(&query)
         }
@@ -196,6 +198,8 @@ pub(crate) async fn create_session(pool: &Pool, session: &Session) -> Result<()>
                 &SystemTime::from(session.created_at.unwrap_or_else(Utc::now)),
                 &session.absolute_expires_at.map(SystemTime::from),
                 &session.persistent,
+                &session.user_agent,
+                &session.ip_address,
             ],
         )
         .await?;
@@ -246,10 +250,10 @@ fn time(at: SystemTime) -> DateTime<Utc> {
     DateTime::<Utc>::from(at)
 }
 
-/// A row of `get_session.sql` or of `refresh_session.sql`'s RETURNING list: nine session
+/// A row of `get_session.sql` or of `refresh_session.sql`'s RETURNING list: eleven session
 /// columns (the user's id stands for the session's `user_id`), then the seven of `UserRow`.
 fn session_with_user(row: &Row) -> Result<SessionWithUser> {
-    let user = user_at(row, 9)?;
+    let user = user_at(row, 11)?;
     Ok(SessionWithUser {
         session: Session {
             id: row.try_get(0)?,
@@ -262,6 +266,8 @@ fn session_with_user(row: &Row) -> Result<SessionWithUser> {
             rotated_at: row.try_get::<_, Option<SystemTime>>(6)?.map(time),
             absolute_expires_at: row.try_get::<_, Option<SystemTime>>(7)?.map(time),
             persistent: row.try_get(8)?,
+            user_agent: row.try_get(9)?,
+            ip_address: row.try_get(10)?,
         },
         user,
     })

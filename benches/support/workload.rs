@@ -121,6 +121,10 @@ impl Worker {
     }
 }
 
+/// What a browser's sign-in records: a user agent of the usual length.
+const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                          Chrome/156.0.0.0 Safari/537.36";
+
 /// Shared state of the store section: counters for fresh rows, the current refresh digest of
 /// every reserved session, and the pool of rows `delete_session` may delete.
 #[derive(Debug)]
@@ -179,6 +183,8 @@ impl Workload {
                     rotated_at: None,
                     absolute_expires_at: Some(now + TimeDelta::days(30)),
                     persistent: true,
+                    user_agent: Some(USER_AGENT.to_owned()),
+                    ip_address: Some("203.0.113.7".to_owned()),
                 })
             }
             Op::RefreshSession => {

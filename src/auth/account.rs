@@ -3,7 +3,7 @@
 use chrono::Utc;
 use tracing::instrument;
 
-use super::session::SignedIn;
+use super::session::{SessionRequest, SignedIn};
 use super::{Auth, AuthError, input, internal};
 use crate::model::User;
 use crate::password::PasswordError;
@@ -22,13 +22,15 @@ impl Auth {
         password: &str,
         name: &str,
     ) -> Result<SignedIn, AuthError> {
-        self.sign_up_with(email, password, name, true).await
+        self.sign_up_with(email, password, name, &SessionRequest::default())
+            .await
     }
 
-    /// [`sign_up`](Self::sign_up), saying whether the session is remembered: with
-    /// `remember_me` false it lives at most
+    /// [`sign_up`](Self::sign_up), with what is known of the session: whether it is remembered
+    /// (if not, it lives at most
     /// [`Options::short_session_lifetime`](super::Options::short_session_lifetime) and its
-    /// cookies end with the browser session.
+    /// cookies end with the browser session) and the client's user agent and address, which the
+    /// user sees in their list of sessions.
     ///
     /// # Errors
     /// As for [`sign_up`](Self::sign_up).
@@ -38,7 +40,7 @@ impl Auth {
         email: &str,
         password: &str,
         name: &str,
-        remember_me: bool,
+        request: &SessionRequest,
     ) -> Result<SignedIn, AuthError> {
         let email = input::email(email)?;
         input::password(
@@ -59,7 +61,7 @@ impl Auth {
             created_at: Some(now),
             updated_at: Some(now),
         };
-        let (session, tokens) = self.new_session(&user.id, now, remember_me)?;
+        let (session, tokens) = self.new_session(&user.id, now, request)?;
         tracing::Span::current()
             .record("user.id", &user.id)
             .record("session.id", &session.id);
@@ -85,13 +87,14 @@ impl Auth {
     /// [`AuthError::InvalidInput`] for a malformed email or password; [`AuthError::InvalidCredentials`];
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignedIn, AuthError> {
-        self.sign_in_with(email, password, true).await
+        self.sign_in_with(email, password, &SessionRequest::default())
+            .await
     }
 
-    /// [`sign_in`](Self::sign_in), saying whether the session is remembered: with
-    /// `remember_me` false it lives at most
-    /// [`Options::short_session_lifetime`](super::Options::short_session_lifetime) and its
-    /// cookies end with the browser session.
+    /// [`sign_in`](Self::sign_in), with what is known of the session (see
+    /// [`sign_up_with`](Self::sign_up_with)). With
+    /// [`Options::max_sessions_per_user`](super::Options::max_sessions_per_user) set, the user's
+    /// least recently used sessions beyond it end.
     ///
     /// # Errors
     /// As for [`sign_in`](Self::sign_in).
@@ -100,7 +103,7 @@ impl Auth {
         &self,
         email: &str,
         password: &str,
-        remember_me: bool,
+        request: &SessionRequest,
     ) -> Result<SignedIn, AuthError> {
         let email = input::email(email)?;
         input::password(password, 0, self.inner.max_password_bytes)?;
@@ -124,11 +127,17 @@ impl Auth {
         if !matches {
             return Err(AuthError::InvalidCredentials);
         }
-        let (session, tokens) = self.new_session(&user.id, Utc::now(), remember_me)?;
+        let (session, tokens) = self.new_session(&user.id, Utc::now(), request)?;
         tracing::Span::current()
             .record("user.id", &user.id)
             .record("session.id", &session.id);
         self.inner.store.create_session(&session).await?;
+        if let Some(cap) = self.inner.max_sessions_per_user {
+            let evicted = self.inner.store.evict_sessions(&user.id, cap).await?;
+            if evicted > 0 {
+                tracing::info!(evicted, "least recently used sessions ended by the cap");
+            }
+        }
         tracing::info!("signed in");
         Ok(SignedIn {
             user,

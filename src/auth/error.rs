@@ -24,6 +24,10 @@ pub enum AuthError {
     /// The access or refresh token is unknown, expired or already used.
     #[error("invalid or expired session")]
     InvalidSession,
+    /// The operation needs a session signed in more recently than
+    /// [`Options::fresh_age`](super::Options::fresh_age): sign in again.
+    #[error("this operation needs a recent sign-in; sign in again")]
+    ReauthenticationRequired,
     /// The store could not be reached; nothing was decided. Retrying later may succeed.
     #[error("the session store is unavailable")]
     Unavailable(#[source] StoreError),

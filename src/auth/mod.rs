@@ -1,11 +1,13 @@
 //! The engine, [`Auth`], by capability: accounts (sign-up, sign-in), sessions (lookup, refresh,
-//! sign-out), the cleanup loop, the hashing threads, the input rules, the options and the error.
+//! sign-out), managing sessions (listing and ending them, freshness, change of password), the
+//! cleanup loop, the hashing threads, the input rules, the options and the error.
 
 mod account;
 mod cleanup;
 mod error;
 mod hashing;
 mod input;
+mod manage;
 mod options;
 mod session;
 
@@ -17,7 +19,7 @@ use chrono::TimeDelta;
 
 pub use error::AuthError;
 pub use options::{ConfigError, HttpOptions, Options};
-pub use session::{IssuedTokens, SignedIn};
+pub use session::{IssuedTokens, SessionRequest, SignedIn};
 
 use self::cleanup::Cleanup;
 use self::hashing::Hashing;
@@ -40,6 +42,8 @@ struct Inner {
     max_session_lifetime: Option<TimeDelta>,
     short_session_lifetime: TimeDelta,
     refresh_reuse_grace: TimeDelta,
+    fresh_age: TimeDelta,
+    max_sessions_per_user: Option<u32>,
     min_password_chars: usize,
     max_password_bytes: usize,
     http: HttpOptions,
@@ -85,6 +89,12 @@ impl Auth {
         }
         let refresh_reuse_grace = TimeDelta::from_std(options.refresh_reuse_grace)
             .map_err(|_| ConfigError::Duration("refresh_reuse_grace"))?;
+        let fresh_age = ttl("fresh_age", options.fresh_age)?;
+        if options.max_sessions_per_user == Some(0) {
+            return Err(ConfigError::Bounds(
+                "max_sessions_per_user must be at least 1",
+            ));
+        }
         if options.max_concurrent_hashes == 0 {
             return Err(ConfigError::Bounds(
                 "max_concurrent_hashes must be at least 1",
@@ -128,6 +138,8 @@ impl Auth {
                 max_session_lifetime,
                 short_session_lifetime,
                 refresh_reuse_grace,
+                fresh_age,
+                max_sessions_per_user: options.max_sessions_per_user,
                 min_password_chars: options.min_password_chars,
                 max_password_bytes: options.max_password_bytes,
                 http: options.http,

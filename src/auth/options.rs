@@ -2,6 +2,7 @@
 //! `Auth::new` refuses.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ use crate::store::Store;
 /// | [`max_session_lifetime`](Self::max_session_lifetime) | 30 days from sign-in, however often refreshed (`None`: unbounded) |
 /// | [`short_session_lifetime`](Self::short_session_lifetime) | 1 day from sign-in, for a sign-in without "remember me" |
 /// | [`refresh_reuse_grace`](Self::refresh_reuse_grace) | 10 seconds (zero: off, and reuse detection with it) |
+/// | [`fresh_age`](Self::fresh_age) | 24 hours: how recent a sign-in sensitive operations need |
+/// | [`max_sessions_per_user`](Self::max_sessions_per_user) | none (`Some(n)`: a sign-in ends the least recently used beyond `n`) |
 /// | [`cleanup_interval`](Self::cleanup_interval) | every 24 hours (`None`: no loop) |
 /// | [`cleanup_first_delay`](Self::cleanup_first_delay) | first sweep at a random moment within 1 minute |
 /// | [`cleanup_timeout`](Self::cleanup_timeout) | 5 minutes per sweep |
@@ -33,6 +36,8 @@ pub struct Options {
     pub(crate) max_session_lifetime: Option<Duration>,
     pub(crate) short_session_lifetime: Duration,
     pub(crate) refresh_reuse_grace: Duration,
+    pub(crate) fresh_age: Duration,
+    pub(crate) max_sessions_per_user: Option<u32>,
     pub(crate) cleanup_interval: Option<Duration>,
     pub(crate) cleanup_first_delay: Duration,
     pub(crate) cleanup_timeout: Duration,
@@ -52,6 +57,8 @@ impl fmt::Debug for Options {
             .field("max_session_lifetime", &self.max_session_lifetime)
             .field("short_session_lifetime", &self.short_session_lifetime)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .field("fresh_age", &self.fresh_age)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
             .field("cleanup_interval", &self.cleanup_interval)
             .field("cleanup_first_delay", &self.cleanup_first_delay)
             .field("cleanup_timeout", &self.cleanup_timeout)
@@ -83,6 +90,9 @@ impl Options {
             short_session_lifetime: Duration::from_secs(DAY),
             // Supabase's default reuse interval; Okta allows 30 s, Cognito up to 60 s.
             refresh_reuse_grace: Duration::from_secs(10),
+            // As better-auth's default.
+            fresh_age: Duration::from_secs(DAY),
+            max_sessions_per_user: None,
             cleanup_interval: Some(Duration::from_secs(24 * 60 * 60)),
             cleanup_first_delay: Duration::from_secs(60),
             cleanup_timeout: Duration::from_secs(5 * 60),
@@ -140,6 +150,23 @@ impl Options {
     #[must_use]
     pub fn refresh_reuse_grace(mut self, grace: Duration) -> Self {
         self.refresh_reuse_grace = grace;
+        self
+    }
+
+    /// How recent a session's sign-in (not its last refresh) must be for the operations that
+    /// need a fresh session: changing the password or the email, and signing out everywhere.
+    /// Older sessions get [`AuthError::ReauthenticationRequired`](super::AuthError).
+    #[must_use]
+    pub fn fresh_age(mut self, age: Duration) -> Self {
+        self.fresh_age = age;
+        self
+    }
+
+    /// At most this many sessions per user: a sign-in beyond it ends the user's least recently
+    /// used sessions. `None` (the default): no cap.
+    #[must_use]
+    pub fn max_sessions_per_user(mut self, cap: Option<u32>) -> Self {
+        self.max_sessions_per_user = cap;
         self
     }
 
@@ -218,6 +245,7 @@ impl Options {
 /// | `domain` | none (host-only cookies) |
 /// | `refresh_path` | `None`: where the routes are mounted, plus `/refresh` (`/api/auth/refresh` under `/api/auth`) |
 /// | `max_body_bytes` | 16 KiB |
+/// | `trusted_proxies` | none: the client's address is the TCP peer's |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HttpOptions {
@@ -233,6 +261,10 @@ pub struct HttpOptions {
     pub refresh_path: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed: when the TCP peer is
+    /// one of them, the client's address is the last address in those headers that is not one
+    /// of them. Without any (the default) the headers are ignored, since anyone can send them.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for HttpOptions {
@@ -244,6 +276,7 @@ impl Default for HttpOptions {
             domain: None,
             refresh_path: None,
             max_body_bytes: 16 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -282,6 +315,14 @@ impl HttpOptions {
     #[must_use]
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.max_body_bytes = limit;
+        self
+    }
+
+    /// Sets the proxies whose forwarding headers are believed (see
+    /// [`trusted_proxies`](Self::trusted_proxies)).
+    #[must_use]
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.trusted_proxies = proxies.into_iter().collect();
         self
     }
 

@@ -1,6 +1,8 @@
 //! Sessions: what a sign-in hands out, and lookup, refresh (with its grace window and reuse
 //! detection) and sign-out by token.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 use tracing::instrument;
 
@@ -36,6 +38,70 @@ pub struct SignedIn {
     pub session: Session,
     /// The raw tokens for the client; the store never saw them.
     pub tokens: IssuedTokens,
+}
+
+/// What a sign-in knows of the session it opens: whether to remember it, and the client.
+///
+/// `SessionRequest::default()` is a remembered session of an unknown client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionRequest {
+    /// Whether the session outlives the browser session ("remember me"); default `true`.
+    pub remember_me: bool,
+    /// The client's `User-Agent`; kept trimmed to 255 characters, control characters removed.
+    pub user_agent: Option<String>,
+    /// The client's address.
+    pub ip_address: Option<IpAddr>,
+}
+
+impl Default for SessionRequest {
+    fn default() -> Self {
+        Self {
+            remember_me: true,
+            user_agent: None,
+            ip_address: None,
+        }
+    }
+}
+
+impl SessionRequest {
+    /// Sets [`remember_me`](Self::remember_me).
+    #[must_use]
+    pub fn remember_me(mut self, remember_me: bool) -> Self {
+        self.remember_me = remember_me;
+        self
+    }
+
+    /// Sets [`user_agent`](Self::user_agent).
+    #[must_use]
+    pub fn user_agent(mut self, user_agent: Option<&str>) -> Self {
+        self.user_agent = user_agent.map(str::to_owned);
+        self
+    }
+
+    /// Sets [`ip_address`](Self::ip_address).
+    #[must_use]
+    pub fn ip_address(mut self, ip_address: Option<IpAddr>) -> Self {
+        self.ip_address = ip_address;
+        self
+    }
+}
+
+/// The longest user agent kept, in characters (the column is `VARCHAR(255)`).
+const MAX_USER_AGENT_CHARS: usize = 255;
+
+/// `raw` as kept: control characters removed, trimmed, at most [`MAX_USER_AGENT_CHARS`]; `None`
+/// when nothing is left.
+fn user_agent(raw: &str) -> Option<String> {
+    let cleaned: String = raw
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .chars()
+        .take(MAX_USER_AGENT_CHARS)
+        .collect();
+    (!cleaned.is_empty()).then_some(cleaned)
 }
 
 impl Auth {
@@ -148,16 +214,17 @@ impl Auth {
         }
     }
 
-    /// A new session of `user_id` made at `now`, with its raw tokens. A `persistent` session
-    /// ("remember me") lives at most `max_session_lifetime`, another at most
-    /// `short_session_lifetime` (and never longer than the first).
+    /// A new session of `user_id` made at `now`, with its raw tokens. A remembered session
+    /// lives at most `max_session_lifetime`, another at most `short_session_lifetime` (and never
+    /// longer than the first).
     pub(super) fn new_session(
         &self,
         user_id: &str,
         now: DateTime<Utc>,
-        persistent: bool,
+        request: &SessionRequest,
     ) -> Result<(Session, IssuedTokens), AuthError> {
         let inner = &self.inner;
+        let persistent = request.remember_me;
         let lifetime = if persistent {
             inner.max_session_lifetime
         } else {
@@ -190,6 +257,8 @@ impl Auth {
             rotated_at: None,
             absolute_expires_at,
             persistent,
+            user_agent: request.user_agent.as_deref().and_then(user_agent),
+            ip_address: request.ip_address.map(|ip| ip.to_string()),
         };
         Ok((session, tokens))
     }
@@ -201,4 +270,19 @@ fn derived_pair(secret: &RotationSecret, presented: &Token) -> (Token, Token) {
         Token::derive(TokenKind::Access, secret, presented),
         Token::derive(TokenKind::Refresh, secret, presented),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::user_agent;
+
+    #[test]
+    fn user_agents_are_kept_bounded_and_without_control_characters() {
+        assert_eq!(
+            user_agent("  Mozilla/5.0\r\n\u{1b}[31m (X11)\t "),
+            Some("Mozilla/5.0[31m (X11)".to_owned())
+        );
+        assert_eq!(user_agent(" \n "), None);
+        assert_eq!(user_agent(&"é".repeat(300)).unwrap().chars().count(), 255);
+    }
 }

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::client::Client;
 use super::cookies::Mount;
 use super::error::ApiError;
 use super::extract::{ApiJson, ClientHeader};
@@ -44,10 +45,16 @@ pub(crate) async fn sign_up(
     State(auth): State<Auth>,
     _: ClientHeader,
     mount: Mount,
+    client: Client,
     ApiJson(body): ApiJson<SignUpBody>,
 ) -> Result<Response, ApiError> {
     let signed_up = auth
-        .sign_up_with(&body.email, &body.password, &body.name, body.remember_me)
+        .sign_up_with(
+            &body.email,
+            &body.password,
+            &body.name,
+            &client.session(body.remember_me),
+        )
         .await?;
     Ok(signed_in(&mount.cookies(&auth), &signed_up))
 }
@@ -56,10 +63,15 @@ pub(crate) async fn sign_in(
     State(auth): State<Auth>,
     _: ClientHeader,
     mount: Mount,
+    client: Client,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<Response, ApiError> {
     let outcome = auth
-        .sign_in_with(&body.email, &body.password, body.remember_me)
+        .sign_in_with(
+            &body.email,
+            &body.password,
+            &client.session(body.remember_me),
+        )
         .await?;
     Ok(signed_in(&mount.cookies(&auth), &outcome))
 }

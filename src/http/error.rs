@@ -37,6 +37,9 @@ pub enum ApiError {
     /// The body is larger than the configured limit.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// No session of the signed-in user has this id (another user's counts as none).
+    #[error("no such session")]
+    SessionNotFound,
     /// No route has this path.
     #[error("no such route")]
     NotFound,
@@ -54,6 +57,9 @@ impl ApiError {
                 AuthError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
                 AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
                 AuthError::InvalidSession => (StatusCode::UNAUTHORIZED, "invalid_session"),
+                AuthError::ReauthenticationRequired => {
+                    (StatusCode::FORBIDDEN, "reauthentication_required")
+                }
                 AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                 AuthError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
@@ -64,6 +70,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::SessionNotFound => (StatusCode::NOT_FOUND, "session_not_found"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         }

@@ -80,6 +80,21 @@ pub struct CurrentUser {
     pub session: Session,
 }
 
+impl CurrentUser {
+    /// When the session signed in (not its last refresh): what freshness is measured from.
+    pub fn signed_in_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.session.created_at
+    }
+
+    /// The user and session, as the engine's session methods take them.
+    pub fn to_session_with_user(&self) -> SessionWithUser {
+        SessionWithUser {
+            session: self.session.clone(),
+            user: self.user.clone(),
+        }
+    }
+}
+
 impl From<SessionWithUser> for CurrentUser {
     fn from(found: SessionWithUser) -> Self {
         Self {
@@ -141,5 +156,27 @@ where
             ) => Ok(None),
             Err(err) => Err(err),
         }
+    }
+}
+
+/// A [`CurrentUser`] whose session signed in within
+/// [`Options::fresh_age`](crate::Options::fresh_age), for a handler of a sensitive operation:
+/// an older session gets 403 `reauthentication_required` (sign in again), besides the 403 and 401
+/// of [`CurrentUser`].
+#[derive(Debug, Clone)]
+pub struct FreshUser(pub CurrentUser);
+
+impl<S> FromRequestParts<S> for FreshUser
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let current =
+            <CurrentUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        Auth::from_ref(state).require_fresh(&current.session)?;
+        Ok(Self(current))
     }
 }

@@ -8,17 +8,29 @@
 //! | `GET /session` | — | `{"user": …, "session": …}` |
 //! | `POST /refresh` | — | `{"user": …}`, both cookies rotated |
 //! | `POST /sign-out` | — | `{"success": true}`, both cookies expired |
+//! | `GET /sessions` | — | `{"sessions": [{"id", "created_at", "last_used_at", "user_agent", "ip", "current"}]}`, most recently used first |
+//! | `POST /sessions/revoke` | `{"id"}` | `{"success": true}` (404 `session_not_found` for an id not the user's); the current session's cookies expired if it was this one |
+//! | `POST /sessions/revoke-others` | — | `{"revoked": n}`; the current session stays |
+//! | `POST /sign-out-everywhere` | — | `{"success": true}`, every session ended, both cookies expired; needs a fresh session |
+//! | `POST /change-password` | `{"current_password", "new_password", "revoke_other_sessions"?}` | `{"success": true}`; other sessions end unless `false`; needs a fresh session |
 //!
-//! Every route requires the header `X-Authingo-Client: true` (403 without). Errors are
+//! Every route requires the header `X-Authingo-Client: true` (403 without); the session routes
+//! a valid session cookie (401 without); "fresh" ones a sign-in younger than
+//! [`Options::fresh_age`](crate::Options::fresh_age) (403 `reauthentication_required`).
+//! The client's address recorded at sign-in is the TCP peer's when the app is served with
+//! `into_make_service_with_connect_info::<SocketAddr>()` (none otherwise), or, from a peer in
+//! [`HttpOptions::trusted_proxies`](crate::HttpOptions), the forwarded one. Errors are
 //! `{"error": code, "message": text}` with the status of [`ApiError::status_and_code`], including
 //! an unknown path below the mount point (404) and a wrong method (405). Every response carries
 //! `Cache-Control: no-store`: each one is about one user's session.
 
 mod account;
+mod client;
 mod cookies;
 mod error;
 mod extract;
 mod layer;
+mod manage;
 mod session;
 mod views;
 
@@ -29,7 +41,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 pub use error::ApiError;
-pub use extract::CurrentUser;
+pub use extract::{CurrentUser, FreshUser};
 pub use layer::{RequireAuth, RequireAuthLayer};
 pub use views::{SessionView, UserView};
 
@@ -50,6 +62,11 @@ impl Auth {
             .route("/session", get(session::session))
             .route("/refresh", post(session::refresh))
             .route("/sign-out", post(session::sign_out))
+            .route("/sessions", get(manage::list))
+            .route("/sessions/revoke", post(manage::revoke))
+            .route("/sessions/revoke-others", post(manage::revoke_others))
+            .route("/sign-out-everywhere", post(manage::sign_out_everywhere))
+            .route("/change-password", post(manage::change_password))
             .fallback(async || ApiError::NotFound)
             .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)
             .layer(DefaultBodyLimit::max(self.http_options().max_body_bytes))

@@ -76,3 +76,39 @@ pub(crate) struct SessionBody<'a> {
 pub(crate) struct SuccessBody {
     pub(crate) success: bool,
 }
+
+/// One entry of `GET /sessions`: where and when a session signed in, when it was last used,
+/// and whether it is the one asking. Never a token or a digest.
+#[derive(Serialize)]
+pub(crate) struct SessionListEntry<'a> {
+    id: &'a str,
+    created_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    user_agent: Option<&'a str>,
+    ip: Option<&'a str>,
+    current: bool,
+}
+
+/// `{"sessions": [...]}`.
+#[derive(Serialize)]
+pub(crate) struct SessionListView<'a> {
+    sessions: Vec<SessionListEntry<'a>>,
+}
+
+impl<'a> SessionListView<'a> {
+    pub(crate) fn new(sessions: &'a [Session], current_id: &str) -> Self {
+        Self {
+            sessions: sessions
+                .iter()
+                .map(|session| SessionListEntry {
+                    id: &session.id,
+                    created_at: session.created_at,
+                    last_used_at: session.last_used_at(),
+                    user_agent: session.user_agent.as_deref(),
+                    ip: session.ip_address.as_deref(),
+                    current: session.id == current_id,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! Row types: what Diesel reads from and writes to the two tables, and their conversions to and
-//! from the public records. (A session is read only together with its user: see `store.rs`.)
+//! from the public records. (A session read together with its user: see `store.rs`.)
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use super::schema::{sessions, users};
 use crate::model::{Session, User};
+use crate::token::TokenDigest;
 
 #[derive(QueryableByName)]
 #[diesel(table_name = users, check_for_backend(Pg))]
@@ -78,6 +79,8 @@ pub(crate) struct NewSessionRow<'a> {
     // `None` binds NULL (no bound), not `DEFAULT`: one statement text either way.
     absolute_expires_at: Option<DateTime<Utc>>,
     persistent: bool,
+    user_agent: Option<&'a str>,
+    ip_address: Option<&'a str>,
 }
 
 impl<'a> From<&'a Session> for NewSessionRow<'a> {
@@ -92,6 +95,46 @@ impl<'a> From<&'a Session> for NewSessionRow<'a> {
             created_at: session.created_at.unwrap_or_else(Utc::now),
             absolute_expires_at: session.absolute_expires_at,
             persistent: session.persistent,
+            user_agent: session.user_agent.as_deref(),
+            ip_address: session.ip_address.as_deref(),
+        }
+    }
+}
+
+/// A session as a user's list shows it: every column but the token digests' history and the
+/// rotation secret.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sessions, check_for_backend(Pg))]
+pub(crate) struct SessionRow {
+    id: String,
+    user_id: String,
+    token: String,
+    refresh_token: String,
+    expires_at: DateTime<Utc>,
+    refresh_expires_at: DateTime<Utc>,
+    created_at: Option<DateTime<Utc>>,
+    rotated_at: Option<DateTime<Utc>>,
+    absolute_expires_at: Option<DateTime<Utc>>,
+    persistent: bool,
+    user_agent: Option<String>,
+    ip_address: Option<String>,
+}
+
+impl From<SessionRow> for Session {
+    fn from(row: SessionRow) -> Self {
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            token: TokenDigest::from_stored(row.token),
+            refresh_token: TokenDigest::from_stored(row.refresh_token),
+            expires_at: row.expires_at,
+            refresh_expires_at: row.refresh_expires_at,
+            created_at: row.created_at,
+            rotated_at: row.rotated_at,
+            absolute_expires_at: row.absolute_expires_at,
+            persistent: row.persistent,
+            user_agent: row.user_agent,
+            ip_address: row.ip_address,
         }
     }
 }

@@ -20,6 +20,10 @@ diesel::table! {
         rotation_secret -> Nullable<Varchar>,
         absolute_expires_at -> Nullable<Timestamptz>,
         persistent -> Bool,
+        #[max_length = 255]
+        user_agent -> Nullable<Varchar>,
+        #[max_length = 64]
+        ip_address -> Nullable<Varchar>,
     }
 }
 

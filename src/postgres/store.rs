@@ -11,11 +11,11 @@ use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager as _};
 
 use super::error::{check_text, from_diesel, from_pool};
-use super::models::{NewSessionRow, NewUserRow, UserRow};
+use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRow};
 use super::pool::PgPool;
 use super::prepared::Prepared;
 use super::schema::{sessions, users};
-use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
+use crate::model::{EndSessions, RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
 use crate::store::{Store, StoreError};
 use crate::token::{RotationSecret, TokenDigest};
 
@@ -211,7 +211,14 @@ fn check_session(session: &Session) -> Result<(), StoreError> {
     check_text("id", &session.id)?;
     check_text("user_id", &session.user_id)?;
     check_text("token", session.token.as_str())?;
-    check_text("refresh_token", session.refresh_token.as_str())
+    check_text("refresh_token", session.refresh_token.as_str())?;
+    if let Some(user_agent) = &session.user_agent {
+        check_text("user_agent", user_agent)?;
+    }
+    if let Some(ip_address) = &session.ip_address {
+        check_text("ip_address", ip_address)?;
+    }
+    Ok(())
 }
 
 async fn insert_user(conn: &mut AsyncPgConnection, user: &User) -> QueryResult<()> {
@@ -226,6 +233,23 @@ async fn insert_session(conn: &mut AsyncPgConnection, session: &Session) -> Quer
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// Deletes the sessions of `user_id`, but `keep`.
+async fn delete_sessions_of(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    keep: Option<&str>,
+) -> QueryResult<usize> {
+    let of_user = sessions::table.filter(sessions::user_id.eq(user_id));
+    match keep {
+        Some(keep) => {
+            diesel::delete(of_user.filter(sessions::id.ne(keep)))
+                .execute(conn)
+                .await
+        }
+        None => diesel::delete(of_user).execute(conn).await,
+    }
 }
 
 /// Text that PostgreSQL cannot hold (a NUL byte) cannot be a stored value either, so a lookup by
@@ -400,6 +424,123 @@ impl Store for PgStore {
         })
     }
 
+    async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
+        if !storable(user_id) {
+            return Ok(Vec::new());
+        }
+        let rows = run!(self, Retry::Idempotent, |conn| async move {
+            sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::refresh_expires_at.gt(diesel::dsl::now))
+                .filter(
+                    sessions::absolute_expires_at
+                        .is_null()
+                        .or(sessions::absolute_expires_at.gt(diesel::dsl::now)),
+                )
+                .order((
+                    diesel::dsl::sql::<Nullable<Timestamptz>>(
+                        "COALESCE(sessions.rotated_at, sessions.created_at)",
+                    )
+                    .desc()
+                    .nulls_last(),
+                    sessions::id,
+                ))
+                .select(SessionRow::as_select())
+                .load(conn)
+                .await
+        })?;
+        Ok(rows.into_iter().map(Session::from).collect())
+    }
+
+    async fn delete_user_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<bool, StoreError> {
+        if !storable(user_id) || !storable(session_id) {
+            return Ok(false);
+        }
+        let deleted = run!(self, Retry::Never, |conn| async move {
+            diesel::delete(
+                sessions::table
+                    .filter(sessions::id.eq(session_id))
+                    .filter(sessions::user_id.eq(user_id)),
+            )
+            .execute(conn)
+            .await
+        })?;
+        Ok(deleted > 0)
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        if !storable(user_id) {
+            return Ok(0);
+        }
+        let deleted = run!(self, Retry::Never, |conn| async move {
+            delete_sessions_of(conn, user_id, keep).await
+        })?;
+        Ok(deleted as u64)
+    }
+
+    async fn evict_sessions(&self, user_id: &str, keep: u32) -> Result<u64, StoreError> {
+        if !storable(user_id) {
+            return Ok(0);
+        }
+        let keep = i64::from(keep);
+        // Oldest use first out: everything past the `keep` most recently used.
+        let deleted = run!(self, Retry::Never, |conn| async move {
+            Prepared(
+                diesel::sql_query(include_str!("evict_sessions.sql"))
+                    .bind::<Varchar, _>(user_id)
+                    .bind::<BigInt, _>(keep),
+            )
+            .execute(conn)
+            .await
+        })?;
+        Ok(deleted as u64)
+    }
+
+    async fn set_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        end: EndSessions<'_>,
+    ) -> Result<bool, StoreError> {
+        check_text("password_hash", password_hash)?;
+        if !storable(user_id) {
+            return Ok(false);
+        }
+        run!(self, Retry::Never, |conn| async move {
+            conn.transaction(async |conn| {
+                let updated = diesel::update(users::table.filter(users::id.eq(user_id)))
+                    .set((
+                        users::password_hash.eq(password_hash),
+                        users::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .execute(conn)
+                    .await?;
+                if updated == 0 {
+                    return Ok(false);
+                }
+                match end {
+                    EndSessions::None => {}
+                    EndSessions::AllBut(keep) => {
+                        delete_sessions_of(conn, user_id, Some(keep)).await?;
+                    }
+                    EndSessions::All => {
+                        delete_sessions_of(conn, user_id, None).await?;
+                    }
+                }
+                Ok(true)
+            })
+            .await
+        })
+    }
+
     async fn cleanup_expired_sessions(&self) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
@@ -464,6 +605,10 @@ struct SessionColumns {
     absolute_expires_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Bool)]
     persistent: bool,
+    #[diesel(sql_type = Nullable<Varchar>)]
+    user_agent: Option<String>,
+    #[diesel(sql_type = Nullable<Varchar>)]
+    ip_address: Option<String>,
 }
 
 impl From<SessionUserRow> for SessionWithUser {
@@ -482,6 +627,8 @@ impl From<SessionUserRow> for SessionWithUser {
                 rotated_at: session.rotated_at,
                 absolute_expires_at: session.absolute_expires_at,
                 persistent: session.persistent,
+                user_agent: session.user_agent,
+                ip_address: session.ip_address,
             },
             user,
         }

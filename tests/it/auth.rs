@@ -33,11 +33,11 @@ pub(crate) async fn engine(db: &TestDb) -> Auth {
 
 /// Wraps the argon2id hasher, counting calls and watching where and how many run at once.
 #[derive(Default)]
-struct Watched {
-    hashes: AtomicUsize,
-    verifies: AtomicUsize,
+pub(crate) struct Watched {
+    pub(crate) hashes: AtomicUsize,
+    pub(crate) verifies: AtomicUsize,
     /// Calls that ran argon2: every hash, and every verification of a readable hash.
-    work: AtomicUsize,
+    pub(crate) work: AtomicUsize,
     running: AtomicUsize,
     most_at_once: AtomicUsize,
     threads: Mutex<HashSet<ThreadId>>,
@@ -45,14 +45,14 @@ struct Watched {
 }
 
 impl Watched {
-    fn new(params: Argon2Params) -> Arc<Self> {
+    pub(crate) fn new(params: Argon2Params) -> Arc<Self> {
         Arc::new(Self {
             inner: Some(Argon2id::new(params).unwrap()),
             ..Self::default()
         })
     }
 
-    fn count(&self, counter: &AtomicUsize) -> usize {
+    pub(crate) fn count(&self, counter: &AtomicUsize) -> usize {
         counter.load(Ordering::SeqCst)
     }
 

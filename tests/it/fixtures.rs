@@ -62,6 +62,8 @@ pub(crate) fn session(user: &User, access_in: Duration, refresh_in: Duration) ->
         rotated_at: None,
         absolute_expires_at: None,
         persistent: true,
+        user_agent: None,
+        ip_address: None,
     };
     (session, tokens)
 }

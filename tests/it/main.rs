@@ -10,4 +10,5 @@ mod http;
 mod migrations;
 mod pgbouncer;
 mod rotation;
+mod sessions;
 mod store;

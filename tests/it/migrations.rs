@@ -22,7 +22,9 @@ const FIRST: &str = "20261127000000";
 /// Refresh rotation and lifetimes (issue 11): additive columns, `sessions(user_id)`, and the
 /// specification's two indexes that duplicated UNIQUE constraints dropped.
 const SECOND: &str = "20261130000000";
-const ALL: [&str; 2] = [FIRST, SECOND];
+/// The client of each session (issue 12): user agent and address.
+const THIRD: &str = "20261130000001";
+const ALL: [&str; 3] = [FIRST, SECOND, THIRD];
 
 /// The Go AuthInGo's schema as the specification quotes it (postgres-adapter.md, "Database
 /// Schema"; the Go library's `postgres.SchemaSQL`), copied byte for byte.
@@ -75,7 +77,7 @@ async fn second_run_is_a_no_op() {
     assert!(run_migrations(db.url()).await.unwrap().is_empty());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
-        2
+        3
     );
 }
 
@@ -126,6 +128,8 @@ async fn migrations_make_the_specification_schema_then_the_rotation_columns() {
             "rotation_secret character varying YES",
             "absolute_expires_at timestamp with time zone YES",
             "persistent boolean NO",
+            "user_agent character varying YES",
+            "ip_address character varying YES",
         ]
     );
     assert_eq!(
@@ -179,7 +183,7 @@ async fn reverting_every_migration_leaves_nothing_of_ours() {
     .await
     .unwrap();
 
-    assert_eq!(reverted, [SECOND, FIRST]);
+    assert_eq!(reverted, [THIRD, SECOND, FIRST]);
     assert_eq!(names(&db, OWN_OBJECTS_SQL).await, Vec::<String>::new());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
@@ -197,7 +201,7 @@ async fn adopts_a_database_made_by_hand_from_the_specification_with_every_row() 
     let before = names(&db, SPEC_ROWS_SQL).await;
     assert_eq!(before.len(), 5, "2 users and 3 sessions went in");
 
-    // The first migration is a no-op there; the second is applied.
+    // The first migration is a no-op there; the later ones are applied.
     assert_eq!(run_migrations(db.url()).await.unwrap(), ALL);
 
     assert_eq!(names(&db, SPEC_ROWS_SQL).await, before);

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
+use authingo::auth::SessionRequest;
 use authingo::token::{RotationSecret, Token, TokenKind};
 use authingo::{Auth, AuthError, Options, RefreshOutcome, SessionRotation, SignedIn, Store as _};
 use chrono::{Duration, TimeDelta, Utc};
@@ -367,7 +368,11 @@ async fn a_session_without_remember_me_lives_a_day_and_stays_so_through_refreshe
     let auth = engine(&db).await;
     signed_up(&auth).await;
     let short = auth
-        .sign_in_with("ada@example.com", PASSWORD, false)
+        .sign_in_with(
+            "ada@example.com",
+            PASSWORD,
+            &SessionRequest::default().remember_me(false),
+        )
         .await
         .unwrap();
     let created = short.session.created_at.unwrap();

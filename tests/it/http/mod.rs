@@ -22,3 +22,4 @@ mod instances;
 mod refresh;
 mod secrets;
 mod session;
+mod sessions;

@@ -46,6 +46,8 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let task = tokio::spawn(async move {
+            // With the peer's address, as a deployment that records it serves the app.
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, app).await.unwrap();
         });
         Self {
@@ -80,6 +82,7 @@ impl TestServer {
             client_header: Some("true".to_owned()),
             cookie: None,
             content_type: None,
+            headers: Vec::new(),
             body: None,
         }
     }
@@ -209,6 +212,7 @@ pub(super) struct TestRequest<'s> {
     client_header: Option<String>,
     cookie: Option<Vec<u8>>,
     content_type: Option<String>,
+    headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
 }
 
@@ -246,6 +250,12 @@ impl TestRequest<'_> {
         self.content_type("application/json").body(body)
     }
 
+    /// Any other header, e.g. `X-Forwarded-For` or `User-Agent`.
+    pub(super) fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     /// The `Content-Type` header.
     pub(super) fn content_type(mut self, content_type: &str) -> Self {
         self.content_type = Some(content_type.to_owned());
@@ -272,6 +282,9 @@ impl TestRequest<'_> {
         }
         if let Some(content_type) = self.content_type {
             request = request.header(CONTENT_TYPE, content_type);
+        }
+        for (name, value) in self.headers {
+            request = request.header(name, value);
         }
         if let Some(body) = self.body {
             request = request.body(body);

@@ -1,0 +1,156 @@
+//! Managing sessions: the user's list, ending one, the others or all of them, freshness for
+//! sensitive operations, and the change of password.
+
+use chrono::Utc;
+use tracing::instrument;
+
+use super::{Auth, AuthError, input};
+use crate::model::{EndSessions, Session, SessionWithUser, User};
+
+impl Auth {
+    /// The user's sessions that can still be used, most recently used first
+    /// ([`Session::last_used_at`]). Compare their ids with the current session's to mark it.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    pub async fn list_sessions(&self, user: &User) -> Result<Vec<Session>, AuthError> {
+        self.list_user_sessions(&user.id).await
+    }
+
+    /// [`list_sessions`](Self::list_sessions) by user id, for an application's admin tooling.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    pub async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<Session>, AuthError> {
+        Ok(self.inner.store.list_sessions(user_id).await?)
+    }
+
+    /// Ends the session `session_id` if it is one of `user`'s; says whether one ended. Another
+    /// user's session id is treated exactly as an unknown one.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id = %user.id))]
+    pub async fn revoke_session(&self, user: &User, session_id: &str) -> Result<bool, AuthError> {
+        Ok(self
+            .inner
+            .store
+            .delete_user_session(&user.id, session_id)
+            .await?)
+    }
+
+    /// Ends every session of the user but `current`; returns how many ended.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id = %current.user.id, session.id = %current.session.id))]
+    pub async fn revoke_other_sessions(&self, current: &SessionWithUser) -> Result<u64, AuthError> {
+        Ok(self
+            .inner
+            .store
+            .delete_user_sessions(&current.user.id, Some(&current.session.id))
+            .await?)
+    }
+
+    /// Ends every session of the user, `current` included ("sign out everywhere"); returns how
+    /// many ended. Needs a fresh session.
+    ///
+    /// # Errors
+    /// [`AuthError::ReauthenticationRequired`] for a session older than
+    /// [`Options::fresh_age`](super::Options::fresh_age); [`AuthError::Unavailable`] or
+    /// [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id = %current.user.id, session.id = %current.session.id))]
+    pub async fn revoke_all_sessions(&self, current: &SessionWithUser) -> Result<u64, AuthError> {
+        self.require_fresh(&current.session)?;
+        self.revoke_user_sessions(&current.user.id).await
+    }
+
+    /// Ends every session of the user `user_id`, for an application's admin tooling; returns how
+    /// many ended.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    pub async fn revoke_user_sessions(&self, user_id: &str) -> Result<u64, AuthError> {
+        Ok(self.inner.store.delete_user_sessions(user_id, None).await?)
+    }
+
+    /// Whether `session` signed in (its sign-in, not its last refresh) within
+    /// [`Options::fresh_age`](super::Options::fresh_age). A session with no sign-in time (adopted
+    /// from another system) is not fresh.
+    pub fn is_fresh(&self, session: &Session) -> bool {
+        session
+            .created_at
+            .is_some_and(|signed_in| Utc::now() - signed_in < self.inner.fresh_age)
+    }
+
+    /// `Ok` for a fresh session (see [`is_fresh`](Self::is_fresh)).
+    ///
+    /// # Errors
+    /// [`AuthError::ReauthenticationRequired`] otherwise.
+    pub fn require_fresh(&self, session: &Session) -> Result<(), AuthError> {
+        if self.is_fresh(session) {
+            Ok(())
+        } else {
+            Err(AuthError::ReauthenticationRequired)
+        }
+    }
+
+    /// Changes the password of the signed-in user: needs a fresh session and the current
+    /// password (one verification; a wrong one is [`AuthError::InvalidCredentials`] and changes
+    /// nothing). The new one passes the sign-up rules, and is stored with `updated_at`; when
+    /// `revoke_other_sessions` is true (the HTTP route's default) every other session of the user
+    /// ends in the same transaction, and the current one stays.
+    ///
+    /// # Errors
+    /// [`AuthError::ReauthenticationRequired`]; [`AuthError::InvalidInput`] for a new password
+    /// the rules refuse (checked before any hashing); [`AuthError::InvalidCredentials`];
+    /// [`AuthError::InvalidSession`] if the account is gone; [`AuthError::Unavailable`] or
+    /// [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id = %current.user.id, session.id = %current.session.id))]
+    pub async fn change_password(
+        &self,
+        current: &SessionWithUser,
+        current_password: &str,
+        new_password: &str,
+        revoke_other_sessions: bool,
+    ) -> Result<(), AuthError> {
+        self.require_fresh(&current.session)?;
+        input::password(
+            new_password,
+            self.inner.min_password_chars,
+            self.inner.max_password_bytes,
+        )?;
+        input::password(current_password, 0, self.inner.max_password_bytes).map_err(
+            |err| match err {
+                AuthError::InvalidInput { reason, .. } => AuthError::InvalidInput {
+                    field: "current_password",
+                    reason,
+                },
+                other => other,
+            },
+        )?;
+        let hashing = &self.inner.hashing;
+        if !hashing
+            .verify(current_password, current.user.password_hash.clone())
+            .await?
+        {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let new_hash = hashing.hash(new_password).await?;
+        let end = if revoke_other_sessions {
+            EndSessions::AllBut(&current.session.id)
+        } else {
+            EndSessions::None
+        };
+        if !self
+            .inner
+            .store
+            .set_password_hash(&current.user.id, &new_hash, end)
+            .await?
+        {
+            return Err(AuthError::InvalidSession);
+        }
+        tracing::info!(revoke_other_sessions, "password changed");
+        Ok(())
+    }
+}
