@@ -6,6 +6,7 @@ pub mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
+pub mod mail;
 pub mod model;
 pub mod password;
 pub mod postgres;
@@ -14,5 +15,8 @@ pub mod token;
 
 pub use auth::{Auth, AuthError, ConfigError, HttpOptions, IssuedTokens, Options, SignedIn};
 pub use error::{BoxError, InputReason};
-pub use model::{EndSessions, RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
+pub use model::{
+    EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser,
+    TokenPurpose, TokenUse, UsedToken, User,
+};
 pub use store::{Store, StoreError};

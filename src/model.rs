@@ -155,3 +155,76 @@ impl RefreshOutcome {
         }
     }
 }
+
+/// What a one-time token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenPurpose {
+    /// Confirms that the user receives mail at an address.
+    VerifyEmail,
+    /// Lets the user set a new password without the old one.
+    ResetPassword,
+    /// Moves the account to a new address, once that address confirms.
+    ChangeEmail,
+}
+
+impl TokenPurpose {
+    /// The name stored in `one_time_tokens.purpose`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+            Self::ChangeEmail => "change_email",
+        }
+    }
+}
+
+/// A one-time token as stored: its digest, never the token, which exists only in the mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeToken {
+    /// Digest of the token.
+    pub token: TokenDigest,
+    /// Whose it is.
+    pub user_id: String,
+    /// What it is for.
+    pub purpose: TokenPurpose,
+    /// The address it is for: the one to verify, or the new one of a change of email.
+    pub email: Option<String>,
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What using a one-time token does, in the same transaction as consuming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenUse<'a> {
+    /// Marks the token's address verified, if it is still the user's address.
+    VerifyEmail,
+    /// Replaces the password hash and ends every session of the user.
+    ResetPassword {
+        /// The new password's hash.
+        password_hash: &'a str,
+    },
+    /// Moves the user to the token's address and marks it verified.
+    ChangeEmail,
+}
+
+impl TokenUse<'_> {
+    /// The purpose a token must have to be used so.
+    pub fn purpose(self) -> TokenPurpose {
+        match self {
+            Self::VerifyEmail => TokenPurpose::VerifyEmail,
+            Self::ResetPassword { .. } => TokenPurpose::ResetPassword,
+            Self::ChangeEmail => TokenPurpose::ChangeEmail,
+        }
+    }
+}
+
+/// A one-time token used: the user as it now is, and the address it had before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedToken {
+    /// The user after the change.
+    pub user: User,
+    /// The user's address before the change (the same but for a change of email).
+    pub previous_email: String,
+}

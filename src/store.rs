@@ -3,7 +3,10 @@
 use async_trait::async_trait;
 
 use crate::error::{BoxError, InputReason};
-use crate::model::{EndSessions, RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
+use crate::model::{
+    EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser, TokenUse,
+    UsedToken, User,
+};
 use crate::token::TokenDigest;
 
 /// Why a store operation failed.
@@ -155,6 +158,40 @@ pub trait Store: Send + Sync {
         password_hash: &str,
         end: EndSessions<'_>,
     ) -> Result<bool, StoreError>;
+
+    /// Finds the user with this id; `Ok(None)` when there is none.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+
+    /// Stores `token`, replacing the user's earlier tokens of the same purpose, in one
+    /// transaction.
+    ///
+    /// # Errors
+    /// On database failure, including an unknown user.
+    async fn issue_token(&self, token: &OneTimeToken) -> Result<(), StoreError>;
+
+    /// Consumes the unexpired token `token` of the purpose `use_` needs and applies `use_`, in
+    /// one transaction: the token is deleted by the statement that reads it, so of concurrent
+    /// calls with one token at most one gets `Some`. `Ok(None)` for an unknown, expired, used or
+    /// other-purpose token (an other-purpose one is left as it is), and for a verification of an
+    /// address the user no longer has.
+    ///
+    /// # Errors
+    /// [`StoreError::DuplicateEmail`] when a change of email meets an address taken meanwhile
+    /// (then nothing changed and the token stays); otherwise on database failure.
+    async fn use_token(
+        &self,
+        token: &TokenDigest,
+        use_: TokenUse<'_>,
+    ) -> Result<Option<UsedToken>, StoreError>;
+
+    /// Deletes, in bounded batches, every one-time token past its expiry; returns how many went.
+    ///
+    /// # Errors
+    /// On database failure; batches already deleted stay deleted.
+    async fn cleanup_expired_tokens(&self) -> Result<u64, StoreError>;
 
     /// Deletes, in bounded batches, every session none of whose tokens can still be used (both
     /// expiries past), and returns how many went.

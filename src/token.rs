@@ -16,16 +16,21 @@ use sha2::{Digest as _, Sha256};
 pub const ACCESS_TOKEN_BYTES: usize = 32;
 /// Random bytes in a refresh token.
 pub const REFRESH_TOKEN_BYTES: usize = 64;
+/// Random bytes in a one-time token (a verification, reset or change-of-email link): 256 bits.
+pub const ONE_TIME_TOKEN_BYTES: usize = 32;
 /// Characters in a [`TokenDigest`]: SHA-256 as lower-case hex.
 pub const DIGEST_LEN: usize = 64;
 
-/// Which of the two tokens of a session a value is; they differ only in length.
+/// Which kind of token a value is: one of the two of a session, or one sent by mail. They differ
+/// only in length (and an access token and a one-time token not even in that).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
     /// The short-lived token presented on every request.
     Access,
     /// The long-lived token exchanged for a new pair.
     Refresh,
+    /// A token sent by mail, used once.
+    OneTime,
 }
 
 impl TokenKind {
@@ -34,6 +39,7 @@ impl TokenKind {
         match self {
             Self::Access => ACCESS_TOKEN_BYTES,
             Self::Refresh => REFRESH_TOKEN_BYTES,
+            Self::OneTime => ONE_TIME_TOKEN_BYTES,
         }
     }
 
@@ -94,6 +100,7 @@ impl Token {
         let info: &[u8] = match kind {
             TokenKind::Access => b"authingo rotation: access token",
             TokenKind::Refresh => b"authingo rotation: refresh token",
+            TokenKind::OneTime => b"authingo rotation: one-time token",
         };
         let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
         let bytes = &mut bytes[..kind.byte_len()];
@@ -268,7 +275,11 @@ mod properties {
     const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
     fn kind() -> impl Strategy<Value = TokenKind> {
-        prop_oneof![Just(TokenKind::Access), Just(TokenKind::Refresh)]
+        prop_oneof![
+            Just(TokenKind::Access),
+            Just(TokenKind::Refresh),
+            Just(TokenKind::OneTime)
+        ]
     }
 
     fn our_shape(value: &str, kind: TokenKind) -> bool {
@@ -333,8 +344,9 @@ mod properties {
         ) {
             let token = Token::parse(&text, kind);
             prop_assert_eq!(token.as_ref().map(Token::expose), Some(text.as_str()));
+            // The refresh token's length is its own; access and one-time tokens share theirs.
             let other = match kind {
-                TokenKind::Access => TokenKind::Refresh,
+                TokenKind::Access | TokenKind::OneTime => TokenKind::Refresh,
                 TokenKind::Refresh => TokenKind::Access,
             };
             prop_assert!(Token::parse(&text, other).is_none());

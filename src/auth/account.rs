@@ -1,13 +1,30 @@
-//! Accounts: sign-up and sign-in.
+//! Accounts: sign-up (with its enumeration-safe form when verification is required) and sign-in.
 
 use chrono::Utc;
 use tracing::instrument;
 
 use super::session::{SessionRequest, SignedIn};
 use super::{Auth, AuthError, input, internal};
-use crate::model::User;
+use crate::mail::Message;
+use crate::model::{TokenPurpose, User};
 use crate::password::PasswordError;
+use crate::store::StoreError;
 use crate::token::new_id;
+
+/// The outcome of a sign-up.
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per sign-up and matched at once"
+)]
+pub enum SignUp {
+    /// The account and its first session, written together.
+    SignedIn(SignedIn),
+    /// [`Options::require_email_verification`](super::Options::require_email_verification) is
+    /// on: a verification link is on its way, and no session was opened. The same answer
+    /// whether the address was new or already had an account (whose owner is told by mail).
+    VerificationSent,
+}
 
 impl Auth {
     /// Makes an account and its first session, written together; the session is remembered
@@ -15,15 +32,23 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::InvalidInput`] for a bad email, password or name (checked first);
-    /// [`AuthError::EmailTaken`]; [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    /// [`AuthError::EmailTaken`]; [`AuthError::Unavailable`] or [`AuthError::Internal`]. With
+    /// [`Options::require_email_verification`](super::Options::require_email_verification) on,
+    /// [`AuthError::EmailNotVerified`] once the work is done (use
+    /// [`sign_up_with`](Self::sign_up_with) there).
     pub async fn sign_up(
         &self,
         email: &str,
         password: &str,
         name: &str,
     ) -> Result<SignedIn, AuthError> {
-        self.sign_up_with(email, password, name, &SessionRequest::default())
-            .await
+        match self
+            .sign_up_with(email, password, name, &SessionRequest::default())
+            .await?
+        {
+            SignUp::SignedIn(signed_in) => Ok(signed_in),
+            SignUp::VerificationSent => Err(AuthError::EmailNotVerified),
+        }
     }
 
     /// [`sign_up`](Self::sign_up), with what is known of the session: whether it is remembered
@@ -41,7 +66,7 @@ impl Auth {
         password: &str,
         name: &str,
         request: &SessionRequest,
-    ) -> Result<SignedIn, AuthError> {
+    ) -> Result<SignUp, AuthError> {
         let email = input::email(email)?;
         input::password(
             password,
@@ -61,6 +86,9 @@ impl Auth {
             created_at: Some(now),
             updated_at: Some(now),
         };
+        if self.inner.require_email_verification {
+            return self.sign_up_unverified(user).await;
+        }
         let (session, tokens) = self.new_session(&user.id, now, request)?;
         tracing::Span::current()
             .record("user.id", &user.id)
@@ -70,11 +98,45 @@ impl Auth {
             .create_user_with_session(&user, &session)
             .await?;
         tracing::info!("signed up");
-        Ok(SignedIn {
+        Ok(SignUp::SignedIn(SignedIn {
             user,
             session,
             tokens,
-        })
+        }))
+    }
+
+    /// Sign-up while verification is required: the same work on the request path whether the
+    /// address is new or taken (one hash, already done; one insert, which a taken address
+    /// refuses), then the mail, off the request path: a verification link to a new address, a
+    /// notice to the owner of a taken one.
+    async fn sign_up_unverified(&self, user: User) -> Result<SignUp, AuthError> {
+        let new = match self.inner.store.create_user(&user).await {
+            Ok(()) => true,
+            Err(StoreError::DuplicateEmail) => false,
+            Err(err) => return Err(err.into()),
+        };
+        let auth = self.clone();
+        self.inner.background.spawn(async move {
+            if new {
+                tracing::Span::current().record("user.id", &user.id);
+                match auth
+                    .issue_token(&user, TokenPurpose::VerifyEmail, Some(&user.email))
+                    .await
+                {
+                    Ok(token) => auth.mail(auth.verification_message(&user.email, &token)),
+                    Err(err) => tracing::warn!(error = %err, "verification link not sent"),
+                }
+            } else {
+                auth.mail(Message {
+                    to: user.email,
+                    subject: "Someone tried to sign up with your address".to_owned(),
+                    text: "Someone tried to make a new account with this address, which already                            has one. If it was you, sign in instead, or reset your password if                            you forgot it. If it was not, you need not do anything."
+                        .to_owned(),
+                    link: None,
+                });
+            }
+        });
+        Ok(SignUp::VerificationSent)
     }
 
     /// Checks an email and password and opens a remembered session (see
@@ -126,6 +188,10 @@ impl Auth {
         };
         if !matches {
             return Err(AuthError::InvalidCredentials);
+        }
+        // Said only to the holder of the password: it reveals nothing to anyone else.
+        if self.inner.require_email_verification && !user.email_verified {
+            return Err(AuthError::EmailNotVerified);
         }
         let (session, tokens) = self.new_session(&user.id, Utc::now(), request)?;
         tracing::Span::current()

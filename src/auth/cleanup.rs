@@ -61,9 +61,10 @@ impl Auth {
             .unwrap_or(false)
     }
 
-    /// Stops the cleanup loop, waiting for a sweep in progress to finish. The engine keeps
-    /// working otherwise; calling it again does nothing.
+    /// Stops the cleanup loop, waiting for a sweep in progress to finish, and waits for the
+    /// mail already queued. The engine keeps working otherwise; calling it again does nothing.
     pub async fn shutdown(&self) {
+        self.flush_background().await;
         let cleanup = &self.inner.cleanup;
         cleanup.stop.send_replace(true);
         let task = cleanup
@@ -120,13 +121,19 @@ fn first_delay(max: Duration) -> Duration {
 async fn sweep(store: Arc<dyn Store>, timeout: Duration) {
     let started = Instant::now();
     let task = tokio::spawn(async move {
-        tokio::time::timeout(timeout, store.cleanup_expired_sessions()).await
+        tokio::time::timeout(timeout, async {
+            let sessions = store.cleanup_expired_sessions().await?;
+            let tokens = store.cleanup_expired_tokens().await?;
+            Ok::<_, crate::store::StoreError>((sessions, tokens))
+        })
+        .await
     });
     let elapsed_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match task.await {
-        Ok(Ok(Ok(deleted))) => {
+        Ok(Ok(Ok((deleted, tokens)))) => {
             tracing::info!(
                 deleted,
+                tokens,
                 elapsed_ms = elapsed_ms(),
                 "session cleanup finished"
             );

@@ -24,6 +24,15 @@ pub enum AuthError {
     /// The access or refresh token is unknown, expired or already used.
     #[error("invalid or expired session")]
     InvalidSession,
+    /// A verification, reset or change-of-email token that is unknown, expired, already used,
+    /// or for another purpose (one message for all).
+    #[error("invalid or expired link")]
+    InvalidToken,
+    /// Sign-in of an account whose address is not verified yet, while
+    /// [`Options::require_email_verification`](super::Options::require_email_verification) is on.
+    /// Only after the password checked out.
+    #[error("the email address is not verified yet")]
+    EmailNotVerified,
     /// The operation needs a session signed in more recently than
     /// [`Options::fresh_age`](super::Options::fresh_age): sign in again.
     #[error("this operation needs a recent sign-in; sign in again")]

@@ -1,6 +1,7 @@
 //! The engine, [`Auth`], by capability: accounts (sign-up, sign-in), sessions (lookup, refresh,
-//! sign-out), managing sessions (listing and ending them, freshness, change of password), the
-//! cleanup loop, the hashing threads, the input rules, the options and the error.
+//! sign-out), managing sessions (listing and ending them, freshness, change of password),
+//! recovery (email verification, password reset, change of email), the cleanup loop, the hashing
+//! threads, the input rules, the options and the error.
 
 mod account;
 mod cleanup;
@@ -9,6 +10,7 @@ mod hashing;
 mod input;
 mod manage;
 mod options;
+mod recovery;
 mod session;
 
 use std::fmt;
@@ -16,13 +18,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use tokio_util::task::TaskTracker;
 
+pub use account::SignUp;
 pub use error::AuthError;
 pub use options::{ConfigError, HttpOptions, Options};
 pub use session::{IssuedTokens, SessionRequest, SignedIn};
 
 use self::cleanup::Cleanup;
 use self::hashing::Hashing;
+use crate::mail::Mailer;
 use crate::password::{Argon2id, PasswordHasher};
 use crate::store::Store;
 
@@ -44,6 +49,12 @@ struct Inner {
     refresh_reuse_grace: TimeDelta,
     fresh_age: TimeDelta,
     max_sessions_per_user: Option<u32>,
+    mailer: Arc<dyn Mailer>,
+    reset_token_ttl: TimeDelta,
+    verification_token_ttl: TimeDelta,
+    require_email_verification: bool,
+    /// Work done off the request path (mail, and what a request must not be seen to wait for).
+    background: TaskTracker,
     min_password_chars: usize,
     max_password_bytes: usize,
     http: HttpOptions,
@@ -90,6 +101,8 @@ impl Auth {
         let refresh_reuse_grace = TimeDelta::from_std(options.refresh_reuse_grace)
             .map_err(|_| ConfigError::Duration("refresh_reuse_grace"))?;
         let fresh_age = ttl("fresh_age", options.fresh_age)?;
+        let reset_token_ttl = ttl("reset_token_ttl", options.reset_token_ttl)?;
+        let verification_token_ttl = ttl("verification_token_ttl", options.verification_token_ttl)?;
         if options.max_sessions_per_user == Some(0) {
             return Err(ConfigError::Bounds(
                 "max_sessions_per_user must be at least 1",
@@ -140,6 +153,11 @@ impl Auth {
                 refresh_reuse_grace,
                 fresh_age,
                 max_sessions_per_user: options.max_sessions_per_user,
+                mailer: options.mailer,
+                reset_token_ttl,
+                verification_token_ttl,
+                require_email_verification: options.require_email_verification,
+                background: TaskTracker::new(),
                 min_password_chars: options.min_password_chars,
                 max_password_bytes: options.max_password_bytes,
                 http: options.http,

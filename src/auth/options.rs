@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::mail::{DevMailer, Mailer};
 use crate::password::{Argon2Params, PasswordHasher};
 
 const DAY: u64 = 24 * 60 * 60;
@@ -22,6 +23,10 @@ use crate::store::Store;
 /// | [`refresh_reuse_grace`](Self::refresh_reuse_grace) | 10 seconds (zero: off, and reuse detection with it) |
 /// | [`fresh_age`](Self::fresh_age) | 24 hours: how recent a sign-in sensitive operations need |
 /// | [`max_sessions_per_user`](Self::max_sessions_per_user) | none (`Some(n)`: a sign-in ends the least recently used beyond `n`) |
+/// | [`mailer`](Self::mailer) | [`DevMailer`](crate::mail::DevMailer): logs each message and its link at INFO |
+/// | [`reset_token_ttl`](Self::reset_token_ttl) | 1 hour |
+/// | [`verification_token_ttl`](Self::verification_token_ttl) | 24 hours (also a change of email's) |
+/// | [`require_email_verification`](Self::require_email_verification) | off |
 /// | [`cleanup_interval`](Self::cleanup_interval) | every 24 hours (`None`: no loop) |
 /// | [`cleanup_first_delay`](Self::cleanup_first_delay) | first sweep at a random moment within 1 minute |
 /// | [`cleanup_timeout`](Self::cleanup_timeout) | 5 minutes per sweep |
@@ -38,6 +43,10 @@ pub struct Options {
     pub(crate) refresh_reuse_grace: Duration,
     pub(crate) fresh_age: Duration,
     pub(crate) max_sessions_per_user: Option<u32>,
+    pub(crate) mailer: Arc<dyn Mailer>,
+    pub(crate) reset_token_ttl: Duration,
+    pub(crate) verification_token_ttl: Duration,
+    pub(crate) require_email_verification: bool,
     pub(crate) cleanup_interval: Option<Duration>,
     pub(crate) cleanup_first_delay: Duration,
     pub(crate) cleanup_timeout: Duration,
@@ -59,6 +68,12 @@ impl fmt::Debug for Options {
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .field("fresh_age", &self.fresh_age)
             .field("max_sessions_per_user", &self.max_sessions_per_user)
+            .field("reset_token_ttl", &self.reset_token_ttl)
+            .field("verification_token_ttl", &self.verification_token_ttl)
+            .field(
+                "require_email_verification",
+                &self.require_email_verification,
+            )
             .field("cleanup_interval", &self.cleanup_interval)
             .field("cleanup_first_delay", &self.cleanup_first_delay)
             .field("cleanup_timeout", &self.cleanup_timeout)
@@ -93,6 +108,11 @@ impl Options {
             // As better-auth's default.
             fresh_age: Duration::from_secs(DAY),
             max_sessions_per_user: None,
+            mailer: Arc::new(DevMailer),
+            // OWASP's Forgot Password Cheat Sheet: short-lived reset tokens.
+            reset_token_ttl: Duration::from_secs(60 * 60),
+            verification_token_ttl: Duration::from_secs(DAY),
+            require_email_verification: false,
             cleanup_interval: Some(Duration::from_secs(24 * 60 * 60)),
             cleanup_first_delay: Duration::from_secs(60),
             cleanup_timeout: Duration::from_secs(5 * 60),
@@ -167,6 +187,39 @@ impl Options {
     #[must_use]
     pub fn max_sessions_per_user(mut self, cap: Option<u32>) -> Self {
         self.max_sessions_per_user = cap;
+        self
+    }
+
+    /// Where the engine's messages go: verification, reset and change-of-email links, and the
+    /// notices. Every message is sent off the request path.
+    #[must_use]
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// How long a password-reset link is accepted.
+    #[must_use]
+    pub fn reset_token_ttl(mut self, ttl: Duration) -> Self {
+        self.reset_token_ttl = ttl;
+        self
+    }
+
+    /// How long an email-verification or change-of-email link is accepted.
+    #[must_use]
+    pub fn verification_token_ttl(mut self, ttl: Duration) -> Self {
+        self.verification_token_ttl = ttl;
+        self
+    }
+
+    /// Whether an account must verify its address before it can sign in. When on, sign-up
+    /// mails a verification link and opens no session, and answers the same whether the
+    /// address is new or taken (the owner of a taken one gets a notice instead), so sign-up
+    /// reveals nothing; a sign-in of an unverified account is refused, once the password
+    /// checked out, with [`AuthError::EmailNotVerified`](super::AuthError).
+    #[must_use]
+    pub fn require_email_verification(mut self, required: bool) -> Self {
+        self.require_email_verification = required;
         self
     }
 
@@ -246,6 +299,7 @@ impl Options {
 /// | `refresh_path` | `None`: where the routes are mounted, plus `/refresh` (`/api/auth/refresh` under `/api/auth`) |
 /// | `max_body_bytes` | 16 KiB |
 /// | `trusted_proxies` | none: the client's address is the TCP peer's |
+/// | `app_url` | `http://localhost:8080`: set it to your site; mailed links start with it |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HttpOptions {
@@ -265,6 +319,10 @@ pub struct HttpOptions {
     /// one of them, the client's address is the last address in those headers that is not one
     /// of them. Without any (the default) the headers are ignored, since anyone can send them.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Where the application's pages live; mailed links are `{app_url}/verify-email?token=…`,
+    /// `{app_url}/reset-password?token=…` and `{app_url}/confirm-email?token=…`, pages that
+    /// read the token and post it to the matching route.
+    pub app_url: String,
 }
 
 impl Default for HttpOptions {
@@ -277,6 +335,7 @@ impl Default for HttpOptions {
             refresh_path: None,
             max_body_bytes: 16 * 1024,
             trusted_proxies: Vec::new(),
+            app_url: "http://localhost:8080".to_owned(),
         }
     }
 }
@@ -323,6 +382,13 @@ impl HttpOptions {
     #[must_use]
     pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
         self.trusted_proxies = proxies.into_iter().collect();
+        self
+    }
+
+    /// Sets [`app_url`](Self::app_url) (a trailing `/` is dropped).
+    #[must_use]
+    pub fn app_url(mut self, url: &str) -> Self {
+        url.trim_end_matches('/').clone_into(&mut self.app_url);
         self
     }
 

@@ -1,7 +1,8 @@
 //! The account routes: `POST /sign-up` and `POST /sign-in`.
 
+use axum::Json;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 
 use super::client::Client;
@@ -9,7 +10,8 @@ use super::cookies::Mount;
 use super::error::ApiError;
 use super::extract::{ApiJson, ClientHeader};
 use super::session::signed_in;
-use crate::auth::Auth;
+use super::views::VerificationSentBody;
+use crate::auth::{Auth, SignUp};
 
 #[derive(Deserialize)]
 pub(crate) struct SignUpBody {
@@ -56,7 +58,14 @@ pub(crate) async fn sign_up(
             &client.session(body.remember_me),
         )
         .await?;
-    Ok(signed_in(&mount.cookies(&auth), &signed_up))
+    Ok(match signed_up {
+        SignUp::SignedIn(signed_up) => signed_in(&mount.cookies(&auth), &signed_up),
+        // The same answer for a new and a taken address; no cookie.
+        SignUp::VerificationSent => Json(VerificationSentBody {
+            verification_sent: true,
+        })
+        .into_response(),
+    })
 }
 
 pub(crate) async fn sign_in(

@@ -57,6 +57,8 @@ impl ApiError {
                 AuthError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
                 AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
                 AuthError::InvalidSession => (StatusCode::UNAUTHORIZED, "invalid_session"),
+                AuthError::InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token"),
+                AuthError::EmailNotVerified => (StatusCode::FORBIDDEN, "email_not_verified"),
                 AuthError::ReauthenticationRequired => {
                     (StatusCode::FORBIDDEN, "reauthentication_required")
                 }

@@ -3,7 +3,7 @@
 //!
 //! | route | body | success |
 //! |---|---|---|
-//! | `POST /sign-up` | `{"email", "password", "name", "remember_me"?}` | `{"user": …}`, both cookies set |
+//! | `POST /sign-up` | `{"email", "password", "name", "remember_me"?}` | `{"user": …}`, both cookies set; with verification required `{"verification_sent": true}` and no cookie, new address or taken |
 //! | `POST /sign-in` | `{"email", "password", "remember_me"?}` | `{"user": …}`, both cookies set |
 //! | `GET /session` | — | `{"user": …, "session": …}` |
 //! | `POST /refresh` | — | `{"user": …}`, both cookies rotated |
@@ -12,6 +12,12 @@
 //! | `POST /sessions/revoke` | `{"id"}` | `{"success": true}` (404 `session_not_found` for an id not the user's); the current session's cookies expired if it was this one |
 //! | `POST /sessions/revoke-others` | — | `{"revoked": n}`; the current session stays |
 //! | `POST /sign-out-everywhere` | — | `{"success": true}`, every session ended, both cookies expired; needs a fresh session |
+//! | `POST /send-verification-email` | — | `{"success": true}`; a link to the signed-in user's address |
+//! | `POST /verify-email` | `{"token"}` | `{"user": …}`, the address verified |
+//! | `POST /request-password-reset` | `{"email"}` | `{"success": true}`, whether or not the address has an account |
+//! | `POST /reset-password` | `{"token", "new_password"}` | `{"success": true}`; every session ended, nobody signed in |
+//! | `POST /change-email` | `{"new_email"}` | `{"success": true}`; a link to the new address; needs a fresh session |
+//! | `POST /confirm-email` | `{"token"}` | `{"user": …}` at its new, verified address (409 `email_taken` if taken meanwhile) |
 //! | `POST /change-password` | `{"current_password", "new_password", "revoke_other_sessions"?}` | `{"success": true}`; other sessions end unless `false`; needs a fresh session |
 //!
 //! Every route requires the header `X-Authingo-Client: true` (403 without); the session routes
@@ -31,6 +37,7 @@ mod error;
 mod extract;
 mod layer;
 mod manage;
+mod recovery;
 mod session;
 mod views;
 
@@ -67,6 +74,18 @@ impl Auth {
             .route("/sessions/revoke-others", post(manage::revoke_others))
             .route("/sign-out-everywhere", post(manage::sign_out_everywhere))
             .route("/change-password", post(manage::change_password))
+            .route(
+                "/send-verification-email",
+                post(recovery::send_verification_email),
+            )
+            .route("/verify-email", post(recovery::verify_email))
+            .route(
+                "/request-password-reset",
+                post(recovery::request_password_reset),
+            )
+            .route("/reset-password", post(recovery::reset_password))
+            .route("/change-email", post(recovery::change_email))
+            .route("/confirm-email", post(recovery::confirm_email))
             .fallback(async || ApiError::NotFound)
             .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)
             .layer(DefaultBodyLimit::max(self.http_options().max_body_bytes))

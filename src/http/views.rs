@@ -71,6 +71,12 @@ pub(crate) struct SessionBody<'a> {
     pub(crate) session: SessionView<'a>,
 }
 
+/// `{"verification_sent": true}`: a sign-up while verification is required.
+#[derive(Serialize)]
+pub(crate) struct VerificationSentBody {
+    pub(crate) verification_sent: bool,
+}
+
 /// `{"success": true}`: sign-out.
 #[derive(Serialize)]
 pub(crate) struct SuccessBody {

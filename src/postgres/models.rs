@@ -36,6 +36,33 @@ impl From<UserRow> for User {
     }
 }
 
+/// A user read with the query builder (by id, or as an update returns it).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(Pg))]
+pub(crate) struct UserRecord {
+    id: String,
+    pub(crate) email: String,
+    name: String,
+    password_hash: String,
+    email_verified: Option<bool>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<UserRecord> for User {
+    fn from(row: UserRecord) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            password_hash: row.password_hash,
+            email_verified: row.email_verified.unwrap_or(false),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = users, check_for_backend(Pg))]
 pub(crate) struct NewUserRow<'a> {

@@ -1,6 +1,21 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    one_time_tokens (token) {
+        #[max_length = 64]
+        token -> Varchar,
+        #[max_length = 255]
+        user_id -> Varchar,
+        #[max_length = 32]
+        purpose -> Varchar,
+        #[max_length = 255]
+        email -> Nullable<Varchar>,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         #[max_length = 255]
         id -> Varchar,
@@ -43,6 +58,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(one_time_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(sessions, users,);
+diesel::allow_tables_to_appear_in_same_query!(one_time_tokens, sessions, users,);

@@ -11,11 +11,14 @@ use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager as _};
 
 use super::error::{check_text, from_diesel, from_pool};
-use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRow};
+use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRecord, UserRow};
 use super::pool::PgPool;
 use super::prepared::Prepared;
-use super::schema::{sessions, users};
-use crate::model::{EndSessions, RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
+use super::schema::{one_time_tokens, sessions, users};
+use crate::model::{
+    EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser, TokenUse,
+    UsedToken, User,
+};
 use crate::store::{Store, StoreError};
 use crate::token::{RotationSecret, TokenDigest};
 
@@ -233,6 +236,87 @@ async fn insert_session(conn: &mut AsyncPgConnection, session: &Session) -> Quer
         .execute(conn)
         .await
         .map(drop)
+}
+
+/// Consumes the token (one `DELETE … RETURNING`) and applies `use_`; `None`, and the
+/// transaction rolled back, when there is nothing to apply it to.
+async fn use_token_in(
+    conn: &mut AsyncPgConnection,
+    digest: &str,
+    purpose: &str,
+    use_: TokenUse<'_>,
+) -> QueryResult<Option<UsedToken>> {
+    let consumed: Option<(String, Option<String>)> = diesel::delete(
+        one_time_tokens::table
+            .filter(one_time_tokens::token.eq(digest))
+            .filter(one_time_tokens::purpose.eq(purpose))
+            .filter(one_time_tokens::expires_at.gt(diesel::dsl::now)),
+    )
+    .returning((one_time_tokens::user_id, one_time_tokens::email))
+    .get_result(conn)
+    .await
+    .optional()?;
+    let Some((user_id, email)) = consumed else {
+        return Ok(None);
+    };
+    let Some(before) = users::table
+        .find(&user_id)
+        .select(UserRecord::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let previous_email = before.email.clone();
+    let target = users::table.filter(users::id.eq(&user_id));
+    let updated = match use_ {
+        TokenUse::VerifyEmail => {
+            // Only the address the token was sent to, if it is still the user's.
+            if email.as_deref() != Some(previous_email.as_str()) {
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
+            diesel::update(target)
+                .set((
+                    users::email_verified.eq(true),
+                    users::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(UserRecord::as_returning())
+                .get_result(conn)
+                .await?
+        }
+        TokenUse::ResetPassword { password_hash } => {
+            let user = diesel::update(target)
+                .set((
+                    users::password_hash.eq(password_hash),
+                    users::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(UserRecord::as_returning())
+                .get_result(conn)
+                .await?;
+            delete_sessions_of(conn, &user_id, None).await?;
+            user
+        }
+        TokenUse::ChangeEmail => {
+            let Some(new_email) = email else {
+                return Err(diesel::result::Error::RollbackTransaction);
+            };
+            diesel::update(target)
+                .set((
+                    users::email.eq(new_email),
+                    users::email_verified.eq(true),
+                    users::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(UserRecord::as_returning())
+                .get_result(conn)
+                .await?
+        }
+    };
+    Ok(Some(UsedToken {
+        user: updated.into(),
+        previous_email,
+    }))
 }
 
 /// Deletes the sessions of `user_id`, but `keep`.
@@ -539,6 +623,93 @@ impl Store for PgStore {
             })
             .await
         })
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        if !storable(user_id) {
+            return Ok(None);
+        }
+        let row = run!(self, Retry::Idempotent, |conn| async move {
+            users::table
+                .find(user_id)
+                .select(UserRecord::as_select())
+                .first(conn)
+                .await
+                .optional()
+        })?;
+        Ok(row.map(User::from))
+    }
+
+    async fn issue_token(&self, token: &OneTimeToken) -> Result<(), StoreError> {
+        check_text("user_id", &token.user_id)?;
+        if let Some(email) = &token.email {
+            check_text("email", email)?;
+        }
+        run!(self, Retry::Never, |conn| async move {
+            conn.transaction(async |conn| {
+                // A new token of a purpose voids the user's earlier ones of that purpose.
+                diesel::delete(
+                    one_time_tokens::table
+                        .filter(one_time_tokens::user_id.eq(&token.user_id))
+                        .filter(one_time_tokens::purpose.eq(token.purpose.as_str())),
+                )
+                .execute(conn)
+                .await?;
+                diesel::insert_into(one_time_tokens::table)
+                    .values((
+                        one_time_tokens::token.eq(token.token.as_str()),
+                        one_time_tokens::user_id.eq(&token.user_id),
+                        one_time_tokens::purpose.eq(token.purpose.as_str()),
+                        one_time_tokens::email.eq(token.email.as_deref()),
+                        one_time_tokens::expires_at.eq(token.expires_at),
+                    ))
+                    .execute(conn)
+                    .await
+                    .map(drop)
+            })
+            .await
+        })
+    }
+
+    async fn use_token(
+        &self,
+        token: &TokenDigest,
+        use_: TokenUse<'_>,
+    ) -> Result<Option<UsedToken>, StoreError> {
+        if let TokenUse::ResetPassword { password_hash } = use_ {
+            check_text("password_hash", password_hash)?;
+        }
+        let digest = token.as_str();
+        let purpose = use_.purpose().as_str();
+        run!(self, Retry::Never, |conn| async move {
+            match conn
+                .transaction(async |conn| use_token_in(conn, digest, purpose, use_).await)
+                .await
+            {
+                // Rolled back on purpose: nothing to apply the token to.
+                Err(diesel::result::Error::RollbackTransaction) => Ok(None),
+                other => other,
+            }
+        })
+    }
+
+    async fn cleanup_expired_tokens(&self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            // Bounded batches, as the sessions' sweep; deleting expired rows twice is harmless.
+            let deleted = run!(self, Retry::Idempotent, |conn| async move {
+                Prepared(
+                    diesel::sql_query(include_str!("cleanup_expired_tokens.sql"))
+                        .bind::<BigInt, _>(BATCH_LIMIT),
+                )
+                .execute(conn)
+                .await
+            })? as u64;
+            total += deleted;
+            if deleted < CLEANUP_BATCH_SIZE {
+                return Ok(total);
+            }
+        }
     }
 
     async fn cleanup_expired_sessions(&self) -> Result<u64, StoreError> {

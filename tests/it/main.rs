@@ -3,12 +3,15 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 mod auth;
+mod counting;
 mod db;
 mod example;
 mod fixtures;
 mod http;
 mod migrations;
 mod pgbouncer;
+#[cfg(feature = "smtp")]
+mod recovery;
 mod rotation;
 mod sessions;
 mod store;

@@ -24,7 +24,9 @@ const FIRST: &str = "20261127000000";
 const SECOND: &str = "20261130000000";
 /// The client of each session (issue 12): user agent and address.
 const THIRD: &str = "20261130000001";
-const ALL: [&str; 3] = [FIRST, SECOND, THIRD];
+/// One-time tokens for verification, reset and change of email (issue 13).
+const FOURTH: &str = "20261130000002";
+const ALL: [&str; 4] = [FIRST, SECOND, THIRD, FOURTH];
 
 /// The Go AuthInGo's schema as the specification quotes it (postgres-adapter.md, "Database
 /// Schema"; the Go library's `postgres.SchemaSQL`), copied byte for byte.
@@ -77,7 +79,7 @@ async fn second_run_is_a_no_op() {
     assert!(run_migrations(db.url()).await.unwrap().is_empty());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
-        3
+        4
     );
 }
 
@@ -183,7 +185,7 @@ async fn reverting_every_migration_leaves_nothing_of_ours() {
     .await
     .unwrap();
 
-    assert_eq!(reverted, [THIRD, SECOND, FIRST]);
+    assert_eq!(reverted, [FOURTH, THIRD, SECOND, FIRST]);
     assert_eq!(names(&db, OWN_OBJECTS_SQL).await, Vec::<String>::new());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,

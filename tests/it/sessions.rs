@@ -3,16 +3,10 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use authingo::auth::SessionRequest;
 use authingo::postgres::PgStore;
 use authingo::{Auth, AuthError, Options, SessionWithUser, SignedIn};
-use diesel::connection::{Instrumentation, InstrumentationEvent};
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
-};
-use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 
 use crate::auth::{Watched, engine};
 use crate::db::{TestDb, exec};
@@ -337,51 +331,20 @@ async fn the_session_cap_ends_the_least_recently_used() {
     assert_eq!(auth.list_sessions(&first.user).await.unwrap().len(), 2);
 }
 
-/// Counts the statements a connection starts.
-struct Statements(Arc<AtomicUsize>);
-
-impl Instrumentation for Statements {
-    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if matches!(event, InstrumentationEvent::StartQuery { .. }) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_session_lookup_is_still_one_statement() {
     let db = TestDb::new().await;
-    let statements = Arc::new(AtomicUsize::new(0));
-    // The crate's pool settings (postgres::connect_with): no ping when a connection is
-    // recycled or checked out.
-    let mut config = ManagerConfig::<AsyncPgConnection>::default();
-    config.recycling_method = RecyclingMethod::Fast;
-    let counter = statements.clone();
-    config.custom_setup = Box::new(move |url| {
-        let counter = counter.clone();
-        Box::pin(async move {
-            let mut conn = AsyncPgConnection::establish(url).await?;
-            conn.set_instrumentation(Statements(counter));
-            Ok(conn)
-        })
-    });
-    let manager =
-        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(db.url(), config);
-    let pool = bb8::Pool::builder()
-        .max_size(1)
-        .build(manager)
-        .await
-        .unwrap();
-    let auth = engine_on_pool(PgStore::new(pool));
+    let (store, statements) = crate::counting::counted_store(&db).await;
+    let auth = engine_on_pool(store);
     let ada = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
         .await
         .unwrap();
-    let before = statements.load(Ordering::SeqCst);
+    let before = statements.total();
     for _ in 0..5 {
         assert!(alive(&auth, &ada).await);
     }
-    assert_eq!(statements.load(Ordering::SeqCst) - before, 5);
+    assert_eq!(statements.total() - before, 5);
 }
 
 fn engine_on_pool(store: PgStore) -> Auth {

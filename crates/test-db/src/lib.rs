@@ -54,6 +54,7 @@ mod database;
 mod owner;
 mod pgbouncer;
 mod server;
+mod smtp;
 mod template;
 mod urls;
 
@@ -62,6 +63,7 @@ pub use database::TestDatabase;
 pub use owner::{Owner, owner, sweep_leftovers};
 pub use pgbouncer::{DEFAULT_POOL_SIZE, INSTALL_HINT, PgBouncer, PoolMode};
 pub use server::{admin, connect, create_database, drop_database};
+pub use smtp::{Received, SMTP_INSTALL_HINT, SmtpServer};
 pub use template::{Migrate, MigrateFuture, Template};
 pub use urls::{DEFAULT_URL, server_url, url_for, with_application_name};
 

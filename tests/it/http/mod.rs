@@ -19,6 +19,8 @@ mod expiry;
 mod faults;
 mod hostile;
 mod instances;
+#[cfg(feature = "smtp")]
+mod recovery;
 mod refresh;
 mod secrets;
 mod session;

@@ -1,0 +1,295 @@
+//! Recovery and verification by mail: email verification, password reset and change of email,
+//! with single-use tokens stored as digests, and mail sent off the request path.
+//!
+//! Nothing here tells a stranger whether an address has an account: a reset request answers the
+//! same and does the same work on the request path whatever the address (the lookup, the token
+//! and the mail happen on a task of their own).
+
+use chrono::Utc;
+use tracing::instrument;
+
+use super::{Auth, AuthError, input, internal};
+use crate::mail::Message;
+use crate::model::{OneTimeToken, SessionWithUser, TokenPurpose, TokenUse, User};
+use crate::store::StoreError;
+use crate::token::{Token, TokenKind};
+
+impl Auth {
+    /// Mails the signed-in user a link that verifies their address (valid
+    /// [`Options::verification_token_ttl`](super::Options::verification_token_ttl)); a newer
+    /// link voids an older one. Does nothing for an address already verified.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id = %user.id))]
+    pub async fn send_verification_email(&self, user: &User) -> Result<(), AuthError> {
+        if user.email_verified {
+            return Ok(());
+        }
+        let token = self
+            .issue_token(user, TokenPurpose::VerifyEmail, Some(&user.email))
+            .await?;
+        self.mail(self.verification_message(&user.email, &token));
+        Ok(())
+    }
+
+    /// Marks the address a verification link was sent to as verified, if it is still the
+    /// user's; the link works once.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`] for an unknown, expired, used or other-purpose token (a
+    /// malformed one without a query); [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id))]
+    pub async fn verify_email(&self, token: &str) -> Result<User, AuthError> {
+        let token = one_time(token)?;
+        let used = self
+            .inner
+            .store
+            .use_token(&token.digest(), TokenUse::VerifyEmail)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        tracing::Span::current().record("user.id", &used.user.id);
+        tracing::info!("email verified");
+        Ok(used.user)
+    }
+
+    /// Starts a password reset for `email`: if it has an account, its owner gets a link (valid
+    /// [`Options::reset_token_ttl`](super::Options::reset_token_ttl)). The answer, and the work
+    /// done before it, are the same whether or not the address has an account: the lookup, the
+    /// token and the mail happen off the request path.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`] for a malformed address (the same for any address).
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), AuthError> {
+        let email = input::email(email)?;
+        let auth = self.clone();
+        self.inner.background.spawn(async move {
+            if let Err(err) = auth.send_reset_link(&email).await {
+                tracing::warn!(error = %err, "password reset not started");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_reset_link(&self, email: &str) -> Result<(), AuthError> {
+        let Some(user) = self.inner.store.get_user_by_email(email).await? else {
+            return Ok(());
+        };
+        let token = self
+            .issue_token(&user, TokenPurpose::ResetPassword, None)
+            .await?;
+        let link = self.link("reset-password", &token);
+        self.mail(Message {
+            to: user.email,
+            subject: "Reset your password".to_owned(),
+            text: format!(
+                "Someone asked to reset the password of your account. If it was you, follow this \
+                 link within {} to choose a new one:\n\n{link}\n\nIf it was not, ignore this \
+                 message: your password stays as it is.",
+                duration_words(self.inner.reset_token_ttl)
+            ),
+            link: Some(link),
+        });
+        Ok(())
+    }
+
+    /// Sets a new password with a reset link's token: the new one passes the sign-up rules;
+    /// every session of the user ends in the same transaction, nobody is signed in, and the
+    /// address gets a "your password was changed" notice.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`] for a new password the rules refuse;
+    /// [`AuthError::InvalidToken`]; [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id))]
+    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), AuthError> {
+        let token = one_time(token)?;
+        input::password(
+            new_password,
+            self.inner.min_password_chars,
+            self.inner.max_password_bytes,
+        )?;
+        let password_hash = self.inner.hashing.hash(new_password).await?;
+        let used = self
+            .inner
+            .store
+            .use_token(
+                &token.digest(),
+                TokenUse::ResetPassword {
+                    password_hash: &password_hash,
+                },
+            )
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        tracing::Span::current().record("user.id", &used.user.id);
+        tracing::info!("password reset; every session ended");
+        self.mail(Message {
+            to: used.user.email,
+            subject: "Your password was changed".to_owned(),
+            text: "The password of your account was just changed with a reset link, and every \
+                   session of the account was signed out. If this was not you, reset your \
+                   password again at once and check your mailbox's security."
+                .to_owned(),
+            link: None,
+        });
+        Ok(())
+    }
+
+    /// Asks to move the signed-in user to `new_email`: a link goes to the new address, and the
+    /// change happens when it is followed ([`confirm_email_change`](Self::confirm_email_change)).
+    /// Needs a fresh session. Whether the new address is taken is not said here: confirming
+    /// then answers [`AuthError::EmailTaken`].
+    ///
+    /// # Errors
+    /// [`AuthError::ReauthenticationRequired`]; [`AuthError::InvalidInput`] for a malformed
+    /// address (field `new_email`); [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id = %current.user.id))]
+    pub async fn request_email_change(
+        &self,
+        current: &SessionWithUser,
+        new_email: &str,
+    ) -> Result<(), AuthError> {
+        self.require_fresh(&current.session)?;
+        let new_email = input::email(new_email).map_err(|err| match err {
+            AuthError::InvalidInput { reason, .. } => AuthError::InvalidInput {
+                field: "new_email",
+                reason,
+            },
+            other => other,
+        })?;
+        if new_email == current.user.email {
+            return Ok(());
+        }
+        let token = self
+            .issue_token(&current.user, TokenPurpose::ChangeEmail, Some(&new_email))
+            .await?;
+        let link = self.link("confirm-email", &token);
+        self.mail(Message {
+            to: new_email,
+            subject: "Confirm your new address".to_owned(),
+            text: format!(
+                "Follow this link within {} to make this the address of your account:\n\n\
+                 {link}\n\nIf you did not ask for this, ignore this message.",
+                duration_words(self.inner.verification_token_ttl)
+            ),
+            link: Some(link),
+        });
+        Ok(())
+    }
+
+    /// Moves the user to the address a change-of-email link was sent to, and marks it verified;
+    /// the old address gets a notice. The link works once.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`]; [`AuthError::EmailTaken`] if the address was taken
+    /// meanwhile (the link stays usable); [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id))]
+    pub async fn confirm_email_change(&self, token: &str) -> Result<User, AuthError> {
+        let token = one_time(token)?;
+        let used = self
+            .inner
+            .store
+            .use_token(&token.digest(), TokenUse::ChangeEmail)
+            .await
+            .map_err(|err| match err {
+                StoreError::DuplicateEmail => AuthError::EmailTaken,
+                other => other.into(),
+            })?
+            .ok_or(AuthError::InvalidToken)?;
+        tracing::Span::current().record("user.id", &used.user.id);
+        tracing::info!("email changed");
+        self.mail(Message {
+            to: used.previous_email,
+            subject: "Your address was changed".to_owned(),
+            text: format!(
+                "The address of your account was just changed to {}. If this was not you, \
+                 reset your password at once.",
+                used.user.email
+            ),
+            link: None,
+        });
+        Ok(used.user)
+    }
+
+    /// Waits until the work started off the request path so far (mail, reset links) is done:
+    /// for tests, and for a shutdown that must not lose a message.
+    pub async fn flush_background(&self) {
+        let tracker = &self.inner.background;
+        tracker.close();
+        tracker.wait().await;
+        tracker.reopen();
+    }
+
+    /// Sends `message` off the request path; a failure is logged, without the message's link.
+    pub(super) fn mail(&self, message: Message) {
+        let mailer = self.inner.mailer.clone();
+        self.inner.background.spawn(async move {
+            let subject = message.subject.clone();
+            if let Err(err) = mailer.send(message).await {
+                tracing::warn!(error = %err, subject, "mail not sent");
+            }
+        });
+    }
+
+    /// The mail that asks `email` to verify itself with `token`.
+    pub(super) fn verification_message(&self, email: &str, token: &Token) -> Message {
+        let link = self.link("verify-email", token);
+        Message {
+            to: email.to_owned(),
+            subject: "Verify your address".to_owned(),
+            text: format!(
+                "Follow this link within {} to verify the address of your account:\n\n{link}",
+                duration_words(self.inner.verification_token_ttl)
+            ),
+            link: Some(link),
+        }
+    }
+
+    /// Makes and stores a token of `purpose` for `user`, voiding its earlier ones of that
+    /// purpose; the raw token goes only into the mail.
+    pub(super) async fn issue_token(
+        &self,
+        user: &User,
+        purpose: TokenPurpose,
+        email: Option<&str>,
+    ) -> Result<Token, AuthError> {
+        let token = Token::generate(TokenKind::OneTime).map_err(internal)?;
+        let ttl = match purpose {
+            TokenPurpose::ResetPassword => self.inner.reset_token_ttl,
+            _ => self.inner.verification_token_ttl,
+        };
+        self.inner
+            .store
+            .issue_token(&OneTimeToken {
+                token: token.digest(),
+                user_id: user.id.clone(),
+                purpose,
+                email: email.map(str::to_owned),
+                expires_at: Utc::now() + ttl,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    fn link(&self, page: &str, token: &Token) -> String {
+        format!(
+            "{}/{page}?token={}",
+            self.inner.http.app_url,
+            token.expose()
+        )
+    }
+}
+
+/// A one-time token as sent, or [`AuthError::InvalidToken`] before any query.
+fn one_time(token: &str) -> Result<Token, AuthError> {
+    Token::parse(token.trim(), TokenKind::OneTime).ok_or(AuthError::InvalidToken)
+}
+
+/// "1 hour", "24 hours", "30 minutes": a lifetime as a message says it.
+fn duration_words(ttl: chrono::TimeDelta) -> String {
+    let (n, unit) = if ttl.num_hours() >= 1 && ttl.num_minutes() % 60 == 0 {
+        (ttl.num_hours(), "hour")
+    } else {
+        (ttl.num_minutes().max(1), "minute")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}

@@ -1,0 +1,89 @@
+//! An SMTP mailer on `lettre`: plain, STARTTLS or implicit TLS, with optional credentials.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
+
+use super::{MailError, Mailer, Message};
+
+/// How the connection to the SMTP server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SmtpSecurity {
+    /// Implicit TLS from the first byte (submissions on port 465).
+    Tls,
+    /// Plain at first, upgraded with STARTTLS, which is required (port 587).
+    StartTls,
+    /// No encryption: only for a relay on the same host or a test server.
+    None,
+}
+
+/// Sends messages through an SMTP server.
+#[derive(Clone)]
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl fmt::Debug for SmtpMailer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpMailer")
+            .field("from", &self.from.email.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpMailer {
+    /// A mailer through `host:port` with `security`, sending from `from` (`"App <no-reply@…>"`
+    /// or a bare address), logging in with `credentials` (user, password) when given.
+    ///
+    /// # Errors
+    /// When `from` is not an address, or TLS cannot be set up for `host`.
+    pub fn new(
+        host: &str,
+        port: u16,
+        security: SmtpSecurity,
+        credentials: Option<(String, String)>,
+        from: &str,
+    ) -> Result<Self, MailError> {
+        let from: Mailbox = from.parse().map_err(|err| MailError(Box::new(err)))?;
+        let builder = match security {
+            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+            SmtpSecurity::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+            SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                host,
+            )),
+        }
+        .map_err(|err| MailError(Box::new(err)))?
+        .port(port);
+        let builder = match credentials {
+            Some((user, password)) => builder.credentials(Credentials::new(user, password)),
+            None => builder,
+        };
+        Ok(Self {
+            transport: builder.build(),
+            from,
+        })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, message: Message) -> Result<(), MailError> {
+        let to: Mailbox = message.to.parse().map_err(|err| MailError(Box::new(err)))?;
+        let email = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(message.subject)
+            .body(message.text)
+            .map_err(|err| MailError(Box::new(err)))?;
+        self.transport
+            .send(email)
+            .await
+            .map(drop)
+            .map_err(|err| MailError(Box::new(err)))
+    }
+}

@@ -1,0 +1,505 @@
+//! Recovery and verification by mail, against the real database and a real SMTP server
+//! (aiosmtpd): email verification, password reset, change of email, enumeration-safe sign-up.
+//! Token expiry is written into the past; concurrency is started behind a Barrier.
+
+use std::sync::Arc;
+
+use authingo::auth::{SessionRequest, SignUp};
+use authingo::mail::{SmtpMailer, SmtpSecurity};
+use authingo::{Auth, AuthError, Options, SessionWithUser, SignedIn};
+use authingo_test_db::{Received, SmtpServer};
+use tokio::sync::Barrier;
+
+use crate::auth::Watched;
+use crate::counting::{Statements, counted_store};
+use crate::db::{TestDb, exec};
+use crate::fixtures::{FAST, PASSWORD, count};
+
+fn mailer(smtp: &SmtpServer) -> Arc<SmtpMailer> {
+    Arc::new(
+        SmtpMailer::new(
+            "127.0.0.1",
+            smtp.port(),
+            SmtpSecurity::None,
+            None,
+            "Example <no-reply@example.com>",
+        )
+        .unwrap(),
+    )
+}
+
+fn options(db_store: authingo::postgres::PgStore, smtp: &SmtpServer) -> Options {
+    Options::new(db_store)
+        .argon2(FAST)
+        .cleanup_interval(None)
+        .mailer(mailer(smtp))
+}
+
+fn current(signed_in: &SignedIn) -> SessionWithUser {
+    SessionWithUser {
+        session: signed_in.session.clone(),
+        user: signed_in.user.clone(),
+    }
+}
+
+/// The one message to `to` among `messages`.
+fn to<'m>(messages: &'m [Received], address: &str) -> &'m Received {
+    let matching: Vec<_> = messages
+        .iter()
+        .filter(|m| m.header("To").is_some_and(|to| to.contains(address)))
+        .collect();
+    assert_eq!(matching.len(), 1, "one message to {address}: {messages:?}");
+    matching[0]
+}
+
+#[tokio::test]
+async fn a_verification_link_verifies_once_and_a_newer_link_voids_the_older() {
+    let smtp = SmtpServer::start();
+    let db = TestDb::new().await;
+    let auth = Auth::new(options(db.store().await, &smtp)).unwrap();
+    let ada = auth
+        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    assert!(!ada.user.email_verified);
+    auth.send_verification_email(&ada.user).await.unwrap();
+    auth.flush_background().await;
+    let first = smtp.wait_for(1).await[0].clone();
+    assert_eq!(first.header("Subject").unwrap(), "Verify your address");
+    assert!(
+        first
+            .body()
+            .contains("http://localhost:8080/verify-email?token=")
+    );
+    let older = first.token().unwrap();
+    auth.send_verification_email(&ada.user).await.unwrap();
+    auth.flush_background().await;
+    let newer = smtp
+        .wait_for(2)
+        .await
+        .iter()
+        .filter_map(Received::token)
+        .find(|token| *token != older)
+        .unwrap();
+    // Only the digest is stored.
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT count(*) AS n FROM one_time_tokens WHERE token LIKE '%{newer}%'")
+        )
+        .await,
+        0
+    );
+
+    assert!(matches!(
+        auth.verify_email(&older).await,
+        Err(AuthError::InvalidToken)
+    ));
+    let verified = auth.verify_email(&newer).await.unwrap();
+    assert!(verified.email_verified);
+    assert!(matches!(
+        auth.verify_email(&newer).await,
+        Err(AuthError::InvalidToken)
+    ));
+    // Verified already: nothing more is sent.
+    auth.send_verification_email(&verified).await.unwrap();
+    auth.flush_background().await;
+    assert_eq!(smtp.messages().len(), 2);
+}
+
+#[tokio::test]
+async fn a_reset_ends_every_session_signs_nobody_in_and_notifies_the_owner() {
+    let smtp = SmtpServer::start();
+    let db = TestDb::new().await;
+    let auth = Auth::new(options(db.store().await, &smtp)).unwrap();
+    let first = auth
+        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    let second = auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    auth.request_password_reset(" ADA@example.com ")
+        .await
+        .unwrap();
+    auth.flush_background().await;
+    let link = smtp.wait_for(1).await[0].clone();
+    assert_eq!(link.header("Subject").unwrap(), "Reset your password");
+    let token = link.token().unwrap();
+
+    assert!(matches!(
+        auth.reset_password(&token, "short").await,
+        Err(AuthError::InvalidInput {
+            field: "password",
+            ..
+        })
+    ));
+    auth.reset_password(&token, "a brand new password")
+        .await
+        .unwrap();
+    for signed_in in [&first, &second] {
+        assert!(
+            auth.get_session(signed_in.tokens.access_token.expose())
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM sessions").await, 0);
+    assert!(matches!(
+        auth.sign_in("ada@example.com", PASSWORD).await,
+        Err(AuthError::InvalidCredentials)
+    ));
+    auth.sign_in("ada@example.com", "a brand new password")
+        .await
+        .unwrap();
+    assert!(matches!(
+        auth.reset_password(&token, "another new password").await,
+        Err(AuthError::InvalidToken)
+    ));
+    auth.flush_background().await;
+    let notice = smtp
+        .wait_for(2)
+        .await
+        .into_iter()
+        .find(|m| m.token().is_none())
+        .unwrap();
+    assert_eq!(
+        notice.header("Subject").unwrap(),
+        "Your password was changed"
+    );
+    assert_eq!(notice.token(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_twenty_concurrent_confirmations_exactly_one_wins() {
+    let smtp = SmtpServer::start();
+    let db = TestDb::new().await;
+    let store = db
+        .store_with(authingo::postgres::PoolConfig::default().max_size(20))
+        .await;
+    let auth = Arc::new(Auth::new(options(store, &smtp)).unwrap());
+    auth.sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    auth.request_password_reset("ada@example.com")
+        .await
+        .unwrap();
+    auth.flush_background().await;
+    let token = smtp.wait_for(1).await[0].token().unwrap();
+    let barrier = Arc::new(Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (auth, barrier, token) = (auth.clone(), barrier.clone(), token.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                auth.reset_password(&token, &format!("new password number {i}"))
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(AuthError::InvalidToken) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM one_time_tokens").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn expired_malformed_and_other_purpose_tokens_are_one_invalid_token() {
+    let smtp = SmtpServer::start();
+    let db = TestDb::new().await;
+    let (store, statements) = counted_store(&db).await;
+    let auth = Auth::new(options(store, &smtp)).unwrap();
+    let ada = auth
+        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    auth.send_verification_email(&ada.user).await.unwrap();
+    auth.flush_background().await;
+    let verification = smtp.wait_for(1).await[0].token().unwrap();
+
+    // Malformed: refused before any statement.
+    let before = statements.total();
+    for garbage in ["", "x", "not a token", &"a".repeat(500), "\0"] {
+        assert!(matches!(
+            auth.verify_email(garbage).await,
+            Err(AuthError::InvalidToken)
+        ));
+        assert!(matches!(
+            auth.reset_password(garbage, "a brand new password").await,
+            Err(AuthError::InvalidToken)
+        ));
+        assert!(matches!(
+            auth.confirm_email_change(garbage).await,
+            Err(AuthError::InvalidToken)
+        ));
+    }
+    assert_eq!(statements.total(), before);
+
+    // Another purpose: refused, and the token still works for its own.
+    assert!(matches!(
+        auth.reset_password(&verification, "a brand new password")
+            .await,
+        Err(AuthError::InvalidToken)
+    ));
+    assert!(matches!(
+        auth.confirm_email_change(&verification).await,
+        Err(AuthError::InvalidToken)
+    ));
+    // Expired: written an hour into the past.
+    exec(
+        &mut db.conn().await,
+        "UPDATE one_time_tokens SET expires_at = NOW() - INTERVAL '1 hour'",
+    )
+    .await;
+    assert!(matches!(
+        auth.verify_email(&verification).await,
+        Err(AuthError::InvalidToken)
+    ));
+    assert_eq!(auth.store().cleanup_expired_tokens().await.unwrap(), 1);
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM one_time_tokens").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_change_of_email_goes_to_the_new_address_and_tells_the_old_one() {
+    let smtp = SmtpServer::start();
+    let db = TestDb::new().await;
+    let auth = Auth::new(options(db.store().await, &smtp)).unwrap();
+    let ada = auth
+        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    auth.sign_up("taken@example.com", PASSWORD, "T")
+        .await
+        .unwrap();
+    auth.request_email_change(&current(&ada), "Ada@New.example")
+        .await
+        .unwrap();
+    auth.request_email_change(&current(&ada), "taken@example.com")
+        .await
+        .unwrap();
+    auth.flush_background().await;
+    let messages = smtp.wait_for(2).await;
+    // The second request voided the first link.
+    let first = to(&messages, "ada@new.example").token().unwrap();
+    assert!(matches!(
+        auth.confirm_email_change(&first).await,
+        Err(AuthError::InvalidToken)
+    ));
+    let taken = to(&messages, "taken@example.com").token().unwrap();
+    assert!(matches!(
+        auth.confirm_email_change(&taken).await,
+        Err(AuthError::EmailTaken)
+    ));
+
+    auth.request_email_change(&current(&ada), "ada@new.example")
+        .await
+        .unwrap();
+    auth.flush_background().await;
+    // The new link: the one to the new address that is not the voided first.
+    let link = smtp
+        .wait_for(3)
+        .await
+        .iter()
+        .filter_map(Received::token)
+        .find(|token| *token != first && *token != taken)
+        .unwrap();
+    let moved = auth.confirm_email_change(&link).await.unwrap();
+    assert_eq!(moved.email, "ada@new.example");
+    assert!(moved.email_verified);
+    assert!(matches!(
+        auth.confirm_email_change(&link).await,
+        Err(AuthError::InvalidToken)
+    ));
+    auth.flush_background().await;
+    let messages = smtp.wait_for(4).await;
+    let notice = to(&messages, "ada@example.com");
+    assert!(notice.body().contains("ada@new.example"));
+    auth.sign_in("ada@new.example", PASSWORD).await.unwrap();
+
+    // A stale session cannot ask.
+    exec(
+        &mut db.conn().await,
+        "UPDATE sessions SET created_at = NOW() - INTERVAL '2 days'",
+    )
+    .await;
+    let stale = auth
+        .get_session(ada.tokens.access_token.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        auth.request_email_change(&stale, "elsewhere@example.com")
+            .await,
+        Err(AuthError::ReauthenticationRequired)
+    ));
+}
+
+/// Runs `work` as a task of its own and returns its outcome with the statements it sent itself.
+async fn on_its_own_task<T: Send + 'static>(
+    statements: &Statements,
+    work: impl Future<Output = T> + Send + 'static,
+) -> (T, usize) {
+    let task = tokio::spawn(work);
+    let id = task.id();
+    let outcome = task.await.unwrap();
+    (outcome, statements.by(id))
+}
+
+#[tokio::test]
+async fn a_reset_request_does_the_same_work_for_any_address() {
+    let smtp = SmtpServer::start();
+    let db = TestDb::new().await;
+    let (store, statements) = counted_store(&db).await;
+    let hasher = Watched::new(FAST);
+    let auth = Auth::new(
+        Options::new(store)
+            .password_hasher(hasher.clone())
+            .cleanup_interval(None)
+            .mailer(mailer(&smtp)),
+    )
+    .unwrap();
+    auth.sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    auth.ready().await.unwrap();
+    let mut seen = Vec::new();
+    for email in ["ada@example.com", "nobody@example.com"] {
+        let hashes = hasher.count(&hasher.work);
+        let auth2 = auth.clone();
+        let (outcome, on_path) = on_its_own_task(&statements, async move {
+            auth2.request_password_reset(email).await
+        })
+        .await;
+        outcome.unwrap();
+        seen.push((on_path, hasher.count(&hasher.work) - hashes));
+    }
+    assert_eq!(
+        seen,
+        [(0, 0), (0, 0)],
+        "(statements, argon2 operations) on the request path"
+    );
+    auth.flush_background().await;
+    // Only the account's owner got a link.
+    let messages = smtp.wait_for(1).await;
+    assert_eq!(messages.len(), 1);
+    to(&messages, "ada@example.com");
+}
+
+#[tokio::test]
+async fn with_verification_required_sign_up_reveals_nothing_and_sign_in_waits_for_it() {
+    let smtp = SmtpServer::start();
+    let db = TestDb::new().await;
+    let (store, statements) = counted_store(&db).await;
+    let hasher = Watched::new(FAST);
+    let auth = Auth::new(
+        Options::new(store)
+            .password_hasher(hasher.clone())
+            .cleanup_interval(None)
+            .mailer(mailer(&smtp))
+            .require_email_verification(true),
+    )
+    .unwrap();
+    auth.ready().await.unwrap();
+    let mut seen = Vec::new();
+    for (email, password) in [
+        ("ada@example.com", PASSWORD),
+        ("ada@example.com", "another password"),
+    ] {
+        let hashes = hasher.count(&hasher.work);
+        let auth2 = auth.clone();
+        let (outcome, on_path) = on_its_own_task(&statements, async move {
+            auth2
+                .sign_up_with(email, password, "Ada", &SessionRequest::default())
+                .await
+        })
+        .await;
+        assert!(
+            matches!(outcome, Ok(SignUp::VerificationSent)),
+            "{outcome:?}"
+        );
+        seen.push((on_path, hasher.count(&hasher.work) - hashes));
+    }
+    // New and taken: one hash and one insert on the request path each.
+    assert_eq!(seen, [(1, 1), (1, 1)]);
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM sessions").await, 0);
+    auth.flush_background().await;
+    let messages = smtp.wait_for(2).await;
+    let mut subjects: Vec<_> = messages
+        .iter()
+        .map(|m| m.header("Subject").unwrap())
+        .collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "Someone tried to sign up with your address",
+            "Verify your address"
+        ]
+    );
+    let link = messages
+        .iter()
+        .find_map(Received::token)
+        .expect("the verification link");
+
+    // Unverified: a wrong password is the usual refusal; the right one is told to verify.
+    assert!(matches!(
+        auth.sign_in("ada@example.com", "wrong password").await,
+        Err(AuthError::InvalidCredentials)
+    ));
+    assert!(matches!(
+        auth.sign_in("ada@example.com", PASSWORD).await,
+        Err(AuthError::EmailNotVerified)
+    ));
+    auth.verify_email(&link).await.unwrap();
+    auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_mail_server_that_is_down_changes_no_answer() {
+    let smtp = SmtpServer::start();
+    let port = smtp.port();
+    drop(smtp);
+    let db = TestDb::new().await;
+    let down = Arc::new(
+        SmtpMailer::new(
+            "127.0.0.1",
+            port,
+            SmtpSecurity::None,
+            None,
+            "no-reply@example.com",
+        )
+        .unwrap(),
+    );
+    let auth = Auth::new(
+        Options::new(db.store().await)
+            .argon2(FAST)
+            .cleanup_interval(None)
+            .mailer(down),
+    )
+    .unwrap();
+    let ada = auth
+        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    auth.request_password_reset("ada@example.com")
+        .await
+        .unwrap();
+    auth.send_verification_email(&ada.user).await.unwrap();
+    auth.request_email_change(&current(&ada), "new@example.com")
+        .await
+        .unwrap();
+    // The failures were logged off the request path; the engine carries on.
+    auth.flush_background().await;
+    auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+}
