@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use authingo::Store as _;
 use authingo::postgres::{PgStore, PoolConfig, connect_with};
+use authingo::{CleanupPace, Store as _};
 use support::baseline;
 use support::cli::{Options, Section};
 use support::db::{self, Databases, with_application_name};
@@ -380,9 +380,14 @@ async fn cleanup_section(context: &Context) -> Result<CleanupReport> {
         aftermath_secs: AFTERMATH.as_secs_f64(),
         rows: Vec::new(),
     };
-    for method in [Method::Sweep, Method::UnboundedDelete] {
+    for method in [
+        Method::Sweep,
+        Method::SweepUnthrottled,
+        Method::UnboundedDelete,
+    ] {
         let role = match method {
             Method::Sweep => "sweep",
+            Method::SweepUnthrottled => "flatout",
             Method::UnboundedDelete => "delete",
         };
         eprintln!("cleanup: {}...", method.name());
@@ -444,6 +449,10 @@ async fn cleanup_run(context: &Context, url: &str, method: Method) -> Result<Cle
     let deleted = match method {
         Method::Sweep => sweeper
             .cleanup_expired_sessions()
+            .await
+            .map_err(BoxError::from),
+        Method::SweepUnthrottled => sweeper
+            .cleanup_expired_sessions_paced(CleanupPace::UNTHROTTLED)
             .await
             .map_err(BoxError::from),
         Method::UnboundedDelete => admin

@@ -19,4 +19,4 @@ pub use model::{
     EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser,
     TokenPurpose, TokenUse, UsedToken, User,
 };
-pub use store::{Store, StoreError};
+pub use store::{CleanupPace, Store, StoreError};

@@ -33,6 +33,27 @@ pub enum StoreError {
     Database(#[source] BoxError),
 }
 
+/// How hard a cleanup sweep may work.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CleanupPace {
+    /// After each full batch, a pause this many times as long as the batch took (0: none, the
+    /// sweep runs flat out). The sweep then works `1 / (1 + ratio)` of its time.
+    pub pause_ratio: f64,
+}
+
+impl CleanupPace {
+    /// No pause: the sweep runs flat out.
+    pub const UNTHROTTLED: Self = Self { pause_ratio: 0.0 };
+}
+
+impl Default for CleanupPace {
+    /// A pause three times as long as each batch: the sweep works a quarter of its time (see
+    /// BENCHMARKS.md for what that spares live traffic, and the rows per second it keeps).
+    fn default() -> Self {
+        Self { pause_ratio: 3.0 }
+    }
+}
+
 /// Persistence for users and sessions: the seven operations of the AuthInGo adapter, plus the
 /// atomic sign-up write.
 ///
@@ -194,9 +215,20 @@ pub trait Store: Send + Sync {
     async fn cleanup_expired_tokens(&self) -> Result<u64, StoreError>;
 
     /// Deletes, in bounded batches, every session none of whose tokens can still be used (both
-    /// expiries past), and returns how many went.
+    /// expiries past), and returns how many went; paced by [`CleanupPace::default`].
     ///
     /// # Errors
     /// On database failure; batches already deleted stay deleted.
-    async fn cleanup_expired_sessions(&self) -> Result<u64, StoreError>;
+    async fn cleanup_expired_sessions(&self) -> Result<u64, StoreError> {
+        self.cleanup_expired_sessions_paced(CleanupPace::default())
+            .await
+    }
+
+    /// [`cleanup_expired_sessions`](Self::cleanup_expired_sessions) at `pace`: after each full
+    /// batch, a pause that many times as long as the batch took, so that a large sweep leaves
+    /// the database to live traffic most of the time.
+    ///
+    /// # Errors
+    /// On database failure; batches already deleted stay deleted.
+    async fn cleanup_expired_sessions_paced(&self, pace: CleanupPace) -> Result<u64, StoreError>;
 }

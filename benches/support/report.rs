@@ -50,8 +50,10 @@ pub(crate) struct StoreReport {
 /// How the dead sessions went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Method {
-    /// `PgStore::cleanup_expired_sessions`: bounded batches.
+    /// `PgStore::cleanup_expired_sessions`: bounded batches at the default pace.
     Sweep,
+    /// The same batches with no pause between them.
+    SweepUnthrottled,
     /// One `DELETE` of every dead session.
     UnboundedDelete,
 }
@@ -60,6 +62,7 @@ impl Method {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Sweep => "cleanup_expired_sessions",
+            Self::SweepUnthrottled => "sweep, unthrottled",
             Self::UnboundedDelete => "unbounded DELETE",
         }
     }

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Auth;
-use crate::store::Store;
+use crate::store::{CleanupPace, Store};
 
 /// The loop's handle: its task, its stop signal and its count of sweeps.
 pub(super) struct Cleanup {
@@ -86,6 +86,7 @@ pub(super) struct Schedule {
     pub(super) interval: Duration,
     pub(super) first_delay: Duration,
     pub(super) timeout: Duration,
+    pub(super) pace: CleanupPace,
 }
 
 /// Starts the loop on the current runtime. It stops when `stop` says `true` or is dropped.
@@ -103,7 +104,7 @@ fn spawn(
                 // Sent `true`, or every sender is gone: the last `Auth` handle was dropped.
                 _ = stop.wait_for(|stopped| *stopped) => return,
             }
-            sweep(store.clone(), schedule.timeout).await;
+            sweep(store.clone(), schedule.timeout, schedule.pace).await;
             sweeps.fetch_add(1, Ordering::Relaxed);
             wait = schedule.interval;
         }
@@ -118,11 +119,11 @@ fn first_delay(max: Duration) -> Duration {
 }
 
 /// One sweep, bounded by `timeout`, its outcome logged. Never panics.
-async fn sweep(store: Arc<dyn Store>, timeout: Duration) {
+async fn sweep(store: Arc<dyn Store>, timeout: Duration, pace: CleanupPace) {
     let started = Instant::now();
     let task = tokio::spawn(async move {
         tokio::time::timeout(timeout, async {
-            let sessions = store.cleanup_expired_sessions().await?;
+            let sessions = store.cleanup_expired_sessions_paced(pace).await?;
             let tokens = store.cleanup_expired_tokens().await?;
             Ok::<_, crate::store::StoreError>((sessions, tokens))
         })

@@ -108,6 +108,13 @@ impl Auth {
                 "max_sessions_per_user must be at least 1",
             ));
         }
+        if !(options.cleanup_pace.pause_ratio.is_finite()
+            && (0.0..=1000.0).contains(&options.cleanup_pace.pause_ratio))
+        {
+            return Err(ConfigError::Bounds(
+                "cleanup_pace's pause_ratio must be between 0 and 1000",
+            ));
+        }
         if options.max_concurrent_hashes == 0 {
             return Err(ConfigError::Bounds(
                 "max_concurrent_hashes must be at least 1",
@@ -138,6 +145,7 @@ impl Auth {
                         interval,
                         first_delay: options.cleanup_first_delay,
                         timeout: options.cleanup_timeout,
+                        pace: options.cleanup_pace,
                     },
                 )
             }

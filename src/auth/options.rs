@@ -10,7 +10,7 @@ use crate::mail::{DevMailer, Mailer};
 use crate::password::{Argon2Params, PasswordHasher};
 
 const DAY: u64 = 24 * 60 * 60;
-use crate::store::Store;
+use crate::store::{CleanupPace, Store};
 
 /// How [`Auth`](super::Auth) behaves. Built from a store; every other setting has a default.
 ///
@@ -30,6 +30,7 @@ use crate::store::Store;
 /// | [`cleanup_interval`](Self::cleanup_interval) | every 24 hours (`None`: no loop) |
 /// | [`cleanup_first_delay`](Self::cleanup_first_delay) | first sweep at a random moment within 1 minute |
 /// | [`cleanup_timeout`](Self::cleanup_timeout) | 5 minutes per sweep |
+/// | [`cleanup_pace`](Self::cleanup_pace) | [`CleanupPace::default`](crate::CleanupPace): after each batch, a pause three times as long |
 /// | [`password_length`](Self::password_length) | 8 characters to 1024 bytes |
 /// | [`argon2`](Self::argon2) | argon2id m=19456 KiB, t=2, p=1 |
 /// | [`max_concurrent_hashes`](Self::max_concurrent_hashes) | CPU cores minus one (at least one) |
@@ -50,6 +51,7 @@ pub struct Options {
     pub(crate) cleanup_interval: Option<Duration>,
     pub(crate) cleanup_first_delay: Duration,
     pub(crate) cleanup_timeout: Duration,
+    pub(crate) cleanup_pace: CleanupPace,
     pub(crate) min_password_chars: usize,
     pub(crate) max_password_bytes: usize,
     pub(crate) argon2: Argon2Params,
@@ -77,6 +79,7 @@ impl fmt::Debug for Options {
             .field("cleanup_interval", &self.cleanup_interval)
             .field("cleanup_first_delay", &self.cleanup_first_delay)
             .field("cleanup_timeout", &self.cleanup_timeout)
+            .field("cleanup_pace", &self.cleanup_pace)
             .field("min_password_chars", &self.min_password_chars)
             .field("max_password_bytes", &self.max_password_bytes)
             .field("argon2", &self.argon2)
@@ -116,6 +119,7 @@ impl Options {
             cleanup_interval: Some(Duration::from_secs(24 * 60 * 60)),
             cleanup_first_delay: Duration::from_secs(60),
             cleanup_timeout: Duration::from_secs(5 * 60),
+            cleanup_pace: CleanupPace::default(),
             min_password_chars: 8,
             max_password_bytes: 1024,
             argon2: Argon2Params::default(),
@@ -243,6 +247,14 @@ impl Options {
     #[must_use]
     pub fn cleanup_timeout(mut self, timeout: Duration) -> Self {
         self.cleanup_timeout = timeout;
+        self
+    }
+
+    /// How hard the cleanup loop's sweeps work (see [`CleanupPace`]); [`CleanupPace::UNTHROTTLED`]
+    /// runs them flat out.
+    #[must_use]
+    pub fn cleanup_pace(mut self, pace: CleanupPace) -> Self {
+        self.cleanup_pace = pace;
         self
     }
 

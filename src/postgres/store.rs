@@ -19,7 +19,7 @@ use crate::model::{
     EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser, TokenUse,
     UsedToken, User,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{CleanupPace, Store, StoreError};
 use crate::token::{RotationSecret, TokenDigest};
 
 /// Sessions deleted per cleanup statement, as in the specification.
@@ -712,12 +712,13 @@ impl Store for PgStore {
         }
     }
 
-    async fn cleanup_expired_sessions(&self) -> Result<u64, StoreError> {
+    async fn cleanup_expired_sessions_paced(&self, pace: CleanupPace) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
+            let started = std::time::Instant::now();
             // Each batch is its own short statement, so live traffic never waits behind one
             // huge DELETE. A batch deletes only dead rows: repeating one is harmless.
-            let deleted = run!(self, Retry::Never, |conn| async move {
+            let deleted = run!(self, Retry::Idempotent, |conn| async move {
                 Prepared(
                     diesel::sql_query(include_str!("cleanup_expired_sessions.sql"))
                         .bind::<BigInt, _>(BATCH_LIMIT),
@@ -729,6 +730,12 @@ impl Store for PgStore {
             total += deleted;
             if deleted < CLEANUP_BATCH_SIZE {
                 return Ok(total);
+            }
+            // Leave the database to live traffic for a while, in proportion to what the batch
+            // took: on a busy or slow server the sweep slows down with it.
+            let pause = started.elapsed().mul_f64(pace.pause_ratio);
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
             }
         }
     }

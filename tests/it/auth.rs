@@ -603,6 +603,25 @@ async fn inconsistent_options_are_refused() {
         Auth::new(Options::new(store.clone()).max_concurrent_hashes(0)),
         Err(ConfigError::Bounds(_))
     ));
+    for refused in [
+        Options::new(store.clone()).refresh_reuse_grace(StdDuration::from_secs(2 * 3600)),
+        Options::new(store.clone()).max_sessions_per_user(Some(0)),
+        Options::new(store.clone()).fresh_age(StdDuration::ZERO),
+        Options::new(store.clone()).reset_token_ttl(StdDuration::ZERO),
+        Options::new(store.clone()).cleanup_pace(authingo::CleanupPace { pause_ratio: -1.0 }),
+        Options::new(store.clone()).cleanup_pace(authingo::CleanupPace {
+            pause_ratio: f64::NAN,
+        }),
+    ] {
+        let options = format!("{refused:?}");
+        assert!(
+            matches!(
+                Auth::new(refused),
+                Err(ConfigError::Bounds(_) | ConfigError::Duration(_))
+            ),
+            "{options}"
+        );
+    }
     assert!(matches!(
         Auth::new(Options::new(store).argon2(Argon2Params {
             memory_kib: 1,
