@@ -42,6 +42,10 @@ pub enum InputReason {
     /// Contains whitespace where none is allowed.
     #[error("must not contain whitespace")]
     Whitespace,
+    /// One of the most common passwords, which attackers try first (see
+    /// [`is_common_password`](crate::auth::is_common_password)).
+    #[error("must not be one of the most common passwords")]
+    TooCommon,
     /// Not of the form `local@domain`, or a part longer than RFC 5321 allows (64 bytes before
     /// the `@`, 255 after).
     #[error("must be an address of the form name@domain")]

@@ -6,6 +6,7 @@ pub mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
+pub mod limits;
 pub mod mail;
 pub mod model;
 pub mod password;
@@ -15,6 +16,7 @@ pub mod token;
 
 pub use auth::{Auth, AuthError, ConfigError, HttpOptions, IssuedTokens, Options, SignedIn};
 pub use error::{BoxError, InputReason};
+pub use limits::{RateLimit, RateLimits, SignInThrottle};
 pub use model::{
     EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser,
     TokenPurpose, TokenUse, UsedToken, User,

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::{BoxError, InputReason};
+use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
 use crate::model::{
     EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser, TokenUse,
     UsedToken, User,
@@ -231,4 +232,66 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// On database failure; batches already deleted stay deleted.
     async fn cleanup_expired_sessions_paced(&self, pace: CleanupPace) -> Result<u64, StoreError>;
+
+    /// Counts one request against the rate-limit counter `key` in fixed windows of
+    /// `limit.window`, atomically (concurrent calls from any instance each see the count their own
+    /// request made), and returns the count with it and when the window ends. The caller refuses
+    /// the request when the count is above `limit.max`.
+    ///
+    /// The default keeps no counter: it answers a count of 0, so no rate limit applies.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn count_request(&self, key: &str, limit: &RateLimit) -> Result<WindowCount, StoreError> {
+        let _ = (key, limit);
+        Ok(WindowCount {
+            hits: 0,
+            resets_in: std::time::Duration::ZERO,
+        })
+    }
+
+    /// Begins a sign-in attempt for the email `email`: atomically, either refuses it
+    /// ([`SignInAttempt::Throttled`], [`SignInAttempt::Locked`]) as `throttle` says of the
+    /// email's consecutive failures, or counts it as one more failure and allows it, so that of
+    /// concurrent attempts past the free ones only one goes ahead. A correct password then calls
+    /// [`clear_sign_in_failures`](Self::clear_sign_in_failures).
+    ///
+    /// The default keeps no count and allows every attempt.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn begin_sign_in_attempt(
+        &self,
+        email: &EmailDigest,
+        throttle: &SignInThrottle,
+    ) -> Result<SignInAttempt, StoreError> {
+        let _ = (email, throttle);
+        Ok(SignInAttempt::Allowed)
+    }
+
+    /// Clears the failed sign-ins of `email`, a lock included; says whether there were any.
+    /// Called after a correct password, by `Auth::unlock_account`, and by a completed password
+    /// reset.
+    ///
+    /// The default has nothing to clear.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn clear_sign_in_failures(&self, email: &EmailDigest) -> Result<bool, StoreError> {
+        let _ = email;
+        Ok(false)
+    }
+
+    /// Deletes, in bounded batches, the rate-limit counters whose window has ended and the
+    /// failure counts past their [`SignInThrottle::forget_after`] (never a lock); returns how
+    /// many went. The cleanup loop runs it after
+    /// [`cleanup_expired_sessions`](Self::cleanup_expired_sessions).
+    ///
+    /// The default has nothing to delete.
+    ///
+    /// # Errors
+    /// On database failure; batches already deleted stay deleted.
+    async fn cleanup_rate_limits(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }

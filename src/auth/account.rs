@@ -5,6 +5,7 @@ use tracing::instrument;
 
 use super::session::{SessionRequest, SignedIn};
 use super::{Auth, AuthError, input, internal};
+use crate::limits::LimitedRoute;
 use crate::mail::Message;
 use crate::model::{TokenPurpose, User};
 use crate::password::PasswordError;
@@ -31,8 +32,10 @@ impl Auth {
     /// (see [`sign_up_with`](Self::sign_up_with)).
     ///
     /// # Errors
-    /// [`AuthError::InvalidInput`] for a bad email, password or name (checked first);
-    /// [`AuthError::EmailTaken`]; [`AuthError::Unavailable`] or [`AuthError::Internal`]. With
+    /// [`AuthError::InvalidInput`] for a bad email, password (a common one too) or name
+    /// (checked first); [`AuthError::TooManyRequests`] over the client's rate limit;
+    /// [`AuthError::Busy`] when the hashing queue is full; [`AuthError::EmailTaken`];
+    /// [`AuthError::Unavailable`] or [`AuthError::Internal`]. With
     /// [`Options::require_email_verification`](super::Options::require_email_verification) on,
     /// [`AuthError::EmailNotVerified`] once the work is done (use
     /// [`sign_up_with`](Self::sign_up_with) there).
@@ -68,14 +71,15 @@ impl Auth {
         request: &SessionRequest,
     ) -> Result<SignUp, AuthError> {
         let email = input::email(email)?;
-        input::password(
-            password,
-            self.inner.min_password_chars,
-            self.inner.max_password_bytes,
-        )?;
+        self.check_new_password(password)?;
         let name = input::name(name)?;
+        if let Some(client) = request.ip_address {
+            self.check_rate_limit(LimitedRoute::SignUp, client).await?;
+        }
 
+        let admission = self.admit_hashing()?;
         let password_hash = self.inner.hashing.hash(password).await?;
+        drop(admission);
         let now = Utc::now();
         let user = User {
             id: new_id("usr_").map_err(internal)?,
@@ -145,8 +149,14 @@ impl Auth {
     /// An unknown email costs one password verification too (against a fixed dummy hash) and
     /// gives the same error as a wrong password.
     ///
+    /// Consecutive failures per email slow further attempts down, then lock them
+    /// ([`Options::sign_in_throttle`](super::Options::sign_in_throttle)), whether or not the
+    /// email has an account; a refused attempt checks no password.
+    ///
     /// # Errors
     /// [`AuthError::InvalidInput`] for a malformed email or password; [`AuthError::InvalidCredentials`];
+    /// [`AuthError::TooManyRequests`] over the client's rate limit or during the email's back-off;
+    /// [`AuthError::AccountLocked`]; [`AuthError::Busy`] when the hashing queue is full;
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignedIn, AuthError> {
         self.sign_in_with(email, password, &SessionRequest::default())
@@ -169,6 +179,8 @@ impl Auth {
     ) -> Result<SignedIn, AuthError> {
         let email = input::email(email)?;
         input::password(password, 0, self.inner.max_password_bytes)?;
+        // Throttled, locked or busy: refused here, before any password work.
+        let ticket = self.admit_sign_in(&email, request).await?;
 
         let hashing = &self.inner.hashing;
         let Some(user) = self.inner.store.get_user_by_email(&email).await? else {
@@ -189,6 +201,7 @@ impl Auth {
         if !matches {
             return Err(AuthError::InvalidCredentials);
         }
+        ticket.succeeded(self).await?;
         // Said only to the holder of the password: it reveals nothing to anyone else.
         if self.inner.require_email_verification && !user.email_verified {
             return Err(AuthError::EmailNotVerified);

@@ -118,13 +118,18 @@ fn first_delay(max: Duration) -> Duration {
     max.mul_f64(rand::rng().random::<f64>())
 }
 
-/// One sweep, bounded by `timeout`, its outcome logged. Never panics.
+/// One sweep, bounded by `timeout`, its outcome logged. Never panics. After the dead sessions,
+/// the expired one-time tokens and the abuse counters whose time is past go too.
 async fn sweep(store: Arc<dyn Store>, timeout: Duration, pace: CleanupPace) {
     let started = Instant::now();
     let task = tokio::spawn(async move {
         tokio::time::timeout(timeout, async {
             let sessions = store.cleanup_expired_sessions_paced(pace).await?;
             let tokens = store.cleanup_expired_tokens().await?;
+            match store.cleanup_rate_limits().await {
+                Ok(counters) => tracing::debug!(counters, "abuse counters cleaned up"),
+                Err(err) => tracing::warn!(error = %err, "abuse counters cleanup failed"),
+            }
             Ok::<_, crate::store::StoreError>((sessions, tokens))
         })
         .await

@@ -1,5 +1,7 @@
 //! The engine's error.
 
+use std::time::Duration;
+
 use crate::error::{BoxError, InputReason};
 use crate::store::StoreError;
 
@@ -37,6 +39,23 @@ pub enum AuthError {
     /// [`Options::fresh_age`](super::Options::fresh_age): sign in again.
     #[error("this operation needs a recent sign-in; sign in again")]
     ReauthenticationRequired,
+    /// Too many requests from this client address, or failed sign-ins for this email: refused
+    /// without any work (no password was checked). Retry after `retry_after`.
+    #[error("too many requests; try again later")]
+    TooManyRequests {
+        /// How long until the request would be counted again.
+        retry_after: Duration,
+    },
+    /// Too many consecutive failed sign-ins for this email: sign-ins are refused, without
+    /// checking the password, until [`Auth::unlock_account`](super::Auth::unlock_account) or a
+    /// password reset unlocks it. An email without an account locks the same way.
+    #[error("too many failed sign-ins; this account is locked")]
+    AccountLocked,
+    /// The password hashing queue is full
+    /// ([`Options::max_queued_hashes`](super::Options::max_queued_hashes)): refused at once.
+    /// Retrying shortly may succeed.
+    #[error("the service is busy")]
+    Busy,
     /// The store could not be reached; nothing was decided. Retrying later may succeed.
     #[error("the session store is unavailable")]
     Unavailable(#[source] StoreError),

@@ -7,8 +7,14 @@
 //! lower their own scheduling priority once, when they start (`SCHED_BATCH`, nice 19), so the
 //! request path goes first and sign-ins take the CPU that is left. There are as many as hashes may
 //! run at once, which also bounds argon2's memory; further work waits in their queue.
+//!
+//! The queue is bounded too (load shedding): a sign-up, sign-in or change of password is
+//! admitted only while fewer than the threads plus `max_queued_hashes` are admitted, and is
+//! refused at once ([`AuthError::Busy`]) beyond. A job whose caller has gone (a dropped request)
+//! is skipped when its turn comes, not hashed, and counted.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +22,7 @@ use thread_priority::{
     NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
     set_thread_priority_and_policy, thread_native_id,
 };
-use tokio::sync::{OnceCell, oneshot};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::{AuthError, internal};
 use crate::password::PasswordHasher;
@@ -27,18 +33,33 @@ pub(super) struct Hashing {
     /// A hash of no password, verified against when the email is unknown, so that sign-in costs
     /// the same whether or not the account exists. Made when the engine starts.
     dummy_hash: Arc<OnceCell<String>>,
+    /// One permit per operation admitted: the threads plus the queue's bound.
+    admission: Arc<Semaphore>,
+    capacity: usize,
 }
+
+/// An operation's place among the admitted ones, given back when dropped.
+#[derive(Debug)]
+pub(super) struct Admission(#[expect(dead_code, reason = "held for its drop")] OwnedSemaphorePermit);
 
 /// What the dummy hash is a hash of: no password anyone can sign in with.
 const DUMMY_PASSWORD: &str = "authingo: no such account";
 
 impl Hashing {
     /// Starts the threads and, on a tokio runtime, makes the dummy hash right away, so that it
-    /// exists before the first sign-in of an unknown email needs it.
-    pub(super) fn start(hasher: Arc<dyn PasswordHasher>, threads: usize) -> std::io::Result<Self> {
+    /// exists before the first sign-in of an unknown email needs it. `queued` operations may
+    /// wait beyond the `threads` running.
+    pub(super) fn start(
+        hasher: Arc<dyn PasswordHasher>,
+        threads: usize,
+        queued: usize,
+    ) -> std::io::Result<Self> {
+        let capacity = threads.saturating_add(queued).min(Semaphore::MAX_PERMITS);
         let hashing = Self {
             pool: Arc::new(HashPool::start(hasher, threads)?),
             dummy_hash: Arc::new(OnceCell::new()),
+            admission: Arc::new(Semaphore::new(capacity)),
+            capacity,
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let (pool, dummy) = (hashing.pool.clone(), hashing.dummy_hash.clone());
@@ -49,6 +70,26 @@ impl Hashing {
             });
         }
         Ok(hashing)
+    }
+
+    /// A place for one operation, or [`AuthError::Busy`] at once when the queue is full. Hold it
+    /// until the operation's hashing is done.
+    pub(super) fn admit(&self) -> Result<Admission, AuthError> {
+        self.admission
+            .clone()
+            .try_acquire_owned()
+            .map(Admission)
+            .map_err(|_| AuthError::Busy)
+    }
+
+    /// Operations admitted now (running or waiting).
+    pub(super) fn admitted(&self) -> usize {
+        self.capacity - self.admission.available_permits()
+    }
+
+    /// Jobs skipped because their caller had gone.
+    pub(super) fn skipped(&self) -> u64 {
+        self.pool.skipped.load(Ordering::Relaxed)
     }
 
     /// A new hash of `password`.
@@ -98,6 +139,8 @@ type Job = Box<dyn FnOnce() + Send>;
 struct HashPool {
     hasher: Arc<dyn PasswordHasher>,
     jobs: mpsc::Sender<Job>,
+    /// Jobs not run because nobody waited for their result any more.
+    skipped: Arc<AtomicU64>,
 }
 
 /// The hashing threads could not run a job: they are gone, or the job panicked.
@@ -116,7 +159,11 @@ impl HashPool {
                 .name(format!("authingo-hash-{n}"))
                 .spawn(move || work(&queue))?;
         }
-        Ok(Self { hasher, jobs })
+        Ok(Self {
+            hasher,
+            jobs,
+            skipped: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// Runs `job` with the hasher on one of the threads and waits for its result.
@@ -125,10 +172,15 @@ impl HashPool {
         job: impl FnOnce(&dyn PasswordHasher) -> T + Send + 'static,
     ) -> Result<T, HashPoolFailed> {
         let (result, receive) = oneshot::channel();
-        let hasher = self.hasher.clone();
+        let (hasher, skipped) = (self.hasher.clone(), self.skipped.clone());
         self.jobs
             .send(Box::new(move || {
-                // The caller may have gone; then nobody wants the result.
+                // The caller went while the job waited (its request was dropped): skip it.
+                if result.is_closed() {
+                    skipped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                // The caller may go while it runs; then nobody wants the result.
                 let _ = result.send(job(hasher.as_ref()));
             }))
             .map_err(|_| HashPoolFailed)?;
@@ -218,6 +270,38 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(nice, 19);
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_went_is_skipped_and_counted() {
+        let pool = Arc::new(pool(1));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (entered, started) = oneshot::channel::<()>();
+        let blocker = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                pool.run(move |_| {
+                    let _ = entered.send(());
+                    let _ = gate.recv();
+                })
+                .await
+            }
+        });
+        started.await.unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        // Queued behind the blocker, then dropped by its caller's timeout.
+        let dropped = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            pool.run(move |_| flag.store(true, Ordering::SeqCst)),
+        )
+        .await;
+        assert!(dropped.is_err());
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        assert_eq!(pool.run(|_| 7).await.unwrap(), 7);
+        assert!(!ran.load(Ordering::SeqCst));
+        assert_eq!(pool.skipped.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test]

@@ -103,7 +103,8 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::ReauthenticationRequired`]; [`AuthError::InvalidInput`] for a new password
-    /// the rules refuse (checked before any hashing); [`AuthError::InvalidCredentials`];
+    /// the rules refuse, a common one too (checked before any hashing); [`AuthError::Busy`]
+    /// when the hashing queue is full; [`AuthError::InvalidCredentials`];
     /// [`AuthError::InvalidSession`] if the account is gone; [`AuthError::Unavailable`] or
     /// [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id = %current.user.id, session.id = %current.session.id))]
@@ -115,11 +116,7 @@ impl Auth {
         revoke_other_sessions: bool,
     ) -> Result<(), AuthError> {
         self.require_fresh(&current.session)?;
-        input::password(
-            new_password,
-            self.inner.min_password_chars,
-            self.inner.max_password_bytes,
-        )?;
+        self.check_new_password(new_password)?;
         input::password(current_password, 0, self.inner.max_password_bytes).map_err(
             |err| match err {
                 AuthError::InvalidInput { reason, .. } => AuthError::InvalidInput {
@@ -129,6 +126,7 @@ impl Auth {
                 other => other,
             },
         )?;
+        let _admission = self.admit_hashing()?;
         let hashing = &self.inner.hashing;
         if !hashing
             .verify(current_password, current.user.password_hash.clone())

@@ -1,15 +1,18 @@
 //! The engine, [`Auth`], by capability: accounts (sign-up, sign-in), sessions (lookup, refresh,
 //! sign-out), managing sessions (listing and ending them, freshness, change of password),
-//! recovery (email verification, password reset, change of email), the cleanup loop, the hashing
-//! threads, the input rules, the options and the error.
+//! recovery (email verification, password reset, change of email), abuse limits (rate limits,
+//! failed sign-ins, load shedding) and common passwords, the cleanup loop, the hashing threads,
+//! the input rules, the options and the error.
 
 mod account;
 mod cleanup;
 mod error;
 mod hashing;
 mod input;
+mod limits;
 mod manage;
 mod options;
+mod passwords;
 mod recovery;
 mod session;
 
@@ -23,6 +26,7 @@ use tokio_util::task::TaskTracker;
 pub use account::SignUp;
 pub use error::AuthError;
 pub use options::{ConfigError, HttpOptions, Options};
+pub use passwords::is_common_password;
 pub use session::{IssuedTokens, SessionRequest, SignedIn};
 
 use self::cleanup::Cleanup;
@@ -57,6 +61,9 @@ struct Inner {
     background: TaskTracker,
     min_password_chars: usize,
     max_password_bytes: usize,
+    rate_limits: Option<crate::limits::RateLimits>,
+    sign_in_throttle: Option<crate::limits::SignInThrottle>,
+    reject_common_passwords: bool,
     http: HttpOptions,
     hashing: Hashing,
     cleanup: Cleanup,
@@ -126,11 +133,15 @@ impl Auth {
             ));
         }
         options.http.check()?;
+        limits::check(options.rate_limits.as_ref(), options.sign_in_throttle.as_ref())?;
         let hasher: Arc<dyn PasswordHasher> = match options.hasher {
             Some(hasher) => hasher,
             None => Arc::new(Argon2id::new(options.argon2).map_err(ConfigError::Argon2)?),
         };
-        let hashing = Hashing::start(hasher, options.max_concurrent_hashes)
+        let queued = options
+            .max_queued_hashes
+            .unwrap_or(limits::QUEUED_PER_THREAD * options.max_concurrent_hashes);
+        let hashing = Hashing::start(hasher, options.max_concurrent_hashes, queued)
             .map_err(ConfigError::HashThreads)?;
         let cleanup = match options.cleanup_interval {
             Some(interval) => {
@@ -168,6 +179,9 @@ impl Auth {
                 background: TaskTracker::new(),
                 min_password_chars: options.min_password_chars,
                 max_password_bytes: options.max_password_bytes,
+                rate_limits: options.rate_limits,
+                sign_in_throttle: options.sign_in_throttle,
+                reject_common_passwords: options.reject_common_passwords,
                 http: options.http,
                 hashing,
                 cleanup,

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::limits::{RateLimits, SignInThrottle};
 use crate::mail::{DevMailer, Mailer};
 use crate::password::{Argon2Params, PasswordHasher};
 
@@ -34,6 +35,10 @@ use crate::store::{CleanupPace, Store};
 /// | [`password_length`](Self::password_length) | 8 characters to 1024 bytes |
 /// | [`argon2`](Self::argon2) | argon2id m=19456 KiB, t=2, p=1 |
 /// | [`max_concurrent_hashes`](Self::max_concurrent_hashes) | CPU cores minus one (at least one) |
+/// | [`max_queued_hashes`](Self::max_queued_hashes) | 32 per hashing thread; beyond, sign-up and sign-in answer "busy" at once |
+/// | [`rate_limits`](Self::rate_limits) | on: see [`RateLimits`] (`None`: every rate limit off) |
+/// | [`sign_in_throttle`](Self::sign_in_throttle) | on: see [`SignInThrottle`] (`None`: off) |
+/// | [`reject_common_passwords`](Self::reject_common_passwords) | `true` |
 #[derive(Clone)]
 pub struct Options {
     pub(crate) store: Arc<dyn Store>,
@@ -57,6 +62,10 @@ pub struct Options {
     pub(crate) argon2: Argon2Params,
     pub(crate) hasher: Option<Arc<dyn PasswordHasher>>,
     pub(crate) max_concurrent_hashes: usize,
+    pub(crate) max_queued_hashes: Option<usize>,
+    pub(crate) rate_limits: Option<RateLimits>,
+    pub(crate) sign_in_throttle: Option<SignInThrottle>,
+    pub(crate) reject_common_passwords: bool,
     pub(crate) http: HttpOptions,
 }
 
@@ -85,6 +94,10 @@ impl fmt::Debug for Options {
             .field("argon2", &self.argon2)
             .field("custom_hasher", &self.hasher.is_some())
             .field("max_concurrent_hashes", &self.max_concurrent_hashes)
+            .field("max_queued_hashes", &self.max_queued_hashes)
+            .field("rate_limits", &self.rate_limits)
+            .field("sign_in_throttle", &self.sign_in_throttle)
+            .field("reject_common_passwords", &self.reject_common_passwords)
             .field("http", &self.http)
             .finish_non_exhaustive()
     }
@@ -131,6 +144,10 @@ impl Options {
                 .map_or(1, usize::from)
                 .saturating_sub(1)
                 .max(1),
+            max_queued_hashes: None,
+            rate_limits: Some(RateLimits::default()),
+            sign_in_throttle: Some(SignInThrottle::default()),
+            reject_common_passwords: true,
             http: HttpOptions::default(),
         }
     }
@@ -289,6 +306,42 @@ impl Options {
         self.max_concurrent_hashes = threads;
         self
     }
+
+    /// How many hashing operations may wait beyond those running. Past it, sign-up, sign-in and
+    /// change of password answer [`AuthError::Busy`](super::AuthError::Busy) (HTTP 503 `busy`)
+    /// at once instead of queueing without bound. By default 32 per hashing thread: at 11 to
+    /// 18 ms a hash, the last in the queue waits about half a second.
+    #[must_use]
+    pub fn max_queued_hashes(mut self, queued: usize) -> Self {
+        self.max_queued_hashes = Some(queued);
+        self
+    }
+
+    /// The rate limits per client address (and per target email for mails), counted in the
+    /// store so that every instance shares them; `None` turns them all off. See [`RateLimits`]
+    /// for each limit and its default.
+    #[must_use]
+    pub fn rate_limits(mut self, limits: Option<RateLimits>) -> Self {
+        self.rate_limits = limits;
+        self
+    }
+
+    /// How consecutive failed sign-ins per email are slowed down and locked; `None` turns the
+    /// throttle off. See [`SignInThrottle`] for the defaults.
+    #[must_use]
+    pub fn sign_in_throttle(mut self, throttle: Option<SignInThrottle>) -> Self {
+        self.sign_in_throttle = throttle;
+        self
+    }
+
+    /// Whether a new password (sign-up, change, reset) on the compiled-in list of common
+    /// passwords is refused (see [`is_common_password`](super::is_common_password)); on by
+    /// default.
+    #[must_use]
+    pub fn reject_common_passwords(mut self, reject: bool) -> Self {
+        self.reject_common_passwords = reject;
+        self
+    }
 }
 
 impl Options {
@@ -440,7 +493,8 @@ pub enum ConfigError {
     /// A duration is zero or too large to add to the current time.
     #[error("{0} must be positive and at most 100 years")]
     Duration(&'static str),
-    /// `max_concurrent_hashes` is zero, or the password bounds are empty.
+    /// `max_concurrent_hashes` is zero, the password bounds are empty, or a rate limit or the
+    /// sign-in throttle is out of range.
     #[error("{0}")]
     Bounds(&'static str),
     /// argon2 refuses the parameters.

@@ -8,9 +8,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::auth::AuthError;
+use crate::error::InputReason;
 
 /// Seconds a client is told to wait before retrying when the store is unavailable.
 const RETRY_AFTER_SECS: &str = "5";
+/// Seconds a client is told to wait before retrying when the hashing queue is full.
+const BUSY_RETRY_AFTER_SECS: &str = "1";
 
 /// An error answered over HTTP: the engine's, or one found in the request itself.
 ///
@@ -53,6 +56,10 @@ impl ApiError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Auth(err) => match err {
+                AuthError::InvalidInput {
+                    reason: InputReason::TooCommon,
+                    ..
+                } => (StatusCode::BAD_REQUEST, "password_too_common"),
                 AuthError::InvalidInput { .. } => (StatusCode::BAD_REQUEST, "invalid_input"),
                 AuthError::EmailTaken => (StatusCode::CONFLICT, "email_taken"),
                 AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
@@ -62,6 +69,11 @@ impl ApiError {
                 AuthError::ReauthenticationRequired => {
                     (StatusCode::FORBIDDEN, "reauthentication_required")
                 }
+                AuthError::TooManyRequests { .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+                }
+                AuthError::AccountLocked => (StatusCode::TOO_MANY_REQUESTS, "account_locked"),
+                AuthError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
                 AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                 AuthError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
@@ -135,11 +147,20 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from_static(RETRY_AFTER_SECS),
-            );
+        let retry_after = match &self {
+            Self::Auth(AuthError::TooManyRequests { retry_after }) => {
+                // Whole seconds, rounded up, and at least one: never "retry now".
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                Some(HeaderValue::from(secs.max(1)))
+            }
+            Self::Auth(AuthError::Busy) => Some(HeaderValue::from_static(BUSY_RETRY_AFTER_SECS)),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                Some(HeaderValue::from_static(RETRY_AFTER_SECS))
+            }
+            _ => None,
+        };
+        if let Some(value) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

@@ -4,11 +4,13 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 
+use super::client::Client;
 use super::cookies::{Cookies, Mount, RequestCookies};
 use super::error::ApiError;
 use super::extract::{ClientHeader, CurrentUser, authenticate};
 use super::views::{SessionBody, SuccessBody, UserBody};
 use crate::auth::{Auth, AuthError, SignedIn};
+use crate::limits::LimitedRoute;
 
 /// The response to a sign-up, sign-in or refresh: the user, and both cookies set.
 pub(crate) fn signed_in(cookies: &Cookies<'_>, signed_in: &SignedIn) -> Response {
@@ -43,8 +45,15 @@ pub(crate) async fn refresh(
     State(auth): State<Auth>,
     _: ClientHeader,
     mount: Mount,
+    client: Client,
     jar: RequestCookies,
 ) -> Response {
+    // The engine's refresh knows no client: its rate limit is counted here.
+    if let Some(ip) = client.ip_address {
+        if let Err(err) = auth.check_rate_limit(LimitedRoute::Refresh, ip).await {
+            return ApiError::from(err).into_response();
+        }
+    }
     let cookies = mount.cookies(&auth);
     let Some(token) = cookies.refresh_token(&jar) else {
         return (cookies.expire(), ApiError::NoSession).into_response();

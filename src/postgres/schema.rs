@@ -16,6 +16,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    rate_limits (key) {
+        #[max_length = 255]
+        key -> Varchar,
+        hits -> Int4,
+        window_ends_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         #[max_length = 255]
         id -> Varchar,
@@ -43,6 +52,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    sign_in_failures (email_digest) {
+        #[max_length = 64]
+        email_digest -> Varchar,
+        failures -> Int4,
+        last_failed_at -> Timestamptz,
+        forget_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     users (id) {
         #[max_length = 255]
         id -> Varchar,
@@ -61,4 +80,10 @@ diesel::table! {
 diesel::joinable!(one_time_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(one_time_tokens, sessions, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    one_time_tokens,
+    rate_limits,
+    sessions,
+    sign_in_failures,
+    users,
+);

@@ -15,6 +15,7 @@ use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRecord, UserRow};
 use super::pool::PgPool;
 use super::prepared::Prepared;
 use super::schema::{one_time_tokens, sessions, users};
+use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
 use crate::model::{
     EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser, TokenUse,
     UsedToken, User,
@@ -123,6 +124,8 @@ macro_rules! run {
         }
     }};
 }
+
+mod limits;
 
 /// The statement on `conn` outlived `timeout`: cancels it on the server (in the background,
 /// bounded too, since the server may not answer at all) and marks the connection broken, so that
@@ -738,6 +741,26 @@ impl Store for PgStore {
                 tokio::time::sleep(pause).await;
             }
         }
+    }
+
+    async fn count_request(&self, key: &str, limit: &RateLimit) -> Result<WindowCount, StoreError> {
+        limits::count_request(self, key, limit).await
+    }
+
+    async fn begin_sign_in_attempt(
+        &self,
+        email: &EmailDigest,
+        throttle: &SignInThrottle,
+    ) -> Result<SignInAttempt, StoreError> {
+        limits::begin_sign_in_attempt(self, email, throttle).await
+    }
+
+    async fn clear_sign_in_failures(&self, email: &EmailDigest) -> Result<bool, StoreError> {
+        limits::clear_sign_in_failures(self, email).await
+    }
+
+    async fn cleanup_rate_limits(&self) -> Result<u64, StoreError> {
+        limits::cleanup_rate_limits(self).await
     }
 }
 

@@ -1,0 +1,201 @@
+//! Abuse limits in the engine: rate limits per client address, the failed-sign-in throttle per
+//! email, and the admission that sheds load when the hashing queue is full.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::hashing::Admission;
+use super::options::ConfigError;
+use super::session::SessionRequest;
+use super::{Auth, AuthError, input};
+use crate::limits::{
+    EmailDigest, LimitedRoute, RateLimit, RateLimits, SignInAttempt, SignInThrottle,
+    mail_email_key,
+};
+
+/// The default bound of the hashing queue, per hashing thread.
+pub(super) const QUEUED_PER_THREAD: usize = 32;
+
+/// The longest window or delay accepted: a day for windows and delays, a year for forgetting.
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Refuses limits that cannot work: a zero count or duration, windows over a day, a longest
+/// delay below the first.
+pub(super) fn check(
+    limits: Option<&RateLimits>,
+    throttle: Option<&SignInThrottle>,
+) -> Result<(), ConfigError> {
+    if let Some(limits) = limits {
+        let all = [
+            limits.sign_in,
+            limits.sign_up,
+            limits.refresh,
+            limits.mail_per_address,
+            limits.mail_per_email,
+        ];
+        for limit in all.into_iter().flatten() {
+            if limit.max == 0 || limit.window < Duration::from_secs(1) || limit.window > DAY {
+                return Err(ConfigError::Bounds(
+                    "a rate limit needs a max of at least 1 and a window of 1 s to 1 day",
+                ));
+            }
+        }
+    }
+    if let Some(throttle) = throttle {
+        if throttle.first_delay.is_zero()
+            || throttle.max_delay < throttle.first_delay
+            || throttle.max_delay > DAY
+            || throttle.lock_after == Some(0)
+            || throttle.forget_after.is_zero()
+            || throttle.forget_after > 365 * DAY
+        {
+            return Err(ConfigError::Bounds(
+                "the sign-in throttle needs 0 < first_delay <= max_delay <= 1 day, \
+                 lock_after of at least 1, and forget_after of up to a year",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An admitted sign-in: its place in the hashing queue, and the email whose failure count it
+/// added to (none when the throttle is off).
+#[derive(Debug)]
+pub(super) struct SignInTicket {
+    _admission: Admission,
+    counted: Option<EmailDigest>,
+}
+
+impl SignInTicket {
+    /// The password was right: the email's failures, counted in advance, are cleared.
+    pub(super) async fn succeeded(&self, auth: &Auth) -> Result<(), AuthError> {
+        if let Some(email) = &self.counted {
+            auth.inner.store.clear_sign_in_failures(email).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Auth {
+    /// Counts one request of `client` against the rate limit of `route`
+    /// ([`Options::rate_limits`](super::Options::rate_limits)). Sign-up and sign-in call it
+    /// themselves with the address of their [`SessionRequest`]; `Auth::refresh` has no client,
+    /// so the refresh route calls it first, and so should an application calling `refresh`
+    /// itself for a client it knows.
+    ///
+    /// # Errors
+    /// [`AuthError::TooManyRequests`] over the limit; [`AuthError::Unavailable`] or
+    /// [`AuthError::Internal`].
+    pub async fn check_rate_limit(
+        &self,
+        route: LimitedRoute,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        let Some(limit) = self.inner.rate_limits.and_then(|limits| limits.of(route)) else {
+            return Ok(());
+        };
+        self.count(&route.key(client), limit).await
+    }
+
+    /// Counts one password-reset or verification mail to `email` asked by `client` (if known),
+    /// against [`RateLimits::mail_per_email`] and [`RateLimits::mail_per_address`]: what the
+    /// recovery and verification flows call before they send a mail. An email that has no
+    /// account counts the same.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`] for a malformed email; [`AuthError::TooManyRequests`] over
+    /// either limit; [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    pub async fn check_mail_rate_limit(
+        &self,
+        email: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
+        let email = input::email(email)?;
+        if let Some(client) = client {
+            self.check_rate_limit(LimitedRoute::Mail, client).await?;
+        }
+        if let Some(limit) = self.inner.rate_limits.and_then(|l| l.mail_per_email) {
+            self.count(&mail_email_key(&EmailDigest::of(&email)), limit)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn count(&self, key: &str, limit: RateLimit) -> Result<(), AuthError> {
+        let count = self.inner.store.count_request(key, &limit).await?;
+        if count.hits > limit.max {
+            return Err(AuthError::TooManyRequests {
+                retry_after: count.resets_in,
+            });
+        }
+        Ok(())
+    }
+
+    /// Unlocks an email locked by failed sign-ins and clears its count of failures; says whether
+    /// it had any. For an application's support tooling; a completed password reset does the
+    /// same through [`Store::clear_sign_in_failures`](crate::Store::clear_sign_in_failures).
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`] for a malformed email; [`AuthError::Unavailable`] or
+    /// [`AuthError::Internal`].
+    pub async fn unlock_account(&self, email: &str) -> Result<bool, AuthError> {
+        let email = input::email(email)?;
+        Ok(self
+            .inner
+            .store
+            .clear_sign_in_failures(&EmailDigest::of(&email))
+            .await?)
+    }
+
+    /// Operations admitted to the hashing queue now (running or waiting): at most
+    /// `max_concurrent_hashes + max_queued_hashes`.
+    pub fn hashes_admitted(&self) -> usize {
+        self.inner.hashing.admitted()
+    }
+
+    /// How many hashing jobs were skipped because their request had gone before their turn.
+    pub fn hashes_skipped(&self) -> u64 {
+        self.inner.hashing.skipped()
+    }
+
+    /// A place for a sign-up's or change of password's hash, or [`AuthError::Busy`].
+    pub(super) fn admit_hashing(&self) -> Result<Admission, AuthError> {
+        self.inner.hashing.admit()
+    }
+
+    /// What a sign-in of `email` (normalised) passes before its password is checked, cheapest
+    /// refusal first: the client address's rate limit, a place in the hashing queue, then the
+    /// email's failures (which counts this attempt as one).
+    pub(super) async fn admit_sign_in(
+        &self,
+        email: &str,
+        request: &SessionRequest,
+    ) -> Result<SignInTicket, AuthError> {
+        if let Some(client) = request.ip_address {
+            self.check_rate_limit(LimitedRoute::SignIn, client).await?;
+        }
+        let admission = self.inner.hashing.admit()?;
+        let Some(throttle) = self.inner.sign_in_throttle else {
+            return Ok(SignInTicket {
+                _admission: admission,
+                counted: None,
+            });
+        };
+        let digest = EmailDigest::of(email);
+        match self
+            .inner
+            .store
+            .begin_sign_in_attempt(&digest, &throttle)
+            .await?
+        {
+            SignInAttempt::Allowed => Ok(SignInTicket {
+                _admission: admission,
+                counted: Some(digest),
+            }),
+            SignInAttempt::Throttled { retry_after } => {
+                Err(AuthError::TooManyRequests { retry_after })
+            }
+            SignInAttempt::Locked => Err(AuthError::AccountLocked),
+        }
+    }
+}

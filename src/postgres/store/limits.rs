@@ -1,0 +1,162 @@
+//! The abuse counters on PostgreSQL: rate-limit windows and failed sign-ins, each checked by one
+//! atomic statement from a commented `.sql` file beside the store's.
+
+use std::time::Duration;
+
+use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Varchar};
+use diesel::{OptionalExtension as _, QueryableByName};
+use diesel_async::pooled_connection::PoolableConnection as _;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::{PgStore, Retry, abandon, after_failure};
+use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
+use crate::postgres::error::{check_text, from_pool};
+use crate::postgres::prepared::Prepared;
+use crate::store::StoreError;
+
+/// Rows deleted per cleanup statement of each counter table.
+const BATCH: i64 = 1000;
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = Integer)]
+    hits: i32,
+    #[diesel(sql_type = Double)]
+    resets_in_secs: f64,
+}
+
+#[derive(QueryableByName)]
+struct AttemptRow {
+    #[diesel(sql_type = Bool)]
+    allowed: bool,
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+    #[diesel(sql_type = Double)]
+    retry_after_secs: f64,
+}
+
+#[derive(QueryableByName)]
+struct DeletedRow {
+    #[diesel(sql_type = BigInt)]
+    deleted: i64,
+}
+
+/// Seconds as PostgreSQL multiplies `INTERVAL '1 second'` by.
+fn secs(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
+
+/// A count of seconds from the database as a duration; anything not a positive finite number is
+/// zero.
+fn duration(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
+}
+
+/// A count as PostgreSQL's `INTEGER` holds it.
+fn int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+pub(super) async fn count_request(
+    store: &PgStore,
+    key: &str,
+    limit: &RateLimit,
+) -> Result<WindowCount, StoreError> {
+    check_text("key", key)?;
+    // One past the limit is where the count stops: kept below INTEGER's maximum.
+    let max = int(limit.max.min(i32::MAX as u32 - 1));
+    let window = secs(limit.window);
+    // Not repeated: a repeat after a first run that counted would count the request twice.
+    let row = run!(store, Retry::Never, |conn| async move {
+        Prepared(
+            diesel::sql_query(include_str!("../rate_limit_hit.sql"))
+                .bind::<Varchar, _>(key)
+                .bind::<Double, _>(window)
+                .bind::<Integer, _>(max),
+        )
+        .get_result::<CountRow>(conn)
+        .await
+    })?;
+    Ok(WindowCount {
+        hits: u32::try_from(row.hits).unwrap_or(0),
+        resets_in: duration(row.resets_in_secs),
+    })
+}
+
+pub(super) async fn begin_sign_in_attempt(
+    store: &PgStore,
+    email: &EmailDigest,
+    throttle: &SignInThrottle,
+) -> Result<SignInAttempt, StoreError> {
+    let digest = email.as_str();
+    let (free, lock) = (int(throttle.free_failures), throttle.lock_after.map(int));
+    let (first, max, forget) = (
+        secs(throttle.first_delay),
+        secs(throttle.max_delay),
+        secs(throttle.forget_after),
+    );
+    let row = run!(store, Retry::Never, |conn| async move {
+        Prepared(
+            diesel::sql_query(include_str!("../sign_in_attempt.sql"))
+                .bind::<Varchar, _>(digest)
+                .bind::<Integer, _>(free)
+                .bind::<Double, _>(first)
+                .bind::<Double, _>(max)
+                .bind::<Nullable<Integer>, _>(lock)
+                .bind::<Double, _>(forget),
+        )
+        .get_result::<AttemptRow>(conn)
+        .await
+        .optional()
+    })?;
+    Ok(match row {
+        Some(row) if row.allowed => SignInAttempt::Allowed,
+        Some(row) if row.locked => SignInAttempt::Locked,
+        Some(row) => SignInAttempt::Throttled {
+            retry_after: duration(row.retry_after_secs),
+        },
+        // Refused, on a row a concurrent attempt made after this statement's snapshot: that
+        // attempt is the one going ahead.
+        None => SignInAttempt::Throttled {
+            retry_after: throttle.first_delay,
+        },
+    })
+}
+
+pub(super) async fn clear_sign_in_failures(
+    store: &PgStore,
+    email: &EmailDigest,
+) -> Result<bool, StoreError> {
+    let digest = email.as_str();
+    // Not repeated, as `delete_session`: a repeat after a first run that deleted would say
+    // `false`.
+    let deleted = run!(store, Retry::Never, |conn| async move {
+        Prepared(
+            diesel::sql_query("DELETE FROM sign_in_failures WHERE email_digest = $1")
+                .bind::<Varchar, _>(digest),
+        )
+        .execute(conn)
+        .await
+    })?;
+    Ok(deleted > 0)
+}
+
+pub(super) async fn cleanup_rate_limits(store: &PgStore) -> Result<u64, StoreError> {
+    let mut total = 0;
+    loop {
+        // A batch deletes only counters past their time: repeating one is harmless.
+        let row = run!(store, Retry::Idempotent, |conn| async move {
+            Prepared(
+                diesel::sql_query(include_str!("../cleanup_rate_limits.sql"))
+                    .bind::<BigInt, _>(BATCH),
+            )
+            .get_result::<DeletedRow>(conn)
+            .await
+        })?;
+        let deleted = u64::try_from(row.deleted).unwrap_or(0);
+        total += deleted;
+        if row.deleted < BATCH {
+            return Ok(total);
+        }
+    }
+}
