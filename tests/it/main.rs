@@ -8,6 +8,7 @@ mod db;
 mod example;
 mod fixtures;
 mod http;
+mod limits;
 mod migrations;
 mod pgbouncer;
 #[cfg(feature = "smtp")]

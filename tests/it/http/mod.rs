@@ -21,6 +21,7 @@ mod hostile;
 mod instances;
 #[cfg(feature = "smtp")]
 mod recovery;
+mod limits;
 mod refresh;
 mod secrets;
 mod session;
