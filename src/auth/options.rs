@@ -380,7 +380,8 @@ pub struct HttpOptions {
     pub refresh_path: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed: when the TCP peer is
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed for the client's
+    /// address (recorded with each session, and what the rate limits count by): when the TCP peer is
     /// one of them, the client's address is the last address in those headers that is not one
     /// of them. Without any (the default) the headers are ignored, since anyone can send them.
     pub trusted_proxies: Vec<IpAddr>,

@@ -27,7 +27,10 @@
 //! `into_make_service_with_connect_info::<SocketAddr>()` (none otherwise), or, from a peer in
 //! [`HttpOptions::trusted_proxies`](crate::HttpOptions), the forwarded one. Errors are
 //! `{"error": code, "message": text}` with the status of [`ApiError::status_and_code`], including
-//! an unknown path below the mount point (404) and a wrong method (405). Every response carries
+//! an unknown path below the mount point (404) and a wrong method (405). Sign-up, sign-in and
+//! refresh count against the client address's rate limits (429 `too_many_requests` with
+//! `Retry-After`), sign-in against the email's failed attempts (429, then `account_locked`), and
+//! the hashing routes answer 503 `busy` when the hashing queue is full. Every response carries
 //! `Cache-Control: no-store`: each one is about one user's session.
 
 mod account;

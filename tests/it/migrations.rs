@@ -26,7 +26,9 @@ const SECOND: &str = "20261130000000";
 const THIRD: &str = "20261130000001";
 /// One-time tokens for verification, reset and change of email (issue 13).
 const FOURTH: &str = "20261130000002";
-const ALL: [&str; 4] = [FIRST, SECOND, THIRD, FOURTH];
+/// Abuse limits (issue 14): the rate-limit counters and the failed sign-ins, new tables only.
+const FIFTH: &str = "20261130000003";
+const ALL: [&str; 5] = [FIRST, SECOND, THIRD, FOURTH, FIFTH];
 
 /// The Go AuthInGo's schema as the specification quotes it (postgres-adapter.md, "Database
 /// Schema"; the Go library's `postgres.SchemaSQL`), copied byte for byte.
@@ -79,7 +81,7 @@ async fn second_run_is_a_no_op() {
     assert!(run_migrations(db.url()).await.unwrap().is_empty());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
-        4
+        5
     );
 }
 
@@ -185,7 +187,7 @@ async fn reverting_every_migration_leaves_nothing_of_ours() {
     .await
     .unwrap();
 
-    assert_eq!(reverted, [FOURTH, THIRD, SECOND, FIRST]);
+    assert_eq!(reverted, [FIFTH, FOURTH, THIRD, SECOND, FIRST]);
     assert_eq!(names(&db, OWN_OBJECTS_SQL).await, Vec::<String>::new());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
