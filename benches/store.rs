@@ -133,6 +133,8 @@ async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
         store: None,
         cleanup: None,
         http: None,
+        #[cfg(feature = "axum")]
+        flood: None,
         seconds: 0.0,
     };
     if context.options.runs(Section::Store) {
@@ -152,6 +154,17 @@ async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
         }
         #[cfg(not(feature = "axum"))]
         eprintln!("http: skipped, the bench was built without the `axum` feature");
+    }
+
+    if context.options.runs(Section::Flood) {
+        #[cfg(feature = "axum")]
+        {
+            let flood = flood_section(&context).await?;
+            report::print_flood(&flood);
+            report.flood = Some(flood);
+        }
+        #[cfg(not(feature = "axum"))]
+        eprintln!("flood: skipped, the bench was built without the `axum` feature");
     }
 
     report.seconds = started.elapsed().as_secs_f64();
@@ -263,9 +276,30 @@ async fn store_section(context: &Context) -> Result<StoreReport> {
     }
     report::print_cpu(&out.rows);
     report::print_pgbench(&out.pgbench);
+    if context.options.ops.contains(&Op::CountRequest) {
+        out.argon2_verify_ms = Some(argon2_verify_ms()?);
+        report::print_rate_limit(&out);
+    }
     drop(admin);
     context.databases.drop_database(&name).await?;
     Ok(out)
+}
+
+/// The median time of one argon2id verification with the default parameters on this machine, in
+/// milliseconds: what every sign-in pays, to set a rate-limit check against.
+fn argon2_verify_ms() -> Result<f64> {
+    use authingo::password::{Argon2Params, Argon2id, PasswordHasher as _};
+    let hasher = Argon2id::new(Argon2Params::default())?;
+    let hash = hasher.hash("correct horse battery")?;
+    let mut times: Vec<f64> = (0..15)
+        .map(|_| {
+            let started = Instant::now();
+            let _ = std::hint::black_box(hasher.verify("correct horse battery", &hash));
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
 
 /// One implementation under test: the store or the baseline.
@@ -655,5 +689,126 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
         sign_ins,
         all_cores,
         all_cores_sign_ins,
+    })
+}
+
+/// Section 4: `--flood-clients` sign-ins back to back against a router shaped as the example
+/// server's (`/api/auth` and a protected `/api/me`, peers' addresses recorded, this host trusted
+/// as a proxy so that each client's forwarded address counts), with the default options, while
+/// `GET /session` runs paced beside them; then the same traffic without the flood.
+#[cfg(feature = "axum")]
+async fn flood_section(context: &Context) -> Result<report::FloodReport> {
+    let name = context
+        .databases
+        .create("flood", Some(&context.seed))
+        .await?;
+    let outcome = flood_run(context, &context.databases.url(&name)).await;
+    context.databases.drop_database(&name).await?;
+    outcome
+}
+
+#[cfg(feature = "axum")]
+async fn flood_run(context: &Context, url: &str) -> Result<report::FloodReport> {
+    use authingo::http::CurrentUser;
+    use authingo::{Auth, HttpOptions};
+    use support::flood::{self, FloodSignIn, Statuses};
+    use support::web::{self, GetSession, MOUNT, Server};
+
+    let options = &context.options;
+    let admin = db::connect(url).await?;
+    web::insert_sessions(&admin, HTTP_SESSIONS, context.data.users).await?;
+    let pool = connect_with(
+        &with_application_name(url, STORE_APP),
+        &PoolConfig::default().max_size(u32::try_from(options.http_clients)?),
+    )
+    .await?;
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    let auth = Auth::new(
+        authingo::Options::new(PgStore::new(pool))
+            .cleanup_interval(None)
+            .http(HttpOptions::default().trusted_proxies([loopback])),
+    )?;
+    auth.ready().await?;
+    async fn me(current: CurrentUser) -> String {
+        format!("Hello, {}!", current.user.name)
+    }
+    let app = axum::Router::new()
+        .route("/api/me", axum::routing::get(me))
+        .with_state(auth.clone())
+        .nest(MOUNT, auth.router());
+    let server = Server::start_with_peers(app).await?;
+
+    let clients = options.flood_clients;
+    eprintln!("flood: {} accounts for the clients with the right password...", clients / 2);
+    let accounts = web::sign_up(&auth, clients / 2).await?;
+    let client = web::client()?;
+    let cookie: Arc<str> = Arc::from(HttpOptions::default().session_cookie);
+    let paced = |seed: u64, span: Duration| -> Result<_> {
+        let url = server.url(&format!("{MOUNT}/session"))?;
+        let getters: Vec<GetSession> = (0..options.http_clients)
+            .map(|index| {
+                GetSession::new(
+                    client.clone(),
+                    url.clone(),
+                    Arc::clone(&cookie),
+                    HTTP_SESSIONS,
+                    seed ^ ((index as u64) << 32),
+                )
+            })
+            .collect();
+        let rate = Some(options.http_rate);
+        Ok(async move { measure::drive(getters, &Until::Elapsed(span), rate).await })
+    };
+
+    eprintln!("flood: GET /session idle...");
+    paced(300, options.warmup)?.await?;
+    let idle = paced(301, options.duration)?.await?;
+
+    eprintln!("flood: {clients} clients signing in...");
+    let statuses = Arc::new(Statuses::default());
+    let sign_in = server.url(&format!("{MOUNT}/sign-in"))?;
+    let wrong = "not the password";
+    let flooders = (0..clients)
+        .map(|n| {
+            let stuffed = format!("stuffed{n}@bench.example");
+            let credentials = match accounts.get(n / 2) {
+                Some((email, password)) if n % 2 == 1 => (email.as_str(), password.as_str()),
+                _ => (stuffed.as_str(), wrong),
+            };
+            FloodSignIn::new(
+                client.clone(),
+                sign_in.clone(),
+                credentials,
+                flood::address(n),
+                Arc::clone(&statuses),
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let rss_before = flood::memory_kib();
+    let began = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood_task = {
+        let until = Until::Flag(Arc::clone(&stop));
+        tokio::spawn(async move { measure::drive(flooders, &until, None).await })
+    };
+    tokio::time::sleep(SIGN_IN_SETTLE).await;
+    let during = paced(302, options.duration)?.await?;
+    let to = Instant::now();
+    stop.store(true, Ordering::Relaxed);
+    let sign_ins = flood_task.await??;
+    let peak = flood::memory_kib();
+    drop(client);
+    server.stop().await;
+    Ok(report::FloodReport {
+        clients,
+        seconds: (to - began).as_secs_f64(),
+        statuses: statuses.read(),
+        sign_ins: sign_ins.window(began, to).stats(),
+        rate: options.http_rate,
+        idle: idle.stats(),
+        during: during.stats(),
+        skipped: auth.hashes_skipped(),
+        rss_before_kib: rss_before.map(|(rss, _)| rss),
+        peak_rss_kib: peak.map(|(_, peak)| peak),
     })
 }

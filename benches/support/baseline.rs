@@ -25,6 +25,7 @@ use super::workload::Op;
 const GET_SESSION_SQL: &str = include_str!("../../src/postgres/get_session.sql");
 const REFRESH_SQL: &str = include_str!("../../src/postgres/refresh_session.sql");
 const GET_USER_SQL: &str = include_str!("../../src/postgres/get_user_by_email.sql");
+const RATE_LIMIT_SQL: &str = include_str!("../../src/postgres/rate_limit_hit.sql");
 
 /// The SQL of `op` as `PgStore` sends it.
 pub(crate) fn sql(op: Op) -> String {
@@ -51,6 +52,7 @@ pub(crate) fn sql(op: Op) -> String {
             render(&query)
         }
         Op::RefreshSession => REFRESH_SQL.to_owned(),
+        Op::CountRequest => RATE_LIMIT_SQL.to_owned(),
         Op::DeleteSession => {
             let query = diesel::delete(
                 sessions::table.filter(
@@ -95,6 +97,7 @@ fn param_types(op: Op) -> &'static [Type] {
             Type::TIMESTAMPTZ,
         ],
         Op::DeleteSession => &[Type::VARCHAR, Type::VARCHAR],
+        Op::CountRequest => &[Type::VARCHAR, Type::FLOAT8, Type::INT4],
     }
 }
 
@@ -244,6 +247,23 @@ pub(crate) async fn delete_session(pool: &Pool, token: &TokenDigest) -> Result<b
         )
         .await?;
     Ok(deleted > 0)
+}
+
+/// A rate-limit check: the count with this request, as `PgStore` reads it.
+pub(crate) async fn count_request(
+    pool: &Pool,
+    key: &str,
+    limit: &authingo::RateLimit,
+) -> Result<i32> {
+    let conn = pool.get().await.map_err(|err| format!("{err}"))?;
+    let statement = conn.statement(Op::CountRequest);
+    let max = i32::try_from(limit.max)?;
+    let row = conn
+        .client
+        .query_one(statement, &[&key, &limit.window.as_secs_f64(), &max])
+        .await?;
+    let _resets_in: f64 = row.try_get(1)?;
+    Ok(row.try_get(0)?)
 }
 
 fn time(at: SystemTime) -> DateTime<Utc> {

@@ -17,6 +17,8 @@ pub(crate) enum Section {
     Cleanup,
     /// GET /session through the router against a minimal handler, alone and during sign-ins
     Http,
+    /// Many concurrent sign-ins against the example's router while GET /session runs
+    Flood,
 }
 
 /// The store bench: PgStore against the same SQL on raw tokio-postgres, pgbench, the
@@ -90,6 +92,9 @@ pub(crate) struct Options {
     /// Tasks signing in back to back over HTTP
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = at_least_one)]
     pub(crate) sign_ins: usize,
+    /// Clients signing in back to back in the flood section, each from its own address
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = at_least_one)]
+    pub(crate) flood_clients: usize,
     /// Also write the results as JSON to this file
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<PathBuf>,

@@ -14,7 +14,7 @@ use tokio::sync::Barrier;
 use super::Result;
 use super::baseline;
 use super::cpu::Spent;
-use super::workload::{Input, Op, Worker, Workload};
+use super::workload::{Input, Op, SIGN_IN_LIMIT, Worker, Workload};
 
 /// What the calls go to.
 pub(crate) enum Target {
@@ -46,6 +46,12 @@ impl Target {
             }
             (Self::Store(store), Input::DeleteSession(token)) => {
                 store.delete_session(token).await?
+            }
+            (Self::Store(store), Input::CountRequest(key)) => {
+                black_box(store.count_request(key, &SIGN_IN_LIMIT).await?).hits > 0
+            }
+            (Self::Baseline(pool), Input::CountRequest(key)) => {
+                black_box(baseline::count_request(pool, key, &SIGN_IN_LIMIT).await?) > 0
             }
             (Self::Baseline(pool), Input::GetSession(token)) => {
                 black_box(baseline::get_session(pool, token).await?).is_some()

@@ -5,6 +5,8 @@ pub(crate) mod baseline;
 pub(crate) mod cli;
 pub(crate) mod cpu;
 pub(crate) mod db;
+#[cfg(feature = "axum")]
+pub(crate) mod flood;
 pub(crate) mod measure;
 pub(crate) mod pgbench;
 pub(crate) mod report;

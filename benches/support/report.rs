@@ -45,6 +45,9 @@ pub(crate) struct PgbenchRow {
 pub(crate) struct StoreReport {
     pub(crate) rows: Vec<StoreRow>,
     pub(crate) pgbench: Vec<PgbenchRow>,
+    /// One argon2id verification with the default parameters, in ms (median of 15): what a
+    /// sign-in costs besides its statements.
+    pub(crate) argon2_verify_ms: Option<f64>,
 }
 
 /// How the dead sessions went.
@@ -122,6 +125,29 @@ pub(crate) struct HttpReport {
     pub(crate) all_cores_sign_ins: Stats,
 }
 
+/// Sign-ins flooding the example's router while `GET /session` runs paced beside them.
+#[cfg(feature = "axum")]
+#[derive(Debug, Clone)]
+pub(crate) struct FloodReport {
+    /// Clients signing in back to back, each from its own forwarded address.
+    pub(crate) clients: usize,
+    /// How long the flood ran, in seconds, until the paced traffic beside it ended.
+    pub(crate) seconds: f64,
+    /// Every sign-in answer of the flood, by status.
+    pub(crate) statuses: super::flood::Counts,
+    /// The sign-ins' latency, every answer included.
+    pub(crate) sign_ins: Stats,
+    /// `GET /session` requests per second in all, paced.
+    pub(crate) rate: f64,
+    pub(crate) idle: Stats,
+    pub(crate) during: Stats,
+    /// Hash jobs skipped because their request had gone.
+    pub(crate) skipped: u64,
+    /// Resident memory before the flood and the process's peak after it, in KiB.
+    pub(crate) rss_before_kib: Option<u64>,
+    pub(crate) peak_rss_kib: Option<u64>,
+}
+
 /// Ops/s of `a` over `b`'s.
 fn ops_ratio(a: &Stats, b: &Stats) -> f64 {
     ratio(a.ops_per_sec, b.ops_per_sec)
@@ -145,6 +171,8 @@ pub(crate) struct Report {
     pub(crate) store: Option<StoreReport>,
     pub(crate) cleanup: Option<CleanupReport>,
     pub(crate) http: Option<HttpReport>,
+    #[cfg(feature = "axum")]
+    pub(crate) flood: Option<FloodReport>,
     pub(crate) seconds: f64,
 }
 
@@ -236,6 +264,32 @@ pub(crate) fn print_cpu(rows: &[StoreRow]) {
             us(row.baseline.client_cpu_us),
             us(row.store.server_cpu_us),
             us(row.baseline.server_cpu_us)
+        );
+    }
+}
+
+/// What a rate-limit check adds to a sign-in: its latency at each concurrency against one argon2
+/// verification.
+pub(crate) fn print_rate_limit(report: &StoreReport) {
+    let Some(verify_ms) = report.argon2_verify_ms else {
+        return;
+    };
+    println!();
+    println!(
+        "Rate-limit check (count_request, one upsert) on a sign-in: one argon2id verification \
+         takes {verify_ms:.1} ms here"
+    );
+    println!(
+        "{:>4} {:>14} {:>14} {:>22}",
+        "conc", "store p50 µs", "base p50 µs", "adds to a sign-in"
+    );
+    for row in report.rows.iter().filter(|row| row.op == Op::CountRequest) {
+        println!(
+            "{:>4} {:>14.0} {:>14.0} {:>21.2}%",
+            row.concurrency,
+            row.store.p50_us,
+            row.baseline.p50_us,
+            row.store.p50_us / (verify_ms * 1000.0) * 100.0
         );
     }
 }
@@ -394,6 +448,51 @@ pub(crate) fn print_http(report: &HttpReport) {
     disturbed("with no sign-ins", &report.idle);
 }
 
+#[cfg(feature = "axum")]
+pub(crate) fn print_flood(report: &FloodReport) {
+    println!();
+    println!(
+        "Flood: {} clients signing in back to back for {:.1} s against the example's router \
+         (default options, each client its own forwarded address), GET /session paced at \
+         {:.0} req/s beside them",
+        report.clients, report.seconds, report.rate
+    );
+    let c = &report.statuses;
+    println!(
+        "sign-in answers: {} in all, 200: {}, 401: {}, 429: {}, 503 busy: {}, other: {}; \
+         {:.0}/s, p50/p99 {:.1} / {:.1} ms; hash jobs skipped: {}",
+        c.ok + c.unauthorized + c.too_many + c.busy + c.other,
+        c.ok,
+        c.unauthorized,
+        c.too_many,
+        c.busy,
+        c.other,
+        report.sign_ins.ops_per_sec,
+        report.sign_ins.p50_us / 1000.0,
+        report.sign_ins.p99_us / 1000.0,
+        report.skipped
+    );
+    println!(
+        "GET /session p50/p99 µs: idle {}, during the flood {} ({:.2}x idle p99)",
+        latency(&report.idle),
+        latency(&report.during),
+        p99_ratio(&report.during, &report.idle)
+    );
+    if report.during.misses > 0 {
+        println!(
+            "  warning: {} GET /session requests were not answered 200",
+            report.during.misses
+        );
+    }
+    let mib = |kib: Option<u64>| kib.map_or_else(|| "-".to_owned(), |k| format!("{:.0}", k as f64 / 1024.0));
+    println!(
+        "process memory (server, engine and all clients): {} MiB resident before, {} MiB peak",
+        mib(report.rss_before_kib),
+        mib(report.peak_rss_kib)
+    );
+    disturbed("during the flood", &report.during);
+}
+
 /// "p50 / p99" in µs.
 fn latency(stats: &Stats) -> String {
     format!("{:.0} / {:.0}", stats.p50_us, stats.p99_us)
@@ -442,6 +541,7 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
                     SqlCheck::Differs(seen) => json!({ "differs": seen }),
                 },
             })).collect::<Vec<_>>(),
+            "argon2_verify_ms": store.argon2_verify_ms,
             "pgbench": store.pgbench.iter().map(|row| match &row.outcome {
                 Outcome::Ran { tps, latency_ms } => json!({
                     "clients": row.clients, "tps": tps, "latency_avg_ms": latency_ms,
@@ -492,6 +592,25 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
             }),
         })
     });
+    #[cfg(feature = "axum")]
+    let flood = report.flood.as_ref().map(|flood| {
+        let c = &flood.statuses;
+        json!({
+            "clients": flood.clients,
+            "seconds": flood.seconds,
+            "statuses": { "200": c.ok, "401": c.unauthorized, "429": c.too_many, "503": c.busy, "other": c.other },
+            "sign_ins": stats_json(&flood.sign_ins),
+            "paced_rate_per_sec": flood.rate,
+            "idle": stats_json(&flood.idle),
+            "during": stats_json(&flood.during),
+            "p99_during_over_idle": p99_ratio(&flood.during, &flood.idle),
+            "hashes_skipped": flood.skipped,
+            "rss_before_kib": flood.rss_before_kib,
+            "peak_rss_kib": flood.peak_rss_kib,
+        })
+    });
+    #[cfg(not(feature = "axum"))]
+    let flood: Option<Value> = None;
     json!({
         "machine": {
             "cores": report.machine.cores,
@@ -511,10 +630,12 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
             "http_clients": options.http_clients,
             "http_rate": options.http_rate,
             "sign_ins": options.sign_ins,
+            "flood_clients": options.flood_clients,
         },
         "store": store,
         "cleanup": cleanup,
         "http": http,
+        "flood": flood,
         "total_seconds": report.seconds,
     })
 }

@@ -89,6 +89,16 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start(app: Router) -> Result<Self> {
+        Self::start_as(app, false).await
+    }
+
+    /// As [`start`](Self::start), with each request's peer address, as an app that records or
+    /// rate-limits clients is served.
+    pub(crate) async fn start_with_peers(app: Router) -> Result<Self> {
+        Self::start_as(app, true).await
+    }
+
+    async fn start_as(app: Router, peers: bool) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         // As reqwest does on its side: no Nagle delay on small responses.
@@ -99,12 +109,20 @@ impl Server {
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    // A dropped sender stops the server too.
-                    let _ = stopped.await;
-                })
-                .await
+            // A dropped sender stops the server too.
+            let stopped = async move {
+                let _ = stopped.await;
+            };
+            if peers {
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            } else {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
         });
         Ok(Self { addr, stop, task })
     }

@@ -25,15 +25,18 @@ pub(crate) enum Op {
     CreateSession,
     RefreshSession,
     DeleteSession,
+    /// One rate-limit check: the upsert of a sign-in's counter.
+    CountRequest,
 }
 
 impl Op {
-    pub(crate) const ALL: [Self; 5] = [
+    pub(crate) const ALL: [Self; 6] = [
         Self::GetSession,
         Self::GetUserByEmail,
         Self::CreateSession,
         Self::RefreshSession,
         Self::DeleteSession,
+        Self::CountRequest,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Op {
             Self::CreateSession => "create_session",
             Self::RefreshSession => "refresh_session",
             Self::DeleteSession => "delete_session",
+            Self::CountRequest => "count_request",
         }
     }
 }
@@ -99,6 +103,7 @@ pub(crate) enum Input {
         rotation: SessionRotation,
     },
     DeleteSession(TokenDigest),
+    CountRequest(String),
 }
 
 /// Which worker of how many is asking, and its own counters.
@@ -120,6 +125,13 @@ impl Worker {
         }
     }
 }
+
+/// Client addresses the rate-limit check draws from.
+const COUNTED_CLIENTS: u32 = 50_000;
+
+/// The limit the rate-limit check counts against: the default sign-in limit, 30 per 5 minutes.
+pub(crate) const SIGN_IN_LIMIT: authingo::RateLimit =
+    authingo::RateLimit::new(30, std::time::Duration::from_secs(300));
 
 /// What a browser's sign-in records: a user agent of the usual length.
 const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
@@ -217,6 +229,18 @@ impl Workload {
                 // Past the end of the pool this token matches nothing: counted as a miss.
                 let k = self.delete_next.fetch_add(1, Ordering::Relaxed);
                 Input::DeleteSession(digest(&format!("del{k}")))
+            }
+            Op::CountRequest => {
+                // The sign-in counter of one of COUNTED_CLIENTS addresses (198.18.0.0/15, the
+                // benchmarking range): rows that exist after the first calls, as in a service
+                // that sees the same clients again.
+                let n = worker.rng.random_range(0..COUNTED_CLIENTS);
+                Input::CountRequest(format!(
+                    "sign-in:ip:198.{}.{}.{}",
+                    18 + n / 65_536,
+                    (n / 256) % 256,
+                    n % 256
+                ))
             }
         }
     }
