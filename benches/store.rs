@@ -739,7 +739,10 @@ async fn flood_run(context: &Context, url: &str) -> Result<report::FloodReport> 
     let server = Server::start_with_peers(app).await?;
 
     let clients = options.flood_clients;
-    eprintln!("flood: {} accounts for the clients with the right password...", clients / 2);
+    eprintln!(
+        "flood: {} accounts for the clients with the right password...",
+        clients / 2
+    );
     let accounts = web::sign_up(&auth, clients / 2).await?;
     let client = web::client()?;
     let cookie: Arc<str> = Arc::from(HttpOptions::default().session_cookie);

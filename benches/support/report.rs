@@ -484,7 +484,9 @@ pub(crate) fn print_flood(report: &FloodReport) {
             report.during.misses
         );
     }
-    let mib = |kib: Option<u64>| kib.map_or_else(|| "-".to_owned(), |k| format!("{:.0}", k as f64 / 1024.0));
+    let mib = |kib: Option<u64>| {
+        kib.map_or_else(|| "-".to_owned(), |k| format!("{:.0}", k as f64 / 1024.0))
+    };
     println!(
         "process memory (server, engine and all clients): {} MiB resident before, {} MiB peak",
         mib(report.rss_before_kib),

@@ -40,7 +40,9 @@ pub(super) struct Hashing {
 
 /// An operation's place among the admitted ones, given back when dropped.
 #[derive(Debug)]
-pub(super) struct Admission(#[expect(dead_code, reason = "held for its drop")] OwnedSemaphorePermit);
+pub(super) struct Admission(
+    #[expect(dead_code, reason = "held for its drop")] OwnedSemaphorePermit,
+);
 
 /// What the dummy hash is a hash of: no password anyone can sign in with.
 const DUMMY_PASSWORD: &str = "authingo: no such account";

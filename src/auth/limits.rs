@@ -9,8 +9,7 @@ use super::options::ConfigError;
 use super::session::SessionRequest;
 use super::{Auth, AuthError, input};
 use crate::limits::{
-    EmailDigest, LimitedRoute, RateLimit, RateLimits, SignInAttempt, SignInThrottle,
-    mail_email_key,
+    EmailDigest, LimitedRoute, RateLimit, RateLimits, SignInAttempt, SignInThrottle, mail_email_key,
 };
 
 /// The default bound of the hashing queue, per hashing thread.

@@ -133,7 +133,10 @@ impl Auth {
             ));
         }
         options.http.check()?;
-        limits::check(options.rate_limits.as_ref(), options.sign_in_throttle.as_ref())?;
+        limits::check(
+            options.rate_limits.as_ref(),
+            options.sign_in_throttle.as_ref(),
+        )?;
         let hasher: Arc<dyn PasswordHasher> = match options.hasher {
             Some(hasher) => hasher,
             None => Arc::new(Argon2id::new(options.argon2).map_err(ConfigError::Argon2)?),

@@ -107,7 +107,13 @@ mod tests {
 
     #[test]
     fn common_passwords_are_found_whatever_their_case() {
-        for common in ["password", "Password1", " 12345678 ", "QWERTYUIOP", "iloveyou"] {
+        for common in [
+            "password",
+            "Password1",
+            " 12345678 ",
+            "QWERTYUIOP",
+            "iloveyou",
+        ] {
             assert!(is_common_password(common), "{common}");
         }
         for rare in ["correct horse battery", "", "   ", "zq8#Lw!pe3-Tx"] {

@@ -86,8 +86,11 @@ async fn the_request_past_the_limit_is_refused_until_the_window_ends() {
         .await
         .unwrap();
     assert_eq!(
-        count(&db, "SELECT hits::bigint AS n FROM rate_limits WHERE key = 'sign-in:ip:203.0.113.7'")
-            .await,
+        count(
+            &db,
+            "SELECT hits::bigint AS n FROM rate_limits WHERE key = 'sign-in:ip:203.0.113.7'"
+        )
+        .await,
         1
     );
 }
@@ -226,7 +229,11 @@ async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the
     for expected in [1, 2, 4, 8] {
         let work = hasher.count(&hasher.work);
         let wait = retry_after(auth.sign_in("ADA@example.com", PASSWORD).await);
-        assert_eq!(hasher.count(&hasher.work), work, "a throttled sign-in hashed");
+        assert_eq!(
+            hasher.count(&hasher.work),
+            work,
+            "a throttled sign-in hashed"
+        );
         let expected = StdDuration::from_secs(expected);
         assert!(
             wait <= expected && wait > expected - StdDuration::from_millis(900),
@@ -409,7 +416,11 @@ async fn a_day_without_failure_forgets_the_count_and_the_cleanup_removes_old_cou
             .sign_in_throttle(Some(SignInThrottle::default())),
     )
     .unwrap();
-    for email in ["old@example.com", "recent@example.com", "locked@example.com"] {
+    for email in [
+        "old@example.com",
+        "recent@example.com",
+        "locked@example.com",
+    ] {
         for _ in 0..5 {
             assert!(matches!(
                 auth.sign_in_with(email, "wrong password", &from("203.0.113.7"))
@@ -536,7 +547,8 @@ async fn impossible_limits_are_refused() {
     let db = TestDb::new().await;
     let store = db.store().await;
     let zero = RateLimits::default().sign_in(Some(RateLimit::new(0, FIVE_MINUTES)));
-    let slow = SignInThrottle::default().delays(StdDuration::from_secs(10), StdDuration::from_secs(1));
+    let slow =
+        SignInThrottle::default().delays(StdDuration::from_secs(10), StdDuration::from_secs(1));
     let never = SignInThrottle::default().lock_after(Some(0));
     for options in [
         Options::new(store.clone()).rate_limits(Some(zero)),
@@ -648,7 +660,11 @@ async fn a_full_queue_answers_busy_at_once_and_a_dropped_requests_hash_is_skippe
         tokio::time::sleep(StdDuration::from_millis(5)).await;
     }
     assert_eq!(auth.hashes_skipped(), 1);
-    assert_eq!(hasher.hashes.load(Ordering::SeqCst), dummy + 1, "only Ada's hash ran");
+    assert_eq!(
+        hasher.hashes.load(Ordering::SeqCst),
+        dummy + 1,
+        "only Ada's hash ran"
+    );
     assert_eq!(rows(&db, "users").await, 1);
     assert_eq!(auth.hashes_admitted(), 0);
 }
@@ -675,7 +691,11 @@ async fn a_common_password_is_refused_wherever_a_password_is_set() {
             other => panic!("{common}: {other:?}"),
         }
     }
-    assert_eq!(hasher.count(&hasher.hashes), hashes, "refused before hashing");
+    assert_eq!(
+        hasher.count(&hasher.hashes),
+        hashes,
+        "refused before hashing"
+    );
     let signed_up = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
         .await
@@ -697,12 +717,7 @@ async fn a_common_password_is_refused_wherever_a_password_is_set() {
         .await
         .unwrap();
     // Off: allowed.
-    let lax = Auth::new(
-        options(&db, None)
-            .await
-            .reject_common_passwords(false),
-    )
-    .unwrap();
+    let lax = Auth::new(options(&db, None).await.reject_common_passwords(false)).unwrap();
     lax.sign_up("bob@example.com", "password1", "Bob")
         .await
         .unwrap();

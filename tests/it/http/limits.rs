@@ -68,7 +68,10 @@ async fn the_request_past_the_limit_gets_429_with_retry_after_on_each_route() {
     third.assert_no_cookies();
 
     for _ in 0..2 {
-        server.sign_in("ada@example.com", PASSWORD).await.assert_ok();
+        server
+            .sign_in("ada@example.com", PASSWORD)
+            .await
+            .assert_ok();
     }
     let refused = server.sign_in("ada@example.com", PASSWORD).await;
     assert!(assert_retry_after(&refused, "too_many_requests", 300) > 290);
@@ -89,7 +92,10 @@ async fn the_request_past_the_limit_gets_429_with_retry_after_on_each_route() {
         "UPDATE rate_limits SET window_ends_at = now() - interval '1 second'",
     )
     .await;
-    server.sign_in("ada@example.com", PASSWORD).await.assert_ok();
+    server
+        .sign_in("ada@example.com", PASSWORD)
+        .await
+        .assert_ok();
     server.assert_no_secrets(&[PASSWORD]);
 }
 
