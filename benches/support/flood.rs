@@ -27,6 +27,7 @@ pub(crate) struct Statuses {
     pub(crate) unauthorized: AtomicU64,
     pub(crate) too_many: AtomicU64,
     pub(crate) busy: AtomicU64,
+    pub(crate) unavailable: AtomicU64,
     pub(crate) other: AtomicU64,
 }
 
@@ -37,16 +38,19 @@ pub(crate) struct Counts {
     pub(crate) unauthorized: u64,
     pub(crate) too_many: u64,
     pub(crate) busy: u64,
+    /// 503 `unavailable`: the store did not answer in time (pool checkout or statement).
+    pub(crate) unavailable: u64,
     pub(crate) other: u64,
 }
 
 impl Statuses {
-    fn record(&self, status: u16) {
+    fn record(&self, status: u16, body: &[u8]) {
         let counter = match status {
             200 => &self.ok,
             401 => &self.unauthorized,
             429 => &self.too_many,
-            503 => &self.busy,
+            503 if body.starts_with(br#"{"error":"busy""#) => &self.busy,
+            503 => &self.unavailable,
             _ => &self.other,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -58,6 +62,7 @@ impl Statuses {
             unauthorized: self.unauthorized.load(Ordering::Relaxed),
             too_many: self.too_many.load(Ordering::Relaxed),
             busy: self.busy.load(Ordering::Relaxed),
+            unavailable: self.unavailable.load(Ordering::Relaxed),
             other: self.other.load(Ordering::Relaxed),
         }
     }
@@ -118,8 +123,8 @@ impl Caller for FloodSignIn {
         async move {
             let response = request.send().await?;
             let status = response.status().as_u16();
-            black_box(response.bytes().await?);
-            statuses.record(status);
+            let body = response.bytes().await?;
+            statuses.record(status, &black_box(body));
             Ok(status == 200)
         }
     }

@@ -459,13 +459,14 @@ pub(crate) fn print_flood(report: &FloodReport) {
     );
     let c = &report.statuses;
     println!(
-        "sign-in answers: {} in all, 200: {}, 401: {}, 429: {}, 503 busy: {}, other: {}; \
-         {:.0}/s, p50/p99 {:.1} / {:.1} ms; hash jobs skipped: {}",
-        c.ok + c.unauthorized + c.too_many + c.busy + c.other,
+        "sign-in answers: {} in all, 200: {}, 401: {}, 429: {}, 503 busy: {}, \
+         503 unavailable: {}, other: {}; {:.0}/s, p50/p99 {:.1} / {:.1} ms; hash jobs skipped: {}",
+        c.ok + c.unauthorized + c.too_many + c.busy + c.unavailable + c.other,
         c.ok,
         c.unauthorized,
         c.too_many,
         c.busy,
+        c.unavailable,
         c.other,
         report.sign_ins.ops_per_sec,
         report.sign_ins.p50_us / 1000.0,
@@ -600,7 +601,7 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
         json!({
             "clients": flood.clients,
             "seconds": flood.seconds,
-            "statuses": { "200": c.ok, "401": c.unauthorized, "429": c.too_many, "503": c.busy, "other": c.other },
+            "statuses": { "200": c.ok, "401": c.unauthorized, "429": c.too_many, "503_busy": c.busy, "503_unavailable": c.unavailable, "other": c.other },
             "sign_ins": stats_json(&flood.sign_ins),
             "paced_rate_per_sec": flood.rate,
             "idle": stats_json(&flood.idle),

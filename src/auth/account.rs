@@ -73,11 +73,12 @@ impl Auth {
         let email = input::email(email)?;
         self.check_new_password(password)?;
         let name = input::name(name)?;
+        // Shed first: a full queue refuses without any database work.
+        let admission = self.admit_hashing()?;
         if let Some(client) = request.ip_address {
             self.check_rate_limit(LimitedRoute::SignUp, client).await?;
         }
 
-        let admission = self.admit_hashing()?;
         let password_hash = self.inner.hashing.hash(password).await?;
         drop(admission);
         let now = Utc::now();

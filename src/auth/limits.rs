@@ -163,17 +163,18 @@ impl Auth {
     }
 
     /// What a sign-in of `email` (normalised) passes before its password is checked, cheapest
-    /// refusal first: the client address's rate limit, a place in the hashing queue, then the
-    /// email's failures (which counts this attempt as one).
+    /// refusal first: a place in the hashing queue (no database work, so that a flood is shed
+    /// without loading the pool that every other request needs), the client address's rate
+    /// limit, then the email's failures (which counts this attempt as one).
     pub(super) async fn admit_sign_in(
         &self,
         email: &str,
         request: &SessionRequest,
     ) -> Result<SignInTicket, AuthError> {
+        let admission = self.inner.hashing.admit()?;
         if let Some(client) = request.ip_address {
             self.check_rate_limit(LimitedRoute::SignIn, client).await?;
         }
-        let admission = self.inner.hashing.admit()?;
         let Some(throttle) = self.inner.sign_in_throttle else {
             return Ok(SignInTicket {
                 _admission: admission,

@@ -18,6 +18,7 @@ use tokio::sync::Barrier;
 use crate::auth::Watched;
 use crate::db::{TestDb, exec};
 use crate::fixtures::{FAST, PASSWORD, count, rows};
+use crate::sessions::counted_store;
 
 const FIVE_MINUTES: StdDuration = StdDuration::from_secs(300);
 
@@ -721,4 +722,40 @@ async fn a_common_password_is_refused_wherever_a_password_is_set() {
     lax.sign_up("bob@example.com", "password1", "Bob")
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn each_check_is_one_statement() {
+    let db = TestDb::new().await;
+    let (store, statements) = counted_store(&db).await;
+    let auth = Auth::new(
+        Options::new(store)
+            .argon2(FAST)
+            .cleanup_interval(None)
+            .sign_in_throttle(Some(SignInThrottle::default())),
+    )
+    .unwrap();
+    auth.sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    let sent = || statements.load(Ordering::SeqCst);
+    let before = sent();
+    auth.check_rate_limit(LimitedRoute::Refresh, ip("203.0.113.7"))
+        .await
+        .unwrap();
+    assert_eq!(sent() - before, 1, "a rate-limit check");
+    let before = sent();
+    assert!(matches!(
+        auth.sign_in_with("ada@example.com", "wrong password", &from("203.0.113.7"))
+            .await,
+        Err(AuthError::InvalidCredentials)
+    ));
+    // The address's count, the email's attempt, the user.
+    assert_eq!(sent() - before, 3, "a failed sign-in");
+    let before = sent();
+    auth.sign_in_with("ada@example.com", PASSWORD, &from("203.0.113.7"))
+        .await
+        .unwrap();
+    // The same three, the count cleared, the session inserted.
+    assert_eq!(sent() - before, 5, "a sign-in");
 }
