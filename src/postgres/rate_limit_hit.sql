@@ -3,8 +3,12 @@
 -- added (the count stops one past the limit, so it cannot overflow however long a flood lasts).
 -- One atomic statement: concurrent requests from any instance queue on the row and each sees the
 -- count its own request made.
+-- Committed asynchronously (set_config with is_local: for this statement's transaction only): a
+-- crash may lose the last fraction of a second of counts, and the check does not wait for the WAL
+-- to reach the disk, which would cost it several milliseconds.
 INSERT INTO rate_limits AS counter (key, hits, window_ends_at)
-VALUES ($1, 1, now() + $2 * INTERVAL '1 second')
+SELECT $1, 1, now() + $2 * INTERVAL '1 second'
+FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
 ON CONFLICT (key) DO UPDATE SET
   hits = CASE WHEN counter.window_ends_at <= now() THEN 1
               ELSE LEAST(counter.hits + 1, $3 + 1) END,

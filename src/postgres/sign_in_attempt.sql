@@ -4,9 +4,12 @@
 -- $2: failures allowed without delay; $3, $4: the first delay and the longest, in seconds (each
 -- failure past $2 doubles it); $5: failures that lock (NULL: never); $6: seconds after the last
 -- failure when an unlocked count is forgotten.
+-- Committed asynchronously, as a rate-limit check (rate_limit_hit.sql): a crash may lose the last
+-- fraction of a second of counts, never a lock reached before.
 WITH attempt AS (
   INSERT INTO sign_in_failures AS f (email_digest, failures, last_failed_at, forget_at)
-  VALUES ($1, 1, now(), CASE WHEN 1 >= $5 THEN NULL ELSE now() + $6 * INTERVAL '1 second' END)
+  SELECT $1, 1, now(), CASE WHEN 1 >= $5 THEN NULL ELSE now() + $6 * INTERVAL '1 second' END
+  FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
   ON CONFLICT (email_digest) DO UPDATE SET
     -- A forgotten count starts again from zero.
     failures = CASE WHEN f.forget_at <= now() THEN 0 ELSE f.failures END + 1,

@@ -759,3 +759,43 @@ async fn each_check_is_one_statement() {
     // The same three, the count cleared, the session inserted.
     assert_eq!(sent() - before, 5, "a sign-in");
 }
+
+#[derive(diesel::QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    synchronous_commit: String,
+}
+
+#[tokio::test]
+async fn the_counters_asynchronous_commit_stays_with_their_own_statements() {
+    let db = TestDb::new().await;
+    let store = db.one_connection_store().await;
+    let auth = Auth::new(
+        Options::new(store.clone())
+            .argon2(FAST)
+            .cleanup_interval(None)
+            .sign_in_throttle(Some(SignInThrottle::default())),
+    )
+    .unwrap();
+    auth.sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    assert!(matches!(
+        auth.sign_in_with("ada@example.com", "wrong password", &from("203.0.113.7"))
+            .await,
+        Err(AuthError::InvalidCredentials)
+    ));
+    auth.sign_in_with("ada@example.com", PASSWORD, &from("203.0.113.7"))
+        .await
+        .unwrap();
+    // The one connection that ran every counter statement still commits synchronously, so the
+    // sessions it inserts next are durable when they are answered.
+    let mut conn = store.pool().get().await.unwrap();
+    let setting = diesel_async::RunQueryDsl::get_result::<Setting>(
+        diesel::sql_query("SHOW synchronous_commit"),
+        &mut *conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(setting.synchronous_commit, "on");
+}

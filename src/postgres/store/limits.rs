@@ -132,7 +132,7 @@ pub(super) async fn clear_sign_in_failures(
     // `false`.
     let deleted = run!(store, Retry::Never, |conn| async move {
         Prepared(
-            diesel::sql_query("DELETE FROM sign_in_failures WHERE email_digest = $1")
+            diesel::sql_query(include_str!("../clear_sign_in_failures.sql"))
                 .bind::<Varchar, _>(digest),
         )
         .execute(conn)
