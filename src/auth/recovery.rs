@@ -9,6 +9,7 @@ use chrono::Utc;
 use tracing::instrument;
 
 use super::{Auth, AuthError, input, internal};
+use crate::limits::EmailDigest;
 use crate::mail::Message;
 use crate::model::{OneTimeToken, SessionWithUser, TokenPurpose, TokenUse, User};
 use crate::store::StoreError;
@@ -26,6 +27,7 @@ impl Auth {
         if user.email_verified {
             return Ok(());
         }
+        self.check_mail_rate_limit(&user.email, None).await?;
         let token = self
             .issue_token(user, TokenPurpose::VerifyEmail, Some(&user.email))
             .await?;
@@ -59,9 +61,25 @@ impl Auth {
     /// token and the mail happen off the request path.
     ///
     /// # Errors
-    /// [`AuthError::InvalidInput`] for a malformed address (the same for any address).
+    /// [`AuthError::InvalidInput`] for a malformed address (the same for any address);
+    /// [`AuthError::TooManyRequests`] past the mail limit of the address (counted whether or not
+    /// it has an account); [`AuthError::Unavailable`] or [`AuthError::Internal`].
     pub async fn request_password_reset(&self, email: &str) -> Result<(), AuthError> {
+        self.request_password_reset_from(email, None).await
+    }
+
+    /// [`request_password_reset`](Self::request_password_reset) asked by `client`, which the
+    /// per-address mail limit counts too.
+    ///
+    /// # Errors
+    /// As for [`request_password_reset`](Self::request_password_reset).
+    pub async fn request_password_reset_from(
+        &self,
+        email: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<(), AuthError> {
         let email = input::email(email)?;
+        self.check_mail_rate_limit(&email, client).await?;
         let auth = self.clone();
         self.inner.background.spawn(async move {
             if let Err(err) = auth.send_reset_link(&email).await {
@@ -98,17 +116,15 @@ impl Auth {
     /// address gets a "your password was changed" notice.
     ///
     /// # Errors
-    /// [`AuthError::InvalidInput`] for a new password the rules refuse;
-    /// [`AuthError::InvalidToken`]; [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    /// [`AuthError::InvalidInput`] for a new password the rules refuse (a common one too);
+    /// [`AuthError::Busy`] when the hashing queue is full; [`AuthError::InvalidToken`]; [`AuthError::Unavailable`] or [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id))]
     pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), AuthError> {
         let token = one_time(token)?;
-        input::password(
-            new_password,
-            self.inner.min_password_chars,
-            self.inner.max_password_bytes,
-        )?;
+        self.check_new_password(new_password)?;
+        let admission = self.admit_hashing()?;
         let password_hash = self.inner.hashing.hash(new_password).await?;
+        drop(admission);
         let used = self
             .inner
             .store
@@ -121,7 +137,12 @@ impl Auth {
             .await?
             .ok_or(AuthError::InvalidToken)?;
         tracing::Span::current().record("user.id", &used.user.id);
-        tracing::info!("password reset; every session ended");
+        // A reset is the way out of a lock by failed sign-ins.
+        self.inner
+            .store
+            .clear_sign_in_failures(&EmailDigest::of(&used.user.email))
+            .await?;
+        tracing::info!("password reset; every session ended, failed sign-ins cleared");
         self.mail(Message {
             to: used.user.email,
             subject: "Your password was changed".to_owned(),
@@ -159,6 +180,7 @@ impl Auth {
         if new_email == current.user.email {
             return Ok(());
         }
+        self.check_mail_rate_limit(&new_email, None).await?;
         let token = self
             .issue_token(&current.user, TokenPurpose::ChangeEmail, Some(&new_email))
             .await?;

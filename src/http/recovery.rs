@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::client::Client;
 use super::error::ApiError;
 use super::extract::{ApiJson, ClientHeader, CurrentUser, FreshUser};
 use super::views::{SuccessBody, UserBody};
@@ -67,9 +68,11 @@ pub(crate) async fn verify_email(
 pub(crate) async fn request_password_reset(
     State(auth): State<Auth>,
     _: ClientHeader,
+    client: Client,
     ApiJson(body): ApiJson<EmailBody>,
 ) -> Result<Response, ApiError> {
-    auth.request_password_reset(&body.email).await?;
+    auth.request_password_reset_from(&body.email, client.ip_address)
+        .await?;
     Ok(success())
 }
 

@@ -19,9 +19,9 @@ mod expiry;
 mod faults;
 mod hostile;
 mod instances;
+mod limits;
 #[cfg(feature = "smtp")]
 mod recovery;
-mod limits;
 mod refresh;
 mod secrets;
 mod session;

@@ -24,9 +24,9 @@ use authingo::{Auth, AuthError, ConfigError, InputReason, Options};
 use tokio::sync::Barrier;
 
 use crate::auth::Watched;
+use crate::counting::counted_store;
 use crate::db::{TestDb, exec};
 use crate::fixtures::{FAST, PASSWORD, count, rows};
-use crate::sessions::counted_store;
 
 const FIVE_MINUTES: StdDuration = StdDuration::from_secs(300);
 

@@ -203,7 +203,7 @@ async fn each_check_is_one_statement() {
     auth.sign_up("ada@example.com", PASSWORD, "Ada")
         .await
         .unwrap();
-    let sent = || statements.load(Ordering::SeqCst);
+    let sent = || statements.total();
     let before = sent();
     auth.check_rate_limit(LimitedRoute::Refresh, ip("203.0.113.7"))
         .await
