@@ -4,9 +4,12 @@
 //! argon2 is CPU-bound by design. On threads of the same priority as the async workers, each hash
 //! makes the requests that share its core wait for a time slice: the bench measured
 //! `GET /session`'s p99 at six times its idle value while sign-ins ran flat out. These threads
-//! lower their own scheduling priority once, when they start (`SCHED_BATCH`, nice 19), so the
-//! request path goes first and sign-ins take the CPU that is left. There are as many as hashes may
-//! run at once, which also bounds argon2's memory; further work waits in their queue.
+//! lower their own scheduling priority once, when they start, so the request path goes first and
+//! sign-ins take the CPU that is left: on Linux (and Android) `SCHED_BATCH` at nice 19; elsewhere
+//! the lowest priority of the platform's normal policy (nice 19 on other Unixes,
+//! `THREAD_PRIORITY_LOWEST` on Windows), the fallback. A platform that refuses either keeps the
+//! default priority, with a debug log line. There are as many threads as hashes may run at once,
+//! which also bounds argon2's memory; further work waits in their queue.
 //!
 //! The queue is bounded too (load shedding): a sign-up, sign-in or change of password is
 //! admitted only while fewer than the threads plus `max_queued_hashes` are admitted, and is
@@ -18,10 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use thread_priority::{
-    NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
-    set_thread_priority_and_policy, thread_native_id,
-};
+use thread_priority::ThreadPriority;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::{AuthError, internal};
@@ -210,14 +210,36 @@ fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
 }
 
 fn lower_priority() {
-    let lowered = set_thread_priority_and_policy(
-        thread_native_id(),
-        ThreadPriority::Min,
-        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
-    );
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let lowered = lower_priority_batch();
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let lowered = lower_priority_portable();
     if let Err(err) = lowered {
         tracing::debug!(error = ?err, "hashing threads keep the default priority");
     }
+}
+
+/// Linux and Android: `SCHED_BATCH` (the scheduler treats the thread as CPU-bound and lets
+/// interactive work preempt it) at nice 19. `SCHED_BATCH` exists nowhere else.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn lower_priority_batch() -> Result<(), thread_priority::Error> {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+        thread_native_id,
+    };
+    set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+    )
+}
+
+/// The fallback on every other platform: the lowest priority within the thread's current
+/// policy (nice 19 on Unix, `THREAD_PRIORITY_LOWEST` on Windows). Compiled on Linux for the
+/// tests too, which run it there, since no other target's standard library can be installed in CI.
+#[cfg(any(test, not(any(target_os = "linux", target_os = "android"))))]
+fn lower_priority_portable() -> Result<(), thread_priority::Error> {
+    thread_priority::set_current_thread_priority(ThreadPriority::Min)
 }
 
 #[cfg(test)]
@@ -253,25 +275,45 @@ mod tests {
         );
     }
 
+    /// The nice value and scheduling policy of the calling thread, from
+    /// `/proc/thread-self/stat`: fields 19 and 41 (field 2, the name, may hold spaces but ends
+    /// with ')').
+    #[cfg(target_os = "linux")]
+    fn nice_and_policy() -> (i32, u32) {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        (
+            fields[19 - 3].parse().unwrap(),
+            fields[41 - 3].parse().unwrap(),
+        )
+    }
+
+    #[cfg(target_os = "linux")]
+    const SCHED_OTHER: u32 = 0;
+    #[cfg(target_os = "linux")]
+    const SCHED_BATCH: u32 = 3;
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn threads_run_at_the_lowest_priority() {
-        let nice = pool(1)
-            .run(|_| {
-                // Field 19 of a task's stat is its nice value; field 2, the name, may hold
-                // spaces but ends with ')'.
-                let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-                let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-                after_name
-                    .split(' ')
-                    .nth(16)
-                    .unwrap()
-                    .parse::<i32>()
-                    .unwrap()
-            })
-            .await
-            .unwrap();
-        assert_eq!(nice, 19);
+        let (nice, policy) = pool(1).run(|_| nice_and_policy()).await.unwrap();
+        assert_eq!((nice, policy), (19, SCHED_BATCH));
+    }
+
+    /// The path other platforms take, run here on a thread of its own: it lowers the priority
+    /// within the default policy, without `SCHED_BATCH`.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_fallback_lowers_the_priority_without_sched_batch() {
+        let (before, after) = std::thread::spawn(|| {
+            let before = nice_and_policy();
+            lower_priority_portable().unwrap();
+            (before, nice_and_policy())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(before.1, SCHED_OTHER);
+        assert_eq!(after, (19, SCHED_OTHER));
     }
 
     #[tokio::test]
