@@ -10,9 +10,11 @@ mod prepared;
 pub mod schema;
 mod setup;
 mod store;
+mod verify;
 
 pub use error::SetupError;
-pub use migrations::{MIGRATIONS, SCHEMA_SQL, run_migrations};
+pub use migrations::{MIGRATIONS, SCHEMA_SQL, run_migrations, run_migrations_from};
 pub use pool::{PgPool, PoolConfig, connect, connect_with};
 pub use setup::create_database_if_missing;
 pub use store::{CLEANUP_BATCH_SIZE, DEFAULT_STATEMENT_TIMEOUT, PgStore};
+pub use verify::SchemaProblem;

@@ -10,7 +10,7 @@ use diesel::sql_types::{BigInt, Bool, Double, Nullable, Timestamptz, Varchar};
 use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager as _};
 
-use super::error::{check_text, from_diesel, from_pool};
+use super::error::{check_text, described, from_diesel, from_pool};
 use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRecord, UserRow};
 use super::pool::PgPool;
 use super::prepared::Prepared;
@@ -168,7 +168,7 @@ async fn after_failure(
     }
     let left = retries.get_or_insert_with(allowed);
     if *left == 0 {
-        return Some(StoreError::Unavailable(Box::new(err)));
+        return Some(StoreError::Unavailable(described(err)));
     }
     *left -= 1;
     None

@@ -14,5 +14,6 @@ mod pgbouncer;
 #[cfg(feature = "smtp")]
 mod recovery;
 mod rotation;
+mod schema;
 mod sessions;
 mod store;
