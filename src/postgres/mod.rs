@@ -12,9 +12,17 @@ mod setup;
 mod store;
 mod verify;
 
+/// The pool crate [`PgPool`] is built on (bb8 0.9), for an application that builds or shares the
+/// pool without naming the crate itself.
+pub use bb8;
+/// The connection crate [`PgPool`] holds (diesel-async 0.9): `AsyncPgConnection`, and
+/// `RunQueryDsl` for an application's own queries on the shared pool.
+pub use diesel_async;
 pub use error::SetupError;
 pub use migrations::{MIGRATIONS, SCHEMA_SQL, run_migrations, run_migrations_from};
-pub use pool::{PgPool, PoolConfig, connect, connect_with};
+pub use pool::{
+    PgManager, PgPool, PoolConfig, connect, connect_with, manager, manager_config, pool_builder,
+};
 pub use setup::create_database_if_missing;
 pub use store::{CLEANUP_BATCH_SIZE, DEFAULT_STATEMENT_TIMEOUT, PgStore};
 pub use verify::SchemaProblem;

@@ -1,5 +1,6 @@
 //! The connection pool: bb8 over diesel-async's `AsyncPgConnection`, which reconnects on its
-//! own after an outage and says why no connection could be had.
+//! own after an outage and says why no connection could be had, and the settings the crate
+//! recommends for a pool the application builds itself.
 
 use std::fmt;
 use std::future::Future;
@@ -17,7 +18,61 @@ use diesel_async::pooled_connection::{
 use super::error::SetupError;
 use crate::store::StoreError;
 
-pub(crate) type Manager = AsyncDieselConnectionManager<AsyncPgConnection>;
+/// The connection manager of a [`PgPool`]; [`manager`] makes one with the recommended settings.
+pub type PgManager = AsyncDieselConnectionManager<AsyncPgConnection>;
+
+/// How long a caller waits for a connection by default.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// diesel-async's manager settings as the crate recommends them: connections are recycled with
+/// [`RecyclingMethod::Fast`], which only drops a connection the driver saw break, instead of the
+/// default `SELECT 1` round trip each time a connection returns to use. Add what your application
+/// needs (`custom_setup`, for TLS) and build the manager with
+/// `AsyncDieselConnectionManager::new_with_config`.
+pub fn manager_config() -> ManagerConfig<AsyncPgConnection> {
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    config
+}
+
+/// A manager for `database_url` with [`manager_config`].
+pub fn manager(database_url: impl Into<String>) -> PgManager {
+    AsyncDieselConnectionManager::new_with_config(database_url, manager_config())
+}
+
+/// bb8's pool builder with the settings the crate recommends, for an application that builds the
+/// pool itself and shares it with [`PgStore`](super::PgStore): no test on checkout (with
+/// bb8's default, every checkout costs a round trip) and a checkout timeout of 5 s (bb8's 30 s
+/// default turns an exhausted pool into a half-minute hang). Set the rest (`max_size`, …) on it
+/// and build it with [`manager`]:
+///
+/// ```rust,no_run
+/// # async fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// use authingo::postgres::{self, PgStore};
+///
+/// let pool = postgres::pool_builder()
+///     .max_size(20)
+///     .build(postgres::manager(url))
+///     .await?;
+/// let store = PgStore::new(pool.clone()); // the same pool serves the application's queries
+/// # Ok(()) }
+/// ```
+///
+/// A pool built so becomes a [`PgPool`] (`PgStore::new` converts it); only one made by
+/// [`connect_with`] also remembers why its last connection attempt failed, for the error of a
+/// checkout that times out.
+pub fn pool_builder() -> bb8::Builder<PgManager> {
+    bb8::Pool::builder()
+        .connection_timeout(CHECKOUT_TIMEOUT)
+        .test_on_check_out(false)
+        // bb8 wakes a waiting caller only when a connection is opened or returned. Keeping one
+        // idle connection makes its reaper reopen one every `RECONNECT_INTERVAL` while there is
+        // none; single attempts instead of bb8's backing-off retries make the next attempt that
+        // one, rather than one scheduled up to half the connection timeout later.
+        .min_idle(Some(1))
+        .reaper_rate(RECONNECT_INTERVAL)
+        .retry_connection(false)
+}
 
 /// How often the pool checks that it keeps its idle connections, and opens one when it does not.
 /// After an outage, a caller already waiting for a connection gets one within this of the
@@ -30,7 +85,7 @@ const RECONNECT_INTERVAL: Duration = Duration::from_millis(100);
 /// Made by [`connect`] or [`connect_with`].
 #[derive(Clone)]
 pub struct PgPool {
-    pool: bb8::Pool<Manager>,
+    pool: bb8::Pool<PgManager>,
     last_connect_error: LastConnectError,
     config: PoolConfig,
 }
@@ -81,6 +136,24 @@ impl PgPool {
     /// without its cause.
     pub fn inner(&self) -> &bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>> {
         &self.pool
+    }
+}
+
+impl From<bb8::Pool<PgManager>> for PgPool {
+    /// A pool the application built (see [`pool_builder`]). Its checkout timeouts report how
+    /// many connections were in use, but not a failed connection attempt's cause, which only a
+    /// pool made by [`connect_with`] records.
+    fn from(pool: bb8::Pool<PgManager>) -> Self {
+        let built = pool.config();
+        Self {
+            config: PoolConfig {
+                max_size: built.max_size,
+                min_idle: built.min_idle,
+                connection_timeout: built.connection_timeout,
+            },
+            pool,
+            last_connect_error: LastConnectError::default(),
+        }
     }
 }
 
@@ -190,7 +263,7 @@ impl Default for PoolConfig {
         Self {
             max_size: 10,
             min_idle: None,
-            connection_timeout: Duration::from_secs(5),
+            connection_timeout: CHECKOUT_TIMEOUT,
         }
     }
 }
@@ -262,25 +335,18 @@ pub async fn connect_with(database_url: &str, config: &PoolConfig) -> Result<PgP
     {
         return Err(out_of_range("min_idle"));
     }
-    let mut manager_config = ManagerConfig::default();
-    manager_config.recycling_method = RecyclingMethod::Fast;
+    let mut manager_config = manager_config();
     manager_config.custom_setup = Box::new(|url| Box::pin(establish(url.to_owned())));
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
         database_url,
         manager_config,
     );
     let last_connect_error = LastConnectError::default();
-    let builder = bb8::Pool::builder()
+    // The recommended settings (see `pool_builder`), at least one idle connection among them.
+    let builder = pool_builder()
         .max_size(config.max_size)
-        // bb8 wakes a waiting caller only when a connection is opened or returned. Keeping one
-        // idle connection makes its reaper reopen one every `RECONNECT_INTERVAL` while there is
-        // none; single attempts instead of bb8's backing-off retries make the next attempt that
-        // one, rather than one scheduled up to half the connection timeout later.
         .min_idle(Some(config.min_idle.unwrap_or(1).max(1)))
-        .reaper_rate(RECONNECT_INTERVAL)
-        .retry_connection(false)
         .connection_timeout(config.connection_timeout)
-        .test_on_check_out(false)
         .error_sink(Box::new(last_connect_error.clone()))
         .connection_customizer(Box::new(last_connect_error.clone()));
     // Opens the idle connection, failing here with the cause rather than on the first request.

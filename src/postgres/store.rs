@@ -56,9 +56,9 @@ impl PgStore {
     /// A store on `pool` (see [`connect`](super::connect)), with statements bounded by
     /// [`DEFAULT_STATEMENT_TIMEOUT`] (5 s). The tables must exist: see
     /// [`run_migrations`](super::run_migrations).
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: impl Into<PgPool>) -> Self {
         Self {
-            pool,
+            pool: pool.into(),
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
         }
     }

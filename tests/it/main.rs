@@ -11,6 +11,7 @@ mod http;
 mod limits;
 mod migrations;
 mod pgbouncer;
+mod pool;
 #[cfg(feature = "smtp")]
 mod recovery;
 mod rotation;
