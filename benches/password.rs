@@ -1,7 +1,10 @@
-//! The cost of one password hash and one verification with the default argon2id parameters.
+//! The cost of one password hash and one verification with the default argon2id parameters, and
+//! of one verification of a bcrypt hash at Go's default cost (10), as the Go library stored them
+//! (the `bcrypt` feature, on by default).
 //!
 //! Run with `cargo bench --bench password -- [--samples N] [--json FILE]`: prints the median,
-//! p10 and p90 of each, in milliseconds, measured one at a time on one thread.
+//! p10 and p90 of each, in milliseconds, measured one at a time on one thread, the three taken in
+//! turn so that a drift of the machine's speed touches each alike.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -9,8 +12,8 @@ use std::time::{Duration, Instant};
 use authingo::password::{Argon2Params, Argon2id, PasswordHasher as _};
 use clap::Parser;
 
-/// The cost of one argon2id hash and one verification with the default parameters, measured one
-/// at a time on one thread.
+/// The cost of one argon2id hash and one verification with the default parameters, and of one
+/// bcrypt verification at cost 10, measured one at a time on one thread.
 #[derive(Debug, Parser)]
 #[command(
     name = "password",
@@ -45,8 +48,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let password = "correct horse battery staple";
     let stored = hasher.hash(password)?;
 
+    #[cfg(feature = "bcrypt")]
+    let (bcrypt_hasher, bcrypt_stored) = (
+        authingo::password::WithBcrypt::new(Argon2id::new(params)?),
+        bcrypt::hash_with_result(password, 10)?.format_for_version(bcrypt::Version::TwoA),
+    );
+
     let mut hashes = Vec::with_capacity(samples);
     let mut verifies = Vec::with_capacity(samples);
+    let mut bcrypt_verifies: Vec<Duration> = Vec::with_capacity(samples);
     for _ in 0..samples {
         let start = Instant::now();
         std::hint::black_box(hasher.hash(password)?);
@@ -54,26 +64,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         assert!(hasher.verify(password, &stored)?);
         verifies.push(start.elapsed());
+        #[cfg(feature = "bcrypt")]
+        {
+            let start = Instant::now();
+            assert!(bcrypt_hasher.verify(password, &bcrypt_stored)?);
+            bcrypt_verifies.push(start.elapsed());
+        }
     }
     hashes.sort();
     verifies.sort();
+    bcrypt_verifies.sort();
 
     println!(
         "argon2id m={} KiB t={} p={}, {samples} samples each, one thread",
         params.memory_kib, params.iterations, params.parallelism
     );
     println!(
-        "{:<8} {:>10} {:>10} {:>10}",
+        "{:<16} {:>10} {:>10} {:>10}",
         "op", "p10 ms", "median ms", "p90 ms"
     );
     let mut rows = Vec::new();
-    for (name, sorted) in [("hash", &hashes), ("verify", &verifies)] {
+    for (name, sorted) in [
+        ("hash", &hashes),
+        ("verify", &verifies),
+        ("bcrypt-10 verify", &bcrypt_verifies),
+    ] {
+        if sorted.is_empty() {
+            continue;
+        }
         let (p10, p50, p90) = (
             percentile(sorted, 0.1),
             percentile(sorted, 0.5),
             percentile(sorted, 0.9),
         );
-        println!("{name:<8} {p10:>10.2} {p50:>10.2} {p90:>10.2}");
+        println!("{name:<16} {p10:>10.2} {p50:>10.2} {p90:>10.2}");
         rows.push(serde_json::json!({
             "op": name, "p10_ms": p10, "median_ms": p50, "p90_ms": p90, "samples": samples,
         }));

@@ -1,10 +1,13 @@
 //! Password hashing: argon2id PHC strings by default, behind a trait so that a deployment can
-//! verify hashes of another format (a database adopted from the Go library holds bcrypt).
+//! verify hashes of another format. A database adopted from the Go library holds bcrypt: with
+//! the `bcrypt` feature (on by default) the default hasher, [`WithBcrypt`], verifies those too
+//! and asks for them to be replaced by argon2id at the first sign-in.
 //!
 //! Hashing is CPU-bound by design; the engine runs every call on threads of its own at the
 //! lowest scheduling priority, never on an async worker.
 
 use std::fmt;
+use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
@@ -32,6 +35,30 @@ pub trait PasswordHasher: Send + Sync + 'static {
     /// # Errors
     /// When `hash` cannot be read.
     fn verify(&self, password: &str, hash: &str) -> Result<bool, PasswordError>;
+
+    /// Whether `hash`, which [`verify`](Self::verify) has just accepted, should be replaced by a
+    /// new [`hash`](Self::hash) of the same password: a hash of a format this hasher reads but
+    /// does not make, such as the Go library's bcrypt. The engine then stores the new hash during
+    /// that sign-in, keeping the user's sessions. Called on the async runtime, so it must be
+    /// cheap (a look at the prefix). The default: never.
+    fn needs_rehash(&self, hash: &str) -> bool {
+        let _ = hash;
+        false
+    }
+}
+
+/// The hasher [`Options`](crate::Options) uses unless given another: argon2id with `params`,
+/// inside [`WithBcrypt`] when the `bcrypt` feature is on (the default).
+///
+/// # Errors
+/// When argon2 refuses the parameters.
+pub fn default_hasher(params: Argon2Params) -> Result<Arc<dyn PasswordHasher>, PasswordError> {
+    let argon2 = Argon2id::new(params)?;
+    #[cfg(feature = "bcrypt")]
+    let hasher = WithBcrypt::new(argon2);
+    #[cfg(not(feature = "bcrypt"))]
+    let hasher = argon2;
+    Ok(Arc::new(hasher))
 }
 
 /// argon2id parameters.
@@ -112,6 +139,61 @@ impl PasswordHasher for Argon2id {
     }
 }
 
+/// A hasher that makes `inner`'s hashes and also verifies bcrypt hashes (`$2a$`, `$2b$`, `$2y$`),
+/// the Go library's format, asking for each one it accepted to be re-hashed by `inner`. The
+/// default hasher with the `bcrypt` feature (on by default), over [`Argon2id`].
+///
+/// A bcrypt verification costs about what an argon2id one does at the default parameters (see
+/// the README), so a wrong password against a bcrypt hash costs one bcrypt verification and no
+/// argon2. As with the Go library, only a password's first 72 bytes count against a bcrypt hash;
+/// the argon2id hash that replaces it covers the whole password. `$2x$` (hashes of the buggy
+/// crypt_blowfish) is not read.
+#[cfg(feature = "bcrypt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bcrypt")))]
+#[derive(Debug, Clone)]
+pub struct WithBcrypt<H = Argon2id> {
+    inner: H,
+}
+
+#[cfg(feature = "bcrypt")]
+impl<H> WithBcrypt<H> {
+    /// `inner`, also verifying bcrypt hashes.
+    pub fn new(inner: H) -> Self {
+        Self { inner }
+    }
+
+    /// The hasher that makes new hashes.
+    pub fn inner(&self) -> &H {
+        &self.inner
+    }
+}
+
+#[cfg(feature = "bcrypt")]
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| hash.starts_with(prefix))
+}
+
+#[cfg(feature = "bcrypt")]
+impl<H: PasswordHasher> PasswordHasher for WithBcrypt<H> {
+    fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        self.inner.hash(password)
+    }
+
+    fn verify(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
+        if is_bcrypt(hash) {
+            bcrypt::verify(password, hash).map_err(|err| PasswordError(Box::new(err)))
+        } else {
+            self.inner.verify(password, hash)
+        }
+    }
+
+    fn needs_rehash(&self, hash: &str) -> bool {
+        is_bcrypt(hash) || self.inner.needs_rehash(hash)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +230,43 @@ mod tests {
     #[test]
     fn unreadable_hash_is_an_error() {
         assert!(fast().verify("x", "$2a$10$bcrypt").is_err());
+    }
+
+    #[cfg(feature = "bcrypt")]
+    #[test]
+    fn with_bcrypt_verifies_each_go_prefix_and_asks_for_a_rehash() {
+        let hasher = WithBcrypt::new(fast());
+        let made = bcrypt::hash_with_result("correct horse", 4).unwrap();
+        for version in [
+            bcrypt::Version::TwoA,
+            bcrypt::Version::TwoB,
+            bcrypt::Version::TwoY,
+        ] {
+            let hash = made.format_for_version(version);
+            assert!(hasher.verify("correct horse", &hash).unwrap(), "{hash}");
+            assert!(!hasher.verify("correct horsf", &hash).unwrap(), "{hash}");
+            assert!(hasher.needs_rehash(&hash), "{hash}");
+        }
+        let twox = made.format_for_version(bcrypt::Version::TwoX);
+        assert!(hasher.verify("correct horse", &twox).is_err(), "not read");
+        assert!(hasher.verify("x", "$2a$10$bcrypt").is_err(), "malformed");
+
+        let argon2 = hasher.hash("correct horse").unwrap();
+        assert!(argon2.starts_with("$argon2id$"));
+        assert!(hasher.verify("correct horse", &argon2).unwrap());
+        assert!(!hasher.needs_rehash(&argon2));
+    }
+
+    #[test]
+    fn the_default_hasher_reads_bcrypt_with_the_feature_only() {
+        let hasher = default_hasher(Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
+        let go = "$2a$04$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
+        assert_eq!(hasher.verify("x", go).is_ok(), cfg!(feature = "bcrypt"));
+        assert_eq!(hasher.needs_rehash(go), cfg!(feature = "bcrypt"));
     }
 }

@@ -207,6 +207,7 @@ impl Auth {
         if self.inner.require_email_verification && !user.email_verified {
             return Err(AuthError::EmailNotVerified);
         }
+        let user = self.upgrade_password_hash(user, password).await;
         let (session, tokens) = self.new_session(&user.id, Utc::now(), request)?;
         tracing::Span::current()
             .record("user.id", &user.id)

@@ -109,6 +109,11 @@ impl Hashing {
             .map_err(internal)
     }
 
+    /// Whether the hasher asks for `hash`, which it has just accepted, to be replaced.
+    pub(super) fn needs_rehash(&self, hash: &str) -> bool {
+        self.pool.hasher.needs_rehash(hash)
+    }
+
     /// The dummy hash, made now if the start did not make it yet.
     pub(super) async fn dummy(&self) -> Result<&str, AuthError> {
         self.dummy_hash

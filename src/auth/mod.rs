@@ -15,6 +15,7 @@ mod options;
 mod passwords;
 mod recovery;
 mod session;
+mod upgrade;
 
 use std::fmt;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ pub use session::{IssuedTokens, SessionRequest, SignedIn};
 use self::cleanup::Cleanup;
 use self::hashing::Hashing;
 use crate::mail::Mailer;
-use crate::password::{Argon2id, PasswordHasher};
+use crate::password::{self, PasswordHasher};
 use crate::store::Store;
 
 /// The authentication engine: the Rust counterpart of AuthInGo's `authingo.New(...)`.
@@ -139,7 +140,7 @@ impl Auth {
         )?;
         let hasher: Arc<dyn PasswordHasher> = match options.hasher {
             Some(hasher) => hasher,
-            None => Arc::new(Argon2id::new(options.argon2).map_err(ConfigError::Argon2)?),
+            None => password::default_hasher(options.argon2).map_err(ConfigError::Argon2)?,
         };
         let queued = options
             .max_queued_hashes

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 mod auth;
+#[cfg(feature = "bcrypt")]
+mod bcrypt;
 mod counting;
 mod db;
 mod example;
