@@ -1,12 +1,31 @@
 //! The PostgreSQL store: [`PgStore`] on a bb8 pool of diesel-async connections, the embedded
-//! migrations and the schema.
+//! migrations, the schema and the check of it, and what an application sharing the database
+//! needs (the pool's settings, joins with the crate's tables).
 
 mod error;
+mod joins;
 mod migrations;
 mod models;
 mod pool;
 mod prepared;
-#[expect(missing_docs, reason = "written by `diesel print-schema`")]
+/// The tables the crate uses, as `diesel print-schema` writes them from the migrations, for the
+/// application's own queries:
+///
+/// | table | a row is | columns |
+/// |---|---|---|
+/// | `users` | an account | `id` (`usr_` and 32 hex digits), `email` (trimmed, lower-cased, unique), `name`, `password_hash` (argon2id in PHC form; a Go database's bcrypt until its user signs in), `email_verified`, `created_at`, `updated_at` |
+/// | `sessions` | a signed-in client | `id` (`ses_` and 32 hex digits), `user_id` (→ `users.id`, `ON DELETE CASCADE`), `token` and `refresh_token` (SHA-256 digests of the client's tokens, in hex, never the tokens), `expires_at` and `refresh_expires_at` (their expiries), `created_at` (the sign-in), `previous_refresh_token`, `rotated_at` and `rotation_secret` (the last refresh), `absolute_expires_at` (no refresh goes past it), `persistent` ("remember me"), `user_agent` and `ip_address` (the client at sign-in) |
+///
+/// Read them as you like, and join them with your tables through
+/// [`allow_tables_to_appear_with_authingo!`](crate::allow_tables_to_appear_with_authingo) and
+/// `diesel::joinable!`. Write them only through [`Auth`](crate::Auth) and the
+/// [`Store`](crate::Store), which keep the invariants above: a row written around them (an email
+/// not lower-cased, a raw token) is not found. Columns of your own added to `users` must be
+/// nullable or have a default ([`PgStore::verify_schema`] says so otherwise).
+#[expect(
+    missing_docs,
+    reason = "the tables are written by `diesel print-schema`"
+)]
 pub mod schema;
 mod setup;
 mod store;
@@ -15,6 +34,8 @@ mod verify;
 /// The pool crate [`PgPool`] is built on (bb8 0.9), for an application that builds or shares the
 /// pool without naming the crate itself.
 pub use bb8;
+#[doc(hidden)]
+pub use diesel as __diesel;
 /// The connection crate [`PgPool`] holds (diesel-async 0.9): `AsyncPgConnection`, and
 /// `RunQueryDsl` for an application's own queries on the shared pool.
 pub use diesel_async;
