@@ -2,6 +2,7 @@
 //! migrations, the schema and the check of it, and what an application sharing the database
 //! needs (the pool's settings, joins with the crate's tables).
 
+mod copy;
 mod error;
 mod joins;
 mod migrations;
@@ -34,6 +35,7 @@ mod verify;
 /// The pool crate [`PgPool`] is built on (bb8 0.9), for an application that builds or shares the
 /// pool without naming the crate itself.
 pub use bb8;
+pub use copy::{CopyMigrationsError, copy_migrations, missing_migrations};
 #[doc(hidden)]
 pub use diesel as __diesel;
 /// The connection crate [`PgPool`] holds (diesel-async 0.9): `AsyncPgConnection`, and

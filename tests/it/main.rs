@@ -6,6 +6,7 @@ mod auth;
 #[cfg(feature = "bcrypt")]
 mod bcrypt;
 mod counting;
+mod copy;
 mod db;
 mod example;
 mod fixtures;
