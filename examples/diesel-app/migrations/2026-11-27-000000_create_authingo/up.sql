@@ -1,0 +1,24 @@
+CREATE TABLE IF NOT EXISTS users (
+id VARCHAR(255) PRIMARY KEY,
+email VARCHAR(255) UNIQUE NOT NULL,
+name VARCHAR(255) NOT NULL,
+password_hash VARCHAR(255) NOT NULL,
+email_verified BOOLEAN DEFAULT FALSE,
+created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+updated_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+id VARCHAR(255) PRIMARY KEY,
+user_id VARCHAR(255) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+token VARCHAR(255) UNIQUE NOT NULL,
+refresh_token VARCHAR(255) UNIQUE NOT NULL,
+refresh_expires_at TIMESTAMPTZ NOT NULL,
+expires_at TIMESTAMP WITH TIME ZONE NOT NULL,
+created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE INDEX IF NOT EXISTS idx_sessions_token ON sessions(token);
+CREATE INDEX IF NOT EXISTS idx_sessions_refresh_token ON sessions(refresh_token);
+CREATE INDEX IF NOT EXISTS idx_sessions_expires_at ON sessions(expires_at);
+CREATE INDEX IF NOT EXISTS idx_sessions_refresh_expires_at ON sessions(refresh_expires_at);
