@@ -290,8 +290,9 @@ impl Options {
         self
     }
 
-    /// Replaces the argon2id hasher, e.g. with one that also verifies the bcrypt hashes of a
-    /// database adopted from the Go library.
+    /// Replaces the default hasher, [`password::default_hasher`](crate::password::default_hasher):
+    /// argon2id, which with the `bcrypt` feature (on by default) also verifies, and has re-hashed,
+    /// the bcrypt hashes of a database adopted from the Go library.
     #[must_use]
     pub fn password_hasher(mut self, hasher: Arc<dyn PasswordHasher>) -> Self {
         self.hasher = Some(hasher);

@@ -26,7 +26,9 @@ const BOOLEAN: &str = "boolean";
 /// Every column the crate reads or writes, in the order of `schema.rs`'s tables. A table is made
 /// by the migration of its first line; a later migration adds its columns with
 /// `ADD COLUMN IF NOT EXISTS`. Each line gives the column as it is after every migration (a test
-/// compares the list with `schema.rs`, another with a migrated database).
+/// compares the list with `schema.rs`, another with a migrated database). Before migrations, a
+/// table about to be adopted is compared with its first migration's lines: a later migration
+/// that changed the type of one of those columns would need that line to say both types.
 pub(crate) const EXPECTED: &[Column] = &[
     col("users", "id", VARCHAR_255, Null::No, Unique::Yes, SPEC),
     col("users", "email", VARCHAR_255, Null::No, Unique::Yes, SPEC),
