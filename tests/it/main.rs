@@ -5,8 +5,8 @@
 mod auth;
 #[cfg(feature = "bcrypt")]
 mod bcrypt;
-mod counting;
 mod copy;
+mod counting;
 mod db;
 mod example;
 mod fixtures;
