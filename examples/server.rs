@@ -24,15 +24,17 @@ use std::time::Duration;
 use authingo::http::{ApiError, CurrentUser, UserView};
 use authingo::postgres::{self, PgStore};
 use authingo::{Auth, Options};
+use axum::extract::ConnectInfo;
 use axum::response::Html;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tower::Layer as _;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing_subscriber::EnvFilter;
 
@@ -94,7 +96,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
 ///
 /// hyper's own connection builder rather than `axum::serve`, for the header timeout: only the
 /// HTTP parser sees a request before its headers are complete, and `axum::serve` gives it no
-/// timer, so its 30-second default never fires.
+/// timer, so its 30-second default never fires. Each request carries its connection's peer
+/// address as `ConnectInfo<SocketAddr>`, as `into_make_service_with_connect_info` would give
+/// it: the sessions record it.
 async fn serve(listener: TcpListener, app: Router, stop: impl Future<Output = ()>) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -102,10 +106,10 @@ async fn serve(listener: TcpListener, app: Router, stop: impl Future<Output = ()
     let graceful = GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // Out of file descriptors, say: pause rather than spin.
                     tracing::warn!(error = %err, "accept failed");
@@ -114,7 +118,7 @@ async fn serve(listener: TcpListener, app: Router, stop: impl Future<Output = ()
                 }
             },
         };
-        let service = TowerToHyperService::new(app.clone());
+        let service = TowerToHyperService::new(Extension(ConnectInfo(peer)).layer(app.clone()));
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(err) = connection.await {
