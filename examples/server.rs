@@ -181,6 +181,7 @@ const PAGE: &str = r#"<!doctype html>
   body { font: 16px system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
   fieldset { margin-bottom: 1rem; } input { display: block; margin: .3rem 0; width: 100%; }
   pre { background: #f4f4f4; padding: 1rem; white-space: pre-wrap; }
+  li { margin: .3rem 0; } li button { margin-left: .5rem; }
 </style>
 <h1>authingo demo</h1>
 <fieldset><legend>Account</legend>
@@ -196,29 +197,67 @@ const PAGE: &str = r#"<!doctype html>
   <button id="refresh" onclick="call('POST', '/api/auth/refresh')">Refresh</button>
   <button id="sign-out" onclick="call('POST', '/api/auth/sign-out')">Sign out</button>
 </fieldset>
+<fieldset><legend>Sessions</legend>
+  <button id="list-sessions" onclick="call('GET', '/api/auth/sessions', undefined, show)">List sessions</button>
+  <button id="revoke-others" onclick="call('POST', '/api/auth/sessions/revoke-others', undefined, list)">Revoke the others</button>
+  <button id="sign-out-everywhere" onclick="call('POST', '/api/auth/sign-out-everywhere', undefined, list)">Sign out everywhere</button>
+  <ul id="sessions"></ul>
+  <input id="current-password" type="password" placeholder="current password" autocomplete="current-password">
+  <input id="new-password" type="password" placeholder="new password" autocomplete="new-password">
+  <button id="change-password" onclick="call('POST', '/api/auth/change-password', {current_password: v('current-password'), new_password: v('new-password')}, list)">Change password (ends the other sessions)</button>
+</fieldset>
 <!-- data-answers counts the answers shown, so a test can wait for the next one. -->
 <pre id="out" data-answers="0">Responses appear here.</pre>
 <script>
   const v = (id) => document.getElementById(id).value;
-  async function call(method, path, body) {
+
+  const send = (method, path, body) => fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-Authingo-Client": "true" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+  // Shows the answer to one request; `then` takes a successful answer's JSON before the
+  // answer is counted.
+  async function call(method, path, body, then) {
     const out = document.getElementById("out");
     let shown;
     try {
-      const response = await fetch(path, {
-        method,
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-Authingo-Client": "true" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      const response = await send(method, path, body);
       const text = await response.text();
+      let json;
       shown = text;
-      try { shown = JSON.stringify(JSON.parse(text), null, 2); } catch (_) {}
+      try { json = JSON.parse(text); shown = JSON.stringify(json, null, 2); } catch (_) {}
       shown = `${method} ${path} → ${response.status}\n${shown}`;
+      if (response.ok && then) await then(json);
     } catch (err) {
       shown = `${method} ${path} → failed: ${err}`;
     }
     out.textContent = shown;
     out.dataset.answers = Number(out.dataset.answers) + 1;
+  }
+
+  // The sessions again after a change to them; the answer shown stays the change's.
+  async function list() {
+    const response = await send("GET", "/api/auth/sessions");
+    show(response.ok ? await response.json() : { sessions: [] });
+  }
+
+  function show({ sessions }) {
+    document.getElementById("sessions").replaceChildren(...sessions.map((session) => {
+      const item = document.createElement("li");
+      item.className = "session";
+      item.dataset.current = session.current;
+      item.textContent = `${session.current ? "(this one) " : ""}signed in ${session.created_at}, ` +
+        `last used ${session.last_used_at ?? "-"}, from ${session.ip ?? "?"}, ${session.user_agent ?? "?"}`;
+      const revoke = document.createElement("button");
+      revoke.className = "revoke";
+      revoke.textContent = "Revoke";
+      revoke.onclick = () => call("POST", "/api/auth/sessions/revoke", { id: session.id }, list);
+      item.append(revoke);
+      return item;
+    }));
   }
 </script>
 </html>

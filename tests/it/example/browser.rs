@@ -1,5 +1,6 @@
 //! The example's page in headless Chromium, driven through ChromeDriver as a person would use
-//! it: sign up, look at the session, call the protected route, refresh, sign out, sign in.
+//! it: sign up, look at the session, call the protected route, refresh, sign out, sign in; then
+//! see and end the sessions of other devices, change the password, and sign out everywhere.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -7,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use serde_json::json;
+use reqwest::header::{SET_COOKIE, USER_AGENT};
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -21,32 +23,22 @@ const INSTALL: &str = "apt-get update && apt-get install -y chromium chromium-dr
 /// How long the page may take to show an answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The password after a change.
+pub(super) const NEW_PASSWORD: &str = "a new and longer passphrase";
+
+/// The user agent of the device that signs in besides the browser.
+const OTHER_DEVICE: &str = "authingo-test other device";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_page_signs_up_refreshes_signs_out_and_in_in_a_browser() {
     let started = Instant::now();
     let server = ExampleServer::start().await;
-    let driver = ChromeDriver::start().await;
-    let profile = tempfile::tempdir().unwrap();
-    let browser = driver.session(profile.path()).await;
-
-    // The steps run before the session is closed whatever their outcome, so no browser outlives
-    // a failed assertion.
-    let steps = tokio::spawn(walk_through_the_page(browser.clone(), server.url("/"))).await;
-    browser.close().await.unwrap();
-    drop(driver);
-    if let Err(panic) = steps {
-        std::panic::resume_unwind(panic.into_panic());
-    }
+    in_browser(|page| walk_through_the_page(page, server.url(""))).await;
     eprintln!("browser walk-through took {:?}", started.elapsed());
 }
 
-async fn walk_through_the_page(browser: Client, url: String) {
-    let page = Page {
-        browser,
-        answers: 0,
-    };
-    page.browser.goto(&url).await.unwrap();
-    let mut page = page;
+async fn walk_through_the_page(mut page: Page, base: String) {
+    page.goto(&format!("{base}/")).await;
 
     page.fill("name", "Ada").await;
     page.fill("email", "Ada@Example.com").await;
@@ -105,28 +97,200 @@ async fn walk_through_the_page(browser: Client, url: String) {
         "after sign-in: {shown}"
     );
     assert!(shown.contains("Hello, Ada!"), "{shown}");
+
+    sessions_of_other_devices(&mut page, &base).await;
+}
+
+/// Another device signs in beside the browser; the page lists both sessions and ends the
+/// other's, by revoking it, by revoking all others, and by changing the password; then it signs
+/// out everywhere.
+async fn sessions_of_other_devices(page: &mut Page, base: &str) {
+    let other = OtherDevice::sign_in(base, PASSWORD).await;
+    let shown = page.click("list-sessions").await;
+    assert!(shown.starts_with("GET /api/auth/sessions → 200"), "{shown}");
+    let listed = answer(&shown);
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{shown}");
+    for session in sessions {
+        assert_eq!(session["ip"], json!("127.0.0.1"), "{shown}");
+    }
+    let (current, others): (Vec<_>, Vec<_>) =
+        sessions.iter().partition(|s| s["current"] == json!(true));
+    assert_eq!((current.len(), others.len()), (1, 1), "{shown}");
+    assert_eq!(others[0]["user_agent"], json!(OTHER_DEVICE), "{shown}");
+    let browser_agent = current[0]["user_agent"].as_str().unwrap_or_default();
+    assert!(browser_agent.contains("Chrome"), "{shown}");
+    assert_eq!(page.count("li.session").await, 2);
+    assert_eq!(page.count("li.session[data-current='true']").await, 1);
+
+    let revoke_other = Locator::Css("li.session[data-current='false'] button.revoke");
+    let shown = page.click_on(revoke_other).await;
+    assert!(
+        shown.starts_with("POST /api/auth/sessions/revoke → 200"),
+        "{shown}"
+    );
+    assert_eq!(page.count("li.session").await, 1, "the list shrinks");
+    assert_eq!(page.count("li.session[data-current='true']").await, 1);
+    assert_eq!(other.session_status().await, 401, "revoked");
+
+    let other = OtherDevice::sign_in(base, PASSWORD).await;
+    let shown = page.click("revoke-others").await;
+    assert!(
+        shown.starts_with("POST /api/auth/sessions/revoke-others → 200"),
+        "{shown}"
+    );
+    assert!(shown.contains(r#""revoked": 1"#), "{shown}");
+    assert_eq!(page.count("li.session").await, 1);
+    assert_eq!(other.session_status().await, 401, "revoked with the others");
+
+    let other = OtherDevice::sign_in(base, PASSWORD).await;
+    page.fill("current-password", PASSWORD).await;
+    page.fill("new-password", NEW_PASSWORD).await;
+    let shown = page.click("change-password").await;
+    assert!(
+        shown.starts_with("POST /api/auth/change-password → 200"),
+        "{shown}"
+    );
+    assert_eq!(other.session_status().await, 401, "ended by the change");
+    assert_eq!(page.count("li.session[data-current='true']").await, 1);
+    let shown = page.click("me").await;
+    assert!(shown.starts_with("GET /api/me → 200"), "{shown}");
+    let shown = page.click("sign-in").await;
+    assert!(
+        shown.starts_with("POST /api/auth/sign-in → 401"),
+        "the old password: {shown}"
+    );
+    page.fill("password", NEW_PASSWORD).await;
+    let shown = page.click("sign-in").await;
+    assert!(shown.starts_with("POST /api/auth/sign-in → 200"), "{shown}");
+
+    let shown = page.click("sign-out-everywhere").await;
+    assert!(
+        shown.starts_with("POST /api/auth/sign-out-everywhere → 200"),
+        "{shown}"
+    );
+    assert_eq!(page.count("li.session").await, 0);
+    let shown = page.click("me").await;
+    assert!(shown.starts_with("GET /api/me → 401"), "{shown}");
+}
+
+/// The JSON of an answer the page shows (below its status line).
+fn answer(shown: &str) -> Value {
+    let (_, body) = shown.split_once('\n').unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|err| panic!("{err}: {shown}"))
+}
+
+/// A device signed in over plain HTTP, holding its session cookie.
+struct OtherDevice {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl OtherDevice {
+    async fn sign_in(base: &str, password: &str) -> Self {
+        let http = reqwest::Client::new();
+        let reply = http
+            .post(format!("{base}/api/auth/sign-in"))
+            .header("X-Authingo-Client", "true")
+            .header(USER_AGENT, OTHER_DEVICE)
+            .json(&json!({"email": "ada@example.com", "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        // Sent by hand: the cookie is `Secure` and this is plain HTTP.
+        let cookie = reply
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok()?.split(';').next())
+            .find(|pair| pair.starts_with("authingo_session="))
+            .unwrap()
+            .to_owned();
+        Self {
+            http,
+            base: base.to_owned(),
+            cookie,
+        }
+    }
+
+    /// The status of `GET /api/auth/session` with this device's cookie.
+    async fn session_status(&self) -> u16 {
+        self.http
+            .get(format!("{}/api/auth/session", self.base))
+            .header("X-Authingo-Client", "true")
+            .header("Cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+/// Runs `walk` on a page of a new headless Chromium. The browser is closed whatever the walk's
+/// outcome, so none outlives a failed assertion; then the walk's panic, if any, goes on.
+pub(super) async fn in_browser<W, F>(walk: W)
+where
+    W: FnOnce(Page) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let driver = ChromeDriver::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let browser = driver.session(profile.path()).await;
+    let page = Page {
+        browser: browser.clone(),
+        answers: 0,
+    };
+    let steps = tokio::spawn(walk(page)).await;
+    browser.close().await.unwrap();
+    drop(driver);
+    if let Err(panic) = steps {
+        std::panic::resume_unwind(panic.into_panic());
+    }
 }
 
 /// The demo page, through its ids: the inputs, the buttons and `#out`, whose `data-answers`
 /// counts the answers shown.
-struct Page {
-    browser: Client,
+pub(super) struct Page {
+    pub(super) browser: Client,
     answers: u32,
 }
 
 impl Page {
-    async fn fill(&self, id: &str, text: &str) {
+    /// Loads `url`, a fresh page whose count of answers starts again.
+    pub(super) async fn goto(&mut self, url: &str) {
+        self.browser.goto(url).await.unwrap();
+        self.answers = 0;
+    }
+
+    pub(super) async fn fill(&self, id: &str, text: &str) {
         let input = self.browser.find(Locator::Id(id)).await.unwrap();
         input.clear().await.unwrap();
         input.send_keys(text).await.unwrap();
     }
 
-    /// Clicks button `id` and returns the answer the page then shows.
-    async fn click(&mut self, id: &str) -> String {
+    /// How many elements match `css`.
+    pub(super) async fn count(&self, css: &str) -> usize {
         self.browser
-            .find(Locator::Id(id))
+            .find_all(Locator::Css(css))
             .await
             .unwrap()
+            .len()
+    }
+
+    /// Clicks button `id` and returns the answer the page then shows.
+    pub(super) async fn click(&mut self, id: &str) -> String {
+        self.click_on(Locator::Id(id)).await
+    }
+
+    /// Clicks the button `button` finds and returns the answer the page then shows.
+    pub(super) async fn click_on(&mut self, button: Locator<'_>) -> String {
+        self.browser
+            .find(button)
+            .await
+            .unwrap_or_else(|err| panic!("no {button:?}: {err}"))
             .click()
             .await
             .unwrap();
@@ -137,7 +301,9 @@ impl Page {
             .at_most(ANSWER_TIMEOUT)
             .for_element(Locator::Css(&shown))
             .await
-            .unwrap_or_else(|err| panic!("no answer to #{id} within {ANSWER_TIMEOUT:?}: {err}"))
+            .unwrap_or_else(|err| {
+                panic!("no answer to {button:?} within {ANSWER_TIMEOUT:?}: {err}")
+            })
             .text()
             .await
             .unwrap()
