@@ -1,11 +1,20 @@
 //! The example server: AuthInGo's routes under `/api/auth`, a protected `GET /api/me`, and a
-//! small page at `/` to try them from a browser.
+//! small page at `/` to try them from a browser, which also answers the links the server mails
+//! (`/verify-email`, `/reset-password` and `/confirm-email`, each `?token=…`).
 //!
 //! Run it with `cargo run --example server`, then open <http://localhost:8080/>. It reads
 //! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/authingo_demo`, created if
 //! missing), applies the migrations, listens on 127.0.0.1 at `PORT` (default 8080; 0 takes any
 //! free port) and, once it accepts connections, prints one line on stdout:
 //! `listening on http://localhost:<port>/`. Logs go to stderr (`RUST_LOG`, default `info`).
+//!
+//! Mail (verification and reset links, notices) is logged at INFO by the development mailer,
+//! links included: follow them from the terminal. Built with the `smtp` feature
+//! (`cargo run --example server --features smtp`), it sends through an SMTP server instead when
+//! `SMTP_PORT` is set, at `SMTP_HOST` (default `127.0.0.1`), in plain text and without a login:
+//! a relay on the same host or a test server such as
+//! `python3 -m aiosmtpd -n -l 127.0.0.1:2525`. Mailed links start with the address the server
+//! listens on.
 //!
 //! The bounds it sets, to keep when you copy it:
 //!
@@ -19,11 +28,13 @@
 use std::error::Error;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use authingo::http::{ApiError, CurrentUser, UserView};
+use authingo::mail::{DevMailer, Mailer};
 use authingo::postgres::{self, PgStore};
-use authingo::{Auth, Options};
+use authingo::{Auth, HttpOptions, Options};
 use axum::extract::ConnectInfo;
 use axum::response::Html;
 use axum::routing::get;
@@ -55,6 +66,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
+    let mailer = mailer()?;
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/authingo_demo".to_owned());
     if postgres::create_database_if_missing(&url).await? {
@@ -62,11 +74,25 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     let applied = postgres::run_migrations(&url).await?;
     tracing::info!(?applied, "migrations up to date");
+
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.parse()?,
+        Err(_) => 8080,
+    };
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let port = listener.local_addr()?.port();
     let store = PgStore::new(postgres::connect(&url).await?);
-    let auth = Auth::new(Options::new(store))?;
+    let options = Options::new(store)
+        .mailer(mailer)
+        // Mailed links lead back to this server's page, on whatever port it got.
+        .http(HttpOptions::default().app_url(&format!("http://localhost:{port}")));
+    let auth = Auth::new(options)?;
 
     let app = Router::new()
         .route("/", get(page))
+        .route("/verify-email", get(page))
+        .route("/reset-password", get(page))
+        .route("/confirm-email", get(page))
         .route("/api/me", get(me))
         .with_state(auth.clone())
         .nest("/api/auth", auth.router())
@@ -74,21 +100,33 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)
         .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT));
 
-    let port: u16 = match std::env::var("PORT") {
-        Ok(port) => port.parse()?,
-        Err(_) => 8080,
-    };
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     // Before the address is printed: whoever reads it may signal at once.
     let stop = stop_signal()?;
-    println!(
-        "listening on http://localhost:{}/",
-        listener.local_addr()?.port()
-    );
+    println!("listening on http://localhost:{port}/");
     serve(listener, app, stop).await;
     auth.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where mail goes: an SMTP server when `SMTP_PORT` is set (feature `smtp`), else the log.
+fn mailer() -> Result<Arc<dyn Mailer>, Box<dyn Error>> {
+    let Ok(port) = std::env::var("SMTP_PORT") else {
+        tracing::info!("mail is logged, not sent (development mailer)");
+        return Ok(Arc::new(DevMailer));
+    };
+    #[cfg(feature = "smtp")]
+    {
+        use authingo::mail::{SmtpMailer, SmtpSecurity};
+        let host = std::env::var("SMTP_HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
+        let port: u16 = port.parse()?;
+        let from = "authingo demo <no-reply@example.com>";
+        let mailer = SmtpMailer::new(&host, port, SmtpSecurity::None, None, from)?;
+        tracing::info!(%host, port, "mail is sent through SMTP");
+        Ok(Arc::new(mailer))
+    }
+    #[cfg(not(feature = "smtp"))]
+    Err(format!("SMTP_PORT={port} needs the example built with `--features smtp`").into())
 }
 
 /// Serves HTTP/1.1 on `listener` until `stop`, then drains the open connections for at most
@@ -176,6 +214,8 @@ async fn page() -> Html<&'static str> {
 const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <meta charset="utf-8">
+<!-- A mailed link carries a token in the address: never pass it on in a Referer. -->
+<meta name="referrer" content="no-referrer">
 <title>authingo demo</title>
 <style>
   body { font: 16px system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
@@ -184,12 +224,25 @@ const PAGE: &str = r#"<!doctype html>
   li { margin: .3rem 0; } li button { margin-left: .5rem; }
 </style>
 <h1>authingo demo</h1>
+<!-- The views of the mailed links, shown by their path. A click spends the token, not the
+     visit: a mail scanner that opens the link must not use it up. -->
+<fieldset id="verify-view" hidden><legend>Verify your email</legend>
+  <button id="verify-email" onclick="call('POST', '/api/auth/verify-email', {token}, spent)">Verify my email</button>
+</fieldset>
+<fieldset id="reset-view" hidden><legend>Choose a new password</legend>
+  <input id="reset-new-password" type="password" placeholder="new password" autocomplete="new-password">
+  <button id="reset-password" onclick="call('POST', '/api/auth/reset-password', {token, new_password: v('reset-new-password')}, spent)">Set the new password</button>
+</fieldset>
+<fieldset id="confirm-view" hidden><legend>Confirm your new email</legend>
+  <button id="confirm-email" onclick="call('POST', '/api/auth/confirm-email', {token}, spent)">Confirm my new email</button>
+</fieldset>
 <fieldset><legend>Account</legend>
   <input id="name" placeholder="name" autocomplete="name">
   <input id="email" placeholder="email" autocomplete="email">
   <input id="password" type="password" placeholder="password (8 characters or more)">
   <button id="sign-up" onclick="call('POST', '/api/auth/sign-up', {email: v('email'), password: v('password'), name: v('name')})">Sign up</button>
   <button id="sign-in" onclick="call('POST', '/api/auth/sign-in', {email: v('email'), password: v('password')})">Sign in</button>
+  <button id="forgot-password" onclick="call('POST', '/api/auth/request-password-reset', {email: v('email')})">Forgot password (mails a link)</button>
 </fieldset>
 <fieldset><legend>Session</legend>
   <button id="session" onclick="call('GET', '/api/auth/session')">Show session</button>
@@ -206,10 +259,19 @@ const PAGE: &str = r#"<!doctype html>
   <input id="new-password" type="password" placeholder="new password" autocomplete="new-password">
   <button id="change-password" onclick="call('POST', '/api/auth/change-password', {current_password: v('current-password'), new_password: v('new-password')}, list)">Change password (ends the other sessions)</button>
 </fieldset>
+<fieldset><legend>Email</legend>
+  <button id="send-verification" onclick="call('POST', '/api/auth/send-verification-email')">Send a verification email</button>
+  <input id="new-email" placeholder="new email" autocomplete="email">
+  <button id="change-email" onclick="call('POST', '/api/auth/change-email', {new_email: v('new-email')})">Change email (mails a link to the new one)</button>
+</fieldset>
 <!-- data-answers counts the answers shown, so a test can wait for the next one. -->
-<pre id="out" data-answers="0">Responses appear here.</pre>
+<pre id="out" data-answers="0">Responses appear here. With the default mailer, mailed links appear in the server's log.</pre>
 <script>
   const v = (id) => document.getElementById(id).value;
+  const token = new URLSearchParams(location.search).get("token");
+  const view = { "/verify-email": "verify-view", "/reset-password": "reset-view",
+                 "/confirm-email": "confirm-view" }[location.pathname];
+  if (view && token) document.getElementById(view).hidden = false;
 
   const send = (method, path, body) => fetch(path, {
     method,
@@ -236,6 +298,12 @@ const PAGE: &str = r#"<!doctype html>
     }
     out.textContent = shown;
     out.dataset.answers = Number(out.dataset.answers) + 1;
+  }
+
+  // A link's token works once: once used, the view goes and the address loses it.
+  function spent() {
+    document.getElementById(view).hidden = true;
+    history.replaceState(null, "", "/");
   }
 
   // The sessions again after a change to them; the answer shown stays the change's.

@@ -1,6 +1,7 @@
 //! The example's page in headless Chromium, driven through ChromeDriver as a person would use
 //! it: sign up, look at the session, call the protected route, refresh, sign out, sign in; then
 //! see and end the sessions of other devices, change the password, and sign out everywhere.
+//! [`in_browser`] and [`Page`] serve the walk through the mailed links too (`links.rs`).
 
 use std::path::Path;
 use std::process::Stdio;

@@ -51,8 +51,14 @@ pub(crate) struct ExampleServer {
 impl ExampleServer {
     /// Starts the binary on a fresh database and waits for the address it prints.
     pub(crate) async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`start`](Self::start) with more environment variables (`SMTP_PORT`, say).
+    pub(crate) async fn start_with(env: &[(&str, &str)]) -> Self {
         let db = TestDb::new().await;
         let mut child = Command::new(binary())
+            .envs(env.iter().copied())
             .env("DATABASE_URL", db.url())
             .env("PORT", "0")
             .env("RUST_LOG", "info")
