@@ -7,7 +7,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use authingo::token::{Token, TokenDigest, TokenKind};
-use authingo::{InputReason, Session, SessionRotation, SessionWithUser, Store, StoreError, User};
+use authingo::{
+    CleanupPace, EndSessions, InputReason, OneTimeToken, RefreshOutcome, Session, SessionRotation,
+    SessionWithUser, Store, StoreError, TokenUse, UsedToken, User,
+};
 use chrono::{TimeDelta, Utc};
 
 /// Access and refresh tokens of the fixture sessions, in the shape the crate issues.
@@ -44,6 +47,7 @@ struct Fault {
 struct State {
     users: HashMap<String, User>,
     sessions: Vec<Session>,
+    tokens: Vec<OneTimeToken>,
     calls: usize,
     fault: Option<Fault>,
     fault_fired: bool,
@@ -104,6 +108,11 @@ impl MemoryStore {
                 expires_at: now + TimeDelta::minutes(access_in),
                 refresh_expires_at: now + TimeDelta::minutes(refresh_in),
                 created_at: Some(now),
+                rotated_at: None,
+                absolute_expires_at: None,
+                persistent: true,
+                user_agent: None,
+                ip_address: None,
             };
         let mut state = self.state.lock().expect("not poisoned");
         *state = State {
@@ -234,23 +243,175 @@ impl Store for MemoryStore {
         &self,
         refresh_token: &TokenDigest,
         rotation: &SessionRotation,
-    ) -> Result<Option<SessionWithUser>, StoreError> {
+    ) -> Result<RefreshOutcome, StoreError> {
+        // The rotation only: replays within the grace window are the database's concern.
         let mut state = self.enter()?;
         let now = Utc::now();
         let Some(session) = state.sessions.iter_mut().find(|session| {
             &session.refresh_token == refresh_token && session.refresh_expires_at > now
         }) else {
-            return Ok(None);
+            return Ok(RefreshOutcome::Invalid);
         };
         session.token = rotation.token.clone();
         session.refresh_token = rotation.refresh_token.clone();
         session.expires_at = rotation.expires_at;
         session.refresh_expires_at = rotation.refresh_expires_at;
+        session.rotated_at = Some(now);
         let session = session.clone();
-        Ok(with_user(&state, &session))
+        Ok(with_user(&state, &session).map_or(RefreshOutcome::Invalid, RefreshOutcome::Rotated))
     }
 
-    async fn cleanup_expired_sessions(&self) -> Result<u64, StoreError> {
+    async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
+        let state = self.enter()?;
+        let now = Utc::now();
+        let mut sessions: Vec<_> = state
+            .sessions
+            .iter()
+            .filter(|session| session.user_id == user_id && session.refresh_expires_at > now)
+            .cloned()
+            .collect();
+        sessions.sort_by(|a, b| b.last_used_at().cmp(&a.last_used_at()));
+        Ok(sessions)
+    }
+
+    async fn delete_user_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.enter()?;
+        let before = state.sessions.len();
+        state
+            .sessions
+            .retain(|session| !(session.user_id == user_id && session.id == session_id));
+        Ok(state.sessions.len() < before)
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut state = self.enter()?;
+        let before = state.sessions.len();
+        state.sessions.retain(|session| {
+            session.user_id != user_id || Some(session.id.as_str()) == keep
+        });
+        Ok((before - state.sessions.len()) as u64)
+    }
+
+    async fn evict_sessions(&self, user_id: &str, keep: u32) -> Result<u64, StoreError> {
+        let kept: Vec<String> = self
+            .list_sessions(user_id)
+            .await?
+            .into_iter()
+            .take(keep as usize)
+            .map(|session| session.id)
+            .collect();
+        let mut state = self.enter()?;
+        let before = state.sessions.len();
+        state
+            .sessions
+            .retain(|session| session.user_id != user_id || kept.contains(&session.id));
+        Ok((before - state.sessions.len()) as u64)
+    }
+
+    async fn set_password_hash(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        end: EndSessions<'_>,
+    ) -> Result<bool, StoreError> {
+        check_text("password_hash", password_hash)?;
+        let mut state = self.enter()?;
+        let Some(user) = state.users.values_mut().find(|user| user.id == user_id) else {
+            return Ok(false);
+        };
+        user.password_hash = password_hash.to_owned();
+        user.updated_at = Some(Utc::now());
+        match end {
+            EndSessions::AllBut(keep) => state
+                .sessions
+                .retain(|session| session.user_id != user_id || session.id == keep),
+            EndSessions::All => state.sessions.retain(|session| session.user_id != user_id),
+            _ => {}
+        }
+        Ok(true)
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        let state = self.enter()?;
+        Ok(state.users.values().find(|user| user.id == user_id).cloned())
+    }
+
+    async fn issue_token(&self, token: &OneTimeToken) -> Result<(), StoreError> {
+        let mut state = self.enter()?;
+        state
+            .tokens
+            .retain(|t| !(t.user_id == token.user_id && t.purpose == token.purpose));
+        state.tokens.push(token.clone());
+        Ok(())
+    }
+
+    async fn use_token(
+        &self,
+        token: &TokenDigest,
+        use_: TokenUse<'_>,
+    ) -> Result<Option<UsedToken>, StoreError> {
+        let mut state = self.enter()?;
+        let now = Utc::now();
+        let Some(at) = state.tokens.iter().position(|t| {
+            &t.token == token && t.purpose == use_.purpose() && t.expires_at > now
+        }) else {
+            return Ok(None);
+        };
+        let used = state.tokens.remove(at);
+        let Some(key) = state
+            .users
+            .iter()
+            .find(|(_, user)| user.id == used.user_id)
+            .map(|(key, _)| key.clone())
+        else {
+            return Ok(None);
+        };
+        let mut user = state.users.remove(&key).expect("found above");
+        let previous_email = user.email.clone();
+        match use_ {
+            TokenUse::ResetPassword { password_hash } => {
+                user.password_hash = password_hash.to_owned();
+                state.sessions.retain(|session| session.user_id != user.id);
+            }
+            TokenUse::ChangeEmail => {
+                let new_email = used.email.unwrap_or_default();
+                if state.users.contains_key(&new_email) {
+                    state.users.insert(key, user);
+                    return Err(StoreError::DuplicateEmail);
+                }
+                user.email = new_email;
+                user.email_verified = true;
+            }
+            _ => {
+                if used.email.as_deref() == Some(user.email.as_str()) {
+                    user.email_verified = true;
+                }
+            }
+        }
+        state.users.insert(user.email.clone(), user.clone());
+        Ok(Some(UsedToken {
+            user,
+            previous_email,
+        }))
+    }
+
+    async fn cleanup_expired_tokens(&self) -> Result<u64, StoreError> {
+        let mut state = self.enter()?;
+        let now = Utc::now();
+        let before = state.tokens.len();
+        state.tokens.retain(|token| token.expires_at >= now);
+        Ok((before - state.tokens.len()) as u64)
+    }
+
+    async fn cleanup_expired_sessions_paced(&self, _pace: CleanupPace) -> Result<u64, StoreError> {
         let mut state = self.enter()?;
         let now = Utc::now();
         let before = state.sessions.len();
