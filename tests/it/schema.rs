@@ -5,6 +5,7 @@
 use authingo::Store as _;
 use authingo::StoreError;
 use authingo::postgres::{SchemaProblem, SetupError, run_migrations, run_migrations_from};
+use diesel::migration::MigrationSource;
 use diesel_async::SimpleAsyncConnection as _;
 use diesel_migrations::FileBasedMigrations;
 
@@ -111,7 +112,13 @@ async fn a_users_table_of_the_expected_shape_with_columns_of_its_own_is_adopted(
     .await
     .unwrap();
 
-    assert_eq!(run_migrations(db.url()).await.unwrap().len(), 3);
+    // Every migration: the first, whose tables were there, as a no-op.
+    assert_eq!(
+        run_migrations(db.url()).await.unwrap().len(),
+        MigrationSource::<diesel::pg::Pg>::migrations(&authingo::postgres::MIGRATIONS)
+            .unwrap()
+            .len()
+    );
     let store = db.store().await;
     store.verify_schema().await.unwrap();
     let ada = user("ada@example.com");

@@ -29,18 +29,26 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_sign_ins_finish_and_exits_zero() {
     let mut server = ExampleServer::start().await;
-    sign_up(&server, "ada@example.com").await;
+    // Six accounts: concurrent sign-ins of one account past the first few are throttled by
+    // design (each counts as a failure until its password checked out).
+    let emails: Vec<String> = (0..6).map(|i| format!("ada{i}@example.com")).collect();
+    for email in &emails {
+        sign_up(&server, email).await;
+    }
 
     // Six sign-ins whose handlers are running: each has its headers read and has asked for its
     // body (hyper answers `100 Continue` when the handler first reads it).
-    let body = json!({ "email": "ada@example.com", "password": PASSWORD }).to_string();
-    let head = format!(
-        "POST /api/auth/sign-in HTTP/1.1\r\nHost: localhost\r\nX-Authingo-Client: true\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
-        body.len()
-    );
+    let bodies: Vec<String> = emails
+        .iter()
+        .map(|email| json!({ "email": email, "password": PASSWORD }).to_string())
+        .collect();
     let mut sign_ins = Vec::new();
-    for _ in 0..6 {
+    for body in &bodies {
+        let head = format!(
+            "POST /api/auth/sign-in HTTP/1.1\r\nHost: localhost\r\nX-Authingo-Client: true\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+            body.len()
+        );
         let mut stream = TcpStream::connect(server.addr()).await.unwrap();
         stream.write_all(head.as_bytes()).await.unwrap();
         sign_ins.push(stream);
@@ -52,7 +60,7 @@ async fn sigterm_lets_in_flight_sign_ins_finish_and_exits_zero() {
 
     server.signal(Signal::SIGTERM);
     let signalled = Instant::now();
-    for stream in &mut sign_ins {
+    for (stream, body) in sign_ins.iter_mut().zip(&bodies) {
         stream.write_all(body.as_bytes()).await.unwrap();
     }
     let mut statuses = Vec::new();
