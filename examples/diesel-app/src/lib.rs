@@ -63,10 +63,11 @@ impl FromRef<AppState> for PgPool {
 /// # Errors
 /// When the database cannot be reached or its tables are not as authingo expects.
 pub async fn state(database_url: &str) -> Result<AppState, Box<dyn Error>> {
-    let pool = postgres::pool_builder()
+    let pool: PgPool = postgres::pool_builder()
         .max_size(10)
         .build(postgres::manager(database_url))
-        .await?;
+        .await?
+        .into();
     let store = PgStore::new(pool.clone());
     store.verify_schema().await?;
     let auth = Auth::new(Options::new(store))?;
