@@ -127,6 +127,11 @@ impl PgPool {
         })
     }
 
+    /// The most connections the pool holds.
+    pub(crate) fn max_size(&self) -> u32 {
+        self.config.max_size
+    }
+
     /// The number of connections open and idle, and bb8's statistics.
     pub fn state(&self) -> bb8::State {
         self.pool.state()

@@ -80,7 +80,10 @@ impl PgStore {
     /// as the pool may hold dead connections after a restart.
     fn retries(&self, retry: Retry) -> u32 {
         match retry {
-            Retry::Idempotent => self.pool.state().connections,
+            // Every connection the pool may hold, and one more: connections being opened while
+            // the server ends them count too, which the open connections at the first failure
+            // would leave out.
+            Retry::Idempotent => self.pool.max_size() + 1,
             Retry::Never => 0,
         }
     }

@@ -14,11 +14,6 @@ const EMAIL: &str = "ada@example.com";
 /// Every connection of the pool is ended five times while clients read: each read whose
 /// connection died under it runs again on another, so none fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug in PgStore (store.rs): a read retries at most as many times as the pool has \
-            connections open at its first failure (bb8's state().connections), which leaves out \
-            connections being opened during the kill; a read that meets one of those after the \
-            count fell to 1 or 2 gives 503. About 1 run in 8 under parallel load; none in 14 \
-            with the budget raised to max_size + 1"]
 async fn backends_killed_under_read_load_fail_no_read() {
     let app = FaultApp::shared(Tuning::default()).await;
     let tokens = app.sign_up(EMAIL).await;
