@@ -188,13 +188,6 @@ pub(crate) fn from_diesel(err: DieselError) -> StoreError {
     }
 }
 
-/// A failed checkout, as the store reports it. [`PgPool::get`](super::PgPool::get) already
-/// reports [`StoreError::Unavailable`], with the cause of the wait attached; this keeps the
-/// store's checkouts reading as its other mappings do.
-pub(crate) fn from_pool(err: StoreError) -> StoreError {
-    err
-}
-
 /// Refuses a value PostgreSQL would reject or truncate, before anything is sent.
 pub(crate) fn check_text(field: &'static str, value: &str) -> Result<(), StoreError> {
     let reason = if value.contains('\0') {

@@ -10,7 +10,7 @@ use diesel::sql_types::{BigInt, Bool, Double, Nullable, Timestamptz, Varchar};
 use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager as _};
 
-use super::error::{check_text, described, from_diesel, from_pool};
+use super::error::{check_text, described, from_diesel};
 use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRecord, UserRow};
 use super::pool::PgPool;
 use super::prepared::Prepared;
@@ -101,7 +101,7 @@ macro_rules! run {
         let mut retries: Option<u32> = None;
         let mut stale = 0;
         loop {
-            let mut pooled = $store.pool.get().await.map_err(from_pool)?;
+            let mut pooled = $store.pool.get().await?;
             // A connection the server already closed (seen by the driver, no round trip): drop
             // it, the pool discards it, and take the next. Nothing was sent, so any statement may
             // go on another; the pool holds at most `max_size` such connections.

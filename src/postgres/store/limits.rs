@@ -10,7 +10,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::{PgStore, Retry, abandon, after_failure};
 use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
-use crate::postgres::error::{check_text, from_pool};
+use crate::postgres::error::check_text;
 use crate::postgres::prepared::Prepared;
 use crate::store::StoreError;
 
