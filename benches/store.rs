@@ -25,8 +25,8 @@ use support::cli::{Options, Section};
 use support::db::{self, Databases, with_application_name};
 use support::measure::{self, Load, Samples, Target, Until};
 use support::report::{
-    self, CleanupReport, CleanupRow, Machine, Method, PgbenchRow, Report, SqlCheck, StoreReport,
-    StoreRow,
+    self, CleanupReport, CleanupRow, IndexRow, Machine, Method, PgbenchRow, Report, SqlCheck,
+    StoreReport, StoreRow,
 };
 use support::workload::{Dataset, Op, Workload};
 use support::{BoxError, Result, cpu, pgbench};
@@ -276,6 +276,10 @@ async fn store_section(context: &Context) -> Result<StoreReport> {
     }
     report::print_cpu(&out.rows);
     report::print_pgbench(&out.pgbench);
+    if context.options.ops.contains(&Op::CreateSession) {
+        out.indexes = duplicate_indexes(context).await?;
+        report::print_indexes(&out.indexes);
+    }
     if context.options.ops.contains(&Op::CountRequest) {
         out.argon2_verify_ms = Some(argon2_verify_ms()?);
         report::print_rate_limit(&out);
@@ -283,6 +287,80 @@ async fn store_section(context: &Context) -> Result<StoreReport> {
     drop(admin);
     context.databases.drop_database(&name).await?;
     Ok(out)
+}
+
+/// The specification's two indexes on `sessions.token` and `sessions.refresh_token`, which
+/// duplicate the indexes of their UNIQUE constraints; the second migration drops them.
+const DUPLICATE_INDEXES: &str = "CREATE INDEX idx_sessions_token ON sessions(token); \
+     CREATE INDEX idx_sessions_refresh_token ON sessions(refresh_token);";
+
+/// `create_session` on two copies of the seed, in alternating rounds at each concurrency: as
+/// migrated, and with the duplicate indexes the second migration dropped put back.
+async fn duplicate_indexes(context: &Context) -> Result<Vec<IndexRow>> {
+    let options = &context.options;
+    let lean = context
+        .databases
+        .create("lean", Some(&context.seed))
+        .await?;
+    let doubled = context
+        .databases
+        .create("doubled", Some(&context.seed))
+        .await?;
+    let urls = [
+        context.databases.url(&lean),
+        context.databases.url(&doubled),
+    ];
+    let admins = [db::connect(&urls[0]).await?, db::connect(&urls[1]).await?];
+    admins[1].batch_execute(DUPLICATE_INDEXES).await?;
+    admins[1].batch_execute("VACUUM (ANALYZE) sessions").await?;
+    let workload = Arc::new(Workload::new(context.data));
+    let mut rows = Vec::new();
+    for &concurrency in &options.concurrency {
+        let mut targets = Vec::new();
+        for url in &urls {
+            let pool = connect_with(
+                &with_application_name(url, STORE_APP),
+                &PoolConfig::default().max_size(u32::try_from(concurrency)?),
+            )
+            .await?;
+            targets.push(Arc::new(Target::Store(Arc::new(PgStore::new(pool)))));
+        }
+        let load = |until: Until, seed: u64| Load {
+            op: Op::CreateSession,
+            concurrency,
+            until,
+            rate: None,
+            seed,
+        };
+        for target in &targets {
+            measure::run(target, &workload, &load(Until::Elapsed(options.warmup), 0)).await?;
+        }
+        let round = options.duration / options.rounds;
+        let mut samples = [Samples::default(), Samples::default()];
+        for round_index in 0..options.rounds {
+            for index in measure::round_order(round_index, 2) {
+                let seed = 100 + u64::from(round_index) * 8 + index as u64;
+                let before = cpu::read(&admins[index], STORE_APP).await?;
+                let mut run = measure::run(
+                    &targets[index],
+                    &workload,
+                    &load(Until::Elapsed(round), seed),
+                )
+                .await?;
+                run.cpu = before.until(&cpu::read(&admins[index], STORE_APP).await?);
+                samples[index].merge(run);
+            }
+        }
+        rows.push(IndexRow {
+            concurrency,
+            lean: samples[0].stats(),
+            doubled: samples[1].stats(),
+        });
+    }
+    drop(admins);
+    context.databases.drop_database(&lean).await?;
+    context.databases.drop_database(&doubled).await?;
+    Ok(rows)
 }
 
 /// The median time of one argon2id verification with the default parameters on this machine, in
@@ -412,6 +490,7 @@ async fn cleanup_section(context: &Context) -> Result<CleanupReport> {
         clients: CLEANUP_CLIENTS,
         rate: context.options.cleanup_pace(),
         aftermath_secs: AFTERMATH.as_secs_f64(),
+        sweep: context.options.sweep_pace(),
         rows: Vec::new(),
     };
     for method in [
@@ -482,7 +561,7 @@ async fn cleanup_run(context: &Context, url: &str, method: Method) -> Result<Cle
     let from = Instant::now();
     let deleted = match method {
         Method::Sweep => sweeper
-            .cleanup_expired_sessions()
+            .cleanup_expired_sessions_paced(options.sweep_pace())
             .await
             .map_err(BoxError::from),
         Method::SweepUnthrottled => sweeper

@@ -82,6 +82,13 @@ pub(crate) struct Options {
     /// 0 = flat out, each client back to back
     #[arg(long, value_name = "N", default_value_t = 4000.0, value_parser = non_negative)]
     pub(crate) cleanup_rate: f64,
+    /// Rows per statement of the paced sweep [default: CleanupPace::default()'s]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) sweep_batch: Option<u32>,
+    /// The paced sweep's pause after each batch, as a multiple of the batch's time [default:
+    /// CleanupPace::default()'s]
+    #[arg(long, value_name = "RATIO", value_parser = non_negative)]
+    pub(crate) sweep_pause: Option<f64>,
     /// HTTP clients sending GET /session
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = at_least_one)]
     pub(crate) http_clients: usize,
@@ -131,6 +138,15 @@ impl Options {
     /// The cleanup traffic's calls per second in all; `None`: flat out.
     pub(crate) fn cleanup_pace(&self) -> Option<f64> {
         Some(self.cleanup_rate).filter(|rate| *rate > 0.0)
+    }
+
+    /// The pace of the cleanup section's paced sweep.
+    pub(crate) fn sweep_pace(&self) -> authingo::CleanupPace {
+        let default = authingo::CleanupPace::default();
+        authingo::CleanupPace {
+            batch_size: self.sweep_batch.unwrap_or(default.batch_size),
+            pause_ratio: self.sweep_pause.unwrap_or(default.pause_ratio),
+        }
     }
 
     pub(crate) fn runs(&self, section: Section) -> bool {

@@ -48,6 +48,17 @@ pub(crate) struct StoreReport {
     /// One argon2id verification with the default parameters, in ms (median of 15): what a
     /// sign-in costs besides its statements.
     pub(crate) argon2_verify_ms: Option<f64>,
+    /// `create_session` without and with the specification's duplicate indexes.
+    pub(crate) indexes: Vec<IndexRow>,
+}
+
+/// `create_session` at one concurrency on a copy of the seed as migrated (`lean`) and on one with
+/// the specification's duplicate indexes on the two token columns put back (`doubled`).
+#[derive(Debug, Clone)]
+pub(crate) struct IndexRow {
+    pub(crate) concurrency: usize,
+    pub(crate) lean: Stats,
+    pub(crate) doubled: Stats,
 }
 
 /// How the dead sessions went.
@@ -91,6 +102,8 @@ pub(crate) struct CleanupReport {
     pub(crate) rate: Option<f64>,
     /// How long after each cleanup the traffic was still measured ("after").
     pub(crate) aftermath_secs: f64,
+    /// The pace of the `cleanup_expired_sessions` row.
+    pub(crate) sweep: authingo::CleanupPace,
     pub(crate) rows: Vec<CleanupRow>,
 }
 
@@ -268,6 +281,45 @@ pub(crate) fn print_cpu(rows: &[StoreRow]) {
     }
 }
 
+/// `create_session` before (`doubled`) and after (`lean`) the second migration dropped the
+/// duplicate indexes.
+pub(crate) fn print_indexes(rows: &[IndexRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "create_session as migrated, against a copy with the specification's duplicate indexes \
+         on token and refresh_token put back"
+    );
+    println!(
+        "{:>4} {:>12} {:>12} {:>6} {:>16} {:>16} {:>12} {:>12}",
+        "conc",
+        "ops/s now",
+        "ops/s dup.",
+        "ratio",
+        "now p50/p99 µs",
+        "dup. p50/p99 µs",
+        "server now",
+        "server dup."
+    );
+    for row in rows {
+        println!(
+            "{:>4} {:>12.0} {:>12.0} {:>6.2} {:>16} {:>16} {:>12} {:>12}",
+            row.concurrency,
+            row.lean.ops_per_sec,
+            row.doubled.ops_per_sec,
+            ops_ratio(&row.lean, &row.doubled),
+            latency(&row.lean),
+            latency(&row.doubled),
+            us(row.lean.server_cpu_us),
+            us(row.doubled.server_cpu_us)
+        );
+        disturbed("as migrated", &row.lean);
+        disturbed("with the duplicate indexes", &row.doubled);
+    }
+}
+
 /// What a rate-limit check adds to a sign-in: its latency at each concurrency against one argon2
 /// verification.
 pub(crate) fn print_rate_limit(report: &StoreReport) {
@@ -325,10 +377,15 @@ pub(crate) fn print_cleanup(report: &CleanupReport, data: Dataset) {
         report.clients
     );
     println!(
-        "{:<26} {:>6} {:>7} {:>15} {:>15} {:>7} {:>10} {:>7} {:>10}",
+        "paced sweep: batches of {} rows, after each a pause {}x as long as it took",
+        report.sweep.batch_size, report.sweep.pause_ratio
+    );
+    println!(
+        "{:<26} {:>6} {:>7} {:>8} {:>15} {:>15} {:>7} {:>10} {:>7} {:>10}",
         "method",
         "time s",
         "deleted",
+        "rows/s",
         "idle p50/p99 µs",
         "during p50/p99",
         "x idle",
@@ -338,10 +395,11 @@ pub(crate) fn print_cleanup(report: &CleanupReport, data: Dataset) {
     );
     for row in &report.rows {
         println!(
-            "{:<26} {:>6.2} {:>7} {:>15} {:>15} {:>6.2}x {:>10.0} {:>6.2}x {:>10.0}",
+            "{:<26} {:>6.2} {:>7} {:>8.0} {:>15} {:>15} {:>6.2}x {:>10.0} {:>6.2}x {:>10.0}",
             row.method.name(),
             row.seconds,
             row.deleted,
+            row.deleted as f64 / row.seconds,
             latency(&row.idle),
             latency(&row.during),
             p99_ratio(&row.during, &row.idle),
@@ -545,6 +603,12 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
                 },
             })).collect::<Vec<_>>(),
             "argon2_verify_ms": store.argon2_verify_ms,
+            "create_session_duplicate_indexes": store.indexes.iter().map(|row| json!({
+                "concurrency": row.concurrency,
+                "as_migrated": stats_json(&row.lean),
+                "with_duplicate_indexes": stats_json(&row.doubled),
+                "ratio": ops_ratio(&row.lean, &row.doubled),
+            })).collect::<Vec<_>>(),
             "pgbench": store.pgbench.iter().map(|row| match &row.outcome {
                 Outcome::Ran { tps, latency_ms } => json!({
                     "clients": row.clients, "tps": tps, "latency_avg_ms": latency_ms,
@@ -559,10 +623,13 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
             "clients": cleanup.clients,
             "rate_per_sec": cleanup.rate,
             "aftermath_secs": cleanup.aftermath_secs,
+            "sweep_batch_size": cleanup.sweep.batch_size,
+            "sweep_pause_ratio": cleanup.sweep.pause_ratio,
             "rows": cleanup.rows.iter().map(|row| json!({
                 "method": row.method.name(),
                 "seconds": row.seconds,
                 "deleted": row.deleted,
+                "rows_per_sec": row.deleted as f64 / row.seconds,
                 "dead_left": row.left,
                 "idle": stats_json(&row.idle),
                 "during": stats_json(&row.during),

@@ -123,6 +123,11 @@ impl Auth {
                 "cleanup_pace's pause_ratio must be between 0 and 1000",
             ));
         }
+        if !(1..=100_000).contains(&options.cleanup_pace.batch_size) {
+            return Err(ConfigError::Bounds(
+                "cleanup_pace's batch_size must be between 1 and 100000",
+            ));
+        }
         if options.max_concurrent_hashes == 0 {
             return Err(ConfigError::Bounds(
                 "max_concurrent_hashes must be at least 1",

@@ -47,5 +47,5 @@ pub use pool::{
     PgManager, PgPool, PoolConfig, connect, connect_with, manager, manager_config, pool_builder,
 };
 pub use setup::create_database_if_missing;
-pub use store::{CLEANUP_BATCH_SIZE, DEFAULT_STATEMENT_TIMEOUT, PgStore};
+pub use store::{DEFAULT_STATEMENT_TIMEOUT, PgStore};
 pub use verify::SchemaProblem;

@@ -23,9 +23,8 @@ use crate::model::{
 use crate::store::{CleanupPace, Store, StoreError};
 use crate::token::{RotationSecret, TokenDigest};
 
-/// Sessions deleted per cleanup statement, as in the specification.
-pub const CLEANUP_BATCH_SIZE: u64 = 1000;
-const BATCH_LIMIT: i64 = CLEANUP_BATCH_SIZE as i64;
+/// One-time tokens deleted per cleanup statement, as the specification's sessions.
+const TOKEN_BATCH_SIZE: u64 = 1000;
 
 /// How long one statement may run before the store gives up on it, by default.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -706,19 +705,21 @@ impl Store for PgStore {
             let deleted = run!(self, Retry::Idempotent, |conn| async move {
                 Prepared(
                     diesel::sql_query(include_str!("cleanup_expired_tokens.sql"))
-                        .bind::<BigInt, _>(BATCH_LIMIT),
+                        .bind::<BigInt, _>(TOKEN_BATCH_SIZE as i64),
                 )
                 .execute(conn)
                 .await
             })? as u64;
             total += deleted;
-            if deleted < CLEANUP_BATCH_SIZE {
+            if deleted < TOKEN_BATCH_SIZE {
                 return Ok(total);
             }
         }
     }
 
     async fn cleanup_expired_sessions_paced(&self, pace: CleanupPace) -> Result<u64, StoreError> {
+        let batch_size = u64::from(pace.batch_size.max(1));
+        let limit = batch_size as i64;
         let mut total = 0;
         loop {
             let started = std::time::Instant::now();
@@ -727,14 +728,14 @@ impl Store for PgStore {
             let deleted = run!(self, Retry::Idempotent, |conn| async move {
                 Prepared(
                     diesel::sql_query(include_str!("cleanup_expired_sessions.sql"))
-                        .bind::<BigInt, _>(BATCH_LIMIT),
+                        .bind::<BigInt, _>(limit),
                 )
                 .execute(conn)
                 .await
             })? as u64;
             tracing::debug!(deleted, "cleanup batch");
             total += deleted;
-            if deleted < CLEANUP_BATCH_SIZE {
+            if deleted < batch_size {
                 return Ok(total);
             }
             // Leave the database to live traffic for a while, in proportion to what the batch

@@ -608,9 +608,17 @@ async fn inconsistent_options_are_refused() {
         Options::new(store.clone()).max_sessions_per_user(Some(0)),
         Options::new(store.clone()).fresh_age(StdDuration::ZERO),
         Options::new(store.clone()).reset_token_ttl(StdDuration::ZERO),
-        Options::new(store.clone()).cleanup_pace(authingo::CleanupPace { pause_ratio: -1.0 }),
+        Options::new(store.clone()).cleanup_pace(authingo::CleanupPace {
+            pause_ratio: -1.0,
+            ..Default::default()
+        }),
         Options::new(store.clone()).cleanup_pace(authingo::CleanupPace {
             pause_ratio: f64::NAN,
+            ..Default::default()
+        }),
+        Options::new(store.clone()).cleanup_pace(authingo::CleanupPace {
+            batch_size: 0,
+            ..Default::default()
         }),
     ] {
         let options = format!("{refused:?}");

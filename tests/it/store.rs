@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use authingo::postgres::PoolConfig;
 use authingo::postgres::SetupError;
-use authingo::postgres::{CLEANUP_BATCH_SIZE, PoolConfig};
 use authingo::token::{RotationSecret, Token, TokenKind};
-use authingo::{InputReason, SessionRotation, Store, StoreError};
+use authingo::{CleanupPace, InputReason, SessionRotation, Store, StoreError};
 use chrono::{Duration, DurationRound as _, TimeDelta, Utc};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl as _;
@@ -382,7 +382,11 @@ async fn cleanup_removes_dead_sessions_in_batches_and_keeps_refreshable_ones(db:
     store.create_session(&live).await.unwrap();
 
     let (logs, guard) = capture_logs();
-    let deleted = store.cleanup_expired_sessions().await.unwrap();
+    let pace = CleanupPace {
+        batch_size: 1000,
+        pause_ratio: 0.0,
+    };
+    let deleted = store.cleanup_expired_sessions_paced(pace).await.unwrap();
     drop(guard);
     assert_eq!(deleted, 2500);
 
@@ -392,7 +396,7 @@ async fn cleanup_removes_dead_sessions_in_batches_and_keeps_refreshable_ones(db:
         .filter(|line| line.contains("cleanup batch"))
         .collect();
     assert_eq!(batches.len(), 3, "{logs}");
-    assert!(batches[0].contains(&format!("deleted={CLEANUP_BATCH_SIZE}")));
+    assert!(batches[0].contains("deleted=1000"), "{logs}");
     assert!(batches[2].contains("deleted=500"), "{logs}");
 
     let remaining = count(db, "SELECT count(*) AS n FROM sessions").await;
