@@ -80,7 +80,7 @@ impl Session {
 /// Which of a user's sessions a password change ends, in the same transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndSessions<'a> {
-    /// None (a re-hash of the same password).
+    /// None.
     None,
     /// All but this one (the session that changed the password).
     AllBut(&'a str),

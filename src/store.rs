@@ -192,6 +192,20 @@ pub trait Store: Send + Sync {
         end: EndSessions<'_>,
     ) -> Result<bool, StoreError>;
 
+    /// Replaces the password hash of `user_id` with `password_hash` only while it is still
+    /// `expected` (a compare-and-set), keeping its sessions; says whether it did. A re-hash at
+    /// sign-in goes through it, so that it never undoes a password change or reset made since
+    /// the user was read.
+    ///
+    /// # Errors
+    /// On database failure; then nothing changed.
+    async fn replace_password_hash(
+        &self,
+        user_id: &str,
+        expected: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Finds the user with this id; `Ok(None)` when there is none.
     ///
     /// # Errors

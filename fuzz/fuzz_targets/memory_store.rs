@@ -339,6 +339,26 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    async fn replace_password_hash(
+        &self,
+        user_id: &str,
+        expected: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        check_text("password_hash", password_hash)?;
+        let mut state = self.enter()?;
+        let Some(user) = state
+            .users
+            .values_mut()
+            .find(|user| user.id == user_id && user.password_hash == expected)
+        else {
+            return Ok(false);
+        };
+        user.password_hash = password_hash.to_owned();
+        user.updated_at = Some(Utc::now());
+        Ok(true)
+    }
+
     async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
         let state = self.enter()?;
         Ok(state.users.values().find(|user| user.id == user_id).cloned())

@@ -630,6 +630,31 @@ impl Store for PgStore {
         })
     }
 
+    async fn replace_password_hash(
+        &self,
+        user_id: &str,
+        expected: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        check_text("password_hash", password_hash)?;
+        if !storable(user_id) || !storable(expected) {
+            return Ok(false);
+        }
+        // One statement: the condition and the write are atomic without a transaction.
+        let updated = run!(self, Retry::Never, |conn| async move {
+            diesel::update(
+                users::table.filter(users::id.eq(user_id).and(users::password_hash.eq(expected))),
+            )
+            .set((
+                users::password_hash.eq(password_hash),
+                users::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await
+        })?;
+        Ok(updated == 1)
+    }
+
     async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
         if !storable(user_id) {
             return Ok(None);

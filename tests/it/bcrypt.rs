@@ -1,11 +1,11 @@
 //! Go users' passwords: the bcrypt hashes the Go library stored (at Go's default cost) sign in,
 //! and are replaced by argon2id during that sign-in; failing sign-ins cost what they did.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
 
 use authingo::password::{PasswordError, PasswordHasher, WithBcrypt};
-use authingo::{Auth, AuthError, Options, User};
+use authingo::{Auth, AuthError, EndSessions, Options, User};
 use bcrypt::Version;
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
@@ -176,4 +176,76 @@ async fn a_re_hash_that_cannot_be_stored_leaves_the_sign_in_and_the_old_hash() {
     auth.sign_in(&go.email, PASSWORD).await.unwrap();
     assert!(stored_hash(&db, &go.email).await.starts_with("$argon2id$"));
     assert_eq!(rows(&db, "sessions").await, 2);
+}
+
+/// Once armed, holds every hash it makes between two barriers: the test acts while a re-hash
+/// is under way. (Unarmed while the engine makes its own hashes at start.)
+struct Paused {
+    inner: WithBcrypt<authingo::password::Argon2id>,
+    armed: AtomicBool,
+    reached: Barrier,
+    release: Barrier,
+}
+
+impl PasswordHasher for Paused {
+    fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        if AtomicBool::load(&self.armed, Ordering::SeqCst) {
+            self.reached.wait();
+            self.release.wait();
+        }
+        self.inner.hash(password)
+    }
+    fn verify(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
+        self.inner.verify(password, hash)
+    }
+    fn needs_rehash(&self, hash: &str) -> bool {
+        self.inner.needs_rehash(hash)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_hash_never_undoes_a_password_change_made_during_the_sign_in() {
+    let db = TestDb::new().await;
+    let hasher = Arc::new(Paused {
+        inner: WithBcrypt::new(authingo::password::Argon2id::new(FAST).unwrap()),
+        armed: AtomicBool::new(false),
+        reached: Barrier::new(2),
+        release: Barrier::new(2),
+    });
+    let auth = Auth::new(
+        Options::new(db.store().await)
+            .password_hasher(hasher.clone())
+            .cleanup_interval(None),
+    )
+    .unwrap();
+    auth.ready().await.unwrap();
+    let go = go_user("go@example.com", Version::TwoB);
+    auth.store().create_user(&go).await.unwrap();
+    hasher.armed.store(true, Ordering::SeqCst);
+
+    let sign_in = tokio::spawn({
+        let (auth, email) = (auth.clone(), go.email.clone());
+        async move { auth.sign_in(&email, PASSWORD).await }
+    });
+    // The old password has matched and its re-hash is under way: the password changes now.
+    let wait = |barrier: fn(&Paused) -> &Barrier| {
+        let hasher = Arc::clone(&hasher);
+        tokio::task::spawn_blocking(move || {
+            barrier(&hasher).wait();
+        })
+    };
+    wait(|hasher| &hasher.reached).await.unwrap();
+    let changed = bcrypt::hash("a brand new password", 4).unwrap();
+    assert!(
+        auth.store()
+            .set_password_hash(&go.id, &changed, EndSessions::None)
+            .await
+            .unwrap()
+    );
+    wait(|hasher| &hasher.release).await.unwrap();
+
+    let signed_in = sign_in.await.unwrap().unwrap();
+    assert_eq!(signed_in.user.password_hash, go.password_hash);
+    // The change stands: the re-hash of the old password did not overwrite it.
+    assert_eq!(stored_hash(&db, &go.email).await, changed);
 }

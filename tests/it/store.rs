@@ -817,8 +817,47 @@ macro_rules! contract {
     };
 }
 
+async fn replacing_a_password_hash_needs_the_hash_it_replaces(db: &TestDb) {
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+
+    // Another hash than the one stored: a password changed since it was read. Nothing moves.
+    assert!(
+        !store
+            .replace_password_hash(&ada.id, "$stale$", "$rehashed$")
+            .await
+            .unwrap()
+    );
+    let stored = store.get_user(&ada.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, ada.password_hash);
+
+    assert!(
+        store
+            .replace_password_hash(&ada.id, &ada.password_hash, "$rehashed$")
+            .await
+            .unwrap()
+    );
+    let stored = store.get_user(&ada.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "$rehashed$");
+    // An unknown user, and a NUL byte that can match no row.
+    assert!(
+        !store
+            .replace_password_hash("usr_nobody", "$rehashed$", "$x$")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_password_hash(&ada.id, "\0", "$x$")
+            .await
+            .unwrap()
+    );
+}
+
 contract! {
     user_round_trips_by_email,
+    replacing_a_password_hash_needs_the_hash_it_replaces,
     missing_email_is_none,
     duplicate_email_is_duplicate_email,
     duplicate_id_is_a_database_error_not_duplicate_email,
