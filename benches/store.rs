@@ -135,6 +135,8 @@ async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
         http: None,
         #[cfg(feature = "axum")]
         flood: None,
+        #[cfg(feature = "axum")]
+        peers: None,
         seconds: 0.0,
     };
     if context.options.runs(Section::Store) {
@@ -165,6 +167,16 @@ async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
         }
         #[cfg(not(feature = "axum"))]
         eprintln!("flood: skipped, the bench was built without the `axum` feature");
+    }
+    if context.options.runs(Section::Peers) {
+        #[cfg(feature = "axum")]
+        {
+            let peers = peers_section(&context).await?;
+            support::peers::print(&peers);
+            report.peers = Some(peers);
+        }
+        #[cfg(not(feature = "axum"))]
+        eprintln!("peers: skipped, the bench was built without the `axum` feature");
     }
 
     report.seconds = started.elapsed().as_secs_f64();
@@ -893,4 +905,17 @@ async fn flood_run(context: &Context, url: &str) -> Result<report::FloodReport> 
         rss_before_kib: rss_before.map(|(rss, _)| rss),
         peak_rss_kib: peak.map(|(_, peak)| peak),
     })
+}
+
+/// Section 5: `GET /api/me` through authingo, axum-login + tower-sessions and a minimal handler
+/// on one copy of the seed (see `support/peers.rs`).
+#[cfg(feature = "axum")]
+async fn peers_section(context: &Context) -> Result<support::peers::PeersReport> {
+    let name = context
+        .databases
+        .create("peers", Some(&context.seed))
+        .await?;
+    let outcome = support::peers::run(&context.options, &context.databases.url(&name)).await;
+    context.databases.drop_database(&name).await?;
+    outcome
 }

@@ -19,6 +19,8 @@ pub(crate) enum Section {
     Http,
     /// Many concurrent sign-ins against the example's router while GET /session runs
     Flood,
+    /// GET /api/me through authingo, axum-login + tower-sessions and a minimal handler
+    Peers,
 }
 
 /// The store bench: PgStore against the same SQL on raw tokio-postgres, pgbench, the
@@ -45,7 +47,7 @@ pub(crate) struct Options {
     /// Unmeasured warm-up before each measurement, in seconds
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds)]
     pub(crate) warmup: Duration,
-    /// Client counts, comma-separated
+    /// Client counts of the store and peers sections, comma-separated
     #[arg(
         long,
         value_name = "LIST",

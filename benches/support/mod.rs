@@ -8,6 +8,8 @@ pub(crate) mod db;
 #[cfg(feature = "axum")]
 pub(crate) mod flood;
 pub(crate) mod measure;
+#[cfg(feature = "axum")]
+pub(crate) mod peers;
 pub(crate) mod pgbench;
 pub(crate) mod report;
 #[cfg(feature = "axum")]

@@ -162,7 +162,7 @@ pub(crate) struct FloodReport {
 }
 
 /// Ops/s of `a` over `b`'s.
-fn ops_ratio(a: &Stats, b: &Stats) -> f64 {
+pub(crate) fn ops_ratio(a: &Stats, b: &Stats) -> f64 {
     ratio(a.ops_per_sec, b.ops_per_sec)
 }
 
@@ -186,6 +186,8 @@ pub(crate) struct Report {
     pub(crate) http: Option<HttpReport>,
     #[cfg(feature = "axum")]
     pub(crate) flood: Option<FloodReport>,
+    #[cfg(feature = "axum")]
+    pub(crate) peers: Option<super::peers::PeersReport>,
     pub(crate) seconds: f64,
 }
 
@@ -555,17 +557,17 @@ pub(crate) fn print_flood(report: &FloodReport) {
 }
 
 /// "p50 / p99" in µs.
-fn latency(stats: &Stats) -> String {
+pub(crate) fn latency(stats: &Stats) -> String {
     format!("{:.0} / {:.0}", stats.p50_us, stats.p99_us)
 }
 
 /// A CPU time per call in µs, or "-" when it was not measured.
-fn us(value: Option<f64>) -> String {
+pub(crate) fn us(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"))
 }
 
 /// Warns when other processes took a noticeable share of the CPU during a measurement.
-fn disturbed(phase: &str, stats: &Stats) {
+pub(crate) fn disturbed(phase: &str, stats: &Stats) {
     if let Some(share) = stats.foreign_cpu.filter(|share| *share > 0.05) {
         println!(
             "  note: other processes used {:.0}% of the CPU {phase}",
@@ -574,7 +576,7 @@ fn disturbed(phase: &str, stats: &Stats) {
     }
 }
 
-fn stats_json(stats: &Stats) -> Value {
+pub(crate) fn stats_json(stats: &Stats) -> Value {
     json!({
         "ops": stats.ops,
         "misses": stats.misses,
@@ -681,6 +683,10 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
     });
     #[cfg(not(feature = "axum"))]
     let flood: Option<Value> = None;
+    #[cfg(feature = "axum")]
+    let peers = report.peers.as_ref().map(super::peers::to_json);
+    #[cfg(not(feature = "axum"))]
+    let peers: Option<Value> = None;
     json!({
         "machine": {
             "cores": report.machine.cores,
@@ -706,6 +712,7 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
         "cleanup": cleanup,
         "http": http,
         "flood": flood,
+        "peers": peers,
         "total_seconds": report.seconds,
     })
 }

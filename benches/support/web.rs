@@ -38,7 +38,7 @@ use super::measure::Caller;
 pub(crate) const MOUNT: &str = "/api/auth";
 
 /// The anti-CSRF header every request of the crate's client carries.
-const CLIENT_HEADER: &str = "x-authingo-client";
+pub(crate) const CLIENT_HEADER: &str = "x-authingo-client";
 
 /// The raw access token of the HTTP section's session `k`.
 fn raw_token(k: u64) -> String {
@@ -208,7 +208,7 @@ async fn engine_session(State(state): State<Minimal>, headers: HeaderMap) -> Res
 }
 
 /// The session cookie's value of a request from the client.
-fn presented<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, StatusCode> {
+pub(crate) fn presented<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, StatusCode> {
     let from_client = headers
         .get(CLIENT_HEADER)
         .is_some_and(|value| value.as_bytes() == b"true");
