@@ -8,6 +8,7 @@ mod account;
 mod cleanup;
 mod error;
 mod hashing;
+mod http_options;
 mod input;
 mod limits;
 mod manage;
@@ -26,7 +27,8 @@ use tokio_util::task::TaskTracker;
 
 pub use account::SignUp;
 pub use error::AuthError;
-pub use options::{ConfigError, HttpOptions, Options};
+pub use http_options::HttpOptions;
+pub use options::{ConfigError, Options};
 pub use passwords::is_common_password;
 pub use session::{IssuedTokens, SessionRequest, SignedIn};
 

@@ -1,0 +1,131 @@
+//! Settings of the HTTP layer, with their defaults.
+
+use std::net::IpAddr;
+
+use super::ConfigError;
+
+/// Settings of the HTTP layer: cookie names and attributes, and the request body limit.
+///
+/// | setting | default |
+/// |---|---|
+/// | `session_cookie` | `authingo_session` |
+/// | `refresh_cookie` | `authingo_refresh` |
+/// | `secure` | `true` (cookies only over HTTPS; browsers accept them from `http://localhost` too) |
+/// | `domain` | none (host-only cookies) |
+/// | `refresh_path` | `None`: where the routes are mounted, plus `/refresh` (`/api/auth/refresh` under `/api/auth`) |
+/// | `max_body_bytes` | 16 KiB |
+/// | `trusted_proxies` | none: the client's address is the TCP peer's |
+/// | `app_url` | `http://localhost:8080`: set it to your site; mailed links start with it |
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpOptions {
+    /// Name of the access-token cookie.
+    pub session_cookie: String,
+    /// Name of the refresh-token cookie.
+    pub refresh_cookie: String,
+    /// Whether cookies carry `Secure`.
+    pub secure: bool,
+    /// The cookies' `Domain`, for sharing them with subdomains.
+    pub domain: Option<String>,
+    /// The refresh cookie's `Path`; `None` derives it from where the routes are mounted.
+    pub refresh_path: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed for the client's
+    /// address (recorded with each session, and what the rate limits count by): when the TCP peer is
+    /// one of them, the client's address is the last address in those headers that is not one
+    /// of them. Without any (the default) the headers are ignored, since anyone can send them.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Where the application's pages live; mailed links are `{app_url}/verify-email?token=…`,
+    /// `{app_url}/reset-password?token=…` and `{app_url}/confirm-email?token=…`, pages that
+    /// read the token and post it to the matching route.
+    pub app_url: String,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            session_cookie: "authingo_session".to_owned(),
+            refresh_cookie: "authingo_refresh".to_owned(),
+            secure: true,
+            domain: None,
+            refresh_path: None,
+            max_body_bytes: 16 * 1024,
+            trusted_proxies: Vec::new(),
+            app_url: "http://localhost:8080".to_owned(),
+        }
+    }
+}
+
+impl HttpOptions {
+    /// Sets whether cookies carry `Secure`.
+    #[must_use]
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// Sets the cookies' `Domain`.
+    #[must_use]
+    pub fn domain(mut self, domain: Option<String>) -> Self {
+        self.domain = domain;
+        self
+    }
+
+    /// Sets the two cookie names.
+    #[must_use]
+    pub fn cookie_names(mut self, session: &str, refresh: &str) -> Self {
+        session.clone_into(&mut self.session_cookie);
+        refresh.clone_into(&mut self.refresh_cookie);
+        self
+    }
+
+    /// Sets the refresh cookie's `Path` (`None`: derived from the mount point).
+    #[must_use]
+    pub fn refresh_path(mut self, path: Option<String>) -> Self {
+        self.refresh_path = path;
+        self
+    }
+
+    /// Sets the request body limit.
+    #[must_use]
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// Sets the proxies whose forwarding headers are believed (see
+    /// [`trusted_proxies`](Self::trusted_proxies)).
+    #[must_use]
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.trusted_proxies = proxies.into_iter().collect();
+        self
+    }
+
+    /// Sets [`app_url`](Self::app_url) (a trailing `/` is dropped).
+    #[must_use]
+    pub fn app_url(mut self, url: &str) -> Self {
+        url.trim_end_matches('/').clone_into(&mut self.app_url);
+        self
+    }
+
+    /// Refuses cookie names that are not two different RFC 6265 tokens.
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        let token = |name: &str| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        };
+        if token(&self.session_cookie)
+            && token(&self.refresh_cookie)
+            && self.session_cookie != self.refresh_cookie
+        {
+            Ok(())
+        } else {
+            Err(ConfigError::Bounds(
+                "cookie names must be two different RFC 6265 tokens",
+            ))
+        }
+    }
+}
