@@ -4,6 +4,7 @@
 
 mod copy;
 mod error;
+mod fixed;
 mod joins;
 mod migrations;
 mod models;

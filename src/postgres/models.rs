@@ -9,34 +9,8 @@ use super::schema::{sessions, users};
 use crate::model::{Session, User};
 use crate::token::TokenDigest;
 
-#[derive(QueryableByName)]
-#[diesel(table_name = users, check_for_backend(Pg))]
-pub(crate) struct UserRow {
-    id: String,
-    email: String,
-    name: String,
-    password_hash: String,
-    email_verified: Option<bool>,
-    created_at: Option<DateTime<Utc>>,
-    updated_at: Option<DateTime<Utc>>,
-}
-
-impl From<UserRow> for User {
-    fn from(row: UserRow) -> Self {
-        Self {
-            id: row.id,
-            email: row.email,
-            name: row.name,
-            password_hash: row.password_hash,
-            // The column defaults to FALSE but is nullable; NULL can only mean "not verified".
-            email_verified: row.email_verified.unwrap_or(false),
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-}
-
-/// A user read with the query builder (by id, or as an update returns it).
+/// A user read with the query builder (by id, or as an update returns it), or by position from a
+/// fixed statement's row (`UserSql` in `fixed.rs`).
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(Pg))]
 pub(crate) struct UserRecord {

@@ -6,12 +6,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Double, Nullable, Timestamptz, Varchar};
+use diesel::sql_types::{BigInt, Nullable, Timestamptz, Varchar};
 use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager as _};
 
 use super::error::{check_text, described, from_diesel};
-use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRecord, UserRow};
+use super::fixed::{GetSession, GetUserByEmail, RefreshSession, ReplayedSession};
+use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRecord};
 use super::pool::PgPool;
 use super::prepared::Prepared;
 use super::schema::{one_time_tokens, sessions, users};
@@ -361,12 +362,10 @@ impl Store for PgStore {
         // A fixed statement, as get_session's: the query builder would render its text anew on
         // every call.
         let row = run!(self, Retry::Idempotent, |conn| async move {
-            Prepared(
-                diesel::sql_query(include_str!("get_user_by_email.sql")).bind::<Varchar, _>(email),
-            )
-            .get_result::<UserRow>(conn)
-            .await
-            .optional()
+            GetUserByEmail { email }
+                .get_result::<UserRecord>(conn)
+                .await
+                .optional()
         })?;
         Ok(row.map(User::from))
     }
@@ -398,14 +397,12 @@ impl Store for PgStore {
     ) -> Result<Option<SessionWithUser>, StoreError> {
         // Hand-written rather than built: the query builder renders its SQL text anew on every
         // call, a cost the hottest statement should not carry.
+        let token = token.as_str();
         let row = run!(self, Retry::Idempotent, |conn| async move {
-            Prepared(
-                diesel::sql_query(include_str!("get_session.sql"))
-                    .bind::<Varchar, _>(token.as_str()),
-            )
-            .get_result::<SessionUserRow>(conn)
-            .await
-            .optional()
+            GetSession { token }
+                .get_result::<SessionUserRow>(conn)
+                .await
+                .optional()
         })?;
         Ok(row.map(SessionWithUser::from))
     }
@@ -439,16 +436,15 @@ impl Store for PgStore {
         let secret = secret.as_str();
         let max_lifetime = rotation.max_lifetime.map(seconds);
         let rotated = run!(self, Retry::Never, |conn| async move {
-            Prepared(
-                diesel::sql_query(include_str!("refresh_session.sql"))
-                    .bind::<Varchar, _>(refresh_token.as_str())
-                    .bind::<Varchar, _>(rotation.token.as_str())
-                    .bind::<Varchar, _>(rotation.refresh_token.as_str())
-                    .bind::<Timestamptz, _>(rotation.expires_at)
-                    .bind::<Timestamptz, _>(rotation.refresh_expires_at)
-                    .bind::<Varchar, _>(secret)
-                    .bind::<Nullable<Double>, _>(max_lifetime),
-            )
+            RefreshSession {
+                refresh_token: refresh_token.as_str(),
+                token: rotation.token.as_str(),
+                new_refresh_token: rotation.refresh_token.as_str(),
+                expires_at: rotation.expires_at,
+                refresh_expires_at: rotation.refresh_expires_at,
+                secret,
+                max_lifetime,
+            }
             .get_result::<SessionUserRow>(conn)
             .await
             .optional()
@@ -464,11 +460,10 @@ impl Store for PgStore {
         // rotation that committed while the UPDATE above waited for the row.
         let grace = seconds(rotation.reuse_grace);
         let replayed = run!(self, Retry::Idempotent, |conn| async move {
-            Prepared(
-                diesel::sql_query(include_str!("replayed_session.sql"))
-                    .bind::<Varchar, _>(refresh_token.as_str())
-                    .bind::<Double, _>(grace),
-            )
+            ReplayedSession {
+                refresh_token: refresh_token.as_str(),
+                grace,
+            }
             .get_result::<ReplayedRow>(conn)
             .await
             .optional()
@@ -793,51 +788,36 @@ impl Store for PgStore {
     }
 }
 
-/// One row of `get_session.sql` or `refresh_session.sql`: a session and its user.
-#[derive(QueryableByName)]
+/// One row of `get_session.sql` or `refresh_session.sql`: a session and its user, read by
+/// position (`(SessionSql, UserSql)` in `fixed.rs`).
+#[derive(Queryable)]
 struct SessionUserRow {
-    #[diesel(embed)]
     session: SessionColumns,
-    #[diesel(embed)]
-    user: UserRow,
+    user: UserRecord,
 }
 
 /// A row of `replayed_session.sql`: the session and its user, with the last rotation's secret and
 /// whether that rotation is within the grace window.
-#[derive(QueryableByName)]
+#[derive(Queryable)]
 struct ReplayedRow {
-    #[diesel(embed)]
     found: SessionUserRow,
-    #[diesel(sql_type = Nullable<Varchar>)]
     rotation_secret: Option<String>,
-    #[diesel(sql_type = Bool)]
     within_grace: bool,
 }
 
-/// The session's columns in those rows, renamed where the user's have the same name.
-#[derive(QueryableByName)]
+/// The session's columns in those rows, in the order the `.sql` files select them.
+#[derive(Queryable)]
 struct SessionColumns {
-    #[diesel(sql_type = Varchar)]
     session_id: String,
-    #[diesel(sql_type = Varchar)]
     token: String,
-    #[diesel(sql_type = Varchar)]
     refresh_token: String,
-    #[diesel(sql_type = Timestamptz)]
     expires_at: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
     refresh_expires_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     session_created_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     rotated_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     absolute_expires_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Bool)]
     persistent: bool,
-    #[diesel(sql_type = Nullable<Varchar>)]
     user_agent: Option<String>,
-    #[diesel(sql_type = Nullable<Varchar>)]
     ip_address: Option<String>,
 }
 

@@ -4,24 +4,24 @@
 use std::time::Duration;
 
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Varchar};
-use diesel::{OptionalExtension as _, QueryableByName};
+use diesel::{OptionalExtension as _, Queryable, QueryableByName};
 use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::{PgStore, Retry, abandon, after_failure};
 use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
 use crate::postgres::error::check_text;
+use crate::postgres::fixed::RateLimitHit;
 use crate::postgres::prepared::Prepared;
 use crate::store::StoreError;
 
 /// Rows deleted per cleanup statement of each counter table.
 const BATCH: i64 = 1000;
 
-#[derive(QueryableByName)]
+/// A row of `rate_limit_hit.sql`, read by position.
+#[derive(Queryable)]
 struct CountRow {
-    #[diesel(sql_type = Integer)]
     hits: i32,
-    #[diesel(sql_type = Double)]
     resets_in_secs: f64,
 }
 
@@ -68,14 +68,9 @@ pub(super) async fn count_request(
     let window = secs(limit.window);
     // Not repeated: a repeat after a first run that counted would count the request twice.
     let row = run!(store, Retry::Never, |conn| async move {
-        Prepared(
-            diesel::sql_query(include_str!("../rate_limit_hit.sql"))
-                .bind::<Varchar, _>(key)
-                .bind::<Double, _>(window)
-                .bind::<Integer, _>(max),
-        )
-        .get_result::<CountRow>(conn)
-        .await
+        RateLimitHit { key, window, max }
+            .get_result::<CountRow>(conn)
+            .await
     })?;
     Ok(WindowCount {
         hits: u32::try_from(row.hits).unwrap_or(0),
