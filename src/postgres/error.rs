@@ -156,7 +156,7 @@ pub(crate) fn redact_values(detail: &str) -> Cow<'_, str> {
 
 /// The unique constraint PostgreSQL names for `email VARCHAR(255) UNIQUE` in `users`; a database
 /// made by the Go library's `ApplySchema` has the same name.
-const USERS_EMAIL_KEY: &str = "users_email_key";
+pub(crate) const USERS_EMAIL_KEY: &str = "users_email_key";
 
 /// The length limit of every text column of the schema (`VARCHAR(255)`).
 pub(crate) const MAX_TEXT_CHARS: usize = 255;

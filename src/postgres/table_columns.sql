@@ -6,17 +6,18 @@ SELECT t.name AS table_name,
        NOT a.attnotnull AS nullable,
        -- An insert that leaves the column out succeeds.
        (NOT a.attnotnull OR a.atthasdef OR a.attidentity <> '') AS fillable,
-       -- A unique index on this column alone (a PRIMARY KEY's or a UNIQUE constraint's too),
-       -- on every row (no predicate).
-       EXISTS (
-           SELECT 1
+       -- The names of the unique indexes on this column alone (a PRIMARY KEY's or a UNIQUE
+       -- constraint's too, named as the constraint), on every row (no predicate).
+       ARRAY(
+           SELECT i.indexrelid::regclass::text
            FROM pg_index i
            WHERE i.indrelid = a.attrelid
              AND i.indisunique
              AND i.indnkeyatts = 1
              AND i.indkey[0] = a.attnum
              AND i.indpred IS NULL
-       ) AS is_unique
+           ORDER BY 1
+       ) AS unique_indexes
 FROM unnest($1::text[]) AS t(name)
 JOIN pg_attribute a ON a.attrelid = to_regclass(quote_ident(t.name))
 WHERE a.attnum > 0

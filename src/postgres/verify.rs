@@ -9,7 +9,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Array, Bool, Text};
 
 use super::PgStore;
-use super::error::SetupError;
+use super::error::{SetupError, USERS_EMAIL_KEY};
 
 /// The versions of the migrations that make the columns, as Diesel records them: the
 /// specification's schema, refresh rotation and lifetimes, the clients of sessions.
@@ -35,7 +35,14 @@ const BOOLEAN: &str = "boolean";
 /// that changed the type of one of those columns would need that line to say both types.
 pub(crate) const EXPECTED: &[Column] = &[
     col("users", "id", VARCHAR_255, Null::No, Unique::Yes, SPEC),
-    col("users", "email", VARCHAR_255, Null::No, Unique::Yes, SPEC),
+    col(
+        "users",
+        "email",
+        VARCHAR_255,
+        Null::No,
+        Unique::Named(USERS_EMAIL_KEY),
+        SPEC,
+    ),
     col("users", "name", VARCHAR_255, Null::No, Unique::No, SPEC),
     col(
         "users",
@@ -297,6 +304,9 @@ pub(crate) enum Null {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Unique {
     Yes,
+    /// One, under this name: the store tells a duplicate email from other unique violations by
+    /// the name of the constraint the database reports.
+    Named(&'static str),
     No,
 }
 
@@ -353,6 +363,15 @@ pub enum SchemaProblem {
         /// The column.
         column: &'static str,
     },
+    /// The column's unique index has another name than the one the store recognises, so a
+    /// duplicate would be reported as a database error rather than as what it is (a sign-up
+    /// with a taken email would answer 500, not 409).
+    UniqueIndexName {
+        /// The column.
+        column: &'static str,
+        /// The name the store recognises.
+        expected: &'static str,
+    },
     /// A column of the table's own (not one of the crate's) is `NOT NULL` without a default:
     /// the crate's inserts do not set it, so every one of them would fail.
     UnfilledColumn {
@@ -384,6 +403,10 @@ impl fmt::Display for SchemaProblem {
             Self::NotUnique { column } => {
                 write!(f, "column {column} has no unique index of its own")
             }
+            Self::UniqueIndexName { column, expected } => write!(
+                f,
+                "column {column}'s unique index is not named {expected} (rename it to it)"
+            ),
             Self::UnfilledColumn { column } => write!(
                 f,
                 "column {column} is NOT NULL without a default, and authingo's inserts do not set it"
@@ -428,8 +451,9 @@ pub(crate) struct Found {
     /// An insert that leaves the column out succeeds: nullable, a default, or an identity.
     #[diesel(sql_type = Bool)]
     fillable: bool,
-    #[diesel(sql_type = Bool)]
-    is_unique: bool,
+    /// The names of the unique indexes on the column alone.
+    #[diesel(sql_type = Array<Text>)]
+    unique_indexes: Vec<String>,
 }
 
 /// When the comparison is made.
@@ -489,8 +513,17 @@ pub(crate) fn check(found: &[Found], stage: &Stage<'_>) -> Result<(), SetupError
                     nullable: have.nullable,
                 });
             }
-            if want.unique == Unique::Yes && !have.is_unique {
-                problems.push(SchemaProblem::NotUnique { column: want.name });
+            match want.unique {
+                Unique::Yes | Unique::Named(_) if have.unique_indexes.is_empty() => {
+                    problems.push(SchemaProblem::NotUnique { column: want.name });
+                }
+                Unique::Named(name) if !have.unique_indexes.iter().any(|n| n == name) => {
+                    problems.push(SchemaProblem::UniqueIndexName {
+                        column: want.name,
+                        expected: name,
+                    });
+                }
+                _ => {}
             }
         }
         for have in &columns {
@@ -622,7 +655,16 @@ mod tests {
             data_type: data_type.to_owned(),
             nullable,
             fillable: nullable,
-            is_unique: false,
+            unique_indexes: Vec::new(),
+        }
+    }
+
+    /// The unique indexes a migrated database has on `c`.
+    fn unique_indexes(c: &Column) -> Vec<String> {
+        match c.unique {
+            Unique::Yes => vec![format!("{}_{}_key", c.table, c.name)],
+            Unique::Named(name) => vec![name.to_owned()],
+            Unique::No => Vec::new(),
         }
     }
 
@@ -632,7 +674,7 @@ mod tests {
             .iter()
             .filter(|c| c.table == "users")
             .map(|c| Found {
-                is_unique: c.unique == Unique::Yes,
+                unique_indexes: unique_indexes(c),
                 ..found(c.table, c.name, c.sql_type, c.null == Null::Yes)
             })
             .collect();
@@ -676,7 +718,7 @@ mod tests {
             .iter()
             .filter(|c| c.table == "sessions" && c.made_by == SPEC)
             .map(|c| Found {
-                is_unique: c.unique == Unique::Yes,
+                unique_indexes: unique_indexes(c),
                 ..found(c.table, c.name, c.sql_type, c.null == Null::Yes)
             })
             .collect();

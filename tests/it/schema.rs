@@ -147,6 +147,38 @@ async fn an_email_without_a_unique_index_is_refused() {
 }
 
 #[tokio::test]
+async fn an_email_index_under_another_name_is_refused_since_a_duplicate_would_not_be_recognised() {
+    let db = TestDb::empty().await;
+    let mut conn = db.conn().await;
+    conn.batch_execute(authingo::postgres::SCHEMA_SQL)
+        .await
+        .unwrap();
+    conn.batch_execute("ALTER TABLE users RENAME CONSTRAINT users_email_key TO users_email_unique")
+        .await
+        .unwrap();
+
+    let err = run_migrations(db.url()).await.unwrap_err();
+    assert_eq!(
+        problems(err, "users"),
+        [SchemaProblem::UniqueIndexName {
+            column: "email",
+            expected: "users_email_key"
+        }]
+    );
+    // Named back, the same database is adopted, and a taken email is recognised again.
+    conn.batch_execute("ALTER TABLE users RENAME CONSTRAINT users_email_unique TO users_email_key")
+        .await
+        .unwrap();
+    run_migrations(db.url()).await.unwrap();
+    let store = db.store().await;
+    store.create_user(&user("ada@example.com")).await.unwrap();
+    assert!(matches!(
+        store.create_user(&user("ada@example.com")).await,
+        Err(authingo::StoreError::DuplicateEmail)
+    ));
+}
+
+#[tokio::test]
 async fn verify_schema_passes_on_a_migrated_database_and_names_what_changed() {
     let db = TestDb::new().await;
     let store = db.store().await;
