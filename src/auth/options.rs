@@ -30,8 +30,8 @@ const DAY: u64 = 24 * 60 * 60;
 /// | [`require_email_verification`](Self::require_email_verification) | off |
 /// | [`cleanup_interval`](Self::cleanup_interval) | every 24 hours (`None`: no loop) |
 /// | [`cleanup_first_delay`](Self::cleanup_first_delay) | first sweep at a random moment within 1 minute |
-/// | [`cleanup_timeout`](Self::cleanup_timeout) | 5 minutes per sweep |
-/// | [`cleanup_pace`](Self::cleanup_pace) | [`CleanupPace::default`](crate::CleanupPace): batches of 1,000 rows, each followed by a pause three times as long |
+/// | [`cleanup_timeout`](Self::cleanup_timeout) | 1 hour per sweep |
+/// | [`cleanup_pace`](Self::cleanup_pace) | [`CleanupPace::default`](crate::CleanupPace): batches of 1,000 rows, each followed by a pause 99 times as long: 1% of the time working |
 /// | [`password_length`](Self::password_length) | 8 characters to 1024 bytes |
 /// | [`argon2`](Self::argon2) | argon2id m=19456 KiB, t=2, p=1 |
 /// | [`max_concurrent_hashes`](Self::max_concurrent_hashes) | CPU cores minus one (at least one) |
@@ -131,7 +131,7 @@ impl Options {
             require_email_verification: false,
             cleanup_interval: Some(Duration::from_secs(24 * 60 * 60)),
             cleanup_first_delay: Duration::from_secs(60),
-            cleanup_timeout: Duration::from_secs(5 * 60),
+            cleanup_timeout: Duration::from_secs(60 * 60),
             cleanup_pace: CleanupPace::default(),
             min_password_chars: 8,
             max_password_bytes: 1024,
