@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::task::JoinError;
-use tower_sessions::cookie::{Key, time};
+use tower_sessions::cookie::{Cookie, Key, time};
 use tower_sessions::{ExpiredDeletion as _, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
@@ -375,16 +375,10 @@ async fn sign_in(
         .headers()
         .get_all(header::SET_COOKIE)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|value| {
-            let pair = value.split(';').next()?.trim();
-            pair.strip_prefix(name)?
-                .strip_prefix('=')
-                .filter(|value| !value.is_empty())
-                .map(|_| pair)
-        })
+        .filter_map(|value| Cookie::parse(value.to_str().ok()?).ok())
+        .find(|cookie| cookie.name() == name && !cookie.value().is_empty())
         .ok_or_else(|| format!("sign-in at {url} set no {name} cookie"))?;
-    Ok(HeaderValue::from_str(value)?)
+    Ok(HeaderValue::from_str(&value.stripped().to_string())?)
 }
 
 /// One running system: its server, the cookie of each client, and its pool's name.
