@@ -134,8 +134,7 @@ impl SmtpServer {
         let mut files: Vec<_> = std::fs::read_dir(&new)
             .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
             .unwrap_or_default();
-        // Maildir names start with the delivery time.
-        files.sort();
+        files.sort_by_key(|path| delivery_order(path));
         files
             .iter()
             .filter_map(|path| std::fs::read(path).ok())
@@ -178,10 +177,43 @@ impl Drop for SmtpServer {
     }
 }
 
+/// Where a Maildir file falls in delivery order: its `Q` number. Python's `mailbox` names a
+/// file `<seconds>.M<microseconds>P<pid>Q<count>.<host>`, with the microseconds not zero-padded,
+/// so the names do not sort as text (`.M99999` follows `.M100000` of the same second); `Q` counts
+/// the deliveries of the one server process.
+fn delivery_order(path: &Path) -> u64 {
+    let name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
+    name.split_once('Q')
+        .and_then(|(_, rest)| rest.split('.').next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("not a Maildir file name: {name}"))
+}
+
 /// A port nothing listens on now (bound, read and released).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("a free loopback port")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_is_ordered_by_delivery_not_by_name() {
+        let mut files = [
+            PathBuf::from("new/1764500000.M100000P77Q3.host.example"),
+            PathBuf::from("new/1764500000.M99999P77Q2.host.example"),
+            PathBuf::from("new/1764499999.M5P77Q1.host"),
+        ];
+        files.sort_by_key(|path| delivery_order(path));
+        let counts: Vec<u64> = files.iter().map(|path| delivery_order(path)).collect();
+        assert_eq!(counts, [1, 2, 3]);
+        assert!(files[1].to_str().unwrap().contains("M99999"));
+    }
 }
