@@ -466,11 +466,11 @@ pub(crate) fn print_http(report: &HttpReport) {
         report.rate, report.clients, report.sign_in_tasks
     );
     println!(
-        "{:<30} {:>8} {:>16} {:>8} {:>11} {:>18}",
+        "{:<38} {:>8} {:>16} {:>8} {:>11} {:>18}",
         "phase", "req/s", "p50/p99 µs", "x idle", "sign-ins/s", "sign-in p50/p99 ms"
     );
     println!(
-        "{:<30} {:>8.0} {:>16}",
+        "{:<38} {:>8.0} {:>16}",
         "no sign-ins",
         report.idle.ops_per_sec,
         latency(&report.idle)
@@ -485,7 +485,7 @@ pub(crate) fn print_http(report: &HttpReport) {
     ];
     for (phase, during, sign_ins) in rows {
         println!(
-            "{:<30} {:>8.0} {:>16} {:>7.2}x {:>11.0} {:>18}",
+            "{:<38} {:>8.0} {:>16} {:>7.2}x {:>11.0} {:>18}",
             phase,
             during.ops_per_sec,
             latency(during),
