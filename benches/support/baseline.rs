@@ -8,9 +8,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use authingo::limits::EmailDigest;
 use authingo::postgres::schema::sessions;
 use authingo::token::TokenDigest;
-use authingo::{Session, SessionRotation, SessionWithUser, User};
+use authingo::{Session, SessionRotation, SessionWithUser, SignInThrottle, User};
 use bb8_postgres::PostgresConnectionManager;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -26,6 +27,8 @@ const GET_SESSION_SQL: &str = include_str!("../../src/postgres/get_session.sql")
 const REFRESH_SQL: &str = include_str!("../../src/postgres/refresh_session.sql");
 const GET_USER_SQL: &str = include_str!("../../src/postgres/get_user_by_email.sql");
 const RATE_LIMIT_SQL: &str = include_str!("../../src/postgres/rate_limit_hit.sql");
+const SIGN_IN_ATTEMPT_SQL: &str = include_str!("../../src/postgres/sign_in_attempt.sql");
+const CLEAR_FAILURES_SQL: &str = include_str!("../../src/postgres/clear_sign_in_failures.sql");
 
 /// The SQL of `op` as `PgStore` sends it.
 pub(crate) fn sql(op: Op) -> String {
@@ -53,6 +56,8 @@ pub(crate) fn sql(op: Op) -> String {
         }
         Op::RefreshSession => REFRESH_SQL.to_owned(),
         Op::CountRequest => RATE_LIMIT_SQL.to_owned(),
+        // Its first statement; the second is `CLEAR_FAILURES_SQL` (see `statements`).
+        Op::SignInThrottle => SIGN_IN_ATTEMPT_SQL.to_owned(),
         Op::DeleteSession => {
             let query = diesel::delete(
                 sessions::table.filter(
@@ -65,6 +70,15 @@ pub(crate) fn sql(op: Op) -> String {
             render(&query)
         }
     }
+}
+
+/// Every statement `op` runs: its [`sql`], and for the sign-in throttle the clearing too.
+pub(crate) fn statements(op: Op) -> Vec<String> {
+    let mut all = vec![sql(op)];
+    if op == Op::SignInThrottle {
+        all.push(CLEAR_FAILURES_SQL.to_owned());
+    }
+    all
 }
 
 fn render<Q: diesel::query_builder::QueryFragment<Pg>>(query: &Q) -> String {
@@ -98,6 +112,14 @@ fn param_types(op: Op) -> &'static [Type] {
         ],
         Op::DeleteSession => &[Type::VARCHAR, Type::VARCHAR],
         Op::CountRequest => &[Type::VARCHAR, Type::FLOAT8, Type::INT4],
+        Op::SignInThrottle => &[
+            Type::VARCHAR,
+            Type::INT4,
+            Type::FLOAT8,
+            Type::FLOAT8,
+            Type::INT4,
+            Type::FLOAT8,
+        ],
     }
 }
 
@@ -106,6 +128,8 @@ fn param_types(op: Op) -> &'static [Type] {
 pub(crate) struct Conn {
     client: Client,
     statements: Vec<Statement>,
+    /// `clear_sign_in_failures.sql`, the sign-in throttle's second statement.
+    clear_failures: Statement,
 }
 
 impl Conn {
@@ -132,7 +156,14 @@ impl bb8::ManageConnection for Manager {
         for (op, sql) in Op::ALL.iter().zip(&self.sql) {
             statements.push(client.prepare_typed(sql, param_types(*op)).await?);
         }
-        Ok(Conn { client, statements })
+        let clear_failures = client
+            .prepare_typed(CLEAR_FAILURES_SQL, &[Type::VARCHAR])
+            .await?;
+        Ok(Conn {
+            client,
+            statements,
+            clear_failures,
+        })
     }
 
     async fn is_valid(&self, conn: &mut Conn) -> Result<(), tokio_postgres::Error> {
@@ -264,6 +295,49 @@ pub(crate) async fn count_request(
         .await?;
     let _resets_in: f64 = row.try_get(1)?;
     Ok(row.try_get(0)?)
+}
+
+/// A successful sign-in's email throttle, as `PgStore` runs it: the attempt counted, then the
+/// count cleared, each on its own checkout. Whether the attempt was allowed and a count cleared.
+pub(crate) async fn sign_in_throttle(
+    pool: &Pool,
+    email: &EmailDigest,
+    throttle: &SignInThrottle,
+) -> Result<bool> {
+    let secs = |duration: std::time::Duration| duration.as_secs_f64();
+    let allowed = {
+        let conn = pool.get().await.map_err(|err| format!("{err}"))?;
+        let statement = conn.statement(Op::SignInThrottle);
+        let rows = conn
+            .client
+            .query(
+                statement,
+                &[
+                    &email.as_str(),
+                    &i32::try_from(throttle.free_failures)?,
+                    &secs(throttle.first_delay),
+                    &secs(throttle.max_delay),
+                    &throttle.lock_after.map(i32::try_from).transpose()?,
+                    &secs(throttle.forget_after),
+                ],
+            )
+            .await?;
+        match rows.first() {
+            Some(row) => {
+                let _failures: i32 = row.try_get(1)?;
+                let _locked: bool = row.try_get(2)?;
+                let _retry_after: f64 = row.try_get(3)?;
+                row.try_get::<_, bool>(0)?
+            }
+            None => false,
+        }
+    };
+    let conn = pool.get().await.map_err(|err| format!("{err}"))?;
+    let cleared = conn
+        .client
+        .execute(&conn.clear_failures, &[&email.as_str()])
+        .await?;
+    Ok(allowed && cleared > 0)
 }
 
 fn time(at: SystemTime) -> DateTime<Utc> {

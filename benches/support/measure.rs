@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use authingo::{RefreshOutcome, Store};
+use authingo::limits::SignInAttempt;
+use authingo::{RefreshOutcome, SignInThrottle, Store};
 use tokio::sync::Barrier;
 
 use super::Result;
@@ -49,6 +50,15 @@ impl Target {
             }
             (Self::Store(store), Input::CountRequest(key)) => {
                 black_box(store.count_request(key, &SIGN_IN_LIMIT).await?).hits > 0
+            }
+            (Self::Store(store), Input::SignInThrottle(email)) => {
+                let throttle = SignInThrottle::default();
+                let attempt = store.begin_sign_in_attempt(email, &throttle).await?;
+                let cleared = store.clear_sign_in_failures(email).await?;
+                matches!(attempt, SignInAttempt::Allowed) && cleared
+            }
+            (Self::Baseline(pool), Input::SignInThrottle(email)) => {
+                baseline::sign_in_throttle(pool, email, &SignInThrottle::default()).await?
             }
             (Self::Baseline(pool), Input::CountRequest(key)) => {
                 black_box(baseline::count_request(pool, key, &SIGN_IN_LIMIT).await?) > 0

@@ -9,6 +9,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use authingo::limits::EmailDigest;
 use authingo::token::{RotationSecret, TokenDigest};
 use authingo::{Session, SessionRotation};
 use chrono::{Duration as TimeDelta, Utc};
@@ -27,16 +28,20 @@ pub(crate) enum Op {
     DeleteSession,
     /// One rate-limit check: the upsert of a sign-in's counter.
     CountRequest,
+    /// A successful sign-in's email throttle: the attempt counted (`begin_sign_in_attempt`),
+    /// then the count cleared (`clear_sign_in_failures`); two statements, two checkouts.
+    SignInThrottle,
 }
 
 impl Op {
-    pub(crate) const ALL: [Self; 6] = [
+    pub(crate) const ALL: [Self; 7] = [
         Self::GetSession,
         Self::GetUserByEmail,
         Self::CreateSession,
         Self::RefreshSession,
         Self::DeleteSession,
         Self::CountRequest,
+        Self::SignInThrottle,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -47,6 +52,7 @@ impl Op {
             Self::RefreshSession => "refresh_session",
             Self::DeleteSession => "delete_session",
             Self::CountRequest => "count_request",
+            Self::SignInThrottle => "sign_in_throttle",
         }
     }
 }
@@ -104,6 +110,7 @@ pub(crate) enum Input {
     },
     DeleteSession(TokenDigest),
     CountRequest(String),
+    SignInThrottle(EmailDigest),
 }
 
 /// Which worker of how many is asking, and its own counters.
@@ -241,6 +248,16 @@ impl Workload {
                     (n / 256) % 256,
                     n % 256
                 ))
+            }
+            Op::SignInThrottle => {
+                // A user's email: its count is made and cleared within the call, so the table
+                // stays empty between calls, as it is for users who type their password right.
+                // Each worker has its own users: two calls on one email at once would find its
+                // count cleared by the other.
+                let of = worker.of as u64;
+                let turns = (data.users / of).max(1);
+                let user = 1 + worker.index as u64 + of * worker.rng.random_range(0..turns);
+                Input::SignInThrottle(EmailDigest::of(&data.email(user)))
             }
         }
     }
