@@ -51,11 +51,12 @@ pub(crate) type UserSql = (
 );
 
 /// Declares a fixed statement: a struct of its binds, in the order of their `$n`, each with its
-/// SQL type, and the SQL type of its row.
+/// SQL type, and the SQL type of its row (none for a statement that returns no rows, which is
+/// only executed).
 macro_rules! fixed_statement {
     (
         $(#[$doc:meta])*
-        $name:ident<$lt:lifetime>($file:literal) -> $row:ty {
+        $name:ident<$lt:lifetime>($file:literal) $(-> $row:ty)? {
             $($(#[$field_doc:meta])* $field:ident: $value:ty => $sql_type:ty,)+
         }
     ) => {
@@ -88,9 +89,11 @@ macro_rules! fixed_statement {
             const HAS_STATIC_QUERY_ID: bool = true;
         }
 
-        impl Query for $name<'_> {
-            type SqlType = $row;
-        }
+        $(
+            impl Query for $name<'_> {
+                type SqlType = $row;
+            }
+        )?
     };
 }
 
@@ -153,5 +156,33 @@ fixed_statement! {
         window: f64 => Double,
         /// The requests a window allows.
         max: i32 => Integer,
+    }
+}
+
+fixed_statement! {
+    /// `sign_in_attempt.sql`: one sign-in attempt counted against an email, unless its count
+    /// throttles it; whether it may go ahead, the count, whether it is locked, and the seconds to
+    /// wait.
+    BeginSignInAttempt<'a>("sign_in_attempt.sql") -> (Bool, Integer, Bool, Double) {
+        /// The email's digest.
+        email_digest: &'a str => Varchar,
+        /// Failures allowed without delay.
+        free_failures: i32 => Integer,
+        /// The first delay, in seconds.
+        first_delay: f64 => Double,
+        /// The longest delay, in seconds.
+        max_delay: f64 => Double,
+        /// Failures that lock the email (none: never).
+        lock_after: Option<i32> => Nullable<Integer>,
+        /// Seconds after the last failure when an unlocked count is forgotten.
+        forget_after: f64 => Double,
+    }
+}
+
+fixed_statement! {
+    /// `clear_sign_in_failures.sql`: an email's failures deleted, a lock with them.
+    ClearSignInFailures<'a>("clear_sign_in_failures.sql") {
+        /// The email's digest.
+        email_digest: &'a str => Varchar,
     }
 }

@@ -3,15 +3,16 @@
 
 use std::time::Duration;
 
-use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Varchar};
-use diesel::{OptionalExtension as _, Queryable, QueryableByName};
+use diesel::pg::Pg;
+use diesel::sql_types::{BigInt, Bool, Double, Integer};
+use diesel::{OptionalExtension as _, Queryable, QueryableByName, deserialize};
 use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::{PgStore, Retry, abandon, after_failure};
 use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
 use crate::postgres::error::check_text;
-use crate::postgres::fixed::RateLimitHit;
+use crate::postgres::fixed::{BeginSignInAttempt, ClearSignInFailures, RateLimitHit};
 use crate::postgres::prepared::Prepared;
 use crate::store::StoreError;
 
@@ -25,14 +26,26 @@ struct CountRow {
     resets_in_secs: f64,
 }
 
-#[derive(QueryableByName)]
+/// A row of `sign_in_attempt.sql`, read by position: whether the attempt may go ahead, the
+/// count (not needed here), whether the email is locked, and the seconds to wait.
 struct AttemptRow {
-    #[diesel(sql_type = Bool)]
     allowed: bool,
-    #[diesel(sql_type = Bool)]
     locked: bool,
-    #[diesel(sql_type = Double)]
     retry_after_secs: f64,
+}
+
+impl Queryable<(Bool, Integer, Bool, Double), Pg> for AttemptRow {
+    type Row = (bool, i32, bool, f64);
+
+    fn build(
+        (allowed, _failures, locked, retry_after_secs): Self::Row,
+    ) -> deserialize::Result<Self> {
+        Ok(Self {
+            allowed,
+            locked,
+            retry_after_secs,
+        })
+    }
 }
 
 #[derive(QueryableByName)]
@@ -90,16 +103,16 @@ pub(super) async fn begin_sign_in_attempt(
         secs(throttle.max_delay),
         secs(throttle.forget_after),
     );
+    // A fixed statement, as `rate_limit_hit.sql`: every sign-in runs it.
     let row = run!(store, Retry::Never, |conn| async move {
-        Prepared(
-            diesel::sql_query(include_str!("../sign_in_attempt.sql"))
-                .bind::<Varchar, _>(digest)
-                .bind::<Integer, _>(free)
-                .bind::<Double, _>(first)
-                .bind::<Double, _>(max)
-                .bind::<Nullable<Integer>, _>(lock)
-                .bind::<Double, _>(forget),
-        )
+        BeginSignInAttempt {
+            email_digest: digest,
+            free_failures: free,
+            first_delay: first,
+            max_delay: max,
+            lock_after: lock,
+            forget_after: forget,
+        }
         .get_result::<AttemptRow>(conn)
         .await
         .optional()
@@ -126,10 +139,9 @@ pub(super) async fn clear_sign_in_failures(
     // Not repeated, as `delete_session`: a repeat after a first run that deleted would say
     // `false`.
     let deleted = run!(store, Retry::Never, |conn| async move {
-        Prepared(
-            diesel::sql_query(include_str!("../clear_sign_in_failures.sql"))
-                .bind::<Varchar, _>(digest),
-        )
+        ClearSignInFailures {
+            email_digest: digest,
+        }
         .execute(conn)
         .await
     })?;
