@@ -56,9 +56,9 @@ impl CleanupPace {
 
 impl Default for CleanupPace {
     /// Batches of 1,000 rows, each followed by a pause 99 times as long as it took: the sweep
-    /// works 1% of its time, which is what keeps live reads' p99 at its idle value on a small
-    /// server (about 1,200 rows a second on the bench's 2 cores, 500,000 rows in 7 minutes; see
-    /// BENCHMARKS.md).
+    /// works 1% of its time, which is what keeps live reads' p99 within 1.3 times its idle value
+    /// on a small server (440 to 1,200 rows a second on the bench's 2-core hosts, 500,000 rows
+    /// in 7 to 19 minutes; see BENCHMARKS.md).
     fn default() -> Self {
         Self {
             batch_size: 1000,
