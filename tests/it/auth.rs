@@ -31,6 +31,18 @@ pub(crate) async fn engine(db: &TestDb) -> Auth {
     .unwrap()
 }
 
+/// An engine over `db` hashing with `hasher`, ready (its dummy hash made), with no cleanup loop.
+pub(crate) async fn engine_hashing_with(db: &TestDb, hasher: Arc<dyn PasswordHasher>) -> Auth {
+    let auth = Auth::new(
+        Options::new(db.store().await)
+            .password_hasher(hasher)
+            .cleanup_interval(None),
+    )
+    .unwrap();
+    auth.ready().await.unwrap();
+    auth
+}
+
 /// Wraps the argon2id hasher, counting calls and watching where and how many run at once.
 #[derive(Default)]
 pub(crate) struct Watched {
@@ -211,13 +223,7 @@ async fn of_twenty_concurrent_sign_ups_with_one_email_one_succeeds() {
 async fn every_failed_sign_in_costs_exactly_one_argon2_operation_and_says_the_same() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = engine_hashing_with(&db, hasher.clone()).await;
     auth.sign_up("ada@example.com", PASSWORD, "Ada")
         .await
         .unwrap();
@@ -294,13 +300,7 @@ async fn raw_tokens_are_nowhere_in_the_database() {
 async fn every_input_rule_is_refused_before_anything_is_stored() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = engine_hashing_with(&db, hasher.clone()).await;
     let dummy = hasher.count(&hasher.hashes);
     let long_email = format!("{}@x.io", "a".repeat(251));
     let long_name = "n".repeat(256);

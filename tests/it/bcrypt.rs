@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 
 use authingo::password::{PasswordError, PasswordHasher, WithBcrypt};
-use authingo::{Auth, AuthError, EndSessions, Options, User};
+use authingo::{AuthError, EndSessions, User};
 use bcrypt::Version;
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::{RunQueryDsl as _, SimpleAsyncConnection as _};
 
-use crate::auth::{Watched, engine};
+use crate::auth::{Watched, engine, engine_hashing_with};
 use crate::db::TestDb;
 use crate::fixtures::{FAST, PASSWORD, rows, user};
 
@@ -114,13 +114,7 @@ async fn a_wrong_password_against_a_bcrypt_hash_costs_one_bcrypt_verification_an
         inner: WithBcrypt::new(Shared(argon2.clone())),
         verifies: AtomicUsize::new(0),
     });
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = engine_hashing_with(&db, hasher.clone()).await;
     let go = go_user("go@example.com", Version::TwoA);
     auth.store().create_user(&go).await.unwrap();
     let costs = || (hasher.verifies(), argon2.count(&argon2.work));
@@ -212,13 +206,7 @@ async fn a_re_hash_never_undoes_a_password_change_made_during_the_sign_in() {
         reached: Barrier::new(2),
         release: Barrier::new(2),
     });
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = engine_hashing_with(&db, hasher.clone()).await;
     let go = go_user("go@example.com", Version::TwoB);
     auth.store().create_user(&go).await.unwrap();
     hasher.armed.store(true, Ordering::SeqCst);
