@@ -134,8 +134,8 @@ pub enum RefreshOutcome {
         /// The secret of the rotation that replaced the presented token.
         secret: RotationSecret,
     },
-    /// The token was the session's previous refresh token, after the grace window: a theft
-    /// signal. The session was deleted.
+    /// The token was one the session retired, presented after the grace window or replaced
+    /// more than one rotation ago: a theft signal. The session was deleted.
     Reused {
         /// The deleted session's id.
         session_id: String,

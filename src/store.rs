@@ -1,6 +1,7 @@
 //! The storage contract every backend implements, and its error.
 
 use async_trait::async_trait;
+use chrono::TimeDelta;
 
 use crate::error::{BoxError, InputReason};
 use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
@@ -129,12 +130,15 @@ pub trait Store: Send + Sync {
     ///
     /// - the session's current, unexpired refresh token: atomically replaces both token digests
     ///   and both expiries with `rotation`'s (capped by the session's absolute lifetime), records
-    ///   the presented token as the previous one with the rotation's secret and time, and returns
+    ///   the presented token as the previous one with the rotation's secret and time, the
+    ///   replaced access token as the previous one, adds the presented token to the session's
+    ///   retired tokens (kept as long as the session), and returns
     ///   [`RefreshOutcome::Rotated`]. Of concurrent calls with one token, exactly one rotates;
     /// - the session's previous refresh token (the session still live), within
     ///   `rotation.reuse_grace` of the rotation that replaced it: [`RefreshOutcome::Replayed`],
     ///   writing nothing;
-    /// - the previous refresh token after the window: deletes the session and returns
+    /// - any other token the live session retired (its previous one after the window, or one
+    ///   replaced more than one rotation ago, however recently): deletes the session and returns
     ///   [`RefreshOutcome::Reused`] (never when the grace is zero);
     /// - anything else: [`RefreshOutcome::Invalid`].
     ///
@@ -145,6 +149,29 @@ pub trait Store: Send + Sync {
         refresh_token: &TokenDigest,
         rotation: &SessionRotation,
     ) -> Result<RefreshOutcome, StoreError>;
+
+    /// Deletes the session whose last rotation, less than `grace` ago, replaced the access token
+    /// whose digest is `token`; says whether this call deleted one. A sign-out sent with the
+    /// access token a concurrent refresh has just replaced still ends the session; after the
+    /// window (or with a zero `grace`) the replaced token finds nothing. Nothing else accepts a
+    /// replaced access token.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn delete_rotated_session(
+        &self,
+        token: &TokenDigest,
+        grace: TimeDelta,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets, in bounded batches, the secret of every rotation older than `grace`, and returns
+    /// how many went. A secret only answers a replay within the grace window; kept longer, a
+    /// database read and an old leaked refresh token would re-derive the session's current
+    /// tokens. The cleanup loop runs it every grace window (at least every second).
+    ///
+    /// # Errors
+    /// On database failure; batches already cleared stay cleared.
+    async fn clear_rotation_secrets(&self, grace: TimeDelta) -> Result<u64, StoreError>;
 
     /// The user's sessions that can still be used (refresh token unexpired, within the absolute
     /// lifetime), most recently used first ([`Session::last_used_at`]).

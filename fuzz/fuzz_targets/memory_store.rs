@@ -261,6 +261,22 @@ impl Store for MemoryStore {
         Ok(with_user(&state, &session).map_or(RefreshOutcome::Invalid, RefreshOutcome::Rotated))
     }
 
+    async fn delete_rotated_session(
+        &self,
+        _token: &TokenDigest,
+        _grace: TimeDelta,
+    ) -> Result<bool, StoreError> {
+        // No rotation history is kept: like replays, the database's concern.
+        self.enter()?;
+        Ok(false)
+    }
+
+    async fn clear_rotation_secrets(&self, _grace: TimeDelta) -> Result<u64, StoreError> {
+        // Rotation secrets are not kept either.
+        self.enter()?;
+        Ok(0)
+    }
+
     async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
         let state = self.enter()?;
         let now = Utc::now();

@@ -2,12 +2,15 @@
 //!
 //! The first sweep runs after a random delay, then one runs every interval. Each sweep runs as a
 //! task of its own under a timeout, so neither a slow store nor a panicking one stops the loop.
-//! The loop ends when its stop signal is sent or dropped, but never in the middle of a sweep.
+//! Beside it, a short loop forgets the rotation secrets whose grace window has passed, every
+//! grace window. The loops end when their stop signal is sent or dropped, but never in the
+//! middle of a sweep.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::TimeDelta;
 use rand::Rng as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -87,6 +90,9 @@ pub(super) struct Schedule {
     pub(super) first_delay: Duration,
     pub(super) timeout: Duration,
     pub(super) pace: CleanupPace,
+    /// The refresh grace window: how long a rotation secret is kept, and how often the secrets
+    /// are swept (at least every second).
+    pub(super) rotation_grace: TimeDelta,
 }
 
 /// Starts the loop on the current runtime. It stops when `stop` says `true` or is dropped.
@@ -96,19 +102,62 @@ fn spawn(
     sweeps: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
+    let secrets = tokio::spawn(forget_rotation_secrets(
+        store.clone(),
+        schedule.rotation_grace,
+        schedule.timeout,
+        stop.clone(),
+    ));
     tokio::spawn(async move {
         let mut wait = first_delay(schedule.first_delay);
         loop {
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 // Sent `true`, or every sender is gone: the last `Auth` handle was dropped.
-                _ = stop.wait_for(|stopped| *stopped) => return,
+                _ = stop.wait_for(|stopped| *stopped) => break,
             }
             sweep(store.clone(), schedule.timeout, schedule.pace).await;
             sweeps.fetch_add(1, Ordering::Relaxed);
             wait = schedule.interval;
         }
+        if let Err(err) = secrets.await {
+            tracing::error!(error = %err, "rotation secrets loop ended abnormally");
+        }
     })
+}
+
+/// Every `grace` (at least every second), forgets the secrets of the rotations older than
+/// `grace`, each run bounded by `timeout`; ends when `stop` says so.
+async fn forget_rotation_secrets(
+    store: Arc<dyn Store>,
+    grace: TimeDelta,
+    timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let period = grace
+        .to_std()
+        .unwrap_or_default()
+        .max(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        let store = store.clone();
+        let run = tokio::spawn(async move {
+            tokio::time::timeout(timeout, store.clear_rotation_secrets(grace)).await
+        });
+        match run.await {
+            Ok(Ok(Ok(cleared))) => {
+                if cleared > 0 {
+                    tracing::debug!(cleared, "rotation secrets forgotten");
+                }
+            }
+            Ok(Ok(Err(err))) => tracing::warn!(error = %err, "rotation secrets sweep failed"),
+            Ok(Err(_elapsed)) => tracing::warn!("rotation secrets sweep timed out"),
+            Err(err) => tracing::error!(error = %err, "rotation secrets sweep panicked"),
+        }
+    }
 }
 
 fn first_delay(max: Duration) -> Duration {

@@ -168,6 +168,7 @@ impl Auth {
                         first_delay: options.cleanup_first_delay,
                         timeout: options.cleanup_timeout,
                         pace: options.cleanup_pace,
+                        rotation_grace: refresh_reuse_grace,
                     },
                 )
             }

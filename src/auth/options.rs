@@ -186,8 +186,11 @@ impl Options {
 
     /// How long after a refresh the refresh token it replaced still answers with the same new
     /// pair, so that two tabs refreshing together, or a client retrying after a lost response,
-    /// stay signed in. After the window, that token coming back is taken as theft: the session
-    /// is revoked. Zero turns both off: a replaced token is then simply unknown (401).
+    /// stay signed in, and the access token it replaced can still sign the session out. After
+    /// the window, that refresh token coming back is taken as theft, as is any refresh token
+    /// the session retired earlier, whenever it comes back: the session is revoked. The secret a
+    /// rotation keeps for its replays is forgotten after the window. Zero turns replays and
+    /// reuse detection off: a replaced token is then simply unknown (401).
     #[must_use]
     pub fn refresh_reuse_grace(mut self, grace: Duration) -> Self {
         self.refresh_reuse_grace = grace;
@@ -245,7 +248,8 @@ impl Options {
     }
 
     /// How often the cleanup loop sweeps dead sessions; `None` starts no loop (call
-    /// [`Store::cleanup_expired_sessions`] from your own scheduler).
+    /// [`Store::cleanup_expired_sessions`] from your own scheduler, and
+    /// [`Store::clear_rotation_secrets`] every grace window, which the loop otherwise does).
     #[must_use]
     pub fn cleanup_interval(mut self, interval: Option<Duration>) -> Self {
         self.cleanup_interval = interval;

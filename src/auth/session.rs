@@ -200,16 +200,30 @@ impl Auth {
         })
     }
 
-    /// Ends the session of an access token or a refresh token (the current one or, in a race
-    /// with a refresh, the one it replaced); says whether one was ended.
+    /// Ends the session of an access token or a refresh token; says whether one was ended.
+    ///
+    /// A sign-out that raced a refresh still ends the session: the refresh token the rotation
+    /// replaced finds it, and so does the access token it replaced, for
+    /// [`Options::refresh_reuse_grace`](super::Options::refresh_reuse_grace) after the rotation
+    /// (a tab that signed out while another refreshed). A replaced access token is accepted
+    /// nowhere else.
     ///
     /// # Errors
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
     pub async fn sign_out(&self, token: &str) -> Result<bool, AuthError> {
-        let parsed = Token::parse(token, TokenKind::Access)
-            .or_else(|| Token::parse(token, TokenKind::Refresh));
-        match parsed {
-            Some(token) => Ok(self.inner.store.delete_session(&token.digest()).await?),
+        let store = &self.inner.store;
+        if let Some(access) = Token::parse(token, TokenKind::Access) {
+            let digest = access.digest();
+            if store.delete_session(&digest).await? {
+                return Ok(true);
+            }
+            // Perhaps replaced by a rotation that committed while this request was on its way.
+            return Ok(store
+                .delete_rotated_session(&digest, self.inner.refresh_reuse_grace)
+                .await?);
+        }
+        match Token::parse(token, TokenKind::Refresh) {
+            Some(refresh) => Ok(store.delete_session(&refresh.digest()).await?),
             None => Ok(false),
         }
     }

@@ -1,7 +1,9 @@
--- A refresh token ($1) that is no session's current one: is it a live session's previous one?
--- Then the session as its last rotation left it, that rotation's secret, and whether the rotation
--- is younger than the grace window ($2 seconds). Runs after refresh_session.sql matched nothing,
--- as a statement of its own so that it sees a rotation committed while that one waited.
+-- A refresh token ($1) that is no session's current one: did a live session retire it? Then the
+-- session as its last rotation left it, that rotation's secret, and whether $1 is the token that
+-- rotation replaced and the rotation is younger than the grace window ($2 seconds): only then is
+-- it a replay to answer; any other retired token is a reuse. Runs after refresh_session.sql
+-- matched nothing, as a statement of its own so that it sees a rotation committed while that one
+-- waited.
 SELECT s.id AS session_id,
        s.token,
        s.refresh_token,
@@ -21,8 +23,10 @@ SELECT s.id AS session_id,
        u.created_at,
        u.updated_at,
        s.rotation_secret,
-       s.rotated_at > NOW() - $2 * INTERVAL '1 second' AS within_grace
-FROM sessions AS s
+       COALESCE(s.previous_refresh_token = $1
+                AND s.rotated_at > NOW() - $2 * INTERVAL '1 second', FALSE) AS within_grace
+FROM retired_refresh_tokens AS r
+JOIN sessions AS s ON s.id = r.session_id
 JOIN users AS u ON u.id = s.user_id
-WHERE s.previous_refresh_token = $1
+WHERE r.token = $1
   AND s.refresh_expires_at > NOW();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Timestamptz, Varchar};
+use diesel::sql_types::{BigInt, Double, Nullable, Timestamptz, Varchar};
 use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager as _};
 
@@ -425,6 +425,50 @@ impl Store for PgStore {
         Ok(deleted > 0)
     }
 
+    async fn delete_rotated_session(
+        &self,
+        token: &TokenDigest,
+        grace: TimeDelta,
+    ) -> Result<bool, StoreError> {
+        if grace <= TimeDelta::zero() {
+            return Ok(false);
+        }
+        let digest = token.as_str();
+        let grace = seconds(grace);
+        // Not repeated, as delete_session.
+        let deleted = run!(self, Retry::Never, |conn| async move {
+            Prepared(
+                diesel::sql_query(include_str!("delete_rotated_session.sql"))
+                    .bind::<Varchar, _>(digest)
+                    .bind::<Double, _>(grace),
+            )
+            .execute(conn)
+            .await
+        })?;
+        Ok(deleted > 0)
+    }
+
+    async fn clear_rotation_secrets(&self, grace: TimeDelta) -> Result<u64, StoreError> {
+        let grace = seconds(grace.max(TimeDelta::zero()));
+        let mut total = 0;
+        loop {
+            // Bounded batches, as the sweeps; clearing a spent secret twice is harmless.
+            let cleared = run!(self, Retry::Idempotent, |conn| async move {
+                Prepared(
+                    diesel::sql_query(include_str!("clear_rotation_secrets.sql"))
+                        .bind::<Double, _>(grace)
+                        .bind::<BigInt, _>(TOKEN_BATCH_SIZE as i64),
+                )
+                .execute(conn)
+                .await
+            })? as u64;
+            total += cleared;
+            if cleared < TOKEN_BATCH_SIZE {
+                return Ok(total);
+            }
+        }
+    }
+
     async fn refresh_session(
         &self,
         refresh_token: &TokenDigest,
@@ -486,17 +530,14 @@ impl Store for PgStore {
                 },
             );
         }
-        // After the window: whoever holds this token is not the client the rotation answered.
+        // A token the session retired, after the window or more than one rotation ago: whoever
+        // holds it is not the client the rotations answered.
         let SessionWithUser { session, user } = replayed.found.into();
         let (session_id, user_id) = (session.id, user.id);
         let deleted = run!(self, Retry::Never, |conn| async {
-            diesel::delete(
-                sessions::table
-                    .filter(sessions::id.eq(&session_id))
-                    .filter(sessions::previous_refresh_token.eq(refresh_token.as_str())),
-            )
-            .execute(conn)
-            .await
+            diesel::delete(sessions::table.filter(sessions::id.eq(&session_id)))
+                .execute(conn)
+                .await
         })?;
         Ok(if deleted > 0 {
             RefreshOutcome::Reused {

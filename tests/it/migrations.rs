@@ -28,7 +28,10 @@ const THIRD: &str = "20261130000001";
 const FOURTH: &str = "20261130000002";
 /// Abuse limits (issue 14): the rate-limit counters and the failed sign-ins, new tables only.
 const FIFTH: &str = "20261130000003";
-const ALL: [&str; 5] = [FIRST, SECOND, THIRD, FOURTH, FIFTH];
+/// Every retired refresh token, the replaced access token, and the rotation secrets' sweep:
+/// a new table, a column and two indexes.
+const SIXTH: &str = "20261207000000";
+const ALL: [&str; 6] = [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH];
 
 /// The Go AuthInGo's schema as the specification quotes it (postgres-adapter.md, "Database
 /// Schema"; the Go library's `postgres.SchemaSQL`), copied byte for byte.
@@ -81,7 +84,7 @@ async fn second_run_is_a_no_op() {
     assert!(run_migrations(db.url()).await.unwrap().is_empty());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
-        5
+        6
     );
 }
 
@@ -111,7 +114,9 @@ async fn migrations_make_the_specification_schema_then_the_rotation_columns() {
         [
             "idx_sessions_expires_at",
             "idx_sessions_previous_refresh_token",
+            "idx_sessions_previous_token",
             "idx_sessions_refresh_expires_at",
+            "idx_sessions_rotation_secret",
             "idx_sessions_user_id",
             "sessions_pkey",
             "sessions_refresh_token_key",
@@ -134,6 +139,7 @@ async fn migrations_make_the_specification_schema_then_the_rotation_columns() {
             "persistent boolean NO",
             "user_agent character varying YES",
             "ip_address character varying YES",
+            "previous_token character varying YES",
         ]
     );
     assert_eq!(
@@ -187,7 +193,7 @@ async fn reverting_every_migration_leaves_nothing_of_ours() {
     .await
     .unwrap();
 
-    assert_eq!(reverted, [FIFTH, FOURTH, THIRD, SECOND, FIRST]);
+    assert_eq!(reverted, [SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST]);
     assert_eq!(names(&db, OWN_OBJECTS_SQL).await, Vec::<String>::new());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,

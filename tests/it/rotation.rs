@@ -66,12 +66,88 @@ async fn a_retry_after_a_lost_response_gets_the_pair_the_rotation_issued() {
     assert_eq!(found.session.id, first.session.id);
     let next = auth.refresh(&refresh_of(&rotated)).await.unwrap();
     assert_ne!(next.tokens.refresh_token, rotated.tokens.refresh_token);
-    // Two rotations on, the first token is no session's current or previous one: unknown.
+    // Two rotations on, the first token is no longer the one a replay may present: even within
+    // the window it is a reuse, and the session is revoked.
     assert!(matches!(
         auth.refresh(&refresh_of(&first)).await,
         Err(AuthError::InvalidSession)
     ));
-    assert_eq!(rows(&db, "sessions").await, 1);
+    assert_eq!(rows(&db, "sessions").await, 0);
+}
+
+/// A thief who holds a refresh token rotates it twice, or more, before the owner's client
+/// presents it: every token the session ever retired still revokes it, after the window as
+/// within it, with one `refresh_token_reused` warning each time.
+#[tokio::test(flavor = "current_thread")]
+async fn every_token_a_session_retired_revokes_it_however_many_rotations_ago() {
+    let reused = Reused::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(reused.clone()));
+    let db = TestDb::new().await;
+    let auth = engine(&db).await;
+    signed_up(&auth).await;
+    let mut warnings = 0;
+    for rotations in [2, 3, 10] {
+        for presented in 0..rotations {
+            for after_the_window in [true, false] {
+                // The token replaced last, within the window, is a replay: tested elsewhere.
+                if presented == rotations - 1 && !after_the_window {
+                    continue;
+                }
+                let signed_in = auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+                let mut retired = vec![refresh_of(&signed_in)];
+                let mut current = signed_in;
+                for _ in 0..rotations {
+                    current = auth.refresh(&refresh_of(&current)).await.unwrap();
+                    retired.push(refresh_of(&current));
+                }
+                if after_the_window {
+                    execute(
+                        &db,
+                        "UPDATE sessions SET rotated_at = rotated_at - INTERVAL '11 seconds'",
+                    )
+                    .await;
+                }
+                let case = format!("{rotations} rotations, token {presented}, {after_the_window}");
+                assert!(
+                    matches!(
+                        auth.refresh(&retired[presented]).await,
+                        Err(AuthError::InvalidSession)
+                    ),
+                    "{case}"
+                );
+                warnings += 1;
+                assert_eq!(reused.0.lock().unwrap().len(), warnings, "{case}");
+                // The session is gone, its current pair and its retired tokens with it.
+                let id = &current.session.id;
+                let of_session = |table: &str| {
+                    format!(
+                        "SELECT count(*) AS n FROM {table} WHERE {} = '{id}'",
+                        if table == "sessions" {
+                            "id"
+                        } else {
+                            "session_id"
+                        }
+                    )
+                };
+                assert_eq!(count(&db, &of_session("sessions")).await, 0, "{case}");
+                assert_eq!(
+                    count(&db, &of_session("retired_refresh_tokens")).await,
+                    0,
+                    "{case}"
+                );
+                assert!(
+                    auth.get_session(current.tokens.access_token.expose())
+                        .await
+                        .unwrap()
+                        .is_none(),
+                    "{case}"
+                );
+                assert!(auth.refresh(&refresh_of(&current)).await.is_err(), "{case}");
+            }
+        }
+    }
+    assert_eq!(warnings, 2 + 3 + 10 + 1 + 2 + 9);
 }
 
 /// An event's fields, as (name, value) pairs.
@@ -434,4 +510,141 @@ async fn an_adopted_session_counts_its_lifetime_from_created_at() {
             other => panic!("{age_days} days old: {other:?}"),
         }
     }
+}
+
+/// The stored secret of the session `id`'s last rotation, if it is still kept.
+async fn rotation_secret(db: &TestDb, id: &str) -> Option<String> {
+    #[derive(diesel::QueryableByName)]
+    struct Secret {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        rotation_secret: Option<String>,
+    }
+    use diesel_async::RunQueryDsl as _;
+    diesel::sql_query("SELECT rotation_secret FROM sessions WHERE id = $1")
+        .bind::<diesel::sql_types::Text, _>(id)
+        .get_result::<Secret>(&mut db.conn().await)
+        .await
+        .unwrap()
+        .rotation_secret
+}
+
+/// What a database read and an old leaked refresh token give: within the window, the secret
+/// re-derives the session's current pair (the replay needs it); after it, the secret is gone.
+/// A rotation whose window is still open keeps its own.
+#[tokio::test]
+async fn a_rotation_secret_is_forgotten_once_its_window_has_passed() {
+    let db = TestDb::new().await;
+    let auth = engine(&db).await;
+    let leaked = signed_up(&auth).await;
+    let rotated = auth.refresh(&refresh_of(&leaked)).await.unwrap();
+    let other = auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    auth.refresh(&refresh_of(&other)).await.unwrap();
+
+    let stored = rotation_secret(&db, &leaked.session.id).await.unwrap();
+    let secret = RotationSecret::from_stored(&stored).unwrap();
+    let derived = Token::derive(TokenKind::Refresh, &secret, &leaked.tokens.refresh_token);
+    assert_eq!(
+        derived, rotated.tokens.refresh_token,
+        "the attack works in the window"
+    );
+
+    execute(
+        &db,
+        &format!(
+            "UPDATE sessions SET rotated_at = rotated_at - INTERVAL '11 seconds' WHERE id = '{}'",
+            leaked.session.id
+        ),
+    )
+    .await;
+    let store = db.store().await;
+    assert_eq!(
+        store
+            .clear_rotation_secrets(TimeDelta::seconds(10))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(rotation_secret(&db, &leaked.session.id).await, None);
+    assert!(rotation_secret(&db, &other.session.id).await.is_some());
+    assert_eq!(
+        store
+            .clear_rotation_secrets(TimeDelta::seconds(10))
+            .await
+            .unwrap(),
+        0
+    );
+    // The session lives on: its current pair works, and its next rotation keeps a new secret.
+    let next = auth.refresh(&refresh_of(&rotated)).await.unwrap();
+    assert!(rotation_secret(&db, &next.session.id).await.is_some());
+    // The leaked token is still recognised as retired: presenting it revokes the session.
+    assert!(auth.refresh(&refresh_of(&leaked)).await.is_err());
+    assert!(
+        auth.get_session(next.tokens.access_token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// The cleanup loop forgets spent secrets every grace window, without the daily sweep. The
+/// test waits for the loop's statements to finish (seen through Diesel's instrumentation), not
+/// for time to pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cleanup_loop_forgets_spent_rotation_secrets_every_grace_window() {
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+    use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+
+    struct Cleared(Arc<tokio::sync::watch::Sender<usize>>);
+    impl Instrumentation for Cleared {
+        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+            if let InstrumentationEvent::FinishQuery { query, .. } = event {
+                if query.to_string().contains("SET rotation_secret = NULL") {
+                    self.0.send_modify(|runs| *runs += 1);
+                }
+            }
+        }
+    }
+
+    let db = TestDb::new().await;
+    let (runs, mut finished) = tokio::sync::watch::channel(0);
+    let runs = Arc::new(runs);
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.custom_setup = Box::new(move |url| {
+        let runs = runs.clone();
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(url).await?;
+            conn.set_instrumentation(Cleared(runs));
+            Ok(conn)
+        })
+    });
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(db.url(), config);
+    let pool = bb8::Pool::builder().build(manager).await.unwrap();
+    let auth = Auth::new(
+        Options::new(authingo::postgres::PgStore::new(pool))
+            .argon2(FAST)
+            .cleanup_interval(Some(StdDuration::from_secs(24 * 60 * 60)))
+            .cleanup_first_delay(StdDuration::from_secs(24 * 60 * 60))
+            .refresh_reuse_grace(StdDuration::from_secs(1)),
+    )
+    .unwrap();
+    let first = signed_up(&auth).await;
+    auth.refresh(&refresh_of(&first)).await.unwrap();
+    execute(
+        &db,
+        "UPDATE sessions SET rotated_at = rotated_at - INTERVAL '1 minute'",
+    )
+    .await;
+    // A run that started after the UPDATE has finished once two more have.
+    let seen = *finished.borrow_and_update();
+    tokio::time::timeout(
+        StdDuration::from_secs(30),
+        finished.wait_for(|runs| *runs >= seen + 2),
+    )
+    .await
+    .expect("the loop sweeps the secrets every second")
+    .unwrap();
+    assert_eq!(rotation_secret(&db, &first.session.id).await, None);
+    auth.shutdown().await;
 }

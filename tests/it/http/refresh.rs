@@ -271,3 +271,67 @@ async fn refresh_together(server: &Arc<TestServer>, cookie: &str, callers: usize
     }
     replies
 }
+
+/// A tab signs out while another refreshes: its request left with the access cookie the browser
+/// held then (the refresh cookie's path keeps that one away from `/sign-out`), and arrives after
+/// the rotation committed. Within the grace window it still ends the session, whose new tokens
+/// stop working too; after the window the replaced access token finds nothing.
+#[tokio::test]
+async fn a_sign_out_that_raced_a_refresh_ends_the_session() {
+    use reqwest::cookie::CookieStore as _;
+
+    let db = TestDb::new().await;
+    let auth = super::app::engine(&db, authingo::auth::HttpOptions::default().secure(false)).await;
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let browser = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .build()
+        .unwrap();
+    let server = TestServer::start_with(app(&auth, "/api/auth"), browser).await;
+    // The second tab's request, sent by hand with what the jar held when it left.
+    let tab = TestServer::start(app(&auth, "/api/auth")).await;
+    let sign_out_url: reqwest::Url = format!("http://{}/api/auth/sign-out", server.addr())
+        .parse()
+        .unwrap();
+
+    for window in ["within", "after"] {
+        if window == "within" {
+            server.sign_up("ada@example.com").await;
+        } else {
+            server
+                .sign_in("ada@example.com", PASSWORD)
+                .await
+                .assert_ok();
+        }
+        let in_flight = jar.cookies(&sign_out_url).unwrap();
+        let in_flight = in_flight.to_str().unwrap().to_owned();
+        assert!(in_flight.starts_with(&format!("{SESSION}=")), "{in_flight}");
+        assert!(!in_flight.contains(REFRESH), "{in_flight}");
+
+        let refreshed = server.post("/api/auth/refresh").send().await;
+        refreshed.assert_ok();
+        let new = refreshed.tokens();
+        if window == "after" {
+            rotated_a_minute_ago(&db).await;
+        }
+
+        let signed_out = tab.sign_out(&in_flight).await;
+        signed_out.assert_ok();
+        let session = server.get("/api/auth/session").send().await;
+        let refresh = server.refresh(&new.refresh_cookie()).await;
+        if window == "within" {
+            session.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
+            refresh.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
+            assert_eq!(crate::fixtures::rows(&db, "sessions").await, 0);
+        } else {
+            session.assert_ok();
+            refresh.assert_ok();
+            assert_eq!(crate::fixtures::rows(&db, "sessions").await, 1);
+        }
+        // Within the window or not, the replaced access token opens nothing.
+        tab.session(&in_flight)
+            .await
+            .assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
+    }
+    server.assert_no_secrets(&[PASSWORD]);
+}
