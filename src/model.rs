@@ -115,8 +115,11 @@ pub struct SessionRotation {
     /// Go library), counted from its `created_at`; `None`: unbounded.
     pub max_lifetime: Option<TimeDelta>,
     /// How long after a rotation the refresh token it replaced still gets the pair it issued.
-    /// Zero turns the window off, and reuse detection with it.
+    /// Zero turns the window off: that token is then simply refused.
     pub reuse_grace: TimeDelta,
+    /// The digest of the presented token's family ([`Token::family`](crate::token::Token::family)),
+    /// which every refresh token of the session shares.
+    pub family: TokenDigest,
 }
 
 /// What a [`Store::refresh_session`](crate::Store::refresh_session) found.
@@ -134,8 +137,8 @@ pub enum RefreshOutcome {
         /// The secret of the rotation that replaced the presented token.
         secret: RotationSecret,
     },
-    /// The token was one the session retired, presented after the grace window or replaced
-    /// more than one rotation ago: a theft signal. The session was deleted.
+    /// The token was one the session issued before its current one, presented after the grace
+    /// window or replaced more than one rotation ago: a theft signal. The session was deleted.
     Reused {
         /// The deleted session's id.
         session_id: String,

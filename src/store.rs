@@ -131,15 +131,15 @@ pub trait Store: Send + Sync {
     /// - the session's current, unexpired refresh token: atomically replaces both token digests
     ///   and both expiries with `rotation`'s (capped by the session's absolute lifetime), records
     ///   the presented token as the previous one with the rotation's secret and time, the
-    ///   replaced access token as the previous one, adds the presented token to the session's
-    ///   retired tokens (kept as long as the session), and returns
-    ///   [`RefreshOutcome::Rotated`]. Of concurrent calls with one token, exactly one rotates;
+    ///   replaced access token as the previous one, and `rotation.family` as the session's
+    ///   refresh family, and returns [`RefreshOutcome::Rotated`]. Of concurrent calls with one
+    ///   token, exactly one rotates;
     /// - the session's previous refresh token (the session still live), within
     ///   `rotation.reuse_grace` of the rotation that replaced it: [`RefreshOutcome::Replayed`],
-    ///   writing nothing;
-    /// - any other token the live session retired (its previous one after the window, or one
-    ///   replaced more than one rotation ago, however recently): deletes the session and returns
-    ///   [`RefreshOutcome::Reused`] (never when the grace is zero);
+    ///   writing nothing (with a zero grace: [`RefreshOutcome::Invalid`]);
+    /// - any other token of a live session's family but its current one (its previous one
+    ///   after the window, or one replaced more than one rotation ago, however recently):
+    ///   deletes the session and returns [`RefreshOutcome::Reused`];
     /// - anything else: [`RefreshOutcome::Invalid`].
     ///
     /// # Errors

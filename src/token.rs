@@ -16,6 +16,9 @@ use sha2::{Digest as _, Sha256};
 pub const ACCESS_TOKEN_BYTES: usize = 32;
 /// Random bytes in a refresh token.
 pub const REFRESH_TOKEN_BYTES: usize = 64;
+/// Leading bytes of a refresh token that every refresh token of one session shares: its family
+/// (see [`Token::family`]).
+pub const REFRESH_FAMILY_BYTES: usize = 16;
 /// Random bytes in a one-time token (a verification, reset or change-of-email link): 256 bits.
 pub const ONE_TIME_TOKEN_BYTES: usize = 32;
 /// Characters in a [`TokenDigest`]: SHA-256 as lower-case hex.
@@ -83,6 +86,29 @@ impl Token {
     pub fn digest(&self) -> TokenDigest {
         TokenDigest(hex::encode(Sha256::digest(self.0.as_bytes())))
     }
+
+    /// The digest of the refresh token's family: its first [`REFRESH_FAMILY_BYTES`] bytes,
+    /// drawn at sign-in and kept by every rotation ([`Token::derive`]), so that one column
+    /// recognises every refresh token a session ever issued, however many rotations ago. Only a
+    /// holder of one of the session's refresh tokens knows it.
+    pub fn family(&self) -> TokenDigest {
+        TokenDigest(hex::encode(Sha256::digest(self.family_bytes())))
+    }
+
+    /// The first [`REFRESH_FAMILY_BYTES`] bytes of the token. The first 24 characters are whole
+    /// base64 groups (18 bytes); a token too short or not base64 has a family of zeros, which
+    /// no token of ours has.
+    fn family_bytes(&self) -> [u8; REFRESH_FAMILY_BYTES] {
+        let mut family = [0u8; REFRESH_FAMILY_BYTES];
+        let decoded = self
+            .0
+            .get(..24)
+            .and_then(|prefix| URL_SAFE_NO_PAD.decode(prefix).ok());
+        if let Some(decoded) = decoded {
+            family.copy_from_slice(&decoded[..REFRESH_FAMILY_BYTES]);
+        }
+        family
+    }
 }
 
 impl Token {
@@ -96,6 +122,9 @@ impl Token {
     /// token; the same derivation gives the same pair, which is checked against the stored digests.
     /// Reproducing the pair takes both the old raw token (only the client ever held it) and the
     /// row's secret: a leaked database alone, or a leaked old token alone, gives nothing.
+    ///
+    /// A refresh token keeps the previous one's family (its first [`REFRESH_FAMILY_BYTES`]
+    /// bytes) and derives the rest.
     pub fn derive(kind: TokenKind, secret: &RotationSecret, previous: &Token) -> Self {
         let info: &[u8] = match kind {
             TokenKind::Access => b"authingo rotation: access token",
@@ -104,8 +133,16 @@ impl Token {
         };
         let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
         let bytes = &mut bytes[..kind.byte_len()];
+        let derived = match kind {
+            TokenKind::Refresh => {
+                let (family, rest) = bytes.split_at_mut(REFRESH_FAMILY_BYTES);
+                family.copy_from_slice(&previous.family_bytes());
+                rest
+            }
+            TokenKind::Access | TokenKind::OneTime => bytes,
+        };
         Hkdf::<Sha256>::new(Some(&secret.0), previous.0.as_bytes())
-            .expand(info, bytes)
+            .expand(info, derived)
             .expect("at most 64 bytes, far below HKDF-SHA-256's limit of 255 blocks of 32");
         Self(URL_SAFE_NO_PAD.encode(bytes))
     }
@@ -224,6 +261,27 @@ mod tests {
         );
         assert!(!format!("{token:?}{digest:?}").contains("aaa"));
         assert!(!format!("{digest:?}").contains(&digest.as_str()[..8]));
+    }
+
+    #[test]
+    fn a_refresh_token_keeps_its_family_through_every_rotation() {
+        let first = Token::generate(TokenKind::Refresh).unwrap();
+        let mut current = first.clone();
+        for _ in 0..5 {
+            let secret = RotationSecret::generate().unwrap();
+            let next = Token::derive(TokenKind::Refresh, &secret, &current);
+            assert_eq!(next.family(), first.family());
+            assert_ne!(next, current);
+            current = next;
+        }
+        assert_eq!(current.expose()[..21], first.expose()[..21]);
+        let other = Token::generate(TokenKind::Refresh).unwrap();
+        assert_ne!(other.family(), first.family());
+        assert_ne!(first.family(), first.digest());
+        assert_eq!(first.family().as_str().len(), DIGEST_LEN);
+        // Not base64 in its first groups: a family no token of ours has.
+        let odd = Token("*".repeat(86));
+        assert_eq!(odd.family(), Token("!".repeat(86)).family());
     }
 
     #[test]

@@ -261,6 +261,7 @@ pub(crate) async fn refresh_session(
                 &rotation
                     .max_lifetime
                     .map(|lifetime| lifetime.num_milliseconds() as f64 / 1000.0),
+                &rotation.family.as_str(),
             ],
         )
         .await?;

@@ -229,6 +229,7 @@ impl Workload {
                         secret: self.secret.clone(),
                         max_lifetime: Some(TimeDelta::days(30)),
                         reuse_grace: TimeDelta::seconds(10),
+                        family: digest(&format!("fam{slot}")),
                     },
                 }
             }

@@ -188,9 +188,10 @@ impl Options {
     /// pair, so that two tabs refreshing together, or a client retrying after a lost response,
     /// stay signed in, and the access token it replaced can still sign the session out. After
     /// the window, that refresh token coming back is taken as theft, as is any refresh token
-    /// the session retired earlier, whenever it comes back: the session is revoked. The secret a
-    /// rotation keeps for its replays is forgotten after the window. Zero turns replays and
-    /// reuse detection off: a replaced token is then simply unknown (401).
+    /// the session issued earlier, whenever it comes back: the session is revoked. The secret a
+    /// rotation keeps for its replays is forgotten after the window. Zero turns replays off: the
+    /// token replaced last is then simply refused (401), as upstream refuses the loser of a
+    /// race; older ones still revoke.
     #[must_use]
     pub fn refresh_reuse_grace(mut self, grace: Duration) -> Self {
         self.refresh_reuse_grace = grace;

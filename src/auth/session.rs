@@ -149,6 +149,7 @@ impl Auth {
             secret,
             max_lifetime: self.inner.max_session_lifetime,
             reuse_grace: self.inner.refresh_reuse_grace,
+            family: presented.family(),
         };
         let (found, access, refresh) = match self
             .inner

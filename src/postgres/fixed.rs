@@ -130,19 +130,24 @@ fixed_statement! {
         secret: &'a str => Varchar,
         /// The cap on an adopted session's lifetime, in seconds (none: no cap).
         max_lifetime: Option<f64> => Nullable<Double>,
+        /// The digest of the refresh token's family.
+        family: &'a str => Varchar,
     }
 }
 
 fixed_statement! {
-    /// `replayed_session.sql`: the live session whose previous refresh token this is, with its
-    /// user, its last rotation's secret, and whether that rotation is within the grace window.
+    /// `replayed_session.sql`: the live session that issued this refresh token before its
+    /// current one, with its user, its last rotation's secret, whether the token is the one that
+    /// rotation replaced, and whether it is moreover within the grace window.
     ReplayedSession<'a>("replayed_session.sql")
-        -> ((SessionSql, UserSql), Nullable<Varchar>, Bool)
+        -> ((SessionSql, UserSql), Nullable<Varchar>, Bool, Bool)
     {
         /// The presented refresh token's digest.
         refresh_token: &'a str => Varchar,
         /// The grace window, in seconds.
         grace: f64 => Double,
+        /// The digest of the presented token's family.
+        family: &'a str => Varchar,
     }
 }
 

@@ -5,10 +5,6 @@
 --
 -- The cap is the session's absolute expiry or, for a session adopted from the Go library (NULL),
 -- its creation plus $7 seconds ($7 NULL: no cap); LEAST ignores a NULL cap.
---
--- The replaced refresh token joins the session's retired ones in the same statement, so that
--- it is recognised as long as the session lives, however many rotations follow.
-WITH rotated AS (
 UPDATE sessions AS s
 SET token = $2,
     refresh_token = $3,
@@ -19,9 +15,11 @@ SET token = $2,
     absolute_expires_at = COALESCE(s.absolute_expires_at,
                                    COALESCE(s.created_at, NOW()) + $7 * INTERVAL '1 second'),
     -- What a retry of this rotation needs: the replaced token's digest, when, and the secret;
-    -- and the replaced access token's, which a racing sign-out may still present.
+    -- the replaced access token's, which a racing sign-out may still present; and the family's
+    -- digest ($8), which recognises every token the session ever issued.
     previous_refresh_token = $1,
     previous_token = s.token,
+    refresh_family = $8,
     rotated_at = NOW(),
     rotation_secret = $6
 FROM users AS u
@@ -49,10 +47,4 @@ RETURNING s.id AS session_id,
           u.password_hash,
           u.email_verified,
           u.created_at,
-          u.updated_at
-),
-retired AS (
-  INSERT INTO retired_refresh_tokens (token, session_id)
-  SELECT $1, session_id FROM rotated
-)
-SELECT * FROM rotated;
+          u.updated_at;

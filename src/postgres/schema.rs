@@ -25,16 +25,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    retired_refresh_tokens (token) {
-        #[max_length = 64]
-        token -> Varchar,
-        #[max_length = 255]
-        session_id -> Varchar,
-        retired_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
     sessions (id) {
         #[max_length = 255]
         id -> Varchar,
@@ -58,6 +48,8 @@ diesel::table! {
         user_agent -> Nullable<Varchar>,
         #[max_length = 64]
         ip_address -> Nullable<Varchar>,
+        #[max_length = 64]
+        refresh_family -> Nullable<Varchar>,
         #[max_length = 255]
         previous_token -> Nullable<Varchar>,
     }
@@ -90,13 +82,11 @@ diesel::table! {
 }
 
 diesel::joinable!(one_time_tokens -> users (user_id));
-diesel::joinable!(retired_refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     one_time_tokens,
     rate_limits,
-    retired_refresh_tokens,
     sessions,
     sign_in_failures,
     users,

@@ -488,6 +488,7 @@ impl Store for PgStore {
                 refresh_expires_at: rotation.refresh_expires_at,
                 secret,
                 max_lifetime,
+                family: rotation.family.as_str(),
             }
             .get_result::<SessionUserRow>(conn)
             .await
@@ -496,17 +497,16 @@ impl Store for PgStore {
         if let Some(row) = rotated {
             return Ok(RefreshOutcome::Rotated(row.into()));
         }
-        if rotation.reuse_grace <= TimeDelta::zero() {
-            return Ok(RefreshOutcome::Invalid);
-        }
-        // Not the current token: perhaps the previous one, replayed by a racing tab or a retry
-        // after a lost response, or by a thief. A statement of its own, so that it sees a
+        // Not the current token: perhaps the one replaced last, replayed by a racing tab or a
+        // retry after a lost response, or an earlier one of the session's, presented by a
+        // thief or by the client a thief raced. A statement of its own, so that it sees a
         // rotation that committed while the UPDATE above waited for the row.
-        let grace = seconds(rotation.reuse_grace);
+        let grace = seconds(rotation.reuse_grace.max(TimeDelta::zero()));
         let replayed = run!(self, Retry::Idempotent, |conn| async move {
             ReplayedSession {
                 refresh_token: refresh_token.as_str(),
                 grace,
+                family: rotation.family.as_str(),
             }
             .get_result::<ReplayedRow>(conn)
             .await
@@ -515,6 +515,10 @@ impl Store for PgStore {
         let Some(replayed) = replayed else {
             return Ok(RefreshOutcome::Invalid);
         };
+        if replayed.replaced_last && rotation.reuse_grace <= TimeDelta::zero() {
+            // Without a window, the loser of a race is told no, as upstream, and nothing ends.
+            return Ok(RefreshOutcome::Invalid);
+        }
         if replayed.within_grace {
             return Ok(
                 match replayed
@@ -530,8 +534,8 @@ impl Store for PgStore {
                 },
             );
         }
-        // A token the session retired, after the window or more than one rotation ago: whoever
-        // holds it is not the client the rotations answered.
+        // A token the session issued before, after the window or more than one rotation ago:
+        // whoever holds it is not the client the rotations answered.
         let SessionWithUser { session, user } = replayed.found.into();
         let (session_id, user_id) = (session.id, user.id);
         let deleted = run!(self, Retry::Never, |conn| async {
@@ -837,12 +841,13 @@ struct SessionUserRow {
     user: UserRecord,
 }
 
-/// A row of `replayed_session.sql`: the session and its user, with the last rotation's secret and
-/// whether that rotation is within the grace window.
+/// A row of `replayed_session.sql`: the session and its user, with the last rotation's secret,
+/// whether the token is the one that rotation replaced, and whether it is within the window.
 #[derive(Queryable)]
 struct ReplayedRow {
     found: SessionUserRow,
     rotation_secret: Option<String>,
+    replaced_last: bool,
     within_grace: bool,
 }
 

@@ -13,13 +13,13 @@ use super::error::{SetupError, USERS_EMAIL_KEY};
 
 /// The versions of the migrations that make the columns, as Diesel records them: the
 /// specification's schema, refresh rotation and lifetimes, the clients of sessions, one-time
-/// tokens, abuse limits, retired refresh tokens.
+/// tokens, abuse limits, refresh families.
 const SPEC: &str = "20261127000000";
 const ROTATION: &str = "20261130000000";
 const CLIENTS: &str = "20261130000001";
 const TOKENS: &str = "20261130000002";
 const LIMITS: &str = "20261130000003";
-const RETIRED: &str = "20261207000000";
+const FAMILIES: &str = "20261207000000";
 
 /// Types as PostgreSQL's `format_type` prints them.
 const VARCHAR_255: &str = "character varying(255)";
@@ -185,11 +185,19 @@ pub(crate) const EXPECTED: &[Column] = &[
     ),
     col(
         "sessions",
+        "refresh_family",
+        VARCHAR_64,
+        Null::Yes,
+        Unique::No,
+        FAMILIES,
+    ),
+    col(
+        "sessions",
         "previous_token",
         VARCHAR_255,
         Null::Yes,
         Unique::No,
-        RETIRED,
+        FAMILIES,
     ),
     col(
         "one_time_tokens",
@@ -287,30 +295,6 @@ pub(crate) const EXPECTED: &[Column] = &[
         Null::Yes,
         Unique::No,
         LIMITS,
-    ),
-    col(
-        "retired_refresh_tokens",
-        "token",
-        VARCHAR_64,
-        Null::No,
-        Unique::Yes,
-        RETIRED,
-    ),
-    col(
-        "retired_refresh_tokens",
-        "session_id",
-        VARCHAR_255,
-        Null::No,
-        Unique::No,
-        RETIRED,
-    ),
-    col(
-        "retired_refresh_tokens",
-        "retired_at",
-        TIMESTAMPTZ,
-        Null::No,
-        Unique::No,
-        RETIRED,
     ),
 ];
 

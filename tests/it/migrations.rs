@@ -28,8 +28,8 @@ const THIRD: &str = "20261130000001";
 const FOURTH: &str = "20261130000002";
 /// Abuse limits (issue 14): the rate-limit counters and the failed sign-ins, new tables only.
 const FIFTH: &str = "20261130000003";
-/// Every retired refresh token, the replaced access token, and the rotation secrets' sweep:
-/// a new table, a column and two indexes.
+/// Refresh families, the replaced access token, and the rotation secrets' sweep: two columns
+/// and three indexes.
 const SIXTH: &str = "20261207000000";
 const ALL: [&str; 6] = [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH];
 
@@ -116,6 +116,7 @@ async fn migrations_make_the_specification_schema_then_the_rotation_columns() {
             "idx_sessions_previous_refresh_token",
             "idx_sessions_previous_token",
             "idx_sessions_refresh_expires_at",
+            "idx_sessions_refresh_family",
             "idx_sessions_rotation_secret",
             "idx_sessions_user_id",
             "sessions_pkey",
@@ -139,6 +140,7 @@ async fn migrations_make_the_specification_schema_then_the_rotation_columns() {
             "persistent boolean NO",
             "user_agent character varying YES",
             "ip_address character varying YES",
+            "refresh_family character varying YES",
             "previous_token character varying YES",
         ]
     );

@@ -118,24 +118,12 @@ async fn every_token_a_session_retired_revokes_it_however_many_rotations_ago() {
                 );
                 warnings += 1;
                 assert_eq!(reused.0.lock().unwrap().len(), warnings, "{case}");
-                // The session is gone, its current pair and its retired tokens with it.
-                let id = &current.session.id;
-                let of_session = |table: &str| {
-                    format!(
-                        "SELECT count(*) AS n FROM {table} WHERE {} = '{id}'",
-                        if table == "sessions" {
-                            "id"
-                        } else {
-                            "session_id"
-                        }
-                    )
-                };
-                assert_eq!(count(&db, &of_session("sessions")).await, 0, "{case}");
-                assert_eq!(
-                    count(&db, &of_session("retired_refresh_tokens")).await,
-                    0,
-                    "{case}"
+                // The session is gone, its current pair with it.
+                let gone = format!(
+                    "SELECT count(*) AS n FROM sessions WHERE id = '{}'",
+                    current.session.id
                 );
+                assert_eq!(count(&db, &gone).await, 0, "{case}");
                 assert!(
                     auth.get_session(current.tokens.access_token.expose())
                         .await
@@ -485,6 +473,7 @@ async fn an_adopted_session_counts_its_lifetime_from_created_at() {
             secret: RotationSecret::generate().unwrap(),
             max_lifetime: Some(TimeDelta::days(30)),
             reuse_grace: TimeDelta::seconds(10),
+            family: tokens.refresh.family(),
         };
         let outcome = store
             .refresh_session(&tokens.refresh.digest(), &rotation)
@@ -510,6 +499,73 @@ async fn an_adopted_session_counts_its_lifetime_from_created_at() {
             other => panic!("{age_days} days old: {other:?}"),
         }
     }
+}
+
+/// Whoever holds one of a session's refresh tokens knows its family: a token of that family the
+/// session never issued is a reuse too. A token of no session's family is a plain refusal.
+#[tokio::test(flavor = "current_thread")]
+async fn a_token_of_the_familys_prefix_that_was_never_issued_revokes_the_session() {
+    let reused = Reused::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(reused.clone()));
+    let db = TestDb::new().await;
+    let auth = engine(&db).await;
+    let first = signed_up(&auth).await;
+    let rotated = auth.refresh(&refresh_of(&first)).await.unwrap();
+    let stranger = Token::generate(TokenKind::Refresh).unwrap();
+    assert!(auth.refresh(stranger.expose()).await.is_err());
+    assert!(reused.0.lock().unwrap().is_empty());
+    assert_eq!(rows(&db, "sessions").await, 1);
+
+    // The family is the first 16 bytes: 21 characters, and 2 bits of the 22nd, of the text.
+    let forged = format!(
+        "{}{}",
+        &refresh_of(&rotated)[..22],
+        &stranger.expose()[22..]
+    );
+    assert_eq!(
+        Token::parse(&forged, TokenKind::Refresh).unwrap().family(),
+        first.tokens.refresh_token.family()
+    );
+    assert!(matches!(
+        auth.refresh(&forged).await,
+        Err(AuthError::InvalidSession)
+    ));
+    assert_eq!(reused.0.lock().unwrap().len(), 1);
+    assert_eq!(rows(&db, "sessions").await, 0);
+}
+
+/// With the window off there is no replay: the loser of a race, presenting the token replaced
+/// last, is refused and nothing ends, as upstream. An older token is still a reuse.
+#[tokio::test(flavor = "current_thread")]
+async fn with_the_grace_off_an_older_token_still_revokes_but_the_last_one_is_only_refused() {
+    let reused = Reused::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(reused.clone()));
+    let db = TestDb::new().await;
+    let auth = engine_with(db.store().await, |o| {
+        o.refresh_reuse_grace(StdDuration::ZERO)
+    });
+    let first = signed_up(&auth).await;
+    let second = auth.refresh(&refresh_of(&first)).await.unwrap();
+    let third = auth.refresh(&refresh_of(&second)).await.unwrap();
+    assert!(matches!(
+        auth.refresh(&refresh_of(&second)).await,
+        Err(AuthError::InvalidSession)
+    ));
+    assert!(reused.0.lock().unwrap().is_empty());
+    assert!(
+        auth.get_session(third.tokens.access_token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(matches!(
+        auth.refresh(&refresh_of(&first)).await,
+        Err(AuthError::InvalidSession)
+    ));
+    assert_eq!(reused.0.lock().unwrap().len(), 1);
+    assert_eq!(rows(&db, "sessions").await, 0);
 }
 
 /// The stored secret of the session `id`'s last rotation, if it is still kept.
@@ -576,7 +632,7 @@ async fn a_rotation_secret_is_forgotten_once_its_window_has_passed() {
     // The session lives on: its current pair works, and its next rotation keeps a new secret.
     let next = auth.refresh(&refresh_of(&rotated)).await.unwrap();
     assert!(rotation_secret(&db, &next.session.id).await.is_some());
-    // The leaked token is still recognised as retired: presenting it revokes the session.
+    // The leaked token is still recognised as the session's: presenting it revokes the session.
     assert!(auth.refresh(&refresh_of(&leaked)).await.is_err());
     assert!(
         auth.get_session(next.tokens.access_token.expose())

@@ -37,6 +37,7 @@ fn rotation() -> (SessionRotation, Token, Token) {
         // No cap and the default window: the contract's plain rotation.
         max_lifetime: None,
         reuse_grace: TimeDelta::seconds(10),
+        family: refresh.family(),
     };
     (rotation, access, refresh)
 }
