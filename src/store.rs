@@ -92,6 +92,20 @@ pub trait Store: Send + Sync {
     /// On database failure, including an unknown user.
     async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
 
+    /// Inserts `session` only if its user's password hash is still `verified_hash`, the one the
+    /// sign-in checked the password against; says whether it did. The check and the insert are
+    /// one atomic step: a reset or change of password that commits before it leaves no session
+    /// behind, and one that commits after it ends the session with the others. So a sign-in
+    /// that verified the old password cannot open a session after the password changed.
+    ///
+    /// # Errors
+    /// On database failure; then nothing was inserted.
+    async fn create_session_verified(
+        &self,
+        session: &Session,
+        verified_hash: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Inserts `user` and its first `session` so that either both are stored or neither is.
     ///
     /// The default calls [`create_user`](Self::create_user) then
@@ -181,14 +195,18 @@ pub trait Store: Send + Sync {
     /// On database failure.
     async fn evict_sessions(&self, user_id: &str, keep: u32) -> Result<u64, StoreError>;
 
-    /// Replaces the password hash of `user_id` (and its `updated_at`) and, in the same
-    /// transaction, deletes its sessions as `end` says; says whether the user exists.
+    /// Replaces the password hash of `user_id` (and its `updated_at`) with `password_hash` only
+    /// while it is still `expected`, the hash the current password was verified against (a
+    /// compare-and-set), and in the same transaction deletes its sessions as `end` says; says
+    /// whether it did (`false`: no such user, or its password
+    /// changed since `expected` was read, e.g. by a reset, which then stands).
     ///
     /// # Errors
     /// On database failure; then nothing changed.
     async fn set_password_hash(
         &self,
         user_id: &str,
+        expected: &str,
         password_hash: &str,
         end: EndSessions<'_>,
     ) -> Result<bool, StoreError>;

@@ -202,6 +202,22 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn create_session_verified(
+        &self,
+        session: &Session,
+        verified_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.enter()?;
+        let verified = state
+            .users
+            .values()
+            .any(|user| user.id == session.user_id && user.password_hash == verified_hash);
+        if verified {
+            state.sessions.push(session.clone());
+        }
+        Ok(verified)
+    }
+
     async fn create_user_with_session(
         &self,
         user: &User,
@@ -319,12 +335,17 @@ impl Store for MemoryStore {
     async fn set_password_hash(
         &self,
         user_id: &str,
+        expected: &str,
         password_hash: &str,
         end: EndSessions<'_>,
     ) -> Result<bool, StoreError> {
         check_text("password_hash", password_hash)?;
         let mut state = self.enter()?;
-        let Some(user) = state.users.values_mut().find(|user| user.id == user_id) else {
+        let Some(user) = state
+            .users
+            .values_mut()
+            .find(|user| user.id == user_id && user.password_hash == expected)
+        else {
             return Ok(false);
         };
         user.password_hash = password_hash.to_owned();

@@ -97,7 +97,8 @@ impl Auth {
 
     /// Changes the password of the signed-in user: needs a fresh session and the current
     /// password (one verification; a wrong one is [`AuthError::InvalidCredentials`] and changes
-    /// nothing). The new one passes the sign-up rules, and is stored with `updated_at`; when
+    /// nothing). The new one passes the sign-up rules, and is stored with `updated_at` only over
+    /// the hash the current password matched, so that a reset committed meanwhile stands; when
     /// `revoke_other_sessions` is true (the HTTP route's default) every other session of the user
     /// ends in the same transaction, and the current one stays.
     ///
@@ -105,7 +106,8 @@ impl Auth {
     /// [`AuthError::ReauthenticationRequired`]; [`AuthError::InvalidInput`] for a new password
     /// the rules refuse, a common one too (checked before any hashing); [`AuthError::Busy`]
     /// when the hashing queue is full; [`AuthError::InvalidCredentials`];
-    /// [`AuthError::InvalidSession`] if the account is gone; [`AuthError::Unavailable`] or
+    /// [`AuthError::InvalidSession`] if the account is gone or its password changed since the
+    /// session was read (a reset, which ended the session too); [`AuthError::Unavailable`] or
     /// [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id = %current.user.id, session.id = %current.session.id))]
     pub async fn change_password(
@@ -143,7 +145,12 @@ impl Auth {
         if !self
             .inner
             .store
-            .set_password_hash(&current.user.id, &new_hash, end)
+            .set_password_hash(
+                &current.user.id,
+                &current.user.password_hash,
+                &new_hash,
+                end,
+            )
             .await?
         {
             return Err(AuthError::InvalidSession);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Timestamptz, Varchar};
+use diesel::sql_types::{BigInt, Bool, Nullable, Timestamptz, Varchar};
 use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager as _};
 
@@ -375,6 +375,38 @@ impl Store for PgStore {
         run!(self, Retry::Never, |conn| insert_session(conn, session))
     }
 
+    async fn create_session_verified(
+        &self,
+        session: &Session,
+        verified_hash: &str,
+    ) -> Result<bool, StoreError> {
+        check_session(session)?;
+        if !storable(verified_hash) {
+            return Ok(false);
+        }
+        let created_at = session.created_at.unwrap_or_else(Utc::now);
+        let inserted = run!(self, Retry::Never, |conn| async move {
+            Prepared(
+                diesel::sql_query(include_str!("create_session_verified.sql"))
+                    .bind::<Varchar, _>(&session.id)
+                    .bind::<Varchar, _>(&session.user_id)
+                    .bind::<Varchar, _>(session.token.as_str())
+                    .bind::<Varchar, _>(session.refresh_token.as_str())
+                    .bind::<Timestamptz, _>(session.expires_at)
+                    .bind::<Timestamptz, _>(session.refresh_expires_at)
+                    .bind::<Timestamptz, _>(created_at)
+                    .bind::<Nullable<Timestamptz>, _>(session.absolute_expires_at)
+                    .bind::<Bool, _>(session.persistent)
+                    .bind::<Nullable<Varchar>, _>(session.user_agent.as_deref())
+                    .bind::<Nullable<Varchar>, _>(session.ip_address.as_deref())
+                    .bind::<Varchar, _>(verified_hash),
+            )
+            .execute(conn)
+            .await
+        })?;
+        Ok(inserted == 1)
+    }
+
     async fn create_user_with_session(
         &self,
         user: &User,
@@ -591,22 +623,28 @@ impl Store for PgStore {
     async fn set_password_hash(
         &self,
         user_id: &str,
+        expected: &str,
         password_hash: &str,
         end: EndSessions<'_>,
     ) -> Result<bool, StoreError> {
         check_text("password_hash", password_hash)?;
-        if !storable(user_id) {
+        if !storable(user_id) || !storable(expected) {
             return Ok(false);
         }
         run!(self, Retry::Never, |conn| async move {
             conn.transaction(async |conn| {
-                let updated = diesel::update(users::table.filter(users::id.eq(user_id)))
-                    .set((
-                        users::password_hash.eq(password_hash),
-                        users::updated_at.eq(diesel::dsl::now),
-                    ))
-                    .execute(conn)
-                    .await?;
+                // Only over the hash that was verified: a reset committed meanwhile stands.
+                let updated = diesel::update(
+                    users::table
+                        .filter(users::id.eq(user_id))
+                        .filter(users::password_hash.eq(expected)),
+                )
+                .set((
+                    users::password_hash.eq(password_hash),
+                    users::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
                 if updated == 0 {
                     return Ok(false);
                 }
