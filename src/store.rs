@@ -178,10 +178,12 @@ pub trait Store: Send + Sync {
         session_id: &str,
     ) -> Result<bool, StoreError>;
 
-    /// Deletes every session of `user_id` but `keep`; returns how many went.
+    /// Deletes every session of `user_id` but `keep`; returns how many went. With `keep` `None`
+    /// (every session ends) the user's one-time tokens go too, in the same transaction: a link
+    /// mailed before a "sign out everywhere" no longer works after it.
     ///
     /// # Errors
-    /// On database failure.
+    /// On database failure; then nothing was deleted.
     async fn delete_user_sessions(
         &self,
         user_id: &str,
@@ -197,8 +199,8 @@ pub trait Store: Send + Sync {
 
     /// Replaces the password hash of `user_id` (and its `updated_at`) with `password_hash` only
     /// while it is still `expected`, the hash the current password was verified against (a
-    /// compare-and-set), and in the same transaction deletes its sessions as `end` says; says
-    /// whether it did (`false`: no such user, or its password
+    /// compare-and-set), and in the same transaction deletes its sessions as `end` says and every
+    /// one-time token of the user; says whether it did (`false`: no such user, or its password
     /// changed since `expected` was read, e.g. by a reset, which then stands).
     ///
     /// # Errors
@@ -241,8 +243,12 @@ pub trait Store: Send + Sync {
     /// Consumes the unexpired token `token` of the purpose `use_` needs and applies `use_`, in
     /// one transaction: the token is deleted by the statement that reads it, so of concurrent
     /// calls with one token at most one gets `Some`. `Ok(None)` for an unknown, expired, used or
-    /// other-purpose token (an other-purpose one is left as it is), and for a verification of an
-    /// address the user no longer has.
+    /// other-purpose token (an other-purpose one is left as it is), and for a verification, a
+    /// reset or a cancel link of an address the user no longer has (a token without an address
+    /// included).
+    ///
+    /// A reset and a change of email delete every other one-time token of the user in the same transaction; a cancel of a
+    /// change of email deletes the user's change-of-email and cancel tokens.
     ///
     /// # Errors
     /// [`StoreError::DuplicateEmail`] when a change of email meets an address taken meanwhile

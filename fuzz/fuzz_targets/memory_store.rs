@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use authingo::token::{Token, TokenDigest, TokenKind};
 use authingo::{
     CleanupPace, EndSessions, InputReason, OneTimeToken, RefreshOutcome, Session, SessionRotation,
-    SessionWithUser, Store, StoreError, TokenUse, UsedToken, User,
+    SessionWithUser, Store, StoreError, TokenPurpose, TokenUse, UsedToken, User,
 };
 use chrono::{TimeDelta, Utc};
 
@@ -313,6 +313,9 @@ impl Store for MemoryStore {
         state.sessions.retain(|session| {
             session.user_id != user_id || Some(session.id.as_str()) == keep
         });
+        if keep.is_none() {
+            state.tokens.retain(|token| token.user_id != user_id);
+        }
         Ok((before - state.sessions.len()) as u64)
     }
 
@@ -357,6 +360,7 @@ impl Store for MemoryStore {
             EndSessions::All => state.sessions.retain(|session| session.user_id != user_id),
             _ => {}
         }
+        state.tokens.retain(|token| token.user_id != user_id);
         Ok(true)
     }
 
@@ -415,28 +419,43 @@ impl Store for MemoryStore {
         else {
             return Ok(None);
         };
-        let mut user = state.users.remove(&key).expect("found above");
+        let mut user = state.users[&key].clone();
         let previous_email = user.email.clone();
+        let for_current_address = used.email.as_deref() == Some(previous_email.as_str());
         match use_ {
-            TokenUse::ResetPassword { password_hash } => {
+            TokenUse::ResetPassword { password_hash } if for_current_address => {
                 user.password_hash = password_hash.to_owned();
                 state.sessions.retain(|session| session.user_id != user.id);
+                state.tokens.retain(|token| token.user_id != user.id);
             }
             TokenUse::ChangeEmail => {
-                let new_email = used.email.unwrap_or_default();
+                let new_email = used.email.clone().unwrap_or_default();
                 if state.users.contains_key(&new_email) {
-                    state.users.insert(key, user);
+                    // Nothing changed: the token stays usable.
+                    state.tokens.insert(at, used);
                     return Err(StoreError::DuplicateEmail);
                 }
                 user.email = new_email;
                 user.email_verified = true;
+                state.tokens.retain(|token| token.user_id != user.id);
             }
+            TokenUse::CancelEmailChange if for_current_address => {
+                state.tokens.retain(|token| {
+                    token.user_id != user.id
+                        || !matches!(
+                            token.purpose,
+                            TokenPurpose::ChangeEmail | TokenPurpose::CancelEmailChange
+                        )
+                });
+            }
+            TokenUse::VerifyEmail if for_current_address => user.email_verified = true,
+            // A link for an address the user no longer has: nothing applied, nothing consumed.
             _ => {
-                if used.email.as_deref() == Some(user.email.as_str()) {
-                    user.email_verified = true;
-                }
+                state.tokens.insert(at, used);
+                return Ok(None);
             }
         }
+        state.users.remove(&key);
         state.users.insert(user.email.clone(), user.clone());
         Ok(Some(UsedToken {
             user,

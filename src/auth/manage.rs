@@ -52,8 +52,9 @@ impl Auth {
             .await?)
     }
 
-    /// Ends every session of the user, `current` included ("sign out everywhere"); returns how
-    /// many ended. Needs a fresh session.
+    /// Ends every session of the user, `current` included ("sign out everywhere"), and voids
+    /// every link mailed to the user before (verification, reset, change of email); returns how
+    /// many sessions ended. Needs a fresh session.
     ///
     /// # Errors
     /// [`AuthError::ReauthenticationRequired`] for a session older than
@@ -65,8 +66,8 @@ impl Auth {
         self.revoke_user_sessions(&current.user.id).await
     }
 
-    /// Ends every session of the user `user_id`, for an application's admin tooling; returns how
-    /// many ended.
+    /// Ends every session of the user `user_id` and voids every link mailed to the user, for an
+    /// application's admin tooling; returns how many sessions ended.
     ///
     /// # Errors
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
@@ -100,7 +101,8 @@ impl Auth {
     /// nothing). The new one passes the sign-up rules, and is stored with `updated_at` only over
     /// the hash the current password matched, so that a reset committed meanwhile stands; when
     /// `revoke_other_sessions` is true (the HTTP route's default) every other session of the user
-    /// ends in the same transaction, and the current one stays.
+    /// ends in the same transaction, and the current one stays. Every link mailed to the user
+    /// before (verification, reset, change of email) stops working.
     ///
     /// # Errors
     /// [`AuthError::ReauthenticationRequired`]; [`AuthError::InvalidInput`] for a new password

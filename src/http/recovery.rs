@@ -1,5 +1,6 @@
 //! The recovery and verification routes: `POST /send-verification-email`, `/verify-email`,
-//! `/request-password-reset`, `/reset-password`, `/change-email` and `/confirm-email`.
+//! `/request-password-reset`, `/reset-password`, `/change-email`, `/confirm-email` and
+//! `/cancel-email-change`.
 
 use axum::Json;
 use axum::extract::State;
@@ -38,6 +39,8 @@ pub(crate) struct ResetBody {
 
 #[derive(Deserialize)]
 pub(crate) struct NewEmailBody {
+    #[serde(default)]
+    current_password: String,
     #[serde(default)]
     new_email: String,
 }
@@ -86,14 +89,29 @@ pub(crate) async fn reset_password(
     Ok(success())
 }
 
-/// Mails a link to the new address; needs a fresh session.
+/// Mails a link to the new address and a notice with a cancel link to the current one; needs a
+/// fresh session and the current password.
 pub(crate) async fn change_email(
     State(auth): State<Auth>,
     FreshUser(current): FreshUser,
     ApiJson(body): ApiJson<NewEmailBody>,
 ) -> Result<Response, ApiError> {
-    auth.request_email_change(&current.to_session_with_user(), &body.new_email)
-        .await?;
+    auth.request_email_change(
+        &current.to_session_with_user(),
+        &body.current_password,
+        &body.new_email,
+    )
+    .await?;
+    Ok(success())
+}
+
+/// Cancels a pending change of email with the link mailed to the current address.
+pub(crate) async fn cancel_email_change(
+    State(auth): State<Auth>,
+    _: ClientHeader,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<Response, ApiError> {
+    auth.cancel_email_change(&body.token).await?;
     Ok(success())
 }
 

@@ -18,8 +18,8 @@ use super::prepared::Prepared;
 use super::schema::{one_time_tokens, sessions, users};
 use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
 use crate::model::{
-    EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser, TokenUse,
-    UsedToken, User,
+    EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser,
+    TokenPurpose, TokenUse, UsedToken, User,
 };
 use crate::store::{CleanupPace, Store, StoreError};
 use crate::token::{RotationSecret, TokenDigest};
@@ -276,11 +276,12 @@ async fn use_token_in(
         return Ok(None);
     };
     let previous_email = before.email.clone();
+    // Links mailed to an address work only while it is the user's.
+    let for_current_address = email.as_deref() == Some(previous_email.as_str());
     let target = users::table.filter(users::id.eq(&user_id));
     let updated = match use_ {
         TokenUse::VerifyEmail => {
-            // Only the address the token was sent to, if it is still the user's.
-            if email.as_deref() != Some(previous_email.as_str()) {
+            if !for_current_address {
                 return Err(diesel::result::Error::RollbackTransaction);
             }
             diesel::update(target)
@@ -293,6 +294,9 @@ async fn use_token_in(
                 .await?
         }
         TokenUse::ResetPassword { password_hash } => {
+            if !for_current_address {
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
             let user = diesel::update(target)
                 .set((
                     users::password_hash.eq(password_hash),
@@ -302,13 +306,14 @@ async fn use_token_in(
                 .get_result(conn)
                 .await?;
             delete_sessions_of(conn, &user_id, None).await?;
+            delete_tokens_of(conn, &user_id).await?;
             user
         }
         TokenUse::ChangeEmail => {
             let Some(new_email) = email else {
                 return Err(diesel::result::Error::RollbackTransaction);
             };
-            diesel::update(target)
+            let user = diesel::update(target)
                 .set((
                     users::email.eq(new_email),
                     users::email_verified.eq(true),
@@ -316,13 +321,39 @@ async fn use_token_in(
                 ))
                 .returning(UserRecord::as_returning())
                 .get_result(conn)
-                .await?
+                .await?;
+            delete_tokens_of(conn, &user_id).await?;
+            user
+        }
+        TokenUse::CancelEmailChange => {
+            if !for_current_address {
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
+            diesel::delete(
+                one_time_tokens::table
+                    .filter(one_time_tokens::user_id.eq(&user_id))
+                    .filter(one_time_tokens::purpose.eq_any([
+                        TokenPurpose::ChangeEmail.as_str(),
+                        TokenPurpose::CancelEmailChange.as_str(),
+                    ])),
+            )
+            .execute(conn)
+            .await?;
+            before
         }
     };
     Ok(Some(UsedToken {
         user: updated.into(),
         previous_email,
     }))
+}
+
+/// Deletes every one-time token of `user_id`: the links mailed before an event that should end
+/// them (a new password, every session ended, a new address).
+async fn delete_tokens_of(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(one_time_tokens::table.filter(one_time_tokens::user_id.eq(user_id)))
+        .execute(conn)
+        .await
 }
 
 /// Deletes the sessions of `user_id`, but `keep`.
@@ -597,7 +628,18 @@ impl Store for PgStore {
             return Ok(0);
         }
         let deleted = run!(self, Retry::Never, |conn| async move {
-            delete_sessions_of(conn, user_id, keep).await
+            match keep {
+                Some(_) => delete_sessions_of(conn, user_id, keep).await,
+                // Every session ends: the links mailed before end with them.
+                None => {
+                    conn.transaction(async |conn| {
+                        let deleted = delete_sessions_of(conn, user_id, None).await?;
+                        delete_tokens_of(conn, user_id).await?;
+                        Ok(deleted)
+                    })
+                    .await
+                }
+            }
         })?;
         Ok(deleted as u64)
     }
@@ -657,6 +699,7 @@ impl Store for PgStore {
                         delete_sessions_of(conn, user_id, None).await?;
                     }
                 }
+                delete_tokens_of(conn, user_id).await?;
                 Ok(true)
             })
             .await

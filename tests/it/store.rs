@@ -12,7 +12,10 @@ use std::time::Duration as StdDuration;
 use authingo::postgres::PoolConfig;
 use authingo::postgres::SetupError;
 use authingo::token::{RotationSecret, Token, TokenKind};
-use authingo::{CleanupPace, EndSessions, InputReason, SessionRotation, Store, StoreError};
+use authingo::{
+    CleanupPace, EndSessions, InputReason, OneTimeToken, SessionRotation, Store, StoreError,
+    TokenPurpose,
+};
 use chrono::{Duration, DurationRound as _, TimeDelta, Utc};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl as _;
@@ -903,7 +906,7 @@ async fn a_session_opens_only_over_the_hash_its_sign_in_verified(db: &TestDb) {
     );
 }
 
-async fn a_password_change_needs_the_hash_it_verified(db: &TestDb) {
+async fn a_password_change_needs_the_hash_it_verified_and_ends_every_link(db: &TestDb) {
     let store = db.store().await;
     let ada = user("ada@example.com");
     store.create_user(&ada).await.unwrap();
@@ -911,6 +914,17 @@ async fn a_password_change_needs_the_hash_it_verified(db: &TestDb) {
     let (other, _) = live_session(&ada);
     store.create_session(&kept).await.unwrap();
     store.create_session(&other).await.unwrap();
+    let link = Token::generate(TokenKind::OneTime).unwrap();
+    store
+        .issue_token(&OneTimeToken {
+            token: link.digest(),
+            user_id: ada.id.clone(),
+            purpose: TokenPurpose::ChangeEmail,
+            email: Some("thief@example.com".to_owned()),
+            expires_at: Utc::now() + Duration::hours(1),
+        })
+        .await
+        .unwrap();
 
     // Verified against a hash a reset has replaced since: nothing moves.
     assert!(
@@ -922,6 +936,10 @@ async fn a_password_change_needs_the_hash_it_verified(db: &TestDb) {
     let stored = store.get_user(&ada.id).await.unwrap().unwrap();
     assert_eq!(stored.password_hash, ada.password_hash);
     assert_eq!(count(db, "SELECT count(*) AS n FROM sessions").await, 2);
+    assert_eq!(
+        count(db, "SELECT count(*) AS n FROM one_time_tokens").await,
+        1
+    );
 
     assert!(
         store
@@ -937,6 +955,10 @@ async fn a_password_change_needs_the_hash_it_verified(db: &TestDb) {
     let stored = store.get_user(&ada.id).await.unwrap().unwrap();
     assert_eq!(stored.password_hash, "$new$");
     assert_eq!(count(db, "SELECT count(*) AS n FROM sessions").await, 1);
+    assert_eq!(
+        count(db, "SELECT count(*) AS n FROM one_time_tokens").await,
+        0
+    );
 }
 
 /// A reset in flight (its transaction has changed the hash, not yet committed) when a sign-in
@@ -979,7 +1001,7 @@ contract! {
     user_round_trips_by_email,
     replacing_a_password_hash_needs_the_hash_it_replaces,
     a_session_opens_only_over_the_hash_its_sign_in_verified,
-    a_password_change_needs_the_hash_it_verified,
+    a_password_change_needs_the_hash_it_verified_and_ends_every_link,
     a_session_insert_waits_for_a_password_change_in_flight_then_opens_nothing(
         flavor = "multi_thread",
         worker_threads = 2
