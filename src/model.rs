@@ -204,8 +204,8 @@ pub struct OneTimeToken {
 pub enum TokenUse<'a> {
     /// Marks the token's address verified, if it is still the user's address.
     VerifyEmail,
-    /// Replaces the password hash and ends every session of the user, if the token's address is
-    /// still the user's.
+    /// Replaces the password hash, marks the address verified and ends every session of the
+    /// user, if the token's address is still the user's.
     ResetPassword {
         /// The new password's hash.
         password_hash: &'a str,

@@ -247,7 +247,8 @@ pub trait Store: Send + Sync {
     /// reset or a cancel link of an address the user no longer has (a token without an address
     /// included).
     ///
-    /// A reset and a change of email delete every other one-time token of the user in the same transaction; a cancel of a
+    /// A reset (it also marks the address verified, since the link reached it) and a change of
+    /// email delete every other one-time token of the user in the same transaction; a cancel of a
     /// change of email deletes the user's change-of-email and cancel tokens.
     ///
     /// # Errors

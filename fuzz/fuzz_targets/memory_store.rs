@@ -425,6 +425,7 @@ impl Store for MemoryStore {
         match use_ {
             TokenUse::ResetPassword { password_hash } if for_current_address => {
                 user.password_hash = password_hash.to_owned();
+                user.email_verified = true;
                 state.sessions.retain(|session| session.user_id != user.id);
                 state.tokens.retain(|token| token.user_id != user.id);
             }

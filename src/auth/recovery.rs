@@ -57,6 +57,56 @@ impl Auth {
         Ok(used.user)
     }
 
+    /// Mails a new verification link to `email` if it belongs to an account whose address is
+    /// not verified yet: the way out for a user whose link expired while sign-in waits for it
+    /// ([`Options::require_email_verification`](super::Options::require_email_verification)),
+    /// without a session. As [`request_password_reset`](Self::request_password_reset), the
+    /// answer and the work done before it are the same for any address: the lookup, the token
+    /// and the mail happen off the request path.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`] for a malformed address (the same for any address);
+    /// [`AuthError::TooManyRequests`] past the mail limit of the address (counted whether or not
+    /// it has an account); [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    pub async fn resend_verification(&self, email: &str) -> Result<(), AuthError> {
+        self.resend_verification_from(email, None).await
+    }
+
+    /// [`resend_verification`](Self::resend_verification) asked by `client`, which the
+    /// per-address mail limit counts too.
+    ///
+    /// # Errors
+    /// As for [`resend_verification`](Self::resend_verification).
+    pub async fn resend_verification_from(
+        &self,
+        email: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<(), AuthError> {
+        let email = input::email(email)?;
+        self.check_mail_rate_limit(&email, client).await?;
+        let auth = self.clone();
+        self.inner.background.spawn(async move {
+            if let Err(err) = auth.send_verification_link(&email).await {
+                tracing::warn!(error = %err, "verification link not sent");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_verification_link(&self, email: &str) -> Result<(), AuthError> {
+        let Some(user) = self.inner.store.get_user_by_email(email).await? else {
+            return Ok(());
+        };
+        if user.email_verified {
+            return Ok(());
+        }
+        let token = self
+            .issue_token(&user, TokenPurpose::VerifyEmail, Some(&user.email))
+            .await?;
+        self.mail(self.verification_message(&user.email, &token));
+        Ok(())
+    }
+
     /// Starts a password reset for `email`: if it has an account, its owner gets a link (valid
     /// [`Options::reset_token_ttl`](super::Options::reset_token_ttl)). The answer, and the work
     /// done before it, are the same whether or not the address has an account: the lookup, the
@@ -115,9 +165,9 @@ impl Auth {
     }
 
     /// Sets a new password with a reset link's token: the new one passes the sign-up rules;
-    /// in the same transaction every session of the user ends and every other link mailed to the
-    /// user stops working. Nobody is signed in, and the address gets a "your password was
-    /// changed" notice.
+    /// in the same transaction every session of the user ends, every other link mailed to the
+    /// user stops working, and the address, which the link reached, is marked verified. Nobody
+    /// is signed in, and the address gets a "your password was changed" notice.
     ///
     /// # Errors
     /// [`AuthError::InvalidInput`] for a new password the rules refuse (a common one too);
@@ -342,7 +392,9 @@ impl Auth {
             to: email.to_owned(),
             subject: "Verify your address".to_owned(),
             text: format!(
-                "Follow this link within {} to verify the address of your account:\n\n{link}",
+                "Follow this link within {} to verify the address of your account:\n\n{link}\n\n\
+                 If you did not sign up, ignore this message: no account is used with this \
+                 address until it is verified.",
                 duration_words(self.inner.verification_token_ttl)
             ),
             link: Some(link),

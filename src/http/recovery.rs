@@ -1,6 +1,6 @@
-//! The recovery and verification routes: `POST /send-verification-email`, `/verify-email`,
-//! `/request-password-reset`, `/reset-password`, `/change-email`, `/confirm-email` and
-//! `/cancel-email-change`.
+//! The recovery and verification routes: `POST /send-verification-email`,
+//! `/resend-verification`, `/verify-email`, `/request-password-reset`, `/reset-password`,
+//! `/change-email`, `/confirm-email` and `/cancel-email-change`.
 
 use axum::Json;
 use axum::extract::State;
@@ -51,6 +51,19 @@ pub(crate) async fn send_verification_email(
     current: CurrentUser,
 ) -> Result<Response, ApiError> {
     auth.send_verification_email(&current.user).await?;
+    Ok(success())
+}
+
+/// Mails a new verification link to an unverified account's address, without a session: the
+/// same answer whether or not the address has an account.
+pub(crate) async fn resend_verification(
+    State(auth): State<Auth>,
+    _: ClientHeader,
+    client: Client,
+    ApiJson(body): ApiJson<EmailBody>,
+) -> Result<Response, ApiError> {
+    auth.resend_verification_from(&body.email, client.ip_address)
+        .await?;
     Ok(success())
 }
 

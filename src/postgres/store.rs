@@ -297,9 +297,11 @@ async fn use_token_in(
             if !for_current_address {
                 return Err(diesel::result::Error::RollbackTransaction);
             }
+            // The link reached the address: it is verified too.
             let user = diesel::update(target)
                 .set((
                     users::password_hash.eq(password_hash),
+                    users::email_verified.eq(true),
                     users::updated_at.eq(diesel::dsl::now),
                 ))
                 .returning(UserRecord::as_returning())

@@ -5,6 +5,7 @@
 mod email_change;
 mod races;
 mod tokens;
+mod verification;
 
 use std::sync::{Arc, Mutex};
 
