@@ -244,35 +244,62 @@ async fn insert_session(conn: &mut AsyncPgConnection, session: &Session) -> Quer
         .map(drop)
 }
 
-/// Consumes the token (one `DELETE … RETURNING`) and applies `use_`; `None`, and the
-/// transaction rolled back, when there is nothing to apply it to.
+/// Locks the row of `user_id` against every other write of it until the transaction ends; says
+/// whether it exists.
+///
+/// Every transaction that writes a user's tokens or sessions with more than one statement takes
+/// this lock first (a change of password's `UPDATE users` takes it too): one order for all, so
+/// that a reset, a change of email, a new link and a sign-out everywhere of one user wait for
+/// each other instead of deadlocking. `NO KEY UPDATE` leaves alone the key-share locks that the
+/// foreign keys of a concurrent insert take.
+async fn lock_user(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<bool> {
+    users::table
+        .find(user_id)
+        .select(users::id)
+        .for_no_key_update()
+        .first::<String>(conn)
+        .await
+        .optional()
+        .map(|found| found.is_some())
+}
+
+/// Consumes the token (one `DELETE … RETURNING`, after its user's lock) and applies `use_`;
+/// `None`, and the transaction rolled back, when there is nothing to apply it to.
 async fn use_token_in(
     conn: &mut AsyncPgConnection,
     digest: &str,
     purpose: &str,
     use_: TokenUse<'_>,
 ) -> QueryResult<Option<UsedToken>> {
-    let consumed: Option<(String, Option<String>)> = diesel::delete(
-        one_time_tokens::table
-            .filter(one_time_tokens::token.eq(digest))
-            .filter(one_time_tokens::purpose.eq(purpose))
-            .filter(one_time_tokens::expires_at.gt(diesel::dsl::now)),
-    )
-    .returning((one_time_tokens::user_id, one_time_tokens::email))
-    .get_result(conn)
-    .await
-    .optional()?;
-    let Some((user_id, email)) = consumed else {
+    let live = one_time_tokens::table
+        .filter(one_time_tokens::token.eq(digest))
+        .filter(one_time_tokens::purpose.eq(purpose))
+        .filter(one_time_tokens::expires_at.gt(diesel::dsl::now));
+    // Whose it is, to lock the user first; the DELETE below still decides who consumes it.
+    let Some(owner) = live
+        .select(one_time_tokens::user_id)
+        .first::<String>(conn)
+        .await
+        .optional()?
+    else {
         return Ok(None);
     };
     let Some(before) = users::table
-        .find(&user_id)
+        .find(&owner)
         .select(UserRecord::as_select())
-        .for_update()
+        .for_no_key_update()
         .first(conn)
         .await
         .optional()?
     else {
+        return Ok(None);
+    };
+    let consumed: Option<(String, Option<String>)> = diesel::delete(live)
+        .returning((one_time_tokens::user_id, one_time_tokens::email))
+        .get_result(conn)
+        .await
+        .optional()?;
+    let Some((user_id, email)) = consumed else {
         return Ok(None);
     };
     let previous_email = before.email.clone();
@@ -635,6 +662,7 @@ impl Store for PgStore {
                 // Every session ends: the links mailed before end with them.
                 None => {
                     conn.transaction(async |conn| {
+                        lock_user(conn, user_id).await?;
                         let deleted = delete_sessions_of(conn, user_id, None).await?;
                         delete_tokens_of(conn, user_id).await?;
                         Ok(deleted)
@@ -755,6 +783,7 @@ impl Store for PgStore {
         }
         run!(self, Retry::Never, |conn| async move {
             conn.transaction(async |conn| {
+                lock_user(conn, &token.user_id).await?;
                 // A new token of a purpose voids the user's earlier ones of that purpose.
                 diesel::delete(
                     one_time_tokens::table

@@ -151,3 +151,65 @@ async fn a_password_change_that_verified_the_old_password_does_not_overwrite_a_r
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reset_racing_a_sign_out_everywhere_and_a_change_of_email_deadlocks_with_neither() {
+    let db = TestDb::new().await;
+    let auth = Auth::new(
+        Options::new(
+            db.store_with(authingo::postgres::PoolConfig::default().max_size(8))
+                .await,
+        )
+        .argon2(FAST)
+        .max_concurrent_hashes(2)
+        .cleanup_interval(None),
+    )
+    .unwrap();
+    for i in 0..40 {
+        let email = format!("user{i}@example.com");
+        let signed_in = auth.sign_up(&email, PASSWORD, "Ada").await.unwrap();
+        let reset = issue(
+            &auth,
+            &signed_in.user,
+            TokenPurpose::ResetPassword,
+            Some(&email),
+        )
+        .await;
+        let change = issue(
+            &auth,
+            &signed_in.user,
+            TokenPurpose::ChangeEmail,
+            Some(&format!("moved{i}@example.com")),
+        )
+        .await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(3));
+        let a = tokio::spawn({
+            let (auth, barrier) = (auth.clone(), barrier.clone());
+            async move {
+                barrier.wait().await;
+                auth.reset_password(&reset, "the owner's new password")
+                    .await
+            }
+        });
+        let b = tokio::spawn({
+            let (auth, barrier, id) = (auth.clone(), barrier.clone(), signed_in.user.id.clone());
+            async move {
+                barrier.wait().await;
+                auth.revoke_user_sessions(&id).await.map(drop)
+            }
+        });
+        let c = tokio::spawn({
+            let (auth, barrier) = (auth.clone(), barrier.clone());
+            async move {
+                barrier.wait().await;
+                auth.confirm_email_change(&change).await.map(drop)
+            }
+        });
+        for (what, outcome) in [("reset", a), ("sign out everywhere", b), ("change", c)] {
+            match outcome.await.unwrap() {
+                Ok(()) | Err(AuthError::InvalidToken) => {}
+                Err(err) => panic!("{what} failed in round {i}: {err:?}"),
+            }
+        }
+    }
+}
