@@ -240,6 +240,21 @@ pub trait Store: Send + Sync {
     /// On database failure, including an unknown user.
     async fn issue_token(&self, token: &OneTimeToken) -> Result<(), StoreError>;
 
+    /// Stores `token` as [`issue_token`](Self::issue_token) does, only while the session
+    /// `session_id` of its user exists and the user's password hash is still `verified_hash`
+    /// (the one the request's password was checked against), all in one transaction; says
+    /// whether it did. So a link asked by a session that a reset, a change of password or the
+    /// end of every session ended meanwhile is never issued after the links were deleted.
+    ///
+    /// # Errors
+    /// On database failure, including an unknown user; then nothing was stored.
+    async fn issue_token_for_session(
+        &self,
+        token: &OneTimeToken,
+        session_id: &str,
+        verified_hash: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Consumes the unexpired token `token` of the purpose `use_` needs and applies `use_`, in
     /// one transaction: the token is deleted by the statement that reads it, so of concurrent
     /// calls with one token at most one gets `Some`. `Ok(None)` for an unknown, expired, used or

@@ -398,6 +398,31 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn issue_token_for_session(
+        &self,
+        token: &OneTimeToken,
+        session_id: &str,
+        verified_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.enter()?;
+        let verified = state
+            .users
+            .values()
+            .any(|user| user.id == token.user_id && user.password_hash == verified_hash);
+        let live = state
+            .sessions
+            .iter()
+            .any(|session| session.id == session_id && session.user_id == token.user_id);
+        if !verified || !live {
+            return Ok(false);
+        }
+        state
+            .tokens
+            .retain(|t| !(t.user_id == token.user_id && t.purpose == token.purpose));
+        state.tokens.push(token.clone());
+        Ok(true)
+    }
+
     async fn use_token(
         &self,
         token: &TokenDigest,

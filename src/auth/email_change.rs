@@ -1,15 +1,17 @@
 //! The change of email: asked with the current password, told at once to the current address
 //! with a link that cancels it, confirmed by a link to the new one.
 
+use chrono::Utc;
 use tracing::instrument;
 
 use super::recovery::{duration_words, one_time};
 use super::session::SessionRequest;
-use super::{Auth, AuthError, input};
+use super::{Auth, AuthError, input, internal};
 use crate::mail::Message;
-use crate::model::{SessionWithUser, TokenPurpose, TokenUse, User};
+use crate::model::{OneTimeToken, SessionWithUser, TokenPurpose, TokenUse, User};
 use crate::password::PasswordError;
 use crate::store::StoreError;
+use crate::token::{Token, TokenKind};
 
 impl Auth {
     /// Asks to move the signed-in user to `new_email`: needs a fresh session and the current
@@ -27,7 +29,8 @@ impl Auth {
     /// [`AuthError::InvalidCredentials`] for a wrong password; [`AuthError::TooManyRequests`]
     /// during the account's back-off or past the mail limit of the new address;
     /// [`AuthError::AccountLocked`]; [`AuthError::Busy`] when the hashing queue is full;
-    /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    /// [`AuthError::InvalidSession`] if the session ended or the password changed during the
+    /// request (nothing is then issued); [`AuthError::Unavailable`] or [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id = %current.user.id))]
     pub async fn request_email_change(
         &self,
@@ -45,15 +48,17 @@ impl Auth {
             return Ok(());
         }
         self.check_mail_rate_limit(&new_email, None).await?;
+        // Both links only while the session and the password just checked are still the
+        // account's: a reset or sign-out everywhere committed meanwhile took the links with it.
         let cancel = self
-            .issue_token(
-                &current.user,
+            .issue_token_for(
+                current,
                 TokenPurpose::CancelEmailChange,
-                Some(&current.user.email),
+                &current.user.email,
             )
             .await?;
         let token = self
-            .issue_token(&current.user, TokenPurpose::ChangeEmail, Some(&new_email))
+            .issue_token_for(current, TokenPurpose::ChangeEmail, &new_email)
             .await?;
         let ttl = duration_words(self.inner.verification_token_ttl);
         let cancel_link = self.link("cancel-email-change", &cancel);
@@ -108,6 +113,38 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         }
         ticket.succeeded(self).await
+    }
+
+    /// Makes and stores a token of `purpose` for the signed-in user, for `email`, while
+    /// `current`'s session and password hash are still the account's
+    /// ([`Store::issue_token_for_session`](crate::Store::issue_token_for_session)).
+    async fn issue_token_for(
+        &self,
+        current: &SessionWithUser,
+        purpose: TokenPurpose,
+        email: &str,
+    ) -> Result<Token, AuthError> {
+        let token = Token::generate(TokenKind::OneTime).map_err(internal)?;
+        let issued = self
+            .inner
+            .store
+            .issue_token_for_session(
+                &OneTimeToken {
+                    token: token.digest(),
+                    user_id: current.user.id.clone(),
+                    purpose,
+                    email: Some(email.to_owned()),
+                    expires_at: Utc::now() + self.inner.verification_token_ttl,
+                },
+                &current.session.id,
+                &current.user.password_hash,
+            )
+            .await?;
+        if !issued {
+            tracing::info!("session or password changed during the request; no link issued");
+            return Err(AuthError::InvalidSession);
+        }
+        Ok(token)
     }
 
     /// Cancels a pending change of email with the link mailed to the current address when it

@@ -377,6 +377,29 @@ async fn use_token_in(
     }))
 }
 
+/// Stores `token`, voiding the user's earlier tokens of its purpose; in a transaction that holds
+/// the user's lock.
+async fn insert_token(conn: &mut AsyncPgConnection, token: &OneTimeToken) -> QueryResult<()> {
+    diesel::delete(
+        one_time_tokens::table
+            .filter(one_time_tokens::user_id.eq(&token.user_id))
+            .filter(one_time_tokens::purpose.eq(token.purpose.as_str())),
+    )
+    .execute(conn)
+    .await?;
+    diesel::insert_into(one_time_tokens::table)
+        .values((
+            one_time_tokens::token.eq(token.token.as_str()),
+            one_time_tokens::user_id.eq(&token.user_id),
+            one_time_tokens::purpose.eq(token.purpose.as_str()),
+            one_time_tokens::email.eq(token.email.as_deref()),
+            one_time_tokens::expires_at.eq(token.expires_at),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Deletes every one-time token of `user_id`: the links mailed before an event that should end
 /// them (a new password, every session ended, a new address).
 async fn delete_tokens_of(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<usize> {
@@ -784,25 +807,54 @@ impl Store for PgStore {
         run!(self, Retry::Never, |conn| async move {
             conn.transaction(async |conn| {
                 lock_user(conn, &token.user_id).await?;
-                // A new token of a purpose voids the user's earlier ones of that purpose.
-                diesel::delete(
-                    one_time_tokens::table
-                        .filter(one_time_tokens::user_id.eq(&token.user_id))
-                        .filter(one_time_tokens::purpose.eq(token.purpose.as_str())),
-                )
-                .execute(conn)
-                .await?;
-                diesel::insert_into(one_time_tokens::table)
-                    .values((
-                        one_time_tokens::token.eq(token.token.as_str()),
-                        one_time_tokens::user_id.eq(&token.user_id),
-                        one_time_tokens::purpose.eq(token.purpose.as_str()),
-                        one_time_tokens::email.eq(token.email.as_deref()),
-                        one_time_tokens::expires_at.eq(token.expires_at),
-                    ))
-                    .execute(conn)
+                insert_token(conn, token).await
+            })
+            .await
+        })
+    }
+
+    async fn issue_token_for_session(
+        &self,
+        token: &OneTimeToken,
+        session_id: &str,
+        verified_hash: &str,
+    ) -> Result<bool, StoreError> {
+        check_text("user_id", &token.user_id)?;
+        if let Some(email) = &token.email {
+            check_text("email", email)?;
+        }
+        if !storable(session_id) || !storable(verified_hash) {
+            return Ok(false);
+        }
+        run!(self, Retry::Never, |conn| async move {
+            conn.transaction(async |conn| {
+                // The user's lock, as every writer of its links and sessions takes it first, and
+                // only over the hash that was verified: a reset or change of password committed
+                // since finds nothing.
+                let verified = users::table
+                    .filter(users::id.eq(&token.user_id))
+                    .filter(users::password_hash.eq(verified_hash))
+                    .select(users::id)
+                    .for_no_key_update()
+                    .first::<String>(conn)
                     .await
-                    .map(drop)
+                    .optional()?;
+                if verified.is_none() {
+                    return Ok(false);
+                }
+                // The session still live under that lock: a sign-out everywhere committed since
+                // took it with the user's links.
+                let live = diesel::select(diesel::dsl::exists(
+                    sessions::table
+                        .filter(sessions::id.eq(session_id))
+                        .filter(sessions::user_id.eq(&token.user_id)),
+                ))
+                .get_result::<bool>(conn)
+                .await?;
+                if !live {
+                    return Ok(false);
+                }
+                insert_token(conn, token).await.map(|()| true)
             })
             .await
         })

@@ -961,6 +961,53 @@ async fn a_password_change_needs_the_hash_it_verified_and_ends_every_link(db: &T
     );
 }
 
+async fn a_link_for_a_session_is_issued_only_while_the_session_and_the_hash_are_the_users(
+    db: &TestDb,
+) {
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (session, _) = live_session(&ada);
+    store.create_session(&session).await.unwrap();
+    let link = |purpose| OneTimeToken {
+        token: Token::generate(TokenKind::OneTime).unwrap().digest(),
+        user_id: ada.id.clone(),
+        purpose,
+        email: Some("ada@new.example".to_owned()),
+        expires_at: Utc::now() + Duration::hours(1),
+    };
+    for (session_id, hash) in [
+        (session.id.as_str(), "$stale$"),
+        ("ses_gone", ada.password_hash.as_str()),
+        ("\0", ada.password_hash.as_str()),
+    ] {
+        assert!(
+            !store
+                .issue_token_for_session(&link(TokenPurpose::ChangeEmail), session_id, hash)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(
+        count(db, "SELECT count(*) AS n FROM one_time_tokens").await,
+        0
+    );
+    assert!(
+        store
+            .issue_token_for_session(
+                &link(TokenPurpose::ChangeEmail),
+                &session.id,
+                &ada.password_hash
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        count(db, "SELECT count(*) AS n FROM one_time_tokens").await,
+        1
+    );
+}
+
 /// A reset in flight (its transaction has changed the hash, not yet committed) when a sign-in
 /// that verified the old hash writes its session: the insert waits for it, then finds the hash
 /// changed and writes nothing. Without the wait, the insert would see the old hash and the
@@ -1002,6 +1049,7 @@ contract! {
     replacing_a_password_hash_needs_the_hash_it_replaces,
     a_session_opens_only_over_the_hash_its_sign_in_verified,
     a_password_change_needs_the_hash_it_verified_and_ends_every_link,
+    a_link_for_a_session_is_issued_only_while_the_session_and_the_hash_are_the_users,
     a_session_insert_waits_for_a_password_change_in_flight_then_opens_nothing(
         flavor = "multi_thread",
         worker_threads = 2

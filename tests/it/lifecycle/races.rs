@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use authingo::password::{Argon2id, PasswordError, PasswordHasher};
 use authingo::{Auth, AuthError, Options, TokenPurpose};
 
-use super::{current, issue};
+use super::{current, issue, tokens_of};
 use crate::db::TestDb;
 use crate::fixtures::{FAST, PASSWORD, rows};
 
@@ -211,5 +211,51 @@ async fn a_reset_racing_a_sign_out_everywhere_and_a_change_of_email_deadlocks_wi
                 Err(err) => panic!("{what} failed in round {i}: {err:?}"),
             }
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_of_email_that_verified_the_password_issues_no_link_after_a_reset_or_a_sign_out_everywhere()
+ {
+    for event in ["reset", "sign out everywhere"] {
+        let db = TestDb::new().await;
+        let (auth, hasher) = held_engine(&db).await;
+        let thief = auth
+            .sign_up("ada@example.com", PASSWORD, "Ada")
+            .await
+            .unwrap();
+        let reset = issue(
+            &auth,
+            &thief.user,
+            TokenPurpose::ResetPassword,
+            Some("ada@example.com"),
+        )
+        .await;
+
+        hasher.armed.store(true, Ordering::SeqCst);
+        let change = tokio::spawn({
+            let (auth, current) = (auth.clone(), current(&thief));
+            async move {
+                auth.request_email_change(&current, PASSWORD, "thief@evil.example")
+                    .await
+            }
+        });
+        meet(&hasher, |h| &h.reached).await;
+        match event {
+            "reset" => auth
+                .reset_password(&reset, "the owner's new password")
+                .await
+                .unwrap(),
+            _ => {
+                auth.revoke_user_sessions(&thief.user.id).await.unwrap();
+            }
+        }
+        meet(&hasher, |h| &h.release).await;
+
+        assert!(
+            matches!(change.await.unwrap(), Err(AuthError::InvalidSession)),
+            "after: {event}"
+        );
+        assert_eq!(tokens_of(&db, &thief.user).await, 0, "after: {event}");
     }
 }
