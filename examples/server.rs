@@ -1,6 +1,7 @@
 //! The example server: AuthInGo's routes under `/api/auth`, a protected `GET /api/me`, and a
 //! small page at `/` to try them from a browser, which also answers the links the server mails
-//! (`/verify-email`, `/reset-password` and `/confirm-email`, each `?token=…`).
+//! (`/verify-email`, `/reset-password`, `/confirm-email` and `/cancel-email-change`, each
+//! `?token=…`).
 //!
 //! Run it with `cargo run --example server`, then open <http://localhost:8080/>. It reads
 //! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/authingo_demo`, created if
@@ -93,6 +94,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .route("/verify-email", get(page))
         .route("/reset-password", get(page))
         .route("/confirm-email", get(page))
+        .route("/cancel-email-change", get(page))
         .route("/api/me", get(me))
         .with_state(auth.clone())
         .nest("/api/auth", auth.router())
@@ -236,6 +238,9 @@ const PAGE: &str = r#"<!doctype html>
 <fieldset id="confirm-view" hidden><legend>Confirm your new email</legend>
   <button id="confirm-email" onclick="call('POST', '/api/auth/confirm-email', {token}, spent)">Confirm my new email</button>
 </fieldset>
+<fieldset id="cancel-view" hidden><legend>Cancel the change of your email</legend>
+  <button id="cancel-email-change" onclick="call('POST', '/api/auth/cancel-email-change', {token}, spent)">Cancel the change</button>
+</fieldset>
 <fieldset><legend>Account</legend>
   <input id="name" placeholder="name" autocomplete="name">
   <input id="email" placeholder="email" autocomplete="email">
@@ -243,6 +248,7 @@ const PAGE: &str = r#"<!doctype html>
   <button id="sign-up" onclick="call('POST', '/api/auth/sign-up', {email: v('email'), password: v('password'), name: v('name')})">Sign up</button>
   <button id="sign-in" onclick="call('POST', '/api/auth/sign-in', {email: v('email'), password: v('password')})">Sign in</button>
   <button id="forgot-password" onclick="call('POST', '/api/auth/request-password-reset', {email: v('email')})">Forgot password (mails a link)</button>
+  <button id="resend-verification" onclick="call('POST', '/api/auth/resend-verification', {email: v('email')})">Resend the verification link</button>
 </fieldset>
 <fieldset><legend>Session</legend>
   <button id="session" onclick="call('GET', '/api/auth/session')">Show session</button>
@@ -262,7 +268,8 @@ const PAGE: &str = r#"<!doctype html>
 <fieldset><legend>Email</legend>
   <button id="send-verification" onclick="call('POST', '/api/auth/send-verification-email')">Send a verification email</button>
   <input id="new-email" placeholder="new email" autocomplete="email">
-  <button id="change-email" onclick="call('POST', '/api/auth/change-email', {new_email: v('new-email')})">Change email (mails a link to the new one)</button>
+  <input id="email-password" type="password" placeholder="current password" autocomplete="current-password">
+  <button id="change-email" onclick="call('POST', '/api/auth/change-email', {current_password: v('email-password'), new_email: v('new-email')})">Change email (mails a link to the new one, a notice to this one)</button>
 </fieldset>
 <!-- data-answers counts the answers shown, so a test can wait for the next one. -->
 <pre id="out" data-answers="0">Responses appear here. With the default mailer, mailed links appear in the server's log.</pre>
@@ -270,7 +277,8 @@ const PAGE: &str = r#"<!doctype html>
   const v = (id) => document.getElementById(id).value;
   const token = new URLSearchParams(location.search).get("token");
   const view = { "/verify-email": "verify-view", "/reset-password": "reset-view",
-                 "/confirm-email": "confirm-view" }[location.pathname];
+                 "/confirm-email": "confirm-view",
+                 "/cancel-email-change": "cancel-view" }[location.pathname];
   if (view && token) document.getElementById(view).hidden = false;
 
   const send = (method, path, body) => fetch(path, {

@@ -169,6 +169,8 @@ pub enum TokenPurpose {
     ResetPassword,
     /// Moves the account to a new address, once that address confirms.
     ChangeEmail,
+    /// Cancels a pending change of email: mailed to the old address when the change is asked.
+    CancelEmailChange,
 }
 
 impl TokenPurpose {
@@ -178,6 +180,7 @@ impl TokenPurpose {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
             Self::ChangeEmail => "change_email",
+            Self::CancelEmailChange => "cancel_email_change",
         }
     }
 }
@@ -191,7 +194,8 @@ pub struct OneTimeToken {
     pub user_id: String,
     /// What it is for.
     pub purpose: TokenPurpose,
-    /// The address it is for: the one to verify, or the new one of a change of email.
+    /// The address it is for: the one it is mailed to (to verify, to reset the password of, to
+    /// cancel a change from), or the new one of a change of email.
     pub email: Option<String>,
     /// When it stops being accepted.
     pub expires_at: DateTime<Utc>,
@@ -203,13 +207,16 @@ pub struct OneTimeToken {
 pub enum TokenUse<'a> {
     /// Marks the token's address verified, if it is still the user's address.
     VerifyEmail,
-    /// Replaces the password hash and ends every session of the user.
+    /// Replaces the password hash, marks the address verified and ends every session of the
+    /// user, if the token's address is still the user's.
     ResetPassword {
         /// The new password's hash.
         password_hash: &'a str,
     },
     /// Moves the user to the token's address and marks it verified.
     ChangeEmail,
+    /// Voids the user's pending change of email, if the token's address is still the user's.
+    CancelEmailChange,
 }
 
 impl TokenUse<'_> {
@@ -219,6 +226,7 @@ impl TokenUse<'_> {
             Self::VerifyEmail => TokenPurpose::VerifyEmail,
             Self::ResetPassword { .. } => TokenPurpose::ResetPassword,
             Self::ChangeEmail => TokenPurpose::ChangeEmail,
+            Self::CancelEmailChange => TokenPurpose::CancelEmailChange,
         }
     }
 }

@@ -93,6 +93,20 @@ pub trait Store: Send + Sync {
     /// On database failure, including an unknown user.
     async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
 
+    /// Inserts `session` only if its user's password hash is still `verified_hash`, the one the
+    /// sign-in checked the password against; says whether it did. The check and the insert are
+    /// one atomic step: a reset or change of password that commits before it leaves no session
+    /// behind, and one that commits after it ends the session with the others. So a sign-in
+    /// that verified the old password cannot open a session after the password changed.
+    ///
+    /// # Errors
+    /// On database failure; then nothing was inserted.
+    async fn create_session_verified(
+        &self,
+        session: &Session,
+        verified_hash: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Inserts `user` and its first `session` so that either both are stored or neither is.
     ///
     /// The default calls [`create_user`](Self::create_user) then
@@ -191,10 +205,12 @@ pub trait Store: Send + Sync {
         session_id: &str,
     ) -> Result<bool, StoreError>;
 
-    /// Deletes every session of `user_id` but `keep`; returns how many went.
+    /// Deletes every session of `user_id` but `keep`; returns how many went. With `keep` `None`
+    /// (every session ends) the user's one-time tokens go too, in the same transaction: a link
+    /// mailed before a "sign out everywhere" no longer works after it.
     ///
     /// # Errors
-    /// On database failure.
+    /// On database failure; then nothing was deleted.
     async fn delete_user_sessions(
         &self,
         user_id: &str,
@@ -208,14 +224,18 @@ pub trait Store: Send + Sync {
     /// On database failure.
     async fn evict_sessions(&self, user_id: &str, keep: u32) -> Result<u64, StoreError>;
 
-    /// Replaces the password hash of `user_id` (and its `updated_at`) and, in the same
-    /// transaction, deletes its sessions as `end` says; says whether the user exists.
+    /// Replaces the password hash of `user_id` (and its `updated_at`) with `password_hash` only
+    /// while it is still `expected`, the hash the current password was verified against (a
+    /// compare-and-set), and in the same transaction deletes its sessions as `end` says and every
+    /// one-time token of the user; says whether it did (`false`: no such user, or its password
+    /// changed since `expected` was read, e.g. by a reset, which then stands).
     ///
     /// # Errors
     /// On database failure; then nothing changed.
     async fn set_password_hash(
         &self,
         user_id: &str,
+        expected: &str,
         password_hash: &str,
         end: EndSessions<'_>,
     ) -> Result<bool, StoreError>;
@@ -247,11 +267,31 @@ pub trait Store: Send + Sync {
     /// On database failure, including an unknown user.
     async fn issue_token(&self, token: &OneTimeToken) -> Result<(), StoreError>;
 
+    /// Stores `token` as [`issue_token`](Self::issue_token) does, only while the session
+    /// `session_id` of its user exists and the user's password hash is still `verified_hash`
+    /// (the one the request's password was checked against), all in one transaction; says
+    /// whether it did. So a link asked by a session that a reset, a change of password or the
+    /// end of every session ended meanwhile is never issued after the links were deleted.
+    ///
+    /// # Errors
+    /// On database failure, including an unknown user; then nothing was stored.
+    async fn issue_token_for_session(
+        &self,
+        token: &OneTimeToken,
+        session_id: &str,
+        verified_hash: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Consumes the unexpired token `token` of the purpose `use_` needs and applies `use_`, in
     /// one transaction: the token is deleted by the statement that reads it, so of concurrent
     /// calls with one token at most one gets `Some`. `Ok(None)` for an unknown, expired, used or
-    /// other-purpose token (an other-purpose one is left as it is), and for a verification of an
-    /// address the user no longer has.
+    /// other-purpose token (an other-purpose one is left as it is), and for a verification, a
+    /// reset or a cancel link of an address the user no longer has (a token without an address
+    /// included).
+    ///
+    /// A reset (it also marks the address verified, since the link reached it) and a change of
+    /// email delete every other one-time token of the user in the same transaction; a cancel of a
+    /// change of email deletes the user's change-of-email and cancel tokens.
     ///
     /// # Errors
     /// [`StoreError::DuplicateEmail`] when a change of email meets an address taken meanwhile

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use authingo::token::{Token, TokenDigest, TokenKind};
 use authingo::{
     CleanupPace, EndSessions, InputReason, OneTimeToken, RefreshOutcome, Session, SessionRotation,
-    SessionWithUser, Store, StoreError, TokenUse, UsedToken, User,
+    SessionWithUser, Store, StoreError, TokenPurpose, TokenUse, UsedToken, User,
 };
 use chrono::{TimeDelta, Utc};
 
@@ -202,6 +202,22 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn create_session_verified(
+        &self,
+        session: &Session,
+        verified_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.enter()?;
+        let verified = state
+            .users
+            .values()
+            .any(|user| user.id == session.user_id && user.password_hash == verified_hash);
+        if verified {
+            state.sessions.push(session.clone());
+        }
+        Ok(verified)
+    }
+
     async fn create_user_with_session(
         &self,
         user: &User,
@@ -313,6 +329,9 @@ impl Store for MemoryStore {
         state.sessions.retain(|session| {
             session.user_id != user_id || Some(session.id.as_str()) == keep
         });
+        if keep.is_none() {
+            state.tokens.retain(|token| token.user_id != user_id);
+        }
         Ok((before - state.sessions.len()) as u64)
     }
 
@@ -335,12 +354,17 @@ impl Store for MemoryStore {
     async fn set_password_hash(
         &self,
         user_id: &str,
+        expected: &str,
         password_hash: &str,
         end: EndSessions<'_>,
     ) -> Result<bool, StoreError> {
         check_text("password_hash", password_hash)?;
         let mut state = self.enter()?;
-        let Some(user) = state.users.values_mut().find(|user| user.id == user_id) else {
+        let Some(user) = state
+            .users
+            .values_mut()
+            .find(|user| user.id == user_id && user.password_hash == expected)
+        else {
             return Ok(false);
         };
         user.password_hash = password_hash.to_owned();
@@ -352,6 +376,7 @@ impl Store for MemoryStore {
             EndSessions::All => state.sessions.retain(|session| session.user_id != user_id),
             _ => {}
         }
+        state.tokens.retain(|token| token.user_id != user_id);
         Ok(true)
     }
 
@@ -389,6 +414,31 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn issue_token_for_session(
+        &self,
+        token: &OneTimeToken,
+        session_id: &str,
+        verified_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.enter()?;
+        let verified = state
+            .users
+            .values()
+            .any(|user| user.id == token.user_id && user.password_hash == verified_hash);
+        let live = state
+            .sessions
+            .iter()
+            .any(|session| session.id == session_id && session.user_id == token.user_id);
+        if !verified || !live {
+            return Ok(false);
+        }
+        state
+            .tokens
+            .retain(|t| !(t.user_id == token.user_id && t.purpose == token.purpose));
+        state.tokens.push(token.clone());
+        Ok(true)
+    }
+
     async fn use_token(
         &self,
         token: &TokenDigest,
@@ -410,28 +460,44 @@ impl Store for MemoryStore {
         else {
             return Ok(None);
         };
-        let mut user = state.users.remove(&key).expect("found above");
+        let mut user = state.users[&key].clone();
         let previous_email = user.email.clone();
+        let for_current_address = used.email.as_deref() == Some(previous_email.as_str());
         match use_ {
-            TokenUse::ResetPassword { password_hash } => {
+            TokenUse::ResetPassword { password_hash } if for_current_address => {
                 user.password_hash = password_hash.to_owned();
+                user.email_verified = true;
                 state.sessions.retain(|session| session.user_id != user.id);
+                state.tokens.retain(|token| token.user_id != user.id);
             }
             TokenUse::ChangeEmail => {
-                let new_email = used.email.unwrap_or_default();
+                let new_email = used.email.clone().unwrap_or_default();
                 if state.users.contains_key(&new_email) {
-                    state.users.insert(key, user);
+                    // Nothing changed: the token stays usable.
+                    state.tokens.insert(at, used);
                     return Err(StoreError::DuplicateEmail);
                 }
                 user.email = new_email;
                 user.email_verified = true;
+                state.tokens.retain(|token| token.user_id != user.id);
             }
+            TokenUse::CancelEmailChange if for_current_address => {
+                state.tokens.retain(|token| {
+                    token.user_id != user.id
+                        || !matches!(
+                            token.purpose,
+                            TokenPurpose::ChangeEmail | TokenPurpose::CancelEmailChange
+                        )
+                });
+            }
+            TokenUse::VerifyEmail if for_current_address => user.email_verified = true,
+            // A link for an address the user no longer has: nothing applied, nothing consumed.
             _ => {
-                if used.email.as_deref() == Some(user.email.as_str()) {
-                    user.email_verified = true;
-                }
+                state.tokens.insert(at, used);
+                return Ok(None);
             }
         }
+        state.users.remove(&key);
         state.users.insert(user.email.clone(), user.clone());
         Ok(Some(UsedToken {
             user,

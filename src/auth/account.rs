@@ -154,6 +154,9 @@ impl Auth {
     /// ([`Options::sign_in_throttle`](super::Options::sign_in_throttle)), whether or not the
     /// email has an account; a refused attempt checks no password.
     ///
+    /// The session is written only if the password hash the password matched is still the
+    /// account's: a sign-in that raced a reset or change of password fails as a wrong password.
+    ///
     /// # Errors
     /// [`AuthError::InvalidInput`] for a malformed email or password; [`AuthError::InvalidCredentials`];
     /// [`AuthError::TooManyRequests`] over the client's rate limit or during the email's back-off;
@@ -212,7 +215,17 @@ impl Auth {
         tracing::Span::current()
             .record("user.id", &user.id)
             .record("session.id", &session.id);
-        self.inner.store.create_session(&session).await?;
+        // Only while the hash this sign-in verified is still the user's: a reset or change of
+        // password committed since the password was checked leaves the old one dead.
+        if !self
+            .inner
+            .store
+            .create_session_verified(&session, &user.password_hash)
+            .await?
+        {
+            tracing::info!("password changed during the sign-in; no session opened");
+            return Err(AuthError::InvalidCredentials);
+        }
         if let Some(cap) = self.inner.max_sessions_per_user {
             let evicted = self.inner.store.evict_sessions(&user.id, cap).await?;
             if evicted > 0 {

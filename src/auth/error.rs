@@ -74,3 +74,14 @@ impl From<StoreError> for AuthError {
         }
     }
 }
+
+impl AuthError {
+    /// Invalid input blamed on `field`, as the caller named it (`new_email`, `current_password`);
+    /// any other error as it is.
+    pub(super) fn for_field(self, field: &'static str) -> Self {
+        match self {
+            Self::InvalidInput { reason, .. } => Self::InvalidInput { field, reason },
+            other => other,
+        }
+    }
+}

@@ -52,8 +52,9 @@ impl Auth {
             .await?)
     }
 
-    /// Ends every session of the user, `current` included ("sign out everywhere"); returns how
-    /// many ended. Needs a fresh session.
+    /// Ends every session of the user, `current` included ("sign out everywhere"), and voids
+    /// every link mailed to the user before (verification, reset, change of email); returns how
+    /// many sessions ended. Needs a fresh session.
     ///
     /// # Errors
     /// [`AuthError::ReauthenticationRequired`] for a session older than
@@ -65,8 +66,8 @@ impl Auth {
         self.revoke_user_sessions(&current.user.id).await
     }
 
-    /// Ends every session of the user `user_id`, for an application's admin tooling; returns how
-    /// many ended.
+    /// Ends every session of the user `user_id` and voids every link mailed to the user, for an
+    /// application's admin tooling; returns how many sessions ended.
     ///
     /// # Errors
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
@@ -97,15 +98,18 @@ impl Auth {
 
     /// Changes the password of the signed-in user: needs a fresh session and the current
     /// password (one verification; a wrong one is [`AuthError::InvalidCredentials`] and changes
-    /// nothing). The new one passes the sign-up rules, and is stored with `updated_at`; when
+    /// nothing). The new one passes the sign-up rules, and is stored with `updated_at` only over
+    /// the hash the current password matched, so that a reset committed meanwhile stands; when
     /// `revoke_other_sessions` is true (the HTTP route's default) every other session of the user
-    /// ends in the same transaction, and the current one stays.
+    /// ends in the same transaction, and the current one stays. Every link mailed to the user
+    /// before (verification, reset, change of email) stops working.
     ///
     /// # Errors
     /// [`AuthError::ReauthenticationRequired`]; [`AuthError::InvalidInput`] for a new password
     /// the rules refuse, a common one too (checked before any hashing); [`AuthError::Busy`]
     /// when the hashing queue is full; [`AuthError::InvalidCredentials`];
-    /// [`AuthError::InvalidSession`] if the account is gone; [`AuthError::Unavailable`] or
+    /// [`AuthError::InvalidSession`] if the account is gone or its password changed since the
+    /// session was read (a reset, which ended the session too); [`AuthError::Unavailable`] or
     /// [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id = %current.user.id, session.id = %current.session.id))]
     pub async fn change_password(
@@ -143,7 +147,12 @@ impl Auth {
         if !self
             .inner
             .store
-            .set_password_hash(&current.user.id, &new_hash, end)
+            .set_password_hash(
+                &current.user.id,
+                &current.user.password_hash,
+                &new_hash,
+                end,
+            )
             .await?
         {
             return Err(AuthError::InvalidSession);

@@ -1,11 +1,12 @@
 //! The engine, [`Auth`], by capability: accounts (sign-up, sign-in), sessions (lookup, refresh,
 //! sign-out), managing sessions (listing and ending them, freshness, change of password),
-//! recovery (email verification, password reset, change of email), abuse limits (rate limits,
+//! recovery (email verification, password reset), change of email, abuse limits (rate limits,
 //! failed sign-ins, load shedding) and common passwords, the cleanup loop, the hashing threads,
 //! the input rules, the options and the error.
 
 mod account;
 mod cleanup;
+mod email_change;
 mod error;
 mod hashing;
 mod http_options;

@@ -1,9 +1,10 @@
-//! Recovery and verification by mail: email verification, password reset and change of email,
-//! with single-use tokens stored as digests, and mail sent off the request path.
+//! Recovery and verification by mail: email verification and password reset, with single-use
+//! tokens stored as digests, and mail sent off the request path (the change of email, which
+//! uses them too, is in `email_change`).
 //!
-//! Nothing here tells a stranger whether an address has an account: a reset request answers the
-//! same and does the same work on the request path whatever the address (the lookup, the token
-//! and the mail happen on a task of their own).
+//! Nothing here tells a stranger whether an address has an account: a reset request, and a
+//! request for a new verification link, answer the same and do the same work on the request path
+//! whatever the address (the lookup, the token and the mail happen on a task of their own).
 
 use chrono::Utc;
 use tracing::instrument;
@@ -11,8 +12,7 @@ use tracing::instrument;
 use super::{Auth, AuthError, input, internal};
 use crate::limits::EmailDigest;
 use crate::mail::Message;
-use crate::model::{OneTimeToken, SessionWithUser, TokenPurpose, TokenUse, User};
-use crate::store::StoreError;
+use crate::model::{OneTimeToken, TokenPurpose, TokenUse, User};
 use crate::token::{Token, TokenKind};
 
 impl Auth {
@@ -55,6 +55,56 @@ impl Auth {
         Ok(used.user)
     }
 
+    /// Mails a new verification link to `email` if it belongs to an account whose address is
+    /// not verified yet: the way out for a user whose link expired while sign-in waits for it
+    /// ([`Options::require_email_verification`](super::Options::require_email_verification)),
+    /// without a session. As [`request_password_reset`](Self::request_password_reset), the
+    /// answer and the work done before it are the same for any address: the lookup, the token
+    /// and the mail happen off the request path.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`] for a malformed address (the same for any address);
+    /// [`AuthError::TooManyRequests`] past the mail limit of the address (counted whether or not
+    /// it has an account); [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    pub async fn resend_verification(&self, email: &str) -> Result<(), AuthError> {
+        self.resend_verification_from(email, None).await
+    }
+
+    /// [`resend_verification`](Self::resend_verification) asked by `client`, which the
+    /// per-address mail limit counts too.
+    ///
+    /// # Errors
+    /// As for [`resend_verification`](Self::resend_verification).
+    pub async fn resend_verification_from(
+        &self,
+        email: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<(), AuthError> {
+        let email = input::email(email)?;
+        self.check_mail_rate_limit(&email, client).await?;
+        let auth = self.clone();
+        self.inner.background.spawn(async move {
+            if let Err(err) = auth.send_verification_link(&email).await {
+                tracing::warn!(error = %err, "verification link not sent");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_verification_link(&self, email: &str) -> Result<(), AuthError> {
+        let Some(user) = self.inner.store.get_user_by_email(email).await? else {
+            return Ok(());
+        };
+        if user.email_verified {
+            return Ok(());
+        }
+        let token = self
+            .issue_token(&user, TokenPurpose::VerifyEmail, Some(&user.email))
+            .await?;
+        self.mail(self.verification_message(&user.email, &token));
+        Ok(())
+    }
+
     /// Starts a password reset for `email`: if it has an account, its owner gets a link (valid
     /// [`Options::reset_token_ttl`](super::Options::reset_token_ttl)). The answer, and the work
     /// done before it, are the same whether or not the address has an account: the lookup, the
@@ -93,8 +143,9 @@ impl Auth {
         let Some(user) = self.inner.store.get_user_by_email(email).await? else {
             return Ok(());
         };
+        // Bound to the address it goes to: refused if the account's address changes meanwhile.
         let token = self
-            .issue_token(&user, TokenPurpose::ResetPassword, None)
+            .issue_token(&user, TokenPurpose::ResetPassword, Some(&user.email))
             .await?;
         let link = self.link("reset-password", &token);
         self.mail(Message {
@@ -112,12 +163,15 @@ impl Auth {
     }
 
     /// Sets a new password with a reset link's token: the new one passes the sign-up rules;
-    /// every session of the user ends in the same transaction, nobody is signed in, and the
-    /// address gets a "your password was changed" notice.
+    /// in the same transaction every session of the user ends, every other link mailed to the
+    /// user stops working, and the address, which the link reached, is marked verified. Nobody
+    /// is signed in, and the address gets a "your password was changed" notice.
     ///
     /// # Errors
     /// [`AuthError::InvalidInput`] for a new password the rules refuse (a common one too);
-    /// [`AuthError::Busy`] when the hashing queue is full; [`AuthError::InvalidToken`]; [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    /// [`AuthError::Busy`] when the hashing queue is full; [`AuthError::InvalidToken`] (also for
+    /// a link mailed to an address the account no longer has); [`AuthError::Unavailable`] or
+    /// [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id))]
     pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), AuthError> {
         let token = one_time(token)?;
@@ -155,83 +209,6 @@ impl Auth {
         Ok(())
     }
 
-    /// Asks to move the signed-in user to `new_email`: a link goes to the new address, and the
-    /// change happens when it is followed ([`confirm_email_change`](Self::confirm_email_change)).
-    /// Needs a fresh session. Whether the new address is taken is not said here: confirming
-    /// then answers [`AuthError::EmailTaken`].
-    ///
-    /// # Errors
-    /// [`AuthError::ReauthenticationRequired`]; [`AuthError::InvalidInput`] for a malformed
-    /// address (field `new_email`); [`AuthError::Unavailable`] or [`AuthError::Internal`].
-    #[instrument(skip_all, fields(user.id = %current.user.id))]
-    pub async fn request_email_change(
-        &self,
-        current: &SessionWithUser,
-        new_email: &str,
-    ) -> Result<(), AuthError> {
-        self.require_fresh(&current.session)?;
-        let new_email = input::email(new_email).map_err(|err| match err {
-            AuthError::InvalidInput { reason, .. } => AuthError::InvalidInput {
-                field: "new_email",
-                reason,
-            },
-            other => other,
-        })?;
-        if new_email == current.user.email {
-            return Ok(());
-        }
-        self.check_mail_rate_limit(&new_email, None).await?;
-        let token = self
-            .issue_token(&current.user, TokenPurpose::ChangeEmail, Some(&new_email))
-            .await?;
-        let link = self.link("confirm-email", &token);
-        self.mail(Message {
-            to: new_email,
-            subject: "Confirm your new address".to_owned(),
-            text: format!(
-                "Follow this link within {} to make this the address of your account:\n\n\
-                 {link}\n\nIf you did not ask for this, ignore this message.",
-                duration_words(self.inner.verification_token_ttl)
-            ),
-            link: Some(link),
-        });
-        Ok(())
-    }
-
-    /// Moves the user to the address a change-of-email link was sent to, and marks it verified;
-    /// the old address gets a notice. The link works once.
-    ///
-    /// # Errors
-    /// [`AuthError::InvalidToken`]; [`AuthError::EmailTaken`] if the address was taken
-    /// meanwhile (the link stays usable); [`AuthError::Unavailable`] or [`AuthError::Internal`].
-    #[instrument(skip_all, fields(user.id))]
-    pub async fn confirm_email_change(&self, token: &str) -> Result<User, AuthError> {
-        let token = one_time(token)?;
-        let used = self
-            .inner
-            .store
-            .use_token(&token.digest(), TokenUse::ChangeEmail)
-            .await
-            .map_err(|err| match err {
-                StoreError::DuplicateEmail => AuthError::EmailTaken,
-                other => other.into(),
-            })?
-            .ok_or(AuthError::InvalidToken)?;
-        tracing::Span::current().record("user.id", &used.user.id);
-        tracing::info!("email changed");
-        self.mail(Message {
-            to: used.previous_email,
-            subject: "Your address was changed".to_owned(),
-            text: format!(
-                "The address of your account was just changed to {}. If this was not you, \
-                 reset your password at once.",
-                used.user.email
-            ),
-            link: None,
-        });
-        Ok(used.user)
-    }
-
     /// Waits until the work started off the request path so far (mail, reset links) is done:
     /// for tests, and for a shutdown that must not lose a message.
     pub async fn flush_background(&self) {
@@ -259,7 +236,9 @@ impl Auth {
             to: email.to_owned(),
             subject: "Verify your address".to_owned(),
             text: format!(
-                "Follow this link within {} to verify the address of your account:\n\n{link}",
+                "Follow this link within {} to verify the address of your account:\n\n{link}\n\n\
+                 If you did not sign up, ignore this message: no account is used with this \
+                 address until it is verified.",
                 duration_words(self.inner.verification_token_ttl)
             ),
             link: Some(link),
@@ -292,7 +271,7 @@ impl Auth {
         Ok(token)
     }
 
-    fn link(&self, page: &str, token: &Token) -> String {
+    pub(super) fn link(&self, page: &str, token: &Token) -> String {
         format!(
             "{}/{page}?token={}",
             self.inner.http.app_url,
@@ -302,12 +281,12 @@ impl Auth {
 }
 
 /// A one-time token as sent, or [`AuthError::InvalidToken`] before any query.
-fn one_time(token: &str) -> Result<Token, AuthError> {
+pub(super) fn one_time(token: &str) -> Result<Token, AuthError> {
     Token::parse(token.trim(), TokenKind::OneTime).ok_or(AuthError::InvalidToken)
 }
 
 /// "1 hour", "24 hours", "30 minutes": a lifetime as a message says it.
-fn duration_words(ttl: chrono::TimeDelta) -> String {
+pub(super) fn duration_words(ttl: chrono::TimeDelta) -> String {
     let (n, unit) = if ttl.num_hours() >= 1 && ttl.num_minutes() % 60 == 0 {
         (ttl.num_hours(), "hour")
     } else {

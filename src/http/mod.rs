@@ -13,11 +13,13 @@
 //! | `POST /sessions/revoke-others` | — | `{"revoked": n}`; the current session stays |
 //! | `POST /sign-out-everywhere` | — | `{"success": true}`, every session ended, both cookies expired; needs a fresh session |
 //! | `POST /send-verification-email` | — | `{"success": true}`; a link to the signed-in user's address |
+//! | `POST /resend-verification` | `{"email"}` | `{"success": true}`, whether or not the address has an account; a new link if it has one not yet verified |
 //! | `POST /verify-email` | `{"token"}` | `{"user": …}`, the address verified |
 //! | `POST /request-password-reset` | `{"email"}` | `{"success": true}`, whether or not the address has an account |
-//! | `POST /reset-password` | `{"token", "new_password"}` | `{"success": true}`; every session ended, nobody signed in |
-//! | `POST /change-email` | `{"new_email"}` | `{"success": true}`; a link to the new address; needs a fresh session |
-//! | `POST /confirm-email` | `{"token"}` | `{"user": …}` at its new, verified address (409 `email_taken` if taken meanwhile) |
+//! | `POST /reset-password` | `{"token", "new_password"}` | `{"success": true}`; every session and every other link ended, the address verified, nobody signed in |
+//! | `POST /change-email` | `{"current_password", "new_email"}` | `{"success": true}`; a link to the new address, a notice with a cancel link to the current one; needs a fresh session and the password (401 `invalid_credentials`, counted as a failed sign-in) |
+//! | `POST /confirm-email` | `{"token"}` | `{"user": …}` at its new, verified address, every other link ended (409 `email_taken` if taken meanwhile) |
+//! | `POST /cancel-email-change` | `{"token"}` | `{"success": true}`; the pending change's link no longer works |
 //! | `POST /change-password` | `{"current_password", "new_password", "revoke_other_sessions"?}` | `{"success": true}`; other sessions end unless `false`; needs a fresh session |
 //!
 //! Every route requires the header `X-Authingo-Client: true` (403 without); the session routes
@@ -81,6 +83,7 @@ impl Auth {
                 "/send-verification-email",
                 post(recovery::send_verification_email),
             )
+            .route("/resend-verification", post(recovery::resend_verification))
             .route("/verify-email", post(recovery::verify_email))
             .route(
                 "/request-password-reset",
@@ -89,6 +92,7 @@ impl Auth {
             .route("/reset-password", post(recovery::reset_password))
             .route("/change-email", post(recovery::change_email))
             .route("/confirm-email", post(recovery::confirm_email))
+            .route("/cancel-email-change", post(recovery::cancel_email_change))
             .fallback(async || ApiError::NotFound)
             .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)
             .layer(DefaultBodyLimit::max(self.http_options().max_body_bytes))

@@ -1,5 +1,6 @@
-//! The recovery and verification routes: `POST /send-verification-email`, `/verify-email`,
-//! `/request-password-reset`, `/reset-password`, `/change-email` and `/confirm-email`.
+//! The recovery and verification routes: `POST /send-verification-email`,
+//! `/resend-verification`, `/verify-email`, `/request-password-reset`, `/reset-password`,
+//! `/change-email`, `/confirm-email` and `/cancel-email-change`.
 
 use axum::Json;
 use axum::extract::State;
@@ -39,6 +40,8 @@ pub(crate) struct ResetBody {
 #[derive(Deserialize)]
 pub(crate) struct NewEmailBody {
     #[serde(default)]
+    current_password: String,
+    #[serde(default)]
     new_email: String,
 }
 
@@ -48,6 +51,19 @@ pub(crate) async fn send_verification_email(
     current: CurrentUser,
 ) -> Result<Response, ApiError> {
     auth.send_verification_email(&current.user).await?;
+    Ok(success())
+}
+
+/// Mails a new verification link to an unverified account's address, without a session: the
+/// same answer whether or not the address has an account.
+pub(crate) async fn resend_verification(
+    State(auth): State<Auth>,
+    _: ClientHeader,
+    client: Client,
+    ApiJson(body): ApiJson<EmailBody>,
+) -> Result<Response, ApiError> {
+    auth.resend_verification_from(&body.email, client.ip_address)
+        .await?;
     Ok(success())
 }
 
@@ -86,14 +102,29 @@ pub(crate) async fn reset_password(
     Ok(success())
 }
 
-/// Mails a link to the new address; needs a fresh session.
+/// Mails a link to the new address and a notice with a cancel link to the current one; needs a
+/// fresh session and the current password.
 pub(crate) async fn change_email(
     State(auth): State<Auth>,
     FreshUser(current): FreshUser,
     ApiJson(body): ApiJson<NewEmailBody>,
 ) -> Result<Response, ApiError> {
-    auth.request_email_change(&current.to_session_with_user(), &body.new_email)
-        .await?;
+    auth.request_email_change(
+        &current.to_session_with_user(),
+        &body.current_password,
+        &body.new_email,
+    )
+    .await?;
+    Ok(success())
+}
+
+/// Cancels a pending change of email with the link mailed to the current address.
+pub(crate) async fn cancel_email_change(
+    State(auth): State<Auth>,
+    _: ClientHeader,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<Response, ApiError> {
+    auth.cancel_email_change(&body.token).await?;
     Ok(success())
 }
 

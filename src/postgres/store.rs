@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Nullable, Timestamptz, Varchar};
+use diesel::sql_types::{BigInt, Bool, Double, Nullable, Timestamptz, Varchar};
 use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager as _};
 
@@ -18,8 +18,8 @@ use super::prepared::Prepared;
 use super::schema::{one_time_tokens, sessions, users};
 use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
 use crate::model::{
-    EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser, TokenUse,
-    UsedToken, User,
+    EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser,
+    TokenPurpose, TokenUse, UsedToken, User,
 };
 use crate::store::{CleanupPace, Store, StoreError};
 use crate::token::{RotationSecret, TokenDigest};
@@ -244,43 +244,71 @@ async fn insert_session(conn: &mut AsyncPgConnection, session: &Session) -> Quer
         .map(drop)
 }
 
-/// Consumes the token (one `DELETE … RETURNING`) and applies `use_`; `None`, and the
-/// transaction rolled back, when there is nothing to apply it to.
+/// Locks the row of `user_id` against every other write of it until the transaction ends; says
+/// whether it exists.
+///
+/// Every transaction that writes a user's tokens or sessions with more than one statement takes
+/// this lock first (a change of password's `UPDATE users` takes it too): one order for all, so
+/// that a reset, a change of email, a new link and a sign-out everywhere of one user wait for
+/// each other instead of deadlocking. `NO KEY UPDATE` leaves alone the key-share locks that the
+/// foreign keys of a concurrent insert take.
+async fn lock_user(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<bool> {
+    users::table
+        .find(user_id)
+        .select(users::id)
+        .for_no_key_update()
+        .first::<String>(conn)
+        .await
+        .optional()
+        .map(|found| found.is_some())
+}
+
+/// Consumes the token (one `DELETE … RETURNING`, after its user's lock) and applies `use_`;
+/// `None`, and the transaction rolled back, when there is nothing to apply it to.
 async fn use_token_in(
     conn: &mut AsyncPgConnection,
     digest: &str,
     purpose: &str,
     use_: TokenUse<'_>,
 ) -> QueryResult<Option<UsedToken>> {
-    let consumed: Option<(String, Option<String>)> = diesel::delete(
-        one_time_tokens::table
-            .filter(one_time_tokens::token.eq(digest))
-            .filter(one_time_tokens::purpose.eq(purpose))
-            .filter(one_time_tokens::expires_at.gt(diesel::dsl::now)),
-    )
-    .returning((one_time_tokens::user_id, one_time_tokens::email))
-    .get_result(conn)
-    .await
-    .optional()?;
-    let Some((user_id, email)) = consumed else {
+    let live = one_time_tokens::table
+        .filter(one_time_tokens::token.eq(digest))
+        .filter(one_time_tokens::purpose.eq(purpose))
+        .filter(one_time_tokens::expires_at.gt(diesel::dsl::now));
+    // Whose it is, to lock the user first; the DELETE below still decides who consumes it.
+    let Some(owner) = live
+        .select(one_time_tokens::user_id)
+        .first::<String>(conn)
+        .await
+        .optional()?
+    else {
         return Ok(None);
     };
     let Some(before) = users::table
-        .find(&user_id)
+        .find(&owner)
         .select(UserRecord::as_select())
-        .for_update()
+        .for_no_key_update()
         .first(conn)
         .await
         .optional()?
     else {
         return Ok(None);
     };
+    let consumed: Option<(String, Option<String>)> = diesel::delete(live)
+        .returning((one_time_tokens::user_id, one_time_tokens::email))
+        .get_result(conn)
+        .await
+        .optional()?;
+    let Some((user_id, email)) = consumed else {
+        return Ok(None);
+    };
     let previous_email = before.email.clone();
+    // Links mailed to an address work only while it is the user's.
+    let for_current_address = email.as_deref() == Some(previous_email.as_str());
     let target = users::table.filter(users::id.eq(&user_id));
     let updated = match use_ {
         TokenUse::VerifyEmail => {
-            // Only the address the token was sent to, if it is still the user's.
-            if email.as_deref() != Some(previous_email.as_str()) {
+            if !for_current_address {
                 return Err(diesel::result::Error::RollbackTransaction);
             }
             diesel::update(target)
@@ -293,22 +321,28 @@ async fn use_token_in(
                 .await?
         }
         TokenUse::ResetPassword { password_hash } => {
+            if !for_current_address {
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
+            // The link reached the address: it is verified too.
             let user = diesel::update(target)
                 .set((
                     users::password_hash.eq(password_hash),
+                    users::email_verified.eq(true),
                     users::updated_at.eq(diesel::dsl::now),
                 ))
                 .returning(UserRecord::as_returning())
                 .get_result(conn)
                 .await?;
             delete_sessions_of(conn, &user_id, None).await?;
+            delete_tokens_of(conn, &user_id).await?;
             user
         }
         TokenUse::ChangeEmail => {
             let Some(new_email) = email else {
                 return Err(diesel::result::Error::RollbackTransaction);
             };
-            diesel::update(target)
+            let user = diesel::update(target)
                 .set((
                     users::email.eq(new_email),
                     users::email_verified.eq(true),
@@ -316,13 +350,62 @@ async fn use_token_in(
                 ))
                 .returning(UserRecord::as_returning())
                 .get_result(conn)
-                .await?
+                .await?;
+            delete_tokens_of(conn, &user_id).await?;
+            user
+        }
+        TokenUse::CancelEmailChange => {
+            if !for_current_address {
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
+            diesel::delete(
+                one_time_tokens::table
+                    .filter(one_time_tokens::user_id.eq(&user_id))
+                    .filter(one_time_tokens::purpose.eq_any([
+                        TokenPurpose::ChangeEmail.as_str(),
+                        TokenPurpose::CancelEmailChange.as_str(),
+                    ])),
+            )
+            .execute(conn)
+            .await?;
+            before
         }
     };
     Ok(Some(UsedToken {
         user: updated.into(),
         previous_email,
     }))
+}
+
+/// Stores `token`, voiding the user's earlier tokens of its purpose; in a transaction that holds
+/// the user's lock.
+async fn insert_token(conn: &mut AsyncPgConnection, token: &OneTimeToken) -> QueryResult<()> {
+    diesel::delete(
+        one_time_tokens::table
+            .filter(one_time_tokens::user_id.eq(&token.user_id))
+            .filter(one_time_tokens::purpose.eq(token.purpose.as_str())),
+    )
+    .execute(conn)
+    .await?;
+    diesel::insert_into(one_time_tokens::table)
+        .values((
+            one_time_tokens::token.eq(token.token.as_str()),
+            one_time_tokens::user_id.eq(&token.user_id),
+            one_time_tokens::purpose.eq(token.purpose.as_str()),
+            one_time_tokens::email.eq(token.email.as_deref()),
+            one_time_tokens::expires_at.eq(token.expires_at),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Deletes every one-time token of `user_id`: the links mailed before an event that should end
+/// them (a new password, every session ended, a new address).
+async fn delete_tokens_of(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(one_time_tokens::table.filter(one_time_tokens::user_id.eq(user_id)))
+        .execute(conn)
+        .await
 }
 
 /// Deletes the sessions of `user_id`, but `keep`.
@@ -373,6 +456,38 @@ impl Store for PgStore {
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         check_session(session)?;
         run!(self, Retry::Never, |conn| insert_session(conn, session))
+    }
+
+    async fn create_session_verified(
+        &self,
+        session: &Session,
+        verified_hash: &str,
+    ) -> Result<bool, StoreError> {
+        check_session(session)?;
+        if !storable(verified_hash) {
+            return Ok(false);
+        }
+        let created_at = session.created_at.unwrap_or_else(Utc::now);
+        let inserted = run!(self, Retry::Never, |conn| async move {
+            Prepared(
+                diesel::sql_query(include_str!("create_session_verified.sql"))
+                    .bind::<Varchar, _>(&session.id)
+                    .bind::<Varchar, _>(&session.user_id)
+                    .bind::<Varchar, _>(session.token.as_str())
+                    .bind::<Varchar, _>(session.refresh_token.as_str())
+                    .bind::<Timestamptz, _>(session.expires_at)
+                    .bind::<Timestamptz, _>(session.refresh_expires_at)
+                    .bind::<Timestamptz, _>(created_at)
+                    .bind::<Nullable<Timestamptz>, _>(session.absolute_expires_at)
+                    .bind::<Bool, _>(session.persistent)
+                    .bind::<Nullable<Varchar>, _>(session.user_agent.as_deref())
+                    .bind::<Nullable<Varchar>, _>(session.ip_address.as_deref())
+                    .bind::<Varchar, _>(verified_hash),
+            )
+            .execute(conn)
+            .await
+        })?;
+        Ok(inserted == 1)
     }
 
     async fn create_user_with_session(
@@ -610,7 +725,19 @@ impl Store for PgStore {
             return Ok(0);
         }
         let deleted = run!(self, Retry::Never, |conn| async move {
-            delete_sessions_of(conn, user_id, keep).await
+            match keep {
+                Some(_) => delete_sessions_of(conn, user_id, keep).await,
+                // Every session ends: the links mailed before end with them.
+                None => {
+                    conn.transaction(async |conn| {
+                        lock_user(conn, user_id).await?;
+                        let deleted = delete_sessions_of(conn, user_id, None).await?;
+                        delete_tokens_of(conn, user_id).await?;
+                        Ok(deleted)
+                    })
+                    .await
+                }
+            }
         })?;
         Ok(deleted as u64)
     }
@@ -636,22 +763,28 @@ impl Store for PgStore {
     async fn set_password_hash(
         &self,
         user_id: &str,
+        expected: &str,
         password_hash: &str,
         end: EndSessions<'_>,
     ) -> Result<bool, StoreError> {
         check_text("password_hash", password_hash)?;
-        if !storable(user_id) {
+        if !storable(user_id) || !storable(expected) {
             return Ok(false);
         }
         run!(self, Retry::Never, |conn| async move {
             conn.transaction(async |conn| {
-                let updated = diesel::update(users::table.filter(users::id.eq(user_id)))
-                    .set((
-                        users::password_hash.eq(password_hash),
-                        users::updated_at.eq(diesel::dsl::now),
-                    ))
-                    .execute(conn)
-                    .await?;
+                // Only over the hash that was verified: a reset committed meanwhile stands.
+                let updated = diesel::update(
+                    users::table
+                        .filter(users::id.eq(user_id))
+                        .filter(users::password_hash.eq(expected)),
+                )
+                .set((
+                    users::password_hash.eq(password_hash),
+                    users::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
                 if updated == 0 {
                     return Ok(false);
                 }
@@ -664,6 +797,7 @@ impl Store for PgStore {
                         delete_sessions_of(conn, user_id, None).await?;
                     }
                 }
+                delete_tokens_of(conn, user_id).await?;
                 Ok(true)
             })
             .await
@@ -717,25 +851,55 @@ impl Store for PgStore {
         }
         run!(self, Retry::Never, |conn| async move {
             conn.transaction(async |conn| {
-                // A new token of a purpose voids the user's earlier ones of that purpose.
-                diesel::delete(
-                    one_time_tokens::table
-                        .filter(one_time_tokens::user_id.eq(&token.user_id))
-                        .filter(one_time_tokens::purpose.eq(token.purpose.as_str())),
-                )
-                .execute(conn)
-                .await?;
-                diesel::insert_into(one_time_tokens::table)
-                    .values((
-                        one_time_tokens::token.eq(token.token.as_str()),
-                        one_time_tokens::user_id.eq(&token.user_id),
-                        one_time_tokens::purpose.eq(token.purpose.as_str()),
-                        one_time_tokens::email.eq(token.email.as_deref()),
-                        one_time_tokens::expires_at.eq(token.expires_at),
-                    ))
-                    .execute(conn)
+                lock_user(conn, &token.user_id).await?;
+                insert_token(conn, token).await
+            })
+            .await
+        })
+    }
+
+    async fn issue_token_for_session(
+        &self,
+        token: &OneTimeToken,
+        session_id: &str,
+        verified_hash: &str,
+    ) -> Result<bool, StoreError> {
+        check_text("user_id", &token.user_id)?;
+        if let Some(email) = &token.email {
+            check_text("email", email)?;
+        }
+        if !storable(session_id) || !storable(verified_hash) {
+            return Ok(false);
+        }
+        run!(self, Retry::Never, |conn| async move {
+            conn.transaction(async |conn| {
+                // The user's lock, as every writer of its links and sessions takes it first, and
+                // only over the hash that was verified: a reset or change of password committed
+                // since finds nothing.
+                let verified = users::table
+                    .filter(users::id.eq(&token.user_id))
+                    .filter(users::password_hash.eq(verified_hash))
+                    .select(users::id)
+                    .for_no_key_update()
+                    .first::<String>(conn)
                     .await
-                    .map(drop)
+                    .optional()?;
+                if verified.is_none() {
+                    return Ok(false);
+                }
+                // The session still live under that lock: a sign-out everywhere committed since
+                // took it with the user's links.
+                let live = diesel::select(diesel::dsl::exists(
+                    sessions::table
+                        .filter(sessions::id.eq(session_id))
+                        .filter(sessions::user_id.eq(&token.user_id)),
+                ))
+                .get_result::<bool>(conn)
+                .await?;
+                if !live {
+                    return Ok(false);
+                }
+                insert_token(conn, token).await.map(|()| true)
             })
             .await
         })

@@ -226,14 +226,18 @@ async fn a_re_hash_never_undoes_a_password_change_made_during_the_sign_in() {
     let changed = bcrypt::hash("a brand new password", 4).unwrap();
     assert!(
         auth.store()
-            .set_password_hash(&go.id, &changed, EndSessions::None)
+            .set_password_hash(&go.id, &go.password_hash, &changed, EndSessions::None)
             .await
             .unwrap()
     );
     wait(|hasher| &hasher.release).await.unwrap();
 
-    let signed_in = sign_in.await.unwrap().unwrap();
-    assert_eq!(signed_in.user.password_hash, go.password_hash);
+    // The sign-in verified the old password: no session once the change committed.
+    assert!(matches!(
+        sign_in.await.unwrap(),
+        Err(AuthError::InvalidCredentials)
+    ));
+    assert_eq!(rows(&db, "sessions").await, 0);
     // The change stands: the re-hash of the old password did not overwrite it.
     assert_eq!(stored_hash(&db, &go.email).await, changed);
 }

@@ -40,6 +40,7 @@ fn copies_every_migration_byte_for_byte_beside_the_applications_own() {
     }
     let mut expected = folders(ours());
     expected.push("2026-11-30-154500_create_posts".to_owned());
+    // In version order, as `folders` lists them: ours may come after the application's.
     expected.sort();
     assert_eq!(folders(&dir), expected, "no staging folder left");
 

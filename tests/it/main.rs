@@ -11,6 +11,7 @@ mod db;
 mod example;
 mod fixtures;
 mod http;
+mod lifecycle;
 mod limits;
 mod migrations;
 mod pgbouncer;

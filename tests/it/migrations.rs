@@ -31,7 +31,9 @@ const FIFTH: &str = "20261130000003";
 /// Refresh families, the replaced access token, and the rotation secrets' sweep: two columns
 /// and three indexes.
 const SIXTH: &str = "20261207000000";
-const ALL: [&str; 6] = [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH];
+/// One-time tokens that cancel a change of email: the purpose constraint gains one value.
+const SEVENTH: &str = "20261207000001";
+const ALL: [&str; 7] = [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH];
 
 /// The Go AuthInGo's schema as the specification quotes it (postgres-adapter.md, "Database
 /// Schema"; the Go library's `postgres.SchemaSQL`), copied byte for byte.
@@ -84,7 +86,7 @@ async fn second_run_is_a_no_op() {
     assert!(run_migrations(db.url()).await.unwrap().is_empty());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
-        6
+        7
     );
 }
 
@@ -195,11 +197,52 @@ async fn reverting_every_migration_leaves_nothing_of_ours() {
     .await
     .unwrap();
 
-    assert_eq!(reverted, [SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST]);
+    assert_eq!(reverted, [SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST]);
     assert_eq!(names(&db, OWN_OBJECTS_SQL).await, Vec::<String>::new());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
         0
+    );
+}
+
+/// Inserts a one-time token of `purpose` for the user `usr_1`; says whether the row went in.
+async fn token_of_purpose(db: &TestDb, purpose: &str) -> bool {
+    diesel::sql_query(format!(
+        "INSERT INTO one_time_tokens (token, user_id, purpose, expires_at) \
+         VALUES (md5(random()::text), 'usr_1', '{purpose}', now() + interval '1 hour')"
+    ))
+    .execute(&mut db.conn().await)
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn the_cancel_purpose_comes_with_its_migration_and_goes_with_its_revert() {
+    let db = TestDb::empty().await;
+    run_migrations(db.url()).await.unwrap();
+    diesel::sql_query(
+        "INSERT INTO users (id, email, name, password_hash) VALUES ('usr_1', 'a@x.io', 'A', 'h')",
+    )
+    .execute(&mut db.conn().await)
+    .await
+    .unwrap();
+    assert!(token_of_purpose(&db, "cancel_email_change").await);
+    assert!(token_of_purpose(&db, "change_email").await);
+    assert!(!token_of_purpose(&db, "anything_else").await);
+
+    let url = db.url().to_owned();
+    let reverted = tokio::task::spawn_blocking(move || {
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).unwrap();
+        conn.revert_last_migration(MIGRATIONS).unwrap().to_string()
+    })
+    .await
+    .unwrap();
+    assert_eq!(reverted, SEVENTH);
+    // The previous constraint again: the cancel links went with their purpose, the rest stayed.
+    assert!(!token_of_purpose(&db, "cancel_email_change").await);
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM one_time_tokens").await,
+        1
     );
 }
 

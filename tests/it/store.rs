@@ -12,7 +12,10 @@ use std::time::Duration as StdDuration;
 use authingo::postgres::PoolConfig;
 use authingo::postgres::SetupError;
 use authingo::token::{RotationSecret, Token, TokenKind};
-use authingo::{CleanupPace, InputReason, SessionRotation, Store, StoreError};
+use authingo::{
+    CleanupPace, EndSessions, InputReason, OneTimeToken, SessionRotation, Store, StoreError,
+    TokenPurpose,
+};
 use chrono::{Duration, DurationRound as _, TimeDelta, Utc};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl as _;
@@ -856,9 +859,202 @@ async fn replacing_a_password_hash_needs_the_hash_it_replaces(db: &TestDb) {
     );
 }
 
+async fn a_session_opens_only_over_the_hash_its_sign_in_verified(db: &TestDb) {
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (mut session, tokens) = live_session(&ada);
+    session.user_agent = Some("Firefox".to_owned());
+    session.ip_address = Some("192.0.2.1".to_owned());
+
+    // The password changed since the sign-in verified it: nothing is written.
+    for stale in ["$stale$", "\0"] {
+        assert!(
+            !store
+                .create_session_verified(&session, stale)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(count(db, "SELECT count(*) AS n FROM sessions").await, 0);
+    let mut ghost = session.clone();
+    ghost.user_id = "usr_nobody".to_owned();
+    assert!(
+        !store
+            .create_session_verified(&ghost, &ada.password_hash)
+            .await
+            .unwrap()
+    );
+
+    assert!(
+        store
+            .create_session_verified(&session, &ada.password_hash)
+            .await
+            .unwrap()
+    );
+    let found = store
+        .get_session(&tokens.access.digest())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.session.id, session.id);
+    assert_eq!(found.session.user_agent.as_deref(), Some("Firefox"));
+    assert_eq!(found.session.ip_address.as_deref(), Some("192.0.2.1"));
+    assert!(found.session.persistent);
+    assert_eq!(
+        found.session.refresh_expires_at.timestamp_micros(),
+        session.refresh_expires_at.timestamp_micros()
+    );
+}
+
+async fn a_password_change_needs_the_hash_it_verified_and_ends_every_link(db: &TestDb) {
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (kept, _) = live_session(&ada);
+    let (other, _) = live_session(&ada);
+    store.create_session(&kept).await.unwrap();
+    store.create_session(&other).await.unwrap();
+    let link = Token::generate(TokenKind::OneTime).unwrap();
+    store
+        .issue_token(&OneTimeToken {
+            token: link.digest(),
+            user_id: ada.id.clone(),
+            purpose: TokenPurpose::ChangeEmail,
+            email: Some("thief@example.com".to_owned()),
+            expires_at: Utc::now() + Duration::hours(1),
+        })
+        .await
+        .unwrap();
+
+    // Verified against a hash a reset has replaced since: nothing moves.
+    assert!(
+        !store
+            .set_password_hash(&ada.id, "$stale$", "$new$", EndSessions::AllBut(&kept.id))
+            .await
+            .unwrap()
+    );
+    let stored = store.get_user(&ada.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, ada.password_hash);
+    assert_eq!(count(db, "SELECT count(*) AS n FROM sessions").await, 2);
+    assert_eq!(
+        count(db, "SELECT count(*) AS n FROM one_time_tokens").await,
+        1
+    );
+
+    assert!(
+        store
+            .set_password_hash(
+                &ada.id,
+                &ada.password_hash,
+                "$new$",
+                EndSessions::AllBut(&kept.id)
+            )
+            .await
+            .unwrap()
+    );
+    let stored = store.get_user(&ada.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "$new$");
+    assert_eq!(count(db, "SELECT count(*) AS n FROM sessions").await, 1);
+    assert_eq!(
+        count(db, "SELECT count(*) AS n FROM one_time_tokens").await,
+        0
+    );
+}
+
+async fn a_link_for_a_session_is_issued_only_while_the_session_and_the_hash_are_the_users(
+    db: &TestDb,
+) {
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let (session, _) = live_session(&ada);
+    store.create_session(&session).await.unwrap();
+    let link = |purpose| OneTimeToken {
+        token: Token::generate(TokenKind::OneTime).unwrap().digest(),
+        user_id: ada.id.clone(),
+        purpose,
+        email: Some("ada@new.example".to_owned()),
+        expires_at: Utc::now() + Duration::hours(1),
+    };
+    for (session_id, hash) in [
+        (session.id.as_str(), "$stale$"),
+        ("ses_gone", ada.password_hash.as_str()),
+        ("\0", ada.password_hash.as_str()),
+    ] {
+        assert!(
+            !store
+                .issue_token_for_session(&link(TokenPurpose::ChangeEmail), session_id, hash)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(
+        count(db, "SELECT count(*) AS n FROM one_time_tokens").await,
+        0
+    );
+    assert!(
+        store
+            .issue_token_for_session(
+                &link(TokenPurpose::ChangeEmail),
+                &session.id,
+                &ada.password_hash
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        count(db, "SELECT count(*) AS n FROM one_time_tokens").await,
+        1
+    );
+}
+
+/// A reset in flight (its transaction has changed the hash, not yet committed) when a sign-in
+/// that verified the old hash writes its session: the insert waits for it, then finds the hash
+/// changed and writes nothing. Without the wait, the insert would see the old hash and the
+/// reset's delete, already run, would miss the new session.
+async fn a_session_insert_waits_for_a_password_change_in_flight_then_opens_nothing(db: &TestDb) {
+    let store = db.store().await;
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    let mut reset = db.conn().await;
+    exec(&mut reset, "BEGIN").await;
+    exec(
+        &mut reset,
+        &format!(
+            "UPDATE users SET password_hash = '$reset$' WHERE id = '{}'",
+            ada.id
+        ),
+    )
+    .await;
+    exec(
+        &mut reset,
+        &format!("DELETE FROM sessions WHERE user_id = '{}'", ada.id),
+    )
+    .await;
+    let sign_in = tokio::spawn({
+        let (store, session, hash) = (
+            store.clone(),
+            live_session(&ada).0,
+            ada.password_hash.clone(),
+        );
+        async move { store.create_session_verified(&session, &hash).await }
+    });
+    exec(&mut reset, "COMMIT").await;
+    assert!(!sign_in.await.unwrap().unwrap());
+    assert_eq!(count(db, "SELECT count(*) AS n FROM sessions").await, 0);
+}
+
 contract! {
     user_round_trips_by_email,
     replacing_a_password_hash_needs_the_hash_it_replaces,
+    a_session_opens_only_over_the_hash_its_sign_in_verified,
+    a_password_change_needs_the_hash_it_verified_and_ends_every_link,
+    a_link_for_a_session_is_issued_only_while_the_session_and_the_hash_are_the_users,
+    a_session_insert_waits_for_a_password_change_in_flight_then_opens_nothing(
+        flavor = "multi_thread",
+        worker_threads = 2
+    ),
     missing_email_is_none,
     duplicate_email_is_duplicate_email,
     duplicate_id_is_a_database_error_not_duplicate_email,

@@ -121,3 +121,123 @@ async fn with_verification_required_sign_up_answers_the_same_for_a_taken_address
         .await
         .assert_ok();
 }
+
+#[tokio::test]
+async fn a_change_of_email_over_http_takes_the_password_and_the_old_address_can_cancel_it() {
+    let smtp = SmtpServer::start();
+    let db = TestDb::new().await;
+    let (server, auth) = server(&db, &smtp, false).await;
+    let (_, tokens) = server.sign_up("ada@example.com").await;
+    let change = |body: serde_json::Value| {
+        server
+            .post("/api/auth/change-email")
+            .cookie(&tokens.access_cookie())
+            .json(&body)
+            .send()
+    };
+
+    // The stolen cookie alone: no password, a wrong one.
+    let missing = change(json!({"new_email": "thief@evil.example"})).await;
+    missing.assert_error(StatusCode::BAD_REQUEST, "invalid_input");
+    assert_eq!(missing.json()["field"], json!("current_password"));
+    change(json!({"current_password": "a guess", "new_email": "thief@evil.example"}))
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    auth.flush_background().await;
+    assert!(smtp.messages().is_empty());
+
+    change(json!({"current_password": PASSWORD, "new_email": "ada@new.example"}))
+        .await
+        .assert_ok();
+    auth.flush_background().await;
+    let messages = smtp.wait_for(2).await;
+    let notice = messages
+        .iter()
+        .find(|m| {
+            m.header("To")
+                .is_some_and(|to| to.contains("ada@example.com"))
+        })
+        .unwrap();
+    assert!(notice.body().contains("a***@n***.example"));
+    let confirm = messages
+        .iter()
+        .find(|m| {
+            m.header("To")
+                .is_some_and(|to| to.contains("ada@new.example"))
+        })
+        .and_then(|m| m.token())
+        .unwrap();
+    let cancel = |token: &str| {
+        server
+            .post("/api/auth/cancel-email-change")
+            .json(&json!({ "token": token }))
+            .send()
+    };
+    cancel(&notice.token().unwrap()).await.assert_ok();
+    cancel(&notice.token().unwrap())
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+    cancel("not a token")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+    server
+        .post("/api/auth/cancel-email-change")
+        .raw_json("{\"token\": ")
+        .send()
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "malformed_json");
+    server
+        .post_json("/api/auth/confirm-email", &json!({ "token": confirm }))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_token");
+    server.assert_no_secrets(&[PASSWORD]);
+}
+
+#[tokio::test]
+async fn a_verification_resend_answers_byte_for_byte_the_same_for_any_address() {
+    let smtp = SmtpServer::start();
+    let db = TestDb::new().await;
+    let (server, auth) = server(&db, &smtp, true).await;
+    server
+        .try_sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .assert_ok();
+    auth.flush_background().await;
+    smtp.wait_for(1).await;
+
+    let resend = |email: &str| {
+        server
+            .post("/api/auth/resend-verification")
+            .json(&json!({ "email": email }))
+            .send()
+    };
+    let existing = resend("ada@example.com").await;
+    let unknown = resend("nobody@example.com").await;
+    existing.assert_ok();
+    assert_eq!(shape(&existing), shape(&unknown));
+    assert!(existing.cookies.is_empty());
+    resend("not an address")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_input");
+    server
+        .post("/api/auth/resend-verification")
+        .client_header(None)
+        .json(&json!({"email": "ada@example.com"}))
+        .send()
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "missing_client_header");
+
+    // The new link verifies; nothing went to the unknown address.
+    auth.flush_background().await;
+    let messages = smtp.wait_for(2).await;
+    assert_eq!(messages.len(), 2);
+    let token = messages[1].token().unwrap();
+    server
+        .post_json("/api/auth/verify-email", &json!({ "token": token }))
+        .await
+        .assert_ok();
+    server
+        .sign_in("ada@example.com", PASSWORD)
+        .await
+        .assert_ok();
+}

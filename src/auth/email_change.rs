@@ -1,0 +1,221 @@
+//! The change of email: asked with the current password, told at once to the current address
+//! with a link that cancels it, confirmed by a link to the new one.
+
+use chrono::Utc;
+use tracing::instrument;
+
+use super::recovery::{duration_words, one_time};
+use super::session::SessionRequest;
+use super::{Auth, AuthError, input, internal};
+use crate::mail::Message;
+use crate::model::{OneTimeToken, SessionWithUser, TokenPurpose, TokenUse, User};
+use crate::password::PasswordError;
+use crate::store::StoreError;
+use crate::token::{Token, TokenKind};
+
+impl Auth {
+    /// Asks to move the signed-in user to `new_email`: needs a fresh session and the current
+    /// password (one verification, which passes the account's sign-in throttle as a sign-in
+    /// does: a wrong one counts as a failed sign-in, and a locked account cannot change its
+    /// address). A link goes to the new address, and the change happens when it is followed
+    /// ([`confirm_email_change`](Self::confirm_email_change)); the current address is told at
+    /// once, with the new one masked and a link that cancels the change
+    /// ([`cancel_email_change`](Self::cancel_email_change)). Whether the new address is taken is
+    /// not said here: confirming then answers [`AuthError::EmailTaken`].
+    ///
+    /// # Errors
+    /// [`AuthError::ReauthenticationRequired`]; [`AuthError::InvalidInput`] for a malformed
+    /// address (field `new_email`) or password (field `current_password`);
+    /// [`AuthError::InvalidCredentials`] for a wrong password; [`AuthError::TooManyRequests`]
+    /// during the account's back-off or past the mail limit of the new address;
+    /// [`AuthError::AccountLocked`]; [`AuthError::Busy`] when the hashing queue is full;
+    /// [`AuthError::InvalidSession`] if the session ended or the password changed during the
+    /// request (nothing is then issued); [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id = %current.user.id))]
+    pub async fn request_email_change(
+        &self,
+        current: &SessionWithUser,
+        current_password: &str,
+        new_email: &str,
+    ) -> Result<(), AuthError> {
+        self.require_fresh(&current.session)?;
+        let new_email = input::email(new_email).map_err(|err| err.for_field("new_email"))?;
+        input::password(current_password, 0, self.inner.max_password_bytes)
+            .map_err(|err| err.for_field("current_password"))?;
+        self.check_current_password(current, current_password)
+            .await?;
+        if new_email == current.user.email {
+            return Ok(());
+        }
+        self.check_mail_rate_limit(&new_email, None).await?;
+        // Both links only while the session and the password just checked are still the
+        // account's: a reset or sign-out everywhere committed meanwhile took the links with it.
+        let cancel = self
+            .issue_token_for(
+                current,
+                TokenPurpose::CancelEmailChange,
+                &current.user.email,
+            )
+            .await?;
+        let token = self
+            .issue_token_for(current, TokenPurpose::ChangeEmail, &new_email)
+            .await?;
+        let ttl = duration_words(self.inner.verification_token_ttl);
+        let cancel_link = self.link("cancel-email-change", &cancel);
+        self.mail(Message {
+            to: current.user.email.clone(),
+            subject: "A change of your address was asked".to_owned(),
+            text: format!(
+                "Someone signed in to your account asked to change its address to {}. The \
+                 change happens only if that address confirms it within {ttl}. If it was not \
+                 you, follow this link to cancel it, then reset your password:\n\n\
+                 {cancel_link}\n\nIf it was you, you need not do anything.",
+                masked(&new_email)
+            ),
+            link: Some(cancel_link),
+        });
+        let link = self.link("confirm-email", &token);
+        self.mail(Message {
+            to: new_email,
+            subject: "Confirm your new address".to_owned(),
+            text: format!(
+                "Follow this link within {ttl} to make this the address of your account:\n\n\
+                 {link}\n\nIf you did not ask for this, ignore this message."
+            ),
+            link: Some(link),
+        });
+        Ok(())
+    }
+
+    /// The current password of the signed-in user, checked as a sign-in checks it: through the
+    /// account's sign-in throttle (a wrong one counts as a failed sign-in, a right one clears
+    /// the failures) and one verification on the hashing threads.
+    async fn check_current_password(
+        &self,
+        current: &SessionWithUser,
+        password: &str,
+    ) -> Result<(), AuthError> {
+        let ticket = self
+            .admit_sign_in(&current.user.email, &SessionRequest::default())
+            .await?;
+        let matches = match self
+            .inner
+            .hashing
+            .verify(password, current.user.password_hash.clone())
+            .await
+        {
+            Ok(matches) => matches,
+            // A hash this hasher cannot read matches no password.
+            Err(AuthError::Internal(err)) if err.is::<PasswordError>() => false,
+            Err(err) => return Err(err),
+        };
+        if !matches {
+            return Err(AuthError::InvalidCredentials);
+        }
+        ticket.succeeded(self).await
+    }
+
+    /// Makes and stores a token of `purpose` for the signed-in user, for `email`, while
+    /// `current`'s session and password hash are still the account's
+    /// ([`Store::issue_token_for_session`](crate::Store::issue_token_for_session)).
+    async fn issue_token_for(
+        &self,
+        current: &SessionWithUser,
+        purpose: TokenPurpose,
+        email: &str,
+    ) -> Result<Token, AuthError> {
+        let token = Token::generate(TokenKind::OneTime).map_err(internal)?;
+        let issued = self
+            .inner
+            .store
+            .issue_token_for_session(
+                &OneTimeToken {
+                    token: token.digest(),
+                    user_id: current.user.id.clone(),
+                    purpose,
+                    email: Some(email.to_owned()),
+                    expires_at: Utc::now() + self.inner.verification_token_ttl,
+                },
+                &current.session.id,
+                &current.user.password_hash,
+            )
+            .await?;
+        if !issued {
+            tracing::info!("session or password changed during the request; no link issued");
+            return Err(AuthError::InvalidSession);
+        }
+        Ok(token)
+    }
+
+    /// Cancels a pending change of email with the link mailed to the current address when it
+    /// was asked: the link to the new address stops working. The link works once, and only
+    /// while the address it was mailed to is still the account's.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`] for an unknown, expired, used or other-purpose token, or one
+    /// whose change was already confirmed; [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id))]
+    pub async fn cancel_email_change(&self, token: &str) -> Result<(), AuthError> {
+        let token = one_time(token)?;
+        let used = self
+            .inner
+            .store
+            .use_token(&token.digest(), TokenUse::CancelEmailChange)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        tracing::Span::current().record("user.id", &used.user.id);
+        tracing::info!("change of email cancelled");
+        Ok(())
+    }
+
+    /// Moves the user to the address a change-of-email link was sent to, and marks it verified;
+    /// every other link mailed to the user stops working, and the old address gets a notice.
+    /// The link works once.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`]; [`AuthError::EmailTaken`] if the address was taken
+    /// meanwhile (the link stays usable); [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id))]
+    pub async fn confirm_email_change(&self, token: &str) -> Result<User, AuthError> {
+        let token = one_time(token)?;
+        let used = self
+            .inner
+            .store
+            .use_token(&token.digest(), TokenUse::ChangeEmail)
+            .await
+            .map_err(|err| match err {
+                StoreError::DuplicateEmail => AuthError::EmailTaken,
+                other => other.into(),
+            })?
+            .ok_or(AuthError::InvalidToken)?;
+        tracing::Span::current().record("user.id", &used.user.id);
+        tracing::info!("email changed");
+        self.mail(Message {
+            to: used.previous_email,
+            subject: "Your address was changed".to_owned(),
+            text: format!(
+                "The address of your account was just changed to {}. If this was not you, \
+                 reset your password at once.",
+                used.user.email
+            ),
+            link: None,
+        });
+        Ok(used.user)
+    }
+}
+
+/// An address as a notice to another address shows it: the first character of the local part,
+/// of the domain's first label, and the rest of the domain from its last dot
+/// (`thief@evil.example` → `t***@e***.example`), enough for the owner to recognise an address of
+/// their own, too little to tell a stranger where to write.
+fn masked(email: &str) -> String {
+    let first = |part: &str| part.chars().next().map(String::from).unwrap_or_default();
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return format!("{}***", first(email));
+    };
+    let domain = match domain.rsplit_once('.') {
+        Some((name, tld)) => format!("{}***.{tld}", first(name)),
+        None => format!("{}***", first(domain)),
+    };
+    format!("{}***@{domain}", first(local))
+}

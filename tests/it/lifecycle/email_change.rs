@@ -1,0 +1,175 @@
+//! A change of email: it takes the current password, counted as a sign-in attempt, and the old
+//! address hears of it at once, with a link that cancels it.
+
+use std::sync::Arc;
+
+use authingo::limits::EmailDigest;
+use authingo::{Auth, AuthError, Options};
+
+use super::{Captured, current, token_of, tokens_of};
+use crate::auth::Watched;
+use crate::db::TestDb;
+use crate::fixtures::{FAST, PASSWORD, count};
+
+async fn failures(db: &TestDb, email: &str) -> i64 {
+    count(
+        db,
+        &format!(
+            "SELECT coalesce((SELECT failures::bigint FROM sign_in_failures \
+             WHERE email_digest = '{}'), 0) AS n",
+            EmailDigest::of(email).as_str()
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_change_of_email_needs_the_current_password_and_a_wrong_one_counts_as_a_failed_sign_in() {
+    let db = TestDb::new().await;
+    let mail = Arc::new(Captured::default());
+    let hasher = Watched::new(FAST);
+    let auth = Auth::new(
+        Options::new(db.store().await)
+            .password_hasher(hasher.clone())
+            .cleanup_interval(None)
+            .rate_limits(None)
+            .mailer(mail.clone()),
+    )
+    .unwrap();
+    auth.ready().await.unwrap();
+    let ada = auth
+        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+
+    assert!(matches!(
+        auth.request_email_change(&current(&ada), "", "thief@example.com")
+            .await,
+        Err(AuthError::InvalidInput {
+            field: "current_password",
+            ..
+        })
+    ));
+    let verifies = hasher.count(&hasher.verifies);
+    assert!(matches!(
+        auth.request_email_change(&current(&ada), "a guessed password", "thief@example.com")
+            .await,
+        Err(AuthError::InvalidCredentials)
+    ));
+    assert_eq!(hasher.count(&hasher.verifies) - verifies, 1);
+    assert_eq!(failures(&db, "ada@example.com").await, 1);
+    auth.flush_background().await;
+    assert!(
+        mail.all().is_empty(),
+        "nothing is mailed for a wrong password"
+    );
+    assert_eq!(tokens_of(&db, &ada.user).await, 0);
+
+    // The right one: one verification, the failures cleared, the links sent.
+    let verifies = hasher.count(&hasher.verifies);
+    auth.request_email_change(&current(&ada), PASSWORD, "ada@new.example")
+        .await
+        .unwrap();
+    assert_eq!(hasher.count(&hasher.verifies) - verifies, 1);
+    assert_eq!(failures(&db, "ada@example.com").await, 0);
+    auth.flush_background().await;
+    assert_eq!(mail.to("ada@new.example").len(), 1);
+}
+
+#[tokio::test]
+async fn a_change_of_email_stops_at_the_sign_in_lock_of_the_account() {
+    let db = TestDb::new().await;
+    let mail = Arc::new(Captured::default());
+    let hasher = Watched::new(FAST);
+    let auth = Auth::new(
+        Options::new(db.store().await)
+            .password_hasher(hasher.clone())
+            .cleanup_interval(None)
+            .rate_limits(None)
+            .sign_in_throttle(Some(
+                authingo::SignInThrottle::default()
+                    .free_failures(0)
+                    .lock_after(Some(1)),
+            ))
+            .mailer(mail.clone()),
+    )
+    .unwrap();
+    auth.ready().await.unwrap();
+    let ada = auth
+        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    assert!(matches!(
+        auth.sign_in("ada@example.com", "a guessed password").await,
+        Err(AuthError::InvalidCredentials)
+    ));
+    // Locked by failed sign-ins: the right password does not get through the change of email
+    // either, and is not even checked.
+    let verifies = hasher.count(&hasher.verifies);
+    assert!(matches!(
+        auth.request_email_change(&current(&ada), PASSWORD, "thief@example.com")
+            .await,
+        Err(AuthError::AccountLocked)
+    ));
+    assert_eq!(hasher.count(&hasher.verifies), verifies);
+}
+
+#[tokio::test]
+async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_can_cancel_it() {
+    let db = TestDb::new().await;
+    let mail = Arc::new(Captured::default());
+    let auth = Auth::new(super::options(&db, &mail).await).unwrap();
+    let ada = auth
+        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    auth.request_email_change(&current(&ada), PASSWORD, "thief@evil.example")
+        .await
+        .unwrap();
+    auth.flush_background().await;
+
+    let notices = mail.to("ada@example.com");
+    assert_eq!(
+        notices.len(),
+        1,
+        "the old address is told before any confirmation"
+    );
+    let notice = &notices[0];
+    assert!(notice.text.contains("t***@e***.example"), "{}", notice.text);
+    assert!(!notice.text.contains("thief"), "the new address is masked");
+    assert!(!notice.text.contains("evil"), "the new address is masked");
+    let cancel = token_of(notice);
+    assert!(
+        notice
+            .link
+            .as_deref()
+            .unwrap()
+            .starts_with("http://localhost:8080/cancel-email-change?token=")
+    );
+    let change = token_of(&mail.to("thief@evil.example")[0]);
+
+    auth.cancel_email_change(&cancel).await.unwrap();
+    assert!(matches!(
+        auth.confirm_email_change(&change).await,
+        Err(AuthError::InvalidToken)
+    ));
+    assert!(matches!(
+        auth.cancel_email_change(&cancel).await,
+        Err(AuthError::InvalidToken)
+    ));
+    assert_eq!(tokens_of(&db, &ada.user).await, 0);
+    auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+
+    // A cancel link of a change already confirmed is dead: the change of email ended it.
+    auth.request_email_change(&current(&ada), PASSWORD, "ada@new.example")
+        .await
+        .unwrap();
+    auth.flush_background().await;
+    let cancel = token_of(mail.to("ada@example.com").last().unwrap());
+    let change = token_of(&mail.to("ada@new.example")[0]);
+    auth.confirm_email_change(&change).await.unwrap();
+    assert!(matches!(
+        auth.cancel_email_change(&cancel).await,
+        Err(AuthError::InvalidToken)
+    ));
+}

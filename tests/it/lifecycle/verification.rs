@@ -1,0 +1,160 @@
+//! Verification cannot dead-end: a new link by email, without a session and without telling
+//! who has an account; a reset through a mailed link verifies the address.
+
+use std::sync::Arc;
+
+use authingo::auth::{SessionRequest, SignUp};
+use authingo::{Auth, AuthError, Options};
+
+use super::{Captured, token_of};
+use crate::auth::Watched;
+use crate::counting::counted_store;
+use crate::db::{TestDb, exec};
+use crate::fixtures::{FAST, PASSWORD};
+
+async fn verifying(db: &TestDb, mail: &Arc<Captured>) -> Auth {
+    Auth::new(
+        super::options(db, mail)
+            .await
+            .require_email_verification(true),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_unverified_user_whose_link_expired_gets_a_new_one_by_email_without_a_session() {
+    let db = TestDb::new().await;
+    let mail = Arc::new(Captured::default());
+    let auth = verifying(&db, &mail).await;
+    let signed_up = auth
+        .sign_up_with(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &SessionRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(signed_up, SignUp::VerificationSent));
+    auth.flush_background().await;
+    let expired = token_of(&mail.to("ada@example.com")[0]);
+    exec(
+        &mut db.conn().await,
+        "UPDATE one_time_tokens SET expires_at = NOW() - INTERVAL '1 minute'",
+    )
+    .await;
+    assert!(matches!(
+        auth.verify_email(&expired).await,
+        Err(AuthError::InvalidToken)
+    ));
+
+    auth.resend_verification(" ADA@example.com ").await.unwrap();
+    auth.flush_background().await;
+    let messages = mail.to("ada@example.com");
+    assert_eq!(messages.len(), 2);
+    let fresh = token_of(&messages[1]);
+    assert!(auth.verify_email(&fresh).await.unwrap().email_verified);
+    auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_resend_request_does_the_same_work_for_any_address_and_mails_only_the_unverified() {
+    let db = TestDb::new().await;
+    let mail = Arc::new(Captured::default());
+    let (store, statements) = counted_store(&db).await;
+    let hasher = Watched::new(FAST);
+    let auth = Auth::new(
+        Options::new(store)
+            .password_hasher(hasher.clone())
+            .cleanup_interval(None)
+            .mailer(mail.clone())
+            .require_email_verification(true),
+    )
+    .unwrap();
+    auth.ready().await.unwrap();
+    for email in ["ada@example.com", "bob@example.com"] {
+        auth.sign_up_with(email, PASSWORD, "A", &SessionRequest::default())
+            .await
+            .unwrap();
+    }
+    auth.flush_background().await;
+    let bob = token_of(&mail.to("bob@example.com")[0]);
+    auth.verify_email(&bob).await.unwrap();
+    let before = mail.all().len();
+
+    let mut seen = Vec::new();
+    for email in ["ada@example.com", "bob@example.com", "nobody@example.com"] {
+        let hashes = hasher.count(&hasher.work);
+        let task = tokio::spawn({
+            let auth = auth.clone();
+            async move { auth.resend_verification(email).await }
+        });
+        let id = task.id();
+        task.await.unwrap().unwrap();
+        seen.push((statements.by(id), hasher.count(&hasher.work) - hashes));
+    }
+    // Unverified, verified, unknown: the per-email mail limit only, no hashing.
+    assert_eq!(seen, [(1, 0), (1, 0), (1, 0)]);
+    auth.flush_background().await;
+    let sent = &mail.all()[before..];
+    assert_eq!(sent.len(), 1, "only the unverified address gets a link");
+    assert_eq!(sent[0].to, "ada@example.com");
+    assert!(matches!(
+        auth.resend_verification("not an address").await,
+        Err(AuthError::InvalidInput { field: "email", .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_completed_reset_through_a_mailed_link_verifies_the_address() {
+    let db = TestDb::new().await;
+    let mail = Arc::new(Captured::default());
+    let auth = verifying(&db, &mail).await;
+    auth.sign_up_with(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &SessionRequest::default(),
+    )
+    .await
+    .unwrap();
+    auth.request_password_reset("ada@example.com")
+        .await
+        .unwrap();
+    auth.flush_background().await;
+    let reset = mail
+        .to("ada@example.com")
+        .iter()
+        .find(|m| m.subject == "Reset your password")
+        .map(token_of)
+        .unwrap();
+    auth.reset_password(&reset, "a brand new password")
+        .await
+        .unwrap();
+    let signed_in = auth
+        .sign_in("ada@example.com", "a brand new password")
+        .await
+        .unwrap();
+    assert!(signed_in.user.email_verified);
+}
+
+#[tokio::test]
+async fn the_verification_mail_tells_a_stranger_to_ignore_it() {
+    let db = TestDb::new().await;
+    let mail = Arc::new(Captured::default());
+    let auth = verifying(&db, &mail).await;
+    auth.sign_up_with(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &SessionRequest::default(),
+    )
+    .await
+    .unwrap();
+    auth.flush_background().await;
+    let text = &mail.to("ada@example.com")[0].text;
+    assert!(
+        text.contains("If you did not sign up") && text.contains("ignore this message"),
+        "{text}"
+    );
+}
