@@ -12,6 +12,8 @@ mod example;
 mod fixtures;
 mod http;
 mod limits;
+#[cfg(feature = "smtp")]
+mod mail;
 mod migrations;
 mod pgbouncer;
 mod pool;
