@@ -22,4 +22,6 @@ mod recovery;
 mod rotation;
 mod schema;
 mod sessions;
+#[cfg(feature = "smtp")]
+mod sign_up;
 mod store;
