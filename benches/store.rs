@@ -1,6 +1,7 @@
 //! The store bench (issue 6): what `PgStore` costs against the same SQL on raw tokio-postgres,
 //! what the server itself can do (pgbench), what the bounded-batch cleanup costs live traffic
-//! against one unbounded DELETE, and what the engine and the axum layer add to `GET /session`.
+//! against one unbounded DELETE, what the engine and the axum layer add to `GET /session`, and
+//! whether enumeration-safe sign-up takes as long for a taken address as for a new one.
 //!
 //! Run it with `cargo bench --bench store -- [options]` (`--help` lists them) against a
 //! PostgreSQL server where the user may create databases (`DATABASE_URL`, default
@@ -112,14 +113,18 @@ async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
     let machine = machine(databases.server_url()).await?;
     report::print_machine(&machine, data, &options);
 
-    eprintln!(
-        "loading {} users and {} sessions...",
-        data.users, data.sessions
-    );
+    if options.needs_data() {
+        eprintln!(
+            "loading {} users and {} sessions...",
+            data.users, data.sessions
+        );
+    }
     let loading = Instant::now();
     let seed = databases.create("seed", None).await?;
-    db::load(&databases.url(&seed), data).await?;
-    eprintln!("loaded in {:.1} s", loading.elapsed().as_secs_f64());
+    if options.needs_data() {
+        db::load(&databases.url(&seed), data).await?;
+        eprintln!("loaded in {:.1} s", loading.elapsed().as_secs_f64());
+    }
 
     let context = Context {
         options,
@@ -137,6 +142,7 @@ async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
         flood: None,
         #[cfg(feature = "axum")]
         peers: None,
+        signup: None,
         seconds: 0.0,
     };
     if context.options.runs(Section::Store) {
@@ -179,6 +185,12 @@ async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
         eprintln!("peers: skipped, the bench was built without the `axum` feature");
     }
 
+    if context.options.runs(Section::SignupTiming) {
+        let signup = signup_timing_section(&context).await?;
+        support::signup::print(&signup);
+        report.signup = Some(signup);
+    }
+
     report.seconds = started.elapsed().as_secs_f64();
     println!();
     println!("total {:.0} s", report.seconds);
@@ -188,6 +200,17 @@ async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
             .map_err(|err| format!("writing {}: {err}", path.display()))?;
     }
     Ok(())
+}
+
+/// Sign-up with verification required, a taken address against a new one, on a fresh database
+/// (the loaded data plays no part: one unique index lookup either way).
+async fn signup_timing_section(context: &Context) -> Result<support::signup::SignupReport> {
+    let name = context.databases.create("signup", None).await?;
+    let url = context.databases.url(&name);
+    authingo::postgres::run_migrations(url.as_str()).await?;
+    let report = support::signup::run(&url, &context.options).await?;
+    context.databases.drop_database(&name).await?;
+    Ok(report)
 }
 
 async fn machine(server_url: &str) -> Result<Machine> {

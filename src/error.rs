@@ -50,4 +50,24 @@ pub enum InputReason {
     /// the `@`, 255 after).
     #[error("must be an address of the form name@domain")]
     NotAnEmail,
+    /// The part of an address before the `@` is not a dot-atom (RFC 5322): only letters,
+    /// digits, ``!#$%&'*+-/=?^_`{|}~`` and single dots between them; no quoted string, comment,
+    /// bracket or list separator.
+    #[error(
+        "must hold before the @ only letters, digits, the characters !#$%&'*+-/=?^_`{{|}}~ and \
+         single dots between them"
+    )]
+    EmailLocalPart,
+    /// The part of an address after the `@` is not a domain name: at least two labels of
+    /// letters, digits and inner hyphens (or an internationalised domain name that UTS #46
+    /// accepts), each at most 63 bytes, the top one not all digits, no trailing dot.
+    #[error("must have after the @ a domain name such as example.com")]
+    EmailDomain,
+    /// Letters of several writing systems mixed in a way that can imitate another address (a
+    /// Cyrillic `а` among Latin letters), by Unicode TS #39's restriction levels.
+    #[error(
+        "must not mix writing systems (such as Latin and Cyrillic letters) in a way that can \
+         imitate another address"
+    )]
+    MixedScripts,
 }

@@ -12,6 +12,7 @@ pub(crate) mod measure;
 pub(crate) mod peers;
 pub(crate) mod pgbench;
 pub(crate) mod report;
+pub(crate) mod signup;
 #[cfg(feature = "axum")]
 pub(crate) mod web;
 pub(crate) mod workload;

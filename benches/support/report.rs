@@ -188,6 +188,7 @@ pub(crate) struct Report {
     pub(crate) flood: Option<FloodReport>,
     #[cfg(feature = "axum")]
     pub(crate) peers: Option<super::peers::PeersReport>,
+    pub(crate) signup: Option<super::signup::SignupReport>,
     pub(crate) seconds: f64,
 }
 
@@ -202,6 +203,16 @@ pub(crate) fn print_machine(machine: &Machine, data: Dataset, options: &Options)
         .map(|(name, value)| format!("{name}={value}"))
         .collect();
     println!("server settings: {}", settings.join(", "));
+    if !options.needs_data() {
+        println!(
+            "data: none loaded; {:.1} s per side in {} rounds, {:.1} s warm-up",
+            options.duration.as_secs_f64(),
+            options.rounds,
+            options.warmup.as_secs_f64()
+        );
+        println!();
+        return;
+    }
     println!(
         "data: {} users, {} sessions ({} live, {} dead); {:.1} s per measurement in {} rounds, \
          {:.1} s warm-up",
@@ -719,6 +730,7 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
         "http": http,
         "flood": flood,
         "peers": peers,
+        "signup_timing": report.signup.as_ref().map(super::signup::to_json),
         "total_seconds": report.seconds,
     })
 }

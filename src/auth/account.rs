@@ -1,7 +1,7 @@
 //! Accounts: sign-up (with its enumeration-safe form when verification is required) and sign-in.
 
 use chrono::Utc;
-use tracing::instrument;
+use tracing::{Instrument as _, instrument};
 
 use super::session::{SessionRequest, SignedIn};
 use super::{Auth, AuthError, input, internal};
@@ -22,8 +22,15 @@ pub enum SignUp {
     /// The account and its first session, written together.
     SignedIn(SignedIn),
     /// [`Options::require_email_verification`](super::Options::require_email_verification) is
-    /// on: a verification link is on its way, and no session was opened. The same answer
-    /// whether the address was new or already had an account (whose owner is told by mail).
+    /// on: no session was opened, and the answer is the same, after the same work, whether the
+    /// address was new or already had an account.
+    ///
+    /// The account is written after this answer, off the request path (so that a new address
+    /// does not take a disk flush longer than a taken one): a new address then gets a
+    /// verification link, the owner of a taken one a notice
+    /// ([`Auth::flush_background`] waits for both). What the answer cannot promise follows: a
+    /// store failure at that point is logged (without the address), no account is made and no
+    /// mail is sent; the person, who got no link, signs up again.
     VerificationSent,
 }
 
@@ -37,7 +44,8 @@ impl Auth {
     /// [`AuthError::Busy`] when the hashing queue is full; [`AuthError::EmailTaken`];
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`]. With
     /// [`Options::require_email_verification`](super::Options::require_email_verification) on,
-    /// [`AuthError::EmailNotVerified`] once the work is done (use
+    /// never [`AuthError::EmailTaken`], and no store error from writing the account (see
+    /// [`SignUp::VerificationSent`]); [`AuthError::EmailNotVerified`] once the work is done (use
     /// [`sign_up_with`](Self::sign_up_with) there).
     pub async fn sign_up(
         &self,
@@ -92,7 +100,7 @@ impl Auth {
             updated_at: Some(now),
         };
         if self.inner.require_email_verification {
-            return self.sign_up_unverified(user).await;
+            return Ok(self.sign_up_unverified(user));
         }
         let (session, tokens) = self.new_session(&user.id, now, request)?;
         tracing::Span::current()
@@ -110,38 +118,45 @@ impl Auth {
         }))
     }
 
-    /// Sign-up while verification is required: the same work on the request path whether the
-    /// address is new or taken (one hash, already done; one insert, which a taken address
-    /// refuses), then the mail, off the request path: a verification link to a new address, a
-    /// notice to the owner of a taken one.
-    async fn sign_up_unverified(&self, user: User) -> Result<SignUp, AuthError> {
-        let new = match self.inner.store.create_user(&user).await {
-            Ok(()) => true,
-            Err(StoreError::DuplicateEmail) => false,
-            Err(err) => return Err(err.into()),
-        };
+    /// Sign-up while verification is required: nothing before the answer tells a new address
+    /// from a taken one. Both have had the same work done (the checks and one hash); the insert,
+    /// whose commit costs a new address a disk flush that a taken one (refused by the unique
+    /// index) does not pay, and the mail happen on a task of their own: a verification link to
+    /// a new address, a notice to the owner of a taken one, and for a store failure a log line
+    /// (no address in it) and no mail.
+    fn sign_up_unverified(&self, user: User) -> SignUp {
+        // The id the account gets if the address is new, so that the lines below can be told
+        // apart from another sign-up's.
+        tracing::Span::current().record("user.id", &user.id);
         let auth = self.clone();
-        self.inner.background.spawn(async move {
-            if new {
-                tracing::Span::current().record("user.id", &user.id);
-                match auth
-                    .issue_token(&user, TokenPurpose::VerifyEmail, Some(&user.email))
-                    .await
-                {
-                    Ok(token) => auth.mail(auth.verification_message(&user.email, &token)),
-                    Err(err) => tracing::warn!(error = %err, "verification link not sent"),
+        let work = async move {
+            match auth.inner.store.create_user(&user).await {
+                Ok(()) => {
+                    tracing::info!("signed up, not verified");
+                    match auth
+                        .issue_token(&user, TokenPurpose::VerifyEmail, Some(&user.email))
+                        .await
+                    {
+                        Ok(token) => auth.mail(auth.verification_message(&user.email, &token)),
+                        Err(err) => tracing::warn!(error = %err, "verification link not sent"),
+                    }
                 }
-            } else {
-                auth.mail(Message {
+                Err(StoreError::DuplicateEmail) => auth.mail(Message {
                     to: user.email,
                     subject: "Someone tried to sign up with your address".to_owned(),
-                    text: "Someone tried to make a new account with this address, which already                            has one. If it was you, sign in instead, or reset your password if                            you forgot it. If it was not, you need not do anything."
+                    text: "Someone tried to make a new account with this address, which already \
+                           has one. If it was you, sign in instead, or reset your password if \
+                           you forgot it. If it was not, you need not do anything."
                         .to_owned(),
                     link: None,
-                });
+                }),
+                Err(err) => {
+                    tracing::warn!(error = %err, "sign-up not stored: no account, no mail");
+                }
             }
-        });
-        Ok(SignUp::VerificationSent)
+        };
+        self.inner.background.spawn(work.in_current_span());
+        SignUp::VerificationSent
     }
 
     /// Checks an email and password and opens a remembered session (see

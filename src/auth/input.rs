@@ -1,7 +1,9 @@
 //! Input rules, checked before any database or hashing work.
 
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use unicode_normalization::UnicodeNormalization as _;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection as _};
 
 use super::error::AuthError;
 use crate::error::InputReason;
@@ -68,7 +70,9 @@ fn trimmed_text(field: &'static str, raw: &str, lower: bool) -> Result<String, A
 }
 
 /// The email as it is stored and looked up: trimmed, in normal form C and lower-cased, with no
-/// invisible character at all.
+/// invisible character at all, and a strict addr-spec that every reader takes for one mailbox:
+/// a dot-atom before the `@` ([`local_part`]), a domain name after it, in its Unicode form
+/// ([`domain_name`]).
 pub(crate) fn email(raw: &str) -> Result<String, AuthError> {
     const FIELD: &str = "email";
     let email = trimmed_text(FIELD, raw, true)?;
@@ -78,7 +82,7 @@ pub(crate) fn email(raw: &str) -> Result<String, AuthError> {
     if email.chars().any(char::is_whitespace) {
         return Err(invalid(FIELD, InputReason::Whitespace));
     }
-    match email.split_once('@') {
+    let (local, domain) = match email.split_once('@') {
         Some((local, domain))
             if !local.is_empty()
                 && local.len() <= MAX_LOCAL_PART_BYTES
@@ -86,10 +90,102 @@ pub(crate) fn email(raw: &str) -> Result<String, AuthError> {
                 && domain.len() <= MAX_DOMAIN_BYTES
                 && !domain.contains('@') =>
         {
-            Ok(email)
+            (local, domain)
         }
-        _ => Err(invalid(FIELD, InputReason::NotAnEmail)),
+        _ => return Err(invalid(FIELD, InputReason::NotAnEmail)),
+    };
+    local_part(local).map_err(|reason| invalid(FIELD, reason))?;
+    let domain = domain_name(domain).map_err(|reason| invalid(FIELD, reason))?;
+    let email = format!("{local}@{domain}");
+    // UTS #46 can map one character to several (a ligature to its letters).
+    if email.chars().count() > MAX_FIELD_CHARS {
+        return Err(invalid(
+            FIELD,
+            InputReason::TooLong {
+                max: MAX_FIELD_CHARS,
+                unit: "characters",
+            },
+        ));
     }
+    Ok(email)
+}
+
+/// The characters besides ASCII letters and digits that RFC 5322's `atext` allows.
+const ATEXT_SYMBOLS: &str = "!#$%&'*+-/=?^_`{|}~";
+
+/// Checks a local part: a dot-atom (RFC 5322 3.4.1, with RFC 6531's non-ASCII letters), so no
+/// quoted string, comment, bracket, separator or `\`, and dots only single and inside. A
+/// non-ASCII character must be one UTS #39 allows in identifiers (letters and marks of the
+/// recommended scripts, in their NFKC form: a full-width `＠` is not one), and the letters must
+/// not mix scripts beyond what TS #39 calls highly restrictive.
+fn local_part(local: &str) -> Result<(), InputReason> {
+    let atext = |c: char| {
+        c.is_ascii_alphanumeric()
+            || ATEXT_SYMBOLS.contains(c)
+            || (!c.is_ascii() && GeneralSecurityProfile::identifier_allowed(c))
+    };
+    if !local
+        .split('.')
+        .all(|atom| !atom.is_empty() && atom.chars().all(atext))
+    {
+        return Err(InputReason::EmailLocalPart);
+    }
+    if mixes_scripts(local) {
+        return Err(InputReason::MixedScripts);
+    }
+    Ok(())
+}
+
+/// The domain in its Unicode form, if it is a domain name: UTS #46 processing (case and width
+/// mapped, A-labels decoded, so that one domain has one spelling) with the STD3 rules (letters,
+/// digits and hyphens only, no hyphen first or last in a label) and the DNS lengths (labels of
+/// 1 to 63 bytes, 253 in all, no trailing dot); then at least two labels, a top-level label not
+/// all digits (`1.2.3.4` is no host name), and each label's letters allowed in identifiers and
+/// in one script as for [`local_part`].
+fn domain_name(domain: &str) -> Result<String, InputReason> {
+    let uts46 = Uts46::new();
+    let ascii = uts46
+        .to_ascii(
+            domain.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::CheckFirstLast,
+            DnsLength::Verify,
+        )
+        .map_err(|_| InputReason::EmailDomain)?;
+    match ascii.rsplit_once('.') {
+        Some((_, top)) if !top.bytes().all(|b| b.is_ascii_digit()) => {}
+        _ => return Err(InputReason::EmailDomain),
+    }
+    let (unicode, decoded) = uts46.to_unicode(
+        ascii.as_bytes(),
+        AsciiDenyList::STD3,
+        Hyphens::CheckFirstLast,
+    );
+    decoded.map_err(|_| InputReason::EmailDomain)?;
+    for label in unicode.split('.') {
+        if label
+            .chars()
+            .any(|c| !c.is_ascii() && !GeneralSecurityProfile::identifier_allowed(c))
+        {
+            return Err(InputReason::EmailDomain);
+        }
+        if mixes_scripts(label) {
+            return Err(InputReason::MixedScripts);
+        }
+    }
+    Ok(unicode.into_owned())
+}
+
+/// Whether the letters and digits of `text` mix scripts beyond UTS #39's "highly restrictive"
+/// level: one script, or Latin with Han and the Japanese kana, with Han and Bopomofo or with Han
+/// and Hangul. Latin with Cyrillic or Greek (`pаypal`) is refused: it is how one address is made
+/// to look like another. ASCII punctuation is left out: it belongs to no script.
+fn mixes_scripts(text: &str) -> bool {
+    let letters: String = text
+        .chars()
+        .filter(|c| !c.is_ascii() || c.is_ascii_alphanumeric())
+        .collect();
+    letters.as_str().detect_restriction_level() > RestrictionLevel::HighlyRestrictive
 }
 
 /// The display name, trimmed and in normal form C, with no invisible character but the joiners.
@@ -170,7 +266,9 @@ mod tests {
             reason(email(&format!("{}@x.io", "a".repeat(65)))),
             InputReason::NotAnEmail
         );
-        let long = format!("{}@{}.io", "a".repeat(60), "b".repeat(192));
+        // 255 characters in all is the most; labels of at most 63 bytes.
+        let label = "b".repeat(63);
+        let long = format!("{}@{label}.{label}.{label}.io", "a".repeat(61));
         assert_eq!(
             reason(email(&long)),
             InputReason::TooLong {
@@ -179,6 +277,144 @@ mod tests {
             }
         );
         assert!(email(&long[1..]).is_ok());
+        assert_eq!(
+            reason(email(&format!("a@{}.io", "b".repeat(64)))),
+            InputReason::EmailDomain
+        );
+    }
+
+    #[test]
+    fn accepted_addresses_and_how_they_are_stored() {
+        for (raw, stored) in [
+            ("ada@example.com", "ada@example.com"),
+            ("Ada.Lovelace@Example.COM", "ada.lovelace@example.com"),
+            (
+                "o'brien+news@mail.example.co.uk",
+                "o'brien+news@mail.example.co.uk",
+            ),
+            (
+                "!#$%&'*+-/=?^_`{|}~@example.com",
+                "!#$%&'*+-/=?^_`{|}~@example.com",
+            ),
+            ("a@b.co", "a@b.co"),
+            ("user@sub-domain.example", "user@sub-domain.example"),
+            ("user@123.example", "user@123.example"),
+            ("user@example.xn--p1ai", "user@example.\u{440}\u{444}"),
+            // An internationalised domain, in any spelling, is stored in its Unicode form.
+            (
+                "jos\u{e9}@b\u{fc}cher.example",
+                "jos\u{e9}@b\u{fc}cher.example",
+            ),
+            (
+                "jos\u{e9}@xn--bcher-kva.example",
+                "jos\u{e9}@b\u{fc}cher.example",
+            ),
+            (
+                "jos\u{e9}@XN--BCHER-KVA.example",
+                "jos\u{e9}@b\u{fc}cher.example",
+            ),
+            (
+                "jos\u{e9}@\u{ff42}\u{fc}cher.example",
+                "jos\u{e9}@b\u{fc}cher.example",
+            ),
+            // One script other than Latin, before and after the @.
+            (
+                "\u{441}\u{435}\u{440}\u{433}\u{435}\u{439}@\u{43f}\u{440}\u{438}\u{43c}\u{435}\u{440}.\u{440}\u{444}",
+                "\u{441}\u{435}\u{440}\u{433}\u{435}\u{439}@\u{43f}\u{440}\u{438}\u{43c}\u{435}\u{440}.\u{440}\u{444}",
+            ),
+            (
+                "\u{3b1}\u{3bb}\u{3ad}\u{3be}\u{3b7}\u{3c2}@example.gr",
+                "\u{3b1}\u{3bb}\u{3ad}\u{3be}\u{3b7}\u{3c2}@example.gr",
+            ),
+            // Latin with Han and kana is "highly restrictive" in TS #39, and allowed.
+            (
+                "taro\u{7530}\u{4e2d}@example.jp",
+                "taro\u{7530}\u{4e2d}@example.jp",
+            ),
+            (
+                "\u{7530}\u{4e2d}\u{305f}\u{308d}\u{3046}@\u{4f8b}\u{3048}.jp",
+                "\u{7530}\u{4e2d}\u{305f}\u{308d}\u{3046}@\u{4f8b}\u{3048}.jp",
+            ),
+        ] {
+            assert_eq!(email(raw).ok().as_deref(), Some(stored), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn refused_addresses_and_why() {
+        use InputReason::*;
+        for (raw, why) in [
+            // Read by a mailbox parser as ada@evil.example, or as two recipients.
+            ("ada@evil.example>.corp.example", EmailDomain),
+            ("a@b.example,c@d.example", NotAnEmail),
+            ("a@b.example, c@d.example", Whitespace),
+            ("a@b.example;c@d.example", NotAnEmail),
+            ("a@b.example,c.example", EmailDomain),
+            ("Eve <eve@example.com>", Whitespace),
+            ("Eve<eve@example.com>", EmailLocalPart),
+            ("<ada@example.com>", EmailLocalPart),
+            // Quoted strings, comments, escapes, address literals.
+            ("\"ada\"@example.com", EmailLocalPart),
+            ("\"ada@corp\"@example.com", NotAnEmail),
+            ("ada(corp)@example.com", EmailLocalPart),
+            ("ada@example.com(corp)", EmailDomain),
+            ("ada\\@example.com", EmailLocalPart),
+            ("ada@[127.0.0.1]", EmailDomain),
+            ("ada@[ipv6:::1]", EmailDomain),
+            ("ada:x@example.com", EmailLocalPart),
+            ("ada@example.com:25", EmailDomain),
+            // Dots.
+            (".ada@example.com", EmailLocalPart),
+            ("ada.@example.com", EmailLocalPart),
+            ("a..da@example.com", EmailLocalPart),
+            ("ada@.example.com", EmailDomain),
+            ("ada@example..com", EmailDomain),
+            ("ada@example.com.", EmailDomain),
+            // Not host names.
+            ("ada@localhost", EmailDomain),
+            ("ada@-example.com", EmailDomain),
+            ("ada@example-.com", EmailDomain),
+            ("ada@exa_mple.com", EmailDomain),
+            ("ada@1.2.3.4", EmailDomain),
+            ("ada@xn--zz.example", EmailDomain),
+            ("ada@\u{2665}.example", EmailDomain),
+            // Look-alikes: symbols and compatibility forms are no letters.
+            ("ada\u{ff20}evil.example@example.com", EmailLocalPart),
+            ("ada\u{fe6b}evil.example@example.com", EmailLocalPart),
+            ("\u{ff41}da@example.com", EmailLocalPart),
+            ("ada\u{2024}x@example.com", EmailLocalPart),
+            ("ada\u{2764}@example.com", EmailLocalPart),
+            // Scripts mixed to imitate another address.
+            ("p\u{430}ypal@example.com", MixedScripts),
+            ("\u{3bf}mega@example.com", MixedScripts),
+            ("ada@p\u{430}ypal.com", MixedScripts),
+            ("ada@xn--pypal-4ve.com", MixedScripts),
+        ] {
+            assert_eq!(reason(email(raw)), why, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn every_refusal_of_an_address_names_its_reason() {
+        for why in [
+            InputReason::EmailLocalPart,
+            InputReason::EmailDomain,
+            InputReason::MixedScripts,
+        ] {
+            let text = why.to_string();
+            assert!(text.starts_with("must "), "{text}");
+        }
+        assert!(InputReason::EmailDomain.to_string().contains("domain"));
+        assert!(
+            InputReason::MixedScripts
+                .to_string()
+                .contains("writing systems")
+        );
+        assert!(
+            InputReason::EmailLocalPart
+                .to_string()
+                .contains("before the @")
+        );
     }
 
     #[test]
@@ -291,18 +527,44 @@ mod properties {
         prop::collection::vec(with_marks(one_of(LETTERS)), 1..max).prop_map(|units| units.concat())
     }
 
-    /// Address-like text, some of it just under the length limits with letters whose lower case
-    /// is longer, and arbitrary text.
+    /// Characters that decide how an address is read: its separators and brackets, the
+    /// `atext` symbols, look-alikes of them, and letters of several scripts.
+    const ADDRESS: &str = "aZ09.-_+'!#$%&*/=?^`{|}~@<>()[]\\,;:\" \u{FF20}\u{FE6B}\u{FF0E}\u{3002}\
+        \u{430}\u{43E}\u{3B1}\u{3BF}\u{7530}\u{305F}\u{FF41}\u{2665}éß";
+
+    /// Dot-separated labels of `label` characters, up to `labels` of them.
+    fn dotted(
+        label: impl Strategy<Value = char> + Clone,
+        labels: usize,
+    ) -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::collection::vec(label, 1..12)
+                .prop_map(|chars| chars.into_iter().collect::<String>()),
+            1..labels,
+        )
+        .prop_map(|labels| labels.join("."))
+    }
+
+    /// Address-like text: dotted labels of letters and of the characters that decide how an
+    /// address is read, some of it just under the length limits with letters whose lower case is
+    /// longer, and arbitrary text.
     fn raw_email() -> impl Strategy<Value = String> {
         let padding = prop_oneof![12 => Just("b"), 2 => Just("İ"), 1 => Just("B"), 1 => Just("é")];
+        let label = prop::collection::vec(padding, 40..63).prop_map(|chars| chars.concat());
+        let address_char = prop_oneof![3 => prop::char::range('a', 'z'), 1 => one_of(ADDRESS)];
         prop_oneof![
             any::<String>(),
             text(40),
             (text(70), text(200), text(3))
                 .prop_map(|(local, domain, tail)| { format!("{local}@{domain}{tail}") }),
-            (letters(30), letters(30)).prop_map(|(local, domain)| format!("{local}@{domain}")),
-            (1usize..=64, prop::collection::vec(padding, 150..200))
-                .prop_map(|(local, domain)| format!("{}@{}", "a".repeat(local), domain.concat())),
+            (letters(30), letters(30)).prop_map(|(local, domain)| format!("{local}@{domain}.io")),
+            (dotted(address_char.clone(), 4), dotted(address_char, 5))
+                .prop_map(|(local, domain)| format!("{local}@{domain}")),
+            (1usize..=64, prop::collection::vec(label, 2..5)).prop_map(|(local, labels)| format!(
+                "{}@{}",
+                "a".repeat(local),
+                labels.join(".")
+            )),
         ]
     }
 
@@ -337,6 +599,28 @@ mod properties {
             prop_assert!(!email.chars().any(char::is_control), "{:?}", raw);
             prop_assert!(!email.chars().any(is_format), "{:?}", raw);
             prop_assert_eq!(&email.to_lowercase(), &email, "{:?}", raw);
+            // A dot-atom before the @: no character that quotes, comments, brackets or lists.
+            prop_assert!(!local.starts_with('.') && !local.ends_with('.') && !local.contains(".."));
+            prop_assert!(!email.contains(['<', '>', '(', ')', ',', ';', ':', '"', '[', ']', '\\']));
+            // A domain name of two labels or more, the same when converted to ASCII and back.
+            let ascii = idna::domain_to_ascii_strict(domain);
+            prop_assert!(ascii.is_ok(), "{:?}", raw);
+            let ascii = ascii.unwrap_or_default();
+            prop_assert!(ascii.contains('.'), "{:?}", raw);
+            prop_assert_eq!(idna::domain_to_unicode(&ascii).0, domain, "{:?}", raw);
+        }
+
+        /// What the engine stores is what the SMTP mailer agrees to send to.
+        #[cfg(feature = "smtp")]
+        #[test]
+        fn an_accepted_email_is_one_mailbox_for_the_mailer(raw in raw_email()) {
+            if let Ok(email) = email(&raw) {
+                let mailbox = email.parse::<lettre::message::Mailbox>();
+                prop_assert!(mailbox.is_ok(), "{:?}", email);
+                let mailbox = mailbox.expect("checked");
+                prop_assert!(mailbox.name.is_none());
+                prop_assert_eq!(mailbox.email.to_string(), email);
+            }
         }
 
         #[test]
@@ -377,6 +661,9 @@ mod properties {
                         | InputReason::InvisibleCharacter
                         | InputReason::Whitespace
                         | InputReason::NotAnEmail
+                        | InputReason::EmailLocalPart
+                        | InputReason::EmailDomain
+                        | InputReason::MixedScripts
                 ), "{:?}: {:?}", raw, reason);
                 if raw.contains('\0') {
                     prop_assert_eq!(reason, InputReason::NulByte);

@@ -34,6 +34,10 @@ pub enum ApiError {
     /// The body is not JSON, or not of the expected shape.
     #[error("the request body is not valid JSON of the expected shape")]
     MalformedJson,
+    /// An object of the body names a key twice (at any depth): which value counts would depend
+    /// on who reads it.
+    #[error("the request body names a key twice in one object")]
+    DuplicateKey,
     /// The body is not declared as JSON.
     #[error("the request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
@@ -79,7 +83,7 @@ impl ApiError {
             },
             Self::MissingClientHeader => (StatusCode::FORBIDDEN, "missing_client_header"),
             Self::NoSession => (StatusCode::UNAUTHORIZED, "no_session"),
-            Self::MalformedJson => (StatusCode::BAD_REQUEST, "malformed_json"),
+            Self::MalformedJson | Self::DuplicateKey => (StatusCode::BAD_REQUEST, "malformed_json"),
             Self::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }

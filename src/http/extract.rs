@@ -1,11 +1,15 @@
 //! Extractors: the anti-CSRF header, JSON bodies in the crate's error format, and the signed-in
 //! user.
 
+use std::fmt;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Number, Value};
 
 use super::cookies::RequestCookies;
 use super::error::ApiError;
@@ -39,7 +43,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientHeader {
     }
 }
 
-/// `axum::Json`, with its rejections in the crate's error format.
+/// `axum::Json`, with its rejections in the crate's error format, for a body that must be one
+/// JSON object whose objects, at any depth, name each key once.
 #[derive(Debug)]
 pub(crate) struct ApiJson<T>(pub(crate) T);
 
@@ -47,13 +52,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        // Through a JSON object first: a derived `Deserialize` would also take an array.
-        match axum::Json::<serde_json::Map<String, serde_json::Value>>::from_request(req, state)
-            .await
-        {
-            Ok(axum::Json(object)) => T::deserialize(serde_json::Value::Object(object))
+        // Through a checked document first: a derived `Deserialize` would also take an array,
+        // and would let a key it ignores (or one inside an ignored value) appear twice.
+        match axum::Json::<Checked>::from_request(req, state).await {
+            Ok(axum::Json(Checked {
+                duplicate_key: true,
+                ..
+            })) => Err(ApiError::DuplicateKey),
+            Ok(axum::Json(Checked {
+                value: object @ Value::Object(_),
+                ..
+            })) => T::deserialize(object)
                 .map(Self)
                 .map_err(|_| ApiError::MalformedJson),
+            Ok(_) => Err(ApiError::MalformedJson),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
             Err(JsonRejection::BytesRejection(err))
                 if err.status() == StatusCode::PAYLOAD_TOO_LARGE =>
@@ -64,6 +76,104 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             // the request's values.
             Err(_) => Err(ApiError::MalformedJson),
         }
+    }
+}
+
+/// A JSON document, and whether an object in it names a key twice. JSON leaves duplicate names
+/// to the reader (RFC 8259, 4): `serde_json` keeps the last, other parsers the first, so a proxy
+/// that checks one value and this crate that acts on another would disagree about the request.
+/// Names are compared after their escapes are decoded (`"em\u0061il"` is `"email"`).
+struct Checked {
+    value: Value,
+    duplicate_key: bool,
+}
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut duplicate_key = false;
+        let value = deserializer.deserialize_any(CheckedValue {
+            duplicate_key: &mut duplicate_key,
+        })?;
+        Ok(Self {
+            value,
+            duplicate_key,
+        })
+    }
+}
+
+/// Reads one value as `serde_json::Value` does, noting any duplicate key on the way. Depth is
+/// bounded by `serde_json`'s recursion limit, as for `Value`.
+struct CheckedValue<'a> {
+    duplicate_key: &'a mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for CheckedValue<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CheckedValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        // JSON has no NaN or infinity, so the parser never gives one.
+        Ok(Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(CheckedValue {
+            duplicate_key: &mut *self.duplicate_key,
+        })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(CheckedValue {
+                duplicate_key: &mut *self.duplicate_key,
+            })?;
+            if object.contains_key(&key) {
+                *self.duplicate_key = true;
+            } else {
+                object.insert(key, value);
+            }
+        }
+        Ok(Value::Object(object))
     }
 }
 

@@ -46,6 +46,19 @@ impl fmt::Debug for Message {
 #[error("the message could not be sent: {0}")]
 pub struct MailError(#[source] pub BoxError);
 
+/// A recipient that is not read as exactly one address, the one given: a mail library would
+/// send to another address (it stops at a `>`), to several, or to none. Nothing was sent. The
+/// error names no address, so it can be logged; [`SmtpMailer`](crate::mail) refuses with it as
+/// the source of its [`MailError`].
+#[derive(Debug, thiserror::Error)]
+#[error("the recipient is not exactly one address as given; nothing was sent")]
+#[non_exhaustive]
+pub struct InvalidRecipient {
+    /// Why the mail library could not read it, if it could not.
+    #[source]
+    pub source: Option<BoxError>,
+}
+
 /// Sends the engine's messages: verification and reset links, and notices.
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {

@@ -7,7 +7,8 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 
-use super::{MailError, Mailer, Message};
+use super::{InvalidRecipient, MailError, Mailer, Message};
+use crate::error::BoxError;
 
 /// How the connection to the SMTP server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +74,7 @@ impl SmtpMailer {
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, message: Message) -> Result<(), MailError> {
-        let to: Mailbox = message.to.parse().map_err(|err| MailError(Box::new(err)))?;
+        let to = recipient(&message.to)?;
         let email = lettre::Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -86,4 +87,16 @@ impl Mailer for SmtpMailer {
             .map(drop)
             .map_err(|err| MailError(Box::new(err)))
     }
+}
+
+/// `to` as lettre reads it, if that is exactly `to`: a bare address, byte for byte. lettre's
+/// parser takes a display name (`Ada <ada@evil.example>`) and stops at the first mailbox, so a
+/// recipient it reads differently is refused rather than mailed elsewhere.
+fn recipient(to: &str) -> Result<Mailbox, MailError> {
+    let refused = |source: Option<BoxError>| MailError(Box::new(InvalidRecipient { source }));
+    let mailbox: Mailbox = to.parse().map_err(|err| refused(Some(Box::new(err))))?;
+    if mailbox.name.is_some() || mailbox.email.to_string() != to {
+        return Err(refused(None));
+    }
+    Ok(mailbox)
 }

@@ -13,6 +13,8 @@ mod fixtures;
 mod http;
 mod lifecycle;
 mod limits;
+#[cfg(feature = "smtp")]
+mod mail;
 mod migrations;
 mod pgbouncer;
 mod pool;
@@ -21,4 +23,6 @@ mod recovery;
 mod rotation;
 mod schema;
 mod sessions;
+#[cfg(feature = "smtp")]
+mod sign_up;
 mod store;

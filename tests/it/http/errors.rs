@@ -9,7 +9,7 @@ use super::app::{app, default_server, engine_on};
 use super::reply::{SESSION, unknown_access_token};
 use super::server::TestServer;
 use crate::db::TestDb;
-use crate::fixtures::PASSWORD;
+use crate::fixtures::{PASSWORD, rows};
 
 #[tokio::test]
 async fn malformed_json_is_400() {
@@ -347,4 +347,100 @@ async fn an_unavailable_store_is_503_with_retry_after_and_clears_no_cookie() {
     server.refresh(&refresh).await.assert_ok();
     server.sign_up("eve@example.com").await;
     server.assert_no_secrets(&[PASSWORD]);
+}
+
+/// Bodies for `route` that name a key twice: the key the route reads (spelled alike, then
+/// through an escape, which JSON decodes to the same key), a key it ignores, and keys deeper
+/// down, in an object and in an array.
+fn twice_named(route: &str) -> Vec<String> {
+    let (read, escaped, first, second, rest) = match route {
+        "/api/auth/sign-in" => (
+            "password",
+            "p\\u0061ssword",
+            "\"wrong password\"".to_owned(),
+            format!("{PASSWORD:?}"),
+            "\"email\": \"owner@example.com\"".to_owned(),
+        ),
+        "/api/auth/request-password-reset" => (
+            "email",
+            "em\\u0061il",
+            "\"eve@example.com\"".to_owned(),
+            "\"owner@example.com\"".to_owned(),
+            "\"x\": 0".to_owned(),
+        ),
+        _ => (
+            "email",
+            "em\\u0061il",
+            "\"eve@example.com\"".to_owned(),
+            "\"ada@example.com\"".to_owned(),
+            format!("\"password\": {PASSWORD:?}, \"name\": \"Ada\""),
+        ),
+    };
+    let whole = format!("\"{read}\": {second}, {rest}");
+    vec![
+        format!("{{\"{read}\": {first}, {rest}, \"{read}\": {second}}}"),
+        format!("{{\"{read}\": {first}, {rest}, \"{escaped}\": {second}}}"),
+        format!("{{{whole}, \"extra\": 1, \"extra\": 2}}"),
+        format!("{{{whole}, \"extra\": {{\"a\": 1, \"a\": 2}}}}"),
+        format!("{{{whole}, \"extra\": [{{}}, {{\"a\": {{\"b\": 1, \"b\": 1}}}}]}}"),
+    ]
+}
+
+#[tokio::test]
+async fn a_body_that_names_a_key_twice_is_400_at_any_depth() {
+    let db = TestDb::new().await;
+    let server = default_server(&db).await;
+    let (_, owner) = server.sign_up("owner@example.com").await;
+    for route in [
+        "/api/auth/sign-up",
+        "/api/auth/sign-in",
+        "/api/auth/request-password-reset",
+    ] {
+        for body in twice_named(route) {
+            let reply = server.post(route).raw_json(body.clone()).send().await;
+            let error = reply.assert_error(StatusCode::BAD_REQUEST, "malformed_json");
+            assert!(
+                error["message"].as_str().unwrap().contains("twice"),
+                "{route} {body}: {error}"
+            );
+            reply.assert_no_cookies();
+        }
+    }
+    // Routes behind a session too.
+    let body = format!(
+        "{{\"new_email\": \"eve@example.com\", \"new_email\": \"ada@example.com\", \"password\": {PASSWORD:?}}}"
+    );
+    server
+        .post("/api/auth/change-email")
+        .cookie(&owner.access_cookie())
+        .raw_json(body)
+        .send()
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "malformed_json");
+    assert_eq!(rows(&db, "users").await, 1);
+
+    // The check reads every depth, within serde_json's recursion limit: deeper is malformed,
+    // not a stack overflow.
+    let deep = format!(
+        "{{\"email\": \"ada@example.com\", \"x\": {}{}}}",
+        "[".repeat(1_000),
+        "]".repeat(1_000)
+    );
+    server
+        .post("/api/auth/sign-in")
+        .raw_json(deep)
+        .send()
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "malformed_json");
+
+    // One key in two objects is no duplicate.
+    let body: Value = serde_json::from_str(&format!(
+        "{{\"email\": \"ada@example.com\", \"password\": {PASSWORD:?}, \"name\": \"Ada\", \
+         \"a\": {{\"x\": 1}}, \"b\": [{{\"x\": 1}}, {{\"x\": 1}}]}}"
+    ))
+    .unwrap();
+    server
+        .post_json("/api/auth/sign-up", &body)
+        .await
+        .assert_ok();
 }

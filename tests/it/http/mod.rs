@@ -13,6 +13,7 @@ mod app;
 mod reply;
 mod server;
 
+mod address;
 mod cookies;
 mod errors;
 mod expiry;

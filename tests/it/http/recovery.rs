@@ -96,6 +96,9 @@ async fn with_verification_required_sign_up_answers_the_same_for_a_taken_address
     let db = TestDb::new().await;
     let (server, auth) = server(&db, &smtp, true).await;
     let new = server.try_sign_up("ada@example.com", PASSWORD, "Ada").await;
+    // The account is written after the answer, off the request path.
+    auth.flush_background().await;
+    assert_eq!(crate::fixtures::rows(&db, "users").await, 1);
     let taken = server
         .try_sign_up("ada@example.com", "another password", "Eve")
         .await;
@@ -110,6 +113,8 @@ async fn with_verification_required_sign_up_answers_the_same_for_a_taken_address
         .assert_error(StatusCode::FORBIDDEN, "email_not_verified");
     auth.flush_background().await;
     let messages = smtp.wait_for(2).await;
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(crate::fixtures::rows(&db, "users").await, 1);
     let token = messages.iter().find_map(|m| m.token()).unwrap();
     let verified = server
         .post_json("/api/auth/verify-email", &json!({ "token": token }))

@@ -1,0 +1,54 @@
+//! The SMTP mailer against a real SMTP server (aiosmtpd): it mails exactly the address it is
+//! given, or nothing.
+
+use authingo::mail::{InvalidRecipient, Mailer as _, Message, SmtpMailer, SmtpSecurity};
+use authingo_test_db::SmtpServer;
+
+fn message(to: &str) -> Message {
+    Message {
+        to: to.to_owned(),
+        subject: "Verify your address".to_owned(),
+        text: "Follow this link.".to_owned(),
+        link: None,
+    }
+}
+
+#[tokio::test]
+async fn a_recipient_the_mailer_reads_as_another_address_gets_nothing() {
+    let smtp = SmtpServer::start();
+    let mailer = SmtpMailer::new(
+        "127.0.0.1",
+        smtp.port(),
+        SmtpSecurity::None,
+        None,
+        "no-reply@example.com",
+    )
+    .unwrap();
+    for to in [
+        // A mailbox parser stops at the `>`: today's mail went to ada@evil.example.
+        "ada@evil.example>.corp.example",
+        // Two recipients, or a display name with another address.
+        "ada@evil.example, boss@corp.example",
+        "Ada <ada@evil.example>",
+        "ada@evil.example (boss@corp.example)",
+        " ada@evil.example",
+        "ada@evil.example\r\nBcc: boss@corp.example",
+        "not an address",
+    ] {
+        let err = mailer.send(message(to)).await.unwrap_err();
+        assert!(
+            err.0.downcast_ref::<InvalidRecipient>().is_some(),
+            "{to:?}: {err:?}"
+        );
+        // What the engine logs names no part of the address.
+        let logged = format!("{err} {err:?}");
+        for part in ["ada", "evil", "boss", "corp", "@"] {
+            assert!(!logged.contains(part), "{to:?}: {logged}");
+        }
+    }
+    // The one address that is exactly itself is mailed, and it is the only mail.
+    mailer.send(message("ada@example.com")).await.unwrap();
+    let messages = smtp.wait_for(1).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0].header("To").as_deref(), Some("ada@example.com"));
+}
