@@ -21,3 +21,4 @@ mod rotation;
 mod schema;
 mod sessions;
 mod store;
+mod tls;
