@@ -2,8 +2,11 @@
 //! made by the test (and the shared server's self-signed one), the environment's `PGSSLMODE` and
 //! `PGSSLROOTCERT`, and the engine's smoke set over TLS, directly and through PgBouncer.
 
+use std::time::{Duration, Instant};
+
 use authingo::postgres::{self, PgPool, PgStore, PoolConfig, SetupError, TlsError};
-use authingo::{Auth, Options};
+use authingo::token::{Token, TokenKind};
+use authingo::{Auth, Options, Store as _, StoreError};
 use authingo_test_db::{Cluster, PgBouncer, PoolMode, TestCa, TlsClients};
 use diesel::QueryableByName;
 use diesel::sql_types::Bool;
@@ -340,4 +343,44 @@ async fn the_smoke_set_passes_through_pgbouncer_requiring_tls() {
     };
     let params = format!("sslmode=verify-full&sslrootcert={}", ca.file().display());
     smoke_set(connect(&format!("{through}?{params}")).await.unwrap()).await;
+}
+
+/// A statement the store gives up on is cancelled on the server over TLS, as the connection's
+/// `sslmode` asks: in plain text, tokio-postgres refuses to send a cancel that was to be
+/// encrypted, and the statement would wait on as long as the lock is held.
+#[tokio::test]
+async fn a_statement_the_store_gives_up_on_is_cancelled_over_tls() {
+    let server = TlsServer::start(TlsClients::Required).await;
+    let params = format!("sslmode=verify-full&sslrootcert={}", server.ca_file());
+    let store = PgStore::new(connect(&server.url("localhost", &params)).await.unwrap())
+        .statement_timeout(Duration::from_millis(200));
+    let held = server
+        .cluster
+        .lock_table(&server.database, "sessions", "ACCESS EXCLUSIVE")
+        .await;
+    let digest = Token::generate(TokenKind::Access).unwrap().digest();
+    let err = store.get_session(&digest).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+
+    let admin = server.cluster.client("postgres").await;
+    let waiting = || async {
+        let row = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = $1 AND wait_event_type = 'Lock'",
+                &[&server.database],
+            )
+            .await
+            .unwrap();
+        row.get::<_, i64>(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while waiting().await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned statement still waits on the lock: it was never cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    held.release().await;
 }
