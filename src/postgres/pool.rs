@@ -303,10 +303,11 @@ impl PoolConfig {
 }
 
 /// Opens a pool on `database_url` with [`PoolConfig::default`] and checks that the database
-/// answers.
+/// answers. TLS as in [`connect_with`].
 ///
 /// # Errors
-/// [`SetupError::Unavailable`] when no connection can be made.
+/// [`SetupError::Tls`] when TLS cannot be set up as the URL asks; [`SetupError::Unavailable`]
+/// when no connection can be made otherwise.
 pub async fn connect(database_url: &str) -> Result<PgPool, SetupError> {
     connect_with(database_url, &PoolConfig::default()).await
 }
@@ -322,6 +323,14 @@ pub async fn connect(database_url: &str) -> Result<PgPool, SetupError> {
 /// are made only when a caller arrives, so waiters could stay unserved after the database was
 /// back.) A caller who waits in vain learns why: the error of the last attempt.
 ///
+/// TLS is as libpq makes it, from the URL's `sslmode` and `sslrootcert`, else the environment's
+/// `PGSSLMODE` and `PGSSLROOTCERT` (the URL wins); `sslmode` defaults to `prefer` (TLS when
+/// the server offers it, the certificate unchecked), or to `verify-full` with
+/// `sslrootcert=system`, the platform's trusted roots. Use `verify-full` with the provider's CA
+/// file in production; the README's "TLS and managed PostgreSQL" has each mode and the
+/// connection strings of the managed services. A `key=value` connection string takes the same
+/// keys. Over a Unix socket no TLS is used, as in libpq.
+///
 /// The pool bounds only the wait for a connection; [`PgStore`](super::PgStore) bounds each
 /// statement. On a network that drops packets silently, bound the connection attempts too with
 /// the driver's options in the URL, e.g. `?connect_timeout=5&keepalives_idle=30&tcp_user_timeout=10`
@@ -329,8 +338,11 @@ pub async fn connect(database_url: &str) -> Result<PgPool, SetupError> {
 ///
 /// # Errors
 /// [`SetupError::OutOfRange`] for a `max_size` of 0, a zero `connection_timeout` or a
-/// `min_idle` above `max_size`; [`SetupError::Unavailable`] when no connection can be made
-/// within `connection_timeout`.
+/// `min_idle` above `max_size`; [`SetupError::Tls`] when TLS cannot be set up as asked (its
+/// [`TlsError`](super::TlsError) says why: an untrusted certificate, a host name mismatch, a
+/// server without TLS, an unreadable `sslrootcert`); [`SetupError::Unavailable`] when no
+/// connection can be made within `connection_timeout` otherwise (the server's refusal among
+/// them).
 pub async fn connect_with(database_url: &str, config: &PoolConfig) -> Result<PgPool, SetupError> {
     // bb8 asserts these; refuse them with an error instead.
     let out_of_range = SetupError::OutOfRange;
