@@ -3,7 +3,9 @@
 //! it, and why one could not be made, told by cause.
 
 use std::error::Error as StdError;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -187,8 +189,9 @@ impl Connector {
     }
 
     /// Opens a connection as libpq would with this `sslmode`: `allow` tries plain text first and
-    /// TLS when the server refuses that; `prefer` falls back to plain text when the server
-    /// offers no TLS or the handshake fails.
+    /// TLS when the server answers it with an error; `prefer` falls back to plain text when the
+    /// server offers no TLS or the handshake fails (a certificate that fails a root file's
+    /// check included).
     pub(crate) async fn connect(&self) -> Result<AsyncPgConnection, ConnectError> {
         let Some(tls) = &self.tls else {
             return self.attempt(DriverMode::Disable, None).await;
@@ -215,36 +218,46 @@ impl Connector {
     ) -> Result<AsyncPgConnection, ConnectError> {
         let mut config = self.config.clone();
         config.ssl_mode(mode);
-        let (client, connection) = match tls {
+        match tls {
             None => {
                 let (client, connection) = config
                     .connect(tokio_postgres::NoTls)
                     .await
                     .map_err(ConnectError::Driver)?;
-                return AsyncPgConnection::try_from_client_and_connection(client, connection)
-                    .await
-                    .map_err(ConnectError::Setup);
+                set_up(client, connection).await
             }
             Some(tls) => {
                 let tracked = Tracked::new(MakeRustlsConnect::new(ClientConfig::clone(tls)));
                 let progress = tracked.progress.clone();
-                config
+                let (client, connection) = config
                     .connect(tracked)
                     .await
-                    .map_err(|err| classify(err, &progress, mode, self.mode))?
+                    .map_err(|err| classify(err, &progress, mode, self.mode))?;
+                set_up(client, connection).await
             }
-        };
-        AsyncPgConnection::try_from_client_and_connection(client, connection)
-            .await
-            .map_err(ConnectError::Setup)
+        }
     }
 }
 
+/// diesel-async's connection on the driver's.
+async fn set_up<S>(
+    client: tokio_postgres::Client,
+    connection: tokio_postgres::Connection<Socket, S>,
+) -> Result<AsyncPgConnection, ConnectError>
+where
+    S: tokio_postgres::tls::TlsStream + Unpin + Send + 'static,
+{
+    AsyncPgConnection::try_from_client_and_connection(client, connection)
+        .await
+        .map_err(ConnectError::Setup)
+}
+
 /// What a connector saw of a connection attempt: whether a TLS handshake began (the server
-/// accepted TLS), and with which host name.
+/// accepted TLS) and whether it completed, and with which host name.
 #[derive(Debug, Default)]
 struct Progress {
     handshake_started: AtomicBool,
+    handshake_done: AtomicBool,
     host: Mutex<Option<String>>,
 }
 
@@ -288,16 +301,27 @@ struct TrackedConnect<T> {
     progress: Arc<Progress>,
 }
 
-impl<S, T: TlsConnect<S>> TlsConnect<S> for TrackedConnect<T> {
+impl<S, T> TlsConnect<S> for TrackedConnect<T>
+where
+    T: TlsConnect<S>,
+    T::Future: Send + 'static,
+{
     type Stream = T::Stream;
     type Error = T::Error;
-    type Future = T::Future;
+    type Future = Pin<Box<dyn Future<Output = Result<T::Stream, T::Error>> + Send>>;
 
     fn connect(self, stream: S) -> Self::Future {
         self.progress
             .handshake_started
             .store(true, Ordering::SeqCst);
-        self.inner.connect(stream)
+        let handshake = self.inner.connect(stream);
+        Box::pin(async move {
+            let done = handshake.await;
+            if done.is_ok() {
+                self.progress.handshake_done.store(true, Ordering::SeqCst);
+            }
+            done
+        })
     }
 }
 
@@ -310,6 +334,7 @@ fn classify(
     wanted: SslMode,
 ) -> ConnectError {
     let started = progress.handshake_started.load(Ordering::SeqCst);
+    let done = progress.handshake_done.load(Ordering::SeqCst);
     if let Some(cause) = find::<rustls::Error>(&err) {
         let source: BoxError = Box::new(cause.clone());
         return match cause {
@@ -332,7 +357,7 @@ fn classify(
         }
         .into();
     }
-    if started && err.as_db_error().is_none() {
+    if started && !done {
         return TlsError::Handshake(Box::new(err)).into();
     }
     // Asked for TLS, refused before any handshake, and neither the network nor the server's

@@ -107,6 +107,17 @@ async fn prefer_the_default_uses_tls_when_the_server_offers_it_and_plain_text_ot
     assert!(!encrypted(&pool).await);
 }
 
+/// libpq's `prefer` falls back to plain text when the handshake fails, a certificate refused by
+/// the root file included: only `require` and above insist on TLS.
+#[tokio::test]
+async fn prefer_falls_back_to_plain_text_when_the_root_file_refuses_the_certificate() {
+    let server = TlsServer::start(TlsClients::Optional).await;
+    let stranger = TestCa::new("another CA");
+    let params = format!("sslmode=prefer&sslrootcert={}", stranger.file().display());
+    let pool = connect(&server.url("localhost", &params)).await.unwrap();
+    assert!(!encrypted(&pool).await);
+}
+
 #[tokio::test]
 async fn require_connects_to_the_shared_server_and_its_self_signed_certificate() {
     let db = TestDb::new().await;
