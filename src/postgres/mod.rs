@@ -33,6 +33,7 @@ pub mod schema;
 mod setup;
 mod store;
 mod tls;
+mod trust;
 mod verify;
 
 /// The pool crate [`PgPool`] is built on (bb8 0.9), for an application that builds or shares the

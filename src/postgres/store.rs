@@ -137,8 +137,8 @@ fn abandon(conn: &mut AsyncPgConnection, timeout: Duration) -> StoreError {
     let cancel = conn.cancel_token();
     tokio::spawn(async move {
         // Over TLS when the connection's `sslmode` asked for it (the token carries the mode):
-        // a server or pooler that requires TLS refuses a plain-text cancel request.
-        if let Some(tls) = super::tls::cancel_connector() {
+        // without a TLS connector, tokio-postgres sends no cancel for such a connection.
+        if let Some(tls) = super::trust::cancel_connector() {
             let _ = tokio::time::timeout(timeout, cancel.cancel_query(tls)).await;
         }
     });
