@@ -40,9 +40,12 @@ pub(crate) struct Databases {
 }
 
 impl Databases {
+    /// The databases of `server_url`, which gets `sslmode=disable` unless it names a mode: the
+    /// raw tokio-postgres baseline and the peers' sqlx speak no TLS here, so the store must not
+    /// either for a ratio to compare one thing.
     pub(crate) fn new(server_url: &str) -> Self {
         Self {
-            server_url: server_url.to_owned(),
+            server_url: plain_text(server_url),
             made: Mutex::new(Vec::new()),
         }
     }
@@ -218,4 +221,16 @@ pub(crate) async fn insert_deletable(client: &Client, lo: u64, hi: u64, users: u
         )
         .await?;
     Ok(())
+}
+
+/// `url` with `sslmode=disable` added when it names no mode (left as it is when it is no URL:
+/// connecting reports that).
+fn plain_text(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.query_pairs().any(|(key, _)| key == "sslmode") => {
+            parsed.query_pairs_mut().append_pair("sslmode", "disable");
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }

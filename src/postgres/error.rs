@@ -25,6 +25,11 @@ pub enum SetupError {
     /// The server could not be reached, or no connection could be made in time.
     #[error("cannot connect to the database: {0}")]
     Unavailable(#[source] BoxError),
+    /// TLS to the server could not be set up as the connection string's `sslmode` and
+    /// `sslrootcert` ask: the cause says which (an untrusted certificate, a host name the
+    /// certificate does not match, a server without TLS, an unreadable `sslrootcert` file, …).
+    #[error("cannot connect to the database over TLS: {0}")]
+    Tls(#[source] super::tls::TlsError),
     /// The server refused a set-up statement, or a migration failed (its changes are rolled back).
     #[error("database set-up failed: {0}")]
     Database(#[source] BoxError),

@@ -43,7 +43,8 @@ type Wrapped = AsyncConnectionWrapper<AsyncPgConnection>;
 /// [`PgStore::verify_schema`](super::PgStore::verify_schema) does.
 ///
 /// # Errors
-/// [`SetupError::Unavailable`] when the database cannot be reached;
+/// [`SetupError::Unavailable`] when the database cannot be reached, [`SetupError::Tls`] when
+/// TLS cannot be set up as the URL asks (see [`connect_with`](super::connect_with));
 /// [`SetupError::IncompatibleSchema`] for an existing table that is not as the crate expects
 /// (nothing was applied when it is found before the migrations);
 /// [`SetupError::Database`] when a migration fails (that migration's changes are rolled back), its
@@ -66,19 +67,19 @@ pub async fn run_migrations_from<S>(
 where
     S: MigrationSource<Pg> + Send + 'static,
 {
-    let url = database_url.to_owned();
+    // Opened here, on the caller's runtime, with TLS as the URL says.
+    let conn = Wrapped::from(super::pool::establish(database_url).await?);
     // diesel_migrations is synchronous: run it on the blocking pool over a wrapped async
     // connection, never on an async worker.
-    tokio::task::spawn_blocking(move || migrate_blocking(&url, source))
+    tokio::task::spawn_blocking(move || migrate_blocking(conn, source))
         .await
         .map_err(|err| SetupError::Database(Box::new(err)))?
 }
 
 fn migrate_blocking<S: MigrationSource<Pg>>(
-    url: &str,
+    mut conn: Wrapped,
     source: S,
 ) -> Result<Vec<String>, SetupError> {
-    let mut conn = Wrapped::establish(url).map_err(|err| SetupError::Unavailable(Box::new(err)))?;
     diesel::sql_query("SELECT pg_advisory_lock($1)")
         .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
         .execute(&mut conn)

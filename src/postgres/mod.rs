@@ -2,6 +2,7 @@
 //! migrations, the schema and the check of it, and what an application sharing the database
 //! needs (the pool's settings, joins with the crate's tables).
 
+mod conninfo;
 mod copy;
 mod error;
 mod fixed;
@@ -31,6 +32,8 @@ mod prepared;
 pub mod schema;
 mod setup;
 mod store;
+mod tls;
+mod trust;
 mod verify;
 
 /// The pool crate [`PgPool`] is built on (bb8 0.9), for an application that builds or shares the
@@ -45,8 +48,10 @@ pub use diesel_async;
 pub use error::SetupError;
 pub use migrations::{MIGRATIONS, SCHEMA_SQL, run_migrations, run_migrations_from};
 pub use pool::{
-    PgManager, PgPool, PoolConfig, connect, connect_with, manager, manager_config, pool_builder,
+    PgManager, PgPool, PoolConfig, connect, connect_with, establish, manager, manager_config,
+    pool_builder,
 };
 pub use setup::create_database_if_missing;
 pub use store::{DEFAULT_STATEMENT_TIMEOUT, PgStore};
+pub use tls::TlsError;
 pub use verify::SchemaProblem;

@@ -9,13 +9,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bb8::{CustomizeConnection, ErrorSink, PooledConnection, RunError};
-use diesel::{ConnectionError, ConnectionResult};
+use diesel::ConnectionError;
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolError, RecyclingMethod,
 };
 
 use super::error::SetupError;
+use super::tls::{ConnectError, Connector, TlsError, chain_text};
+use crate::error::BoxError;
 use crate::store::StoreError;
 
 /// The connection manager of a [`PgPool`]; [`manager`] makes one with the recommended settings.
@@ -24,14 +26,23 @@ pub type PgManager = AsyncDieselConnectionManager<AsyncPgConnection>;
 /// How long a caller waits for a connection by default.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// diesel-async's manager settings as the crate recommends them: connections are recycled with
+/// diesel-async's manager settings as the crate recommends them: connections are opened as
+/// [`establish`] opens them (TLS as the URL's `sslmode` asks), and recycled with
 /// [`RecyclingMethod::Fast`], which only drops a connection the driver saw break, instead of the
-/// default `SELECT 1` round trip each time a connection returns to use. Add what your application
-/// needs (`custom_setup`, for TLS) and build the manager with
-/// `AsyncDieselConnectionManager::new_with_config`.
+/// default `SELECT 1` round trip each time a connection returns to use. Add what your
+/// application needs and build the manager with `AsyncDieselConnectionManager::new_with_config`.
 pub fn manager_config() -> ManagerConfig<AsyncPgConnection> {
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(|url| {
+        let url = url.to_owned();
+        Box::pin(async move {
+            Connector::new(&url)?
+                .connect()
+                .await
+                .map_err(ConnectionError::from)
+        })
+    });
     config
 }
 
@@ -227,22 +238,17 @@ impl CustomizeConnection<AsyncPgConnection, PoolError> for LastConnectError {
     }
 }
 
-/// Opens a connection as diesel-async's `establish` does, but keeps the driver's cause in the
-/// error: diesel-async reports a failed connection by the driver's message alone ("error
-/// connecting to server"), which does not say why ("Connection refused").
-async fn establish(url: String) -> ConnectionResult<AsyncPgConnection> {
-    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .map_err(|err| {
-            let mut message = err.to_string();
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
-                message = format!("{message}: {cause}");
-                source = cause.source();
-            }
-            ConnectionError::BadConnection(message)
-        })?;
-    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+/// Opens one connection to `database_url`, outside any pool (for a tool, or a task that needs
+/// a session of its own), with TLS as the URL says; see [`connect_with`] for how.
+///
+/// # Errors
+/// As [`connect_with`]: [`SetupError::Tls`] for TLS, [`SetupError::Unavailable`] otherwise.
+pub async fn establish(database_url: &str) -> Result<AsyncPgConnection, SetupError> {
+    Ok(Connector::new(database_url)?.connect().await?)
+}
+
+fn lock(slot: &Mutex<Option<TlsError>>) -> std::sync::MutexGuard<'_, Option<TlsError>> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Pool settings for [`connect_with`].
@@ -297,10 +303,11 @@ impl PoolConfig {
 }
 
 /// Opens a pool on `database_url` with [`PoolConfig::default`] and checks that the database
-/// answers.
+/// answers. TLS as in [`connect_with`].
 ///
 /// # Errors
-/// [`SetupError::Unavailable`] when no connection can be made.
+/// [`SetupError::Tls`] when TLS cannot be set up as the URL asks; [`SetupError::Unavailable`]
+/// when no connection can be made otherwise.
 pub async fn connect(database_url: &str) -> Result<PgPool, SetupError> {
     connect_with(database_url, &PoolConfig::default()).await
 }
@@ -316,6 +323,14 @@ pub async fn connect(database_url: &str) -> Result<PgPool, SetupError> {
 /// are made only when a caller arrives, so waiters could stay unserved after the database was
 /// back.) A caller who waits in vain learns why: the error of the last attempt.
 ///
+/// TLS is as libpq makes it, from the URL's `sslmode` and `sslrootcert`, else the environment's
+/// `PGSSLMODE` and `PGSSLROOTCERT` (the URL wins); `sslmode` defaults to `prefer` (TLS when
+/// the server offers it, the certificate unchecked), or to `verify-full` with
+/// `sslrootcert=system`, the platform's trusted roots. Use `verify-full` with the provider's CA
+/// file in production; the README's "TLS and managed PostgreSQL" has each mode and the
+/// connection strings of the managed services. A `key=value` connection string takes the same
+/// keys. Over a Unix socket no TLS is used, as in libpq.
+///
 /// The pool bounds only the wait for a connection; [`PgStore`](super::PgStore) bounds each
 /// statement. On a network that drops packets silently, bound the connection attempts too with
 /// the driver's options in the URL, e.g. `?connect_timeout=5&keepalives_idle=30&tcp_user_timeout=10`
@@ -323,8 +338,11 @@ pub async fn connect(database_url: &str) -> Result<PgPool, SetupError> {
 ///
 /// # Errors
 /// [`SetupError::OutOfRange`] for a `max_size` of 0, a zero `connection_timeout` or a
-/// `min_idle` above `max_size`; [`SetupError::Unavailable`] when no connection can be made
-/// within `connection_timeout`.
+/// `min_idle` above `max_size`; [`SetupError::Tls`] when TLS cannot be set up as asked (its
+/// [`TlsError`](super::TlsError) says why: an untrusted certificate, a host name mismatch, a
+/// server without TLS, an unreadable `sslrootcert`); [`SetupError::Unavailable`] when no
+/// connection can be made within `connection_timeout` otherwise (the server's refusal among
+/// them).
 pub async fn connect_with(database_url: &str, config: &PoolConfig) -> Result<PgPool, SetupError> {
     // bb8 asserts these; refuse them with an error instead.
     let out_of_range = SetupError::OutOfRange;
@@ -340,8 +358,29 @@ pub async fn connect_with(database_url: &str, config: &PoolConfig) -> Result<PgP
     {
         return Err(out_of_range("min_idle"));
     }
+    // The URL's TLS settings are read once, and a bad one refused before any connection.
+    let connector = Arc::new(Connector::new(database_url)?);
+    let last_tls_error = Arc::new(Mutex::new(None));
     let mut manager_config = manager_config();
-    manager_config.custom_setup = Box::new(|url| Box::pin(establish(url.to_owned())));
+    manager_config.custom_setup = Box::new({
+        let last_tls_error = last_tls_error.clone();
+        move |_url| {
+            let connector = connector.clone();
+            let last_tls_error = last_tls_error.clone();
+            Box::pin(async move {
+                connector.connect().await.map_err(|err| match err {
+                    // Kept whole, for the error of a pool that cannot open its first connection;
+                    // bb8 only sees diesel's string.
+                    ConnectError::Tls(err) => {
+                        let told = ConnectionError::BadConnection(chain_text(&err));
+                        *lock(&last_tls_error) = Some(err);
+                        told
+                    }
+                    other => other.into(),
+                })
+            })
+        }
+    });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
         database_url,
         manager_config,
@@ -355,10 +394,16 @@ pub async fn connect_with(database_url: &str, config: &PoolConfig) -> Result<PgP
         .error_sink(Box::new(last_connect_error.clone()))
         .connection_customizer(Box::new(last_connect_error.clone()));
     // Opens the idle connection, failing here with the cause rather than on the first request.
-    let pool = tokio::time::timeout(config.connection_timeout, builder.build(manager))
-        .await
-        .map_err(|elapsed| SetupError::Unavailable(Box::new(elapsed)))?
-        .map_err(|err| SetupError::Unavailable(Box::new(err)))?;
+    let built: Result<_, BoxError> =
+        match tokio::time::timeout(config.connection_timeout, builder.build(manager)).await {
+            Ok(built) => built.map_err(|err| Box::new(err) as BoxError),
+            Err(elapsed) => Err(Box::new(elapsed)),
+        };
+    // A TLS failure is told by its cause, not as bb8's string of it.
+    let pool = built.map_err(|cause| match lock(&last_tls_error).take() {
+        Some(tls) => SetupError::Tls(tls),
+        None => SetupError::Unavailable(cause),
+    })?;
     Ok(PgPool {
         pool,
         last_connect_error,

@@ -2,7 +2,7 @@
 
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use percent_encoding::percent_decode_str;
 use url::Url;
 
@@ -38,14 +38,12 @@ fn split_url(url: &str) -> Option<(String, String)> {
 /// # Errors
 /// [`SetupError::InvalidUrl`] when the URL names no database or is not a URL (a `key=value`
 /// string, or several hosts with ports, `h1:5432,h2:5432`, which URL parsers refuse);
-/// [`SetupError::Unavailable`] when the server cannot be reached; [`SetupError::Database`] when
-/// the user may not create it.
+/// [`SetupError::Unavailable`] when the server cannot be reached ([`SetupError::Tls`] for TLS);
+/// [`SetupError::Database`] when the user may not create it.
 pub async fn create_database_if_missing(database_url: &str) -> Result<bool, SetupError> {
     let (name, maintenance_url) = split_url(database_url)
         .ok_or(SetupError::InvalidUrl("names no database or is not a URL"))?;
-    let mut conn = AsyncPgConnection::establish(&maintenance_url)
-        .await
-        .map_err(|err| SetupError::Unavailable(Box::new(err)))?;
+    let mut conn = super::pool::establish(&maintenance_url).await?;
     if database_exists(&mut conn, &name).await? {
         return Ok(false);
     }

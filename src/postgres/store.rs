@@ -136,7 +136,11 @@ mod limits;
 fn abandon(conn: &mut AsyncPgConnection, timeout: Duration) -> StoreError {
     let cancel = conn.cancel_token();
     tokio::spawn(async move {
-        let _ = tokio::time::timeout(timeout, cancel.cancel_query(tokio_postgres::NoTls)).await;
+        // Over TLS when the connection's `sslmode` asked for it (the token carries the mode):
+        // without a TLS connector, tokio-postgres sends no cancel for such a connection.
+        if let Some(tls) = super::trust::cancel_connector() {
+            let _ = tokio::time::timeout(timeout, cancel.cancel_query(tls)).await;
+        }
     });
     <AsyncPgConnection as AsyncConnection>::TransactionManager::transaction_manager_status_mut(
         conn,

@@ -113,13 +113,14 @@ impl TestDb {
         )
     }
 
-    /// A store on a pool of one connection with a 100 ms checkout timeout: a test that holds
+    /// A store on a pool of one connection with a 250 ms checkout timeout (which bounds its first
+    /// connection, TLS handshake included, too): a test that holds
     /// that connection makes the store unavailable.
     pub(crate) async fn one_connection_store(&self) -> PgStore {
         self.store_with(
             PoolConfig::default()
                 .max_size(1)
-                .connection_timeout(std::time::Duration::from_millis(100)),
+                .connection_timeout(std::time::Duration::from_millis(250)),
         )
         .await
     }

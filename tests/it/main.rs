@@ -26,3 +26,4 @@ mod sessions;
 #[cfg(feature = "smtp")]
 mod sign_up;
 mod store;
+mod tls;

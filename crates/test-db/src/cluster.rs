@@ -35,6 +35,7 @@ use tokio_postgres::Client;
 use crate::Migrate;
 use crate::pgbouncer::system_user;
 use crate::server::{connect, create_database, execute, query_value};
+use crate::tls::{ServerCert, write_server_files};
 use crate::urls::url_for;
 
 /// Ports are drawn from here: below Linux's ephemeral range (32768-60999), which clients draw
@@ -73,11 +74,23 @@ impl StopMode {
     }
 }
 
+/// Which clients a cluster with TLS ([`Cluster::with_tls`]) lets in over TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsClients {
+    /// TLS and plain text alike.
+    Optional,
+    /// TLS only (`hostssl` in `pg_hba.conf`): a plain-text connection is refused with "no
+    /// pg_hba.conf entry … no encryption". The harness itself reaches such a cluster through
+    /// its Unix socket.
+    Required,
+}
+
 /// A running PostgreSQL cluster of this test's own; see the [module docs](self).
 #[derive(Debug)]
 pub struct Cluster {
     root: PathBuf,
     data: PathBuf,
+    tls_required: bool,
     port: AtomicU16,
     frozen: AtomicBool,
     template: OnceCell<()>,
@@ -90,7 +103,19 @@ impl Cluster {
     /// When a binary or the `postgres` user is missing (with the command that installs it), or
     /// when the cluster cannot be made or started (with the server's log).
     pub async fn new() -> Self {
-        tokio::task::spawn_blocking(Self::new_blocking)
+        tokio::task::spawn_blocking(|| Self::new_blocking(None))
+            .await
+            .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
+    }
+
+    /// Makes and starts a new cluster with `ssl = on`, serving `cert` (made with a
+    /// [`TestCa`](crate::TestCa)), and letting in `clients`.
+    ///
+    /// # Panics
+    /// As [`Cluster::new`].
+    pub async fn with_tls(cert: &ServerCert, clients: TlsClients) -> Self {
+        let cert = cert.clone();
+        tokio::task::spawn_blocking(move || Self::new_blocking(Some((cert, clients))))
             .await
             .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
     }
@@ -116,7 +141,7 @@ impl Cluster {
         made
     }
 
-    fn new_blocking() -> Self {
+    fn new_blocking(tls: Option<(ServerCert, TlsClients)>) -> Self {
         let tools = tools();
         sweep_dead_clusters(tools);
         let base = std::env::temp_dir().join("authingo-clusters");
@@ -131,6 +156,7 @@ impl Cluster {
         let cluster = Self {
             data: root.join("data"),
             root,
+            tls_required: matches!(tls, Some((_, TlsClients::Required))),
             port: AtomicU16::new(0),
             frozen: AtomicBool::new(false),
             template: OnceCell::new(),
@@ -151,6 +177,20 @@ impl Cluster {
              shared_buffers = 16MB\nmax_connections = 100\nautovacuum = off\n",
             cluster.root.display()
         ));
+        if let Some((cert, clients)) = &tls {
+            write_server_files(&cluster.data, cert, tools.run_as);
+            cluster.append_config(
+                "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+            );
+            if *clients == TlsClients::Required {
+                let hba = cluster.data.join("pg_hba.conf");
+                std::fs::write(
+                    &hba,
+                    "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+                )
+                .unwrap_or_else(|err| panic!("writing {}: {err}", hba.display()));
+            }
+        }
         for attempt in 1..=PORT_ATTEMPTS {
             let port = free_port();
             cluster.append_config(&format!("port = {port}\n"));
@@ -176,14 +216,31 @@ impl Cluster {
         url_for(&server, database).unwrap_or_else(|err| panic!("{err}"))
     }
 
-    /// A connection to `database`, driven on the caller's runtime.
+    /// A connection to `database`, driven on the caller's runtime, at
+    /// [`harness_url`](Self::harness_url).
     ///
     /// # Panics
     /// When the server does not answer.
     pub async fn client(&self, database: &str) -> Client {
-        connect(&self.url(database))
+        connect(&self.harness_url(database))
             .await
             .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// How the harness reaches `database`: [`url`](Self::url), or the Unix socket when the
+    /// cluster requires TLS (the harness speaks plain text, and its migrations must not depend
+    /// on the TLS under test).
+    pub fn harness_url(&self, database: &str) -> String {
+        if !self.tls_required {
+            return self.url(database);
+        }
+        let quote = |text: &str| text.replace('\\', "\\\\").replace('\'', "\\'");
+        format!(
+            "host='{}' port={} user=postgres dbname='{}'",
+            quote(&self.root.display().to_string()),
+            self.port(),
+            quote(database)
+        )
     }
 
     /// A new database with `migrate` applied, and its name. The first call on a cluster builds
@@ -198,7 +255,7 @@ impl Cluster {
                 create_database(&admin, TEMPLATE, None)
                     .await
                     .unwrap_or_else(|err| panic!("{err}"));
-                if let Err(err) = migrate(self.url(TEMPLATE)).await {
+                if let Err(err) = migrate(self.harness_url(TEMPLATE)).await {
                     panic!("migrating the private cluster's template: {err}");
                 }
             })
@@ -723,6 +780,28 @@ mod tests {
         drop(cluster);
         assert!(!root.exists(), "{} left behind", root.display());
         assert!(!alive(postmaster), "the postmaster outlived its cluster");
+    }
+
+    #[tokio::test]
+    async fn a_cluster_that_requires_tls_refuses_plain_text_over_tcp_and_serves_the_harness() {
+        let ca = crate::TestCa::new("authingo test CA");
+        let cert = ca.issue(&["localhost", "127.0.0.1"]);
+        let cluster = Cluster::with_tls(&cert, TlsClients::Required).await;
+        // The harness's own connections go through the Unix socket.
+        let database = cluster.migrated_database(no_migrations).await;
+        let ssl: String = query_value(&cluster.client(&database).await, "SHOW ssl", &[])
+            .await
+            .unwrap();
+        assert_eq!(ssl, "on");
+        let Err(crate::Error::Connect { error, .. }) = connect(&cluster.url(&database)).await
+        else {
+            panic!("a plain-text connection over TCP was let in");
+        };
+        let message = error.as_db_error().unwrap().message();
+        assert!(
+            message.contains("no pg_hba.conf entry") && message.contains("no encryption"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

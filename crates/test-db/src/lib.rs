@@ -56,15 +56,17 @@ mod pgbouncer;
 mod server;
 mod smtp;
 mod template;
+mod tls;
 mod urls;
 
-pub use cluster::{Cluster, HeldLock, StopMode};
+pub use cluster::{Cluster, HeldLock, StopMode, TlsClients};
 pub use database::TestDatabase;
 pub use owner::{Owner, owner, sweep_leftovers};
 pub use pgbouncer::{DEFAULT_POOL_SIZE, INSTALL_HINT, PgBouncer, PoolMode};
 pub use server::{admin, connect, create_database, drop_database};
 pub use smtp::{Received, SMTP_INSTALL_HINT, SmtpServer};
 pub use template::{Migrate, MigrateFuture, Template};
+pub use tls::{ServerCert, TestCa};
 pub use urls::{DEFAULT_URL, server_url, url_for, with_application_name};
 
 /// Every database this crate names starts with this.

@@ -30,6 +30,7 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 use url::Url;
 
 use crate::server::connect;
+use crate::tls::{ServerCert, write_server_files};
 use crate::urls::{redacted, server_url};
 
 /// What to do when `pgbouncer` is not installed.
@@ -85,6 +86,8 @@ pub struct PgBouncer {
     user: String,
     dir: PathBuf,
     mode: PoolMode,
+    /// Clients must use TLS (and the admin console is reached through the Unix socket).
+    tls: bool,
     version: String,
     child: Child,
     /// Closing it stops PgBouncer (see [`SUPERVISOR`]).
@@ -108,6 +111,20 @@ impl PgBouncer {
     /// TCP URL; when running as root without a `postgres` user; when PgBouncer does not come up
     /// (with its log).
     pub async fn start_with(mode: PoolMode, pool_size: u32) -> Self {
+        Self::start_inner(mode, pool_size, None).await
+    }
+
+    /// Starts PgBouncer in `mode` requiring TLS of its clients over TCP
+    /// (`client_tls_sslmode = require`), with `cert` as its certificate; it still speaks plain
+    /// text to the server. Its admin console is reached through its Unix socket.
+    ///
+    /// # Panics
+    /// As [`PgBouncer::start_with`].
+    pub async fn start_with_tls(mode: PoolMode, cert: &ServerCert) -> Self {
+        Self::start_inner(mode, DEFAULT_POOL_SIZE, Some(cert)).await
+    }
+
+    async fn start_inner(mode: PoolMode, pool_size: u32, tls: Option<&ServerCert>) -> Self {
         let Some(program) = find_program() else {
             panic!("pgbouncer is not installed; install it with\n  {INSTALL_HINT}");
         };
@@ -120,7 +137,7 @@ impl PgBouncer {
                 std::process::id(),
                 COUNTER.fetch_add(1, Ordering::Relaxed)
             ));
-            let runs_as = prepare_folder(&dir, &upstream, mode, port, pool_size);
+            let runs_as = prepare_folder(&dir, &upstream, mode, port, pool_size, tls);
             let mut command = Command::new("sh");
             command
                 .args(["-c", SUPERVISOR, "sh"])
@@ -141,6 +158,7 @@ impl PgBouncer {
                 user: upstream.user.clone(),
                 dir,
                 mode,
+                tls: tls.is_some(),
                 version: String::new(),
                 child,
                 stdin,
@@ -198,10 +216,16 @@ impl PgBouncer {
     /// # Errors
     /// [`crate::Error::Connect`] when PgBouncer does not answer.
     pub async fn admin(&self) -> Result<Client, crate::Error> {
+        let quote = |text: &str| text.replace('\\', "\\\\").replace('\'', "\\'");
+        let host = if self.tls {
+            quote(&self.dir.display().to_string())
+        } else {
+            "127.0.0.1".to_owned()
+        };
         connect(&format!(
-            "host=127.0.0.1 port={} user='{}' dbname=pgbouncer",
+            "host='{host}' port={} user='{}' dbname=pgbouncer",
             self.port,
-            self.user.replace('\\', "\\\\").replace('\'', "\\'")
+            quote(&self.user)
         ))
         .await
     }
@@ -311,6 +335,7 @@ fn prepare_folder(
     mode: PoolMode,
     port: u16,
     pool_size: u32,
+    tls: Option<&ServerCert>,
 ) -> Option<(u32, u32)> {
     let failed = |what: &str, err: std::io::Error| -> ! {
         panic!("{what} {}: {err}", dir.display());
@@ -321,6 +346,18 @@ fn prepare_folder(
         .create(dir)
         .unwrap_or_else(|err| failed("creating", err));
     let dir_text = dir.display();
+    let tls_config = match tls {
+        Some(cert) => {
+            write_server_files(dir, cert, None);
+            format!(
+                "client_tls_sslmode = require\n\
+                 client_tls_cert_file = {dir_text}/server.crt\n\
+                 client_tls_key_file = {dir_text}/server.key\n\
+                 unix_socket_dir = {dir_text}\n"
+            )
+        }
+        None => "unix_socket_dir =\n".to_owned(),
+    };
     let config = format!(
         "[databases]\n\
          * = host={host} port={upstream_port}\n\
@@ -328,7 +365,7 @@ fn prepare_folder(
          [pgbouncer]\n\
          listen_addr = 127.0.0.1\n\
          listen_port = {port}\n\
-         unix_socket_dir =\n\
+         {tls_config}\
          pool_mode = {mode}\n\
          max_client_conn = {DEFAULT_POOL_SIZE}\n\
          default_pool_size = {pool_size}\n\
@@ -375,7 +412,12 @@ fn prepare_folder(
         dir.to_owned(),
         dir.join("pgbouncer.ini"),
         dir.join("userlist.txt"),
+        dir.join("server.crt"),
+        dir.join("server.key"),
     ] {
+        if !path.exists() {
+            continue;
+        }
         std::os::unix::fs::chown(&path, Some(uid), Some(gid))
             .unwrap_or_else(|err| failed("giving to postgres", err));
     }
@@ -442,6 +484,20 @@ mod tests {
         let defaults = Upstream::of("postgres://127.0.0.1/postgres");
         assert_eq!((defaults.port, defaults.user.as_str()), (5432, "postgres"));
         assert_eq!(defaults.password, None);
+    }
+
+    #[tokio::test]
+    async fn pgbouncer_with_tls_refuses_plain_text_clients_and_answers_on_its_socket() {
+        let ca = crate::TestCa::new("authingo test CA");
+        let bouncer = PgBouncer::start_with_tls(PoolMode::Session, &ca.issue(&["127.0.0.1"])).await;
+        // The admin console answers through the Unix socket (start waits for it).
+        assert!(bouncer.version().starts_with("PgBouncer "));
+        let plain = bouncer.url_for(&crate::server_url());
+        let Err(crate::Error::Connect { error, .. }) = connect(&plain).await else {
+            panic!("PgBouncer let a plain-text client in over TCP");
+        };
+        let message = error.as_db_error().unwrap().message();
+        assert!(message.contains("SSL required"), "{message}");
     }
 
     #[tokio::test]
