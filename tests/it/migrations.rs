@@ -197,7 +197,10 @@ async fn reverting_every_migration_leaves_nothing_of_ours() {
     .await
     .unwrap();
 
-    assert_eq!(reverted, [SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST]);
+    assert_eq!(
+        reverted,
+        [SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST]
+    );
     assert_eq!(names(&db, OWN_OBJECTS_SQL).await, Vec::<String>::new());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
