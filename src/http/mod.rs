@@ -1,5 +1,5 @@
-//! The HTTP face of [`Auth`] on axum: AuthInGo's five routes, the `RequireAuth` layer and the
-//! `CurrentUser` extractor.
+//! The HTTP face of [`Auth`] on axum: AuthInGo's five routes and those of session management and
+//! recovery by mail, the `RequireAuth` layer and the `CurrentUser` extractor.
 //!
 //! | route | body | success |
 //! |---|---|---|
@@ -7,7 +7,7 @@
 //! | `POST /sign-in` | `{"email", "password", "remember_me"?}` | `{"user": …}`, both cookies set |
 //! | `GET /session` | — | `{"user": …, "session": …}` |
 //! | `POST /refresh` | — | `{"user": …}`, both cookies rotated |
-//! | `POST /sign-out` | — | `{"success": true}`, both cookies expired |
+//! | `POST /sign-out` | — | `{"success": true}`, both cookies expired; the session ends, also when a refresh replaced the access cookie within the grace window |
 //! | `GET /sessions` | — | `{"sessions": [{"id", "created_at", "last_used_at", "user_agent", "ip", "current"}]}`, most recently used first |
 //! | `POST /sessions/revoke` | `{"id"}` | `{"success": true}` (404 `session_not_found` for an id not the user's); the current session's cookies expired if it was this one |
 //! | `POST /sessions/revoke-others` | — | `{"revoked": n}`; the current session stays |
