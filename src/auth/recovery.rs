@@ -80,15 +80,13 @@ impl Auth {
         email: &str,
         client: Option<std::net::IpAddr>,
     ) -> Result<(), AuthError> {
-        let email = input::email(email)?;
-        self.check_mail_rate_limit(&email, client).await?;
-        let auth = self.clone();
-        self.inner.background.spawn(async move {
-            if let Err(err) = auth.send_verification_link(&email).await {
-                tracing::warn!(error = %err, "verification link not sent");
-            }
-        });
-        Ok(())
+        self.by_address(
+            email,
+            client,
+            "verification link not sent",
+            |auth, email| async move { auth.send_verification_link(&email).await },
+        )
+        .await
     }
 
     async fn send_verification_link(&self, email: &str) -> Result<(), AuthError> {
@@ -128,12 +126,35 @@ impl Auth {
         email: &str,
         client: Option<std::net::IpAddr>,
     ) -> Result<(), AuthError> {
+        self.by_address(
+            email,
+            client,
+            "password reset not started",
+            |auth, email| async move { auth.send_reset_link(&email).await },
+        )
+        .await
+    }
+
+    /// The request path of a request by address (a reset, a verification resend), the same for
+    /// any address: the address checked and the mail limits counted. `send` then runs off the
+    /// request path with the normalised address; its failure is logged as `failure`.
+    async fn by_address<F, Fut>(
+        &self,
+        email: &str,
+        client: Option<std::net::IpAddr>,
+        failure: &'static str,
+        send: F,
+    ) -> Result<(), AuthError>
+    where
+        F: FnOnce(Auth, String) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), AuthError>> + Send + 'static,
+    {
         let email = input::email(email)?;
         self.check_mail_rate_limit(&email, client).await?;
         let auth = self.clone();
         self.inner.background.spawn(async move {
-            if let Err(err) = auth.send_reset_link(&email).await {
-                tracing::warn!(error = %err, "password reset not started");
+            if let Err(err) = send(auth, email).await {
+                tracing::warn!(error = %err, "{failure}");
             }
         });
         Ok(())

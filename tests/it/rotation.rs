@@ -80,9 +80,7 @@ async fn a_retry_after_a_lost_response_gets_the_pair_the_rotation_issued() {
 /// within it, with one `refresh_token_reused` warning each time.
 #[tokio::test(flavor = "current_thread")]
 async fn every_token_a_session_retired_revokes_it_however_many_rotations_ago() {
-    let reused = Reused::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(reused.clone()));
+    let (reused, _guard) = Reused::watch();
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     signed_up(&auth).await;
@@ -145,6 +143,17 @@ type Fields = Vec<(String, String)>;
 #[derive(Clone, Default)]
 struct Reused(Arc<Mutex<Vec<Fields>>>);
 
+impl Reused {
+    /// Collects this thread's warnings (and those of a current-thread runtime's tasks on it)
+    /// until the guard goes.
+    fn watch() -> (Self, tracing::subscriber::DefaultGuard) {
+        let reused = Self::default();
+        let guard =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(reused.clone()));
+        (reused, guard)
+    }
+}
+
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Reused {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         struct Collect(Fields);
@@ -167,9 +176,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Reused {
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_replaced_token_after_the_window_revokes_the_session_and_is_logged() {
-    let reused = Reused::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(reused.clone()));
+    let (reused, _guard) = Reused::watch();
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let first = signed_up(&auth).await;
@@ -505,9 +512,7 @@ async fn an_adopted_session_counts_its_lifetime_from_created_at() {
 /// session never issued is a reuse too. A token of no session's family is a plain refusal.
 #[tokio::test(flavor = "current_thread")]
 async fn a_token_of_the_familys_prefix_that_was_never_issued_revokes_the_session() {
-    let reused = Reused::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(reused.clone()));
+    let (reused, _guard) = Reused::watch();
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let first = signed_up(&auth).await;
@@ -539,9 +544,7 @@ async fn a_token_of_the_familys_prefix_that_was_never_issued_revokes_the_session
 /// last, is refused and nothing ends, as upstream. An older token is still a reuse.
 #[tokio::test(flavor = "current_thread")]
 async fn with_the_grace_off_an_older_token_still_revokes_but_the_last_one_is_only_refused() {
-    let reused = Reused::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(reused.clone()));
+    let (reused, _guard) = Reused::watch();
     let db = TestDb::new().await;
     let auth = engine_with(db.store().await, |o| {
         o.refresh_reuse_grace(StdDuration::ZERO)
