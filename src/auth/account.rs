@@ -220,11 +220,15 @@ impl Auth {
         if !matches {
             return Err(AuthError::InvalidCredentials);
         }
-        ticket.succeeded(self).await?;
-        // Said only to the holder of the password: it reveals nothing to anyone else.
         if self.inner.require_email_verification && !user.email_verified {
-            return Err(AuthError::EmailNotVerified);
+            // Answered as a wrong password, and counted as one: a stranger who signed the
+            // address up with a password of their choosing would otherwise learn from this
+            // answer (or from the throttle it clears) that the address had no account. The
+            // owner gets a fresh link instead, within the mail limits.
+            self.remind_to_verify(email);
+            return Err(AuthError::InvalidCredentials);
         }
+        ticket.succeeded(self).await?;
         let user = self.upgrade_password_hash(user, password).await;
         let (session, tokens) = self.new_session(&user.id, Utc::now(), request)?;
         tracing::Span::current()

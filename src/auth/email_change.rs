@@ -196,7 +196,7 @@ impl Auth {
             text: format!(
                 "The address of your account was just changed to {}. If this was not you, \
                  reset your password at once.",
-                used.user.email
+                masked(&used.user.email)
             ),
             link: None,
         });

@@ -30,9 +30,9 @@ pub enum AuthError {
     /// or for another purpose (one message for all).
     #[error("invalid or expired link")]
     InvalidToken,
-    /// Sign-in of an account whose address is not verified yet, while
-    /// [`Options::require_email_verification`](super::Options::require_email_verification) is on.
-    /// Only after the password checked out.
+    /// [`Auth::sign_up`](super::Auth::sign_up) of an account that must verify its address first
+    /// ([`Options::require_email_verification`](super::Options::require_email_verification)).
+    /// A sign-in of such an account answers [`AuthError::InvalidCredentials`] instead.
     #[error("the email address is not verified yet")]
     EmailNotVerified,
     /// The operation needs a session signed in more recently than

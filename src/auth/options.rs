@@ -240,8 +240,10 @@ impl Options {
     /// Whether an account must verify its address before it can sign in. When on, sign-up
     /// mails a verification link and opens no session, and answers the same whether the
     /// address is new or taken (the owner of a taken one gets a notice instead), so sign-up
-    /// reveals nothing; a sign-in of an unverified account is refused, once the password
-    /// checked out, with [`AuthError::EmailNotVerified`](super::AuthError).
+    /// reveals nothing; a sign-in of an unverified account is refused exactly as a wrong
+    /// password is ([`AuthError::InvalidCredentials`](super::AuthError), counted on the throttle),
+    /// and with the right password a fresh link is mailed, within the mail limits: otherwise
+    /// whoever signed a stranger's address up would learn from the answer whether it was new.
     #[must_use]
     pub fn require_email_verification(mut self, required: bool) -> Self {
         self.require_email_verification = required;

@@ -89,6 +89,21 @@ impl Auth {
         .await
     }
 
+    /// Off the request path: a new verification link to `email`'s unverified account, unless
+    /// the address's mail limit is spent (then nothing is sent).
+    pub(super) fn remind_to_verify(&self, email: String) {
+        let auth = self.clone();
+        self.inner.background.spawn(async move {
+            let sent = match auth.check_mail_rate_limit(&email, None).await {
+                Ok(()) => auth.send_verification_link(&email).await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = sent {
+                tracing::warn!(error = %err, "verification reminder not sent");
+            }
+        });
+    }
+
     async fn send_verification_link(&self, email: &str) -> Result<(), AuthError> {
         let Some(user) = self.inner.store.get_user_by_email(email).await? else {
             return Ok(());

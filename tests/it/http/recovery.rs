@@ -107,15 +107,17 @@ async fn with_verification_required_sign_up_answers_the_same_for_a_taken_address
     assert_eq!(shape(&new), shape(&taken));
     assert!(new.cookies.is_empty());
 
+    // Unverified, the right password is refused as a wrong one, and a fresh link goes out.
     server
         .sign_in("ada@example.com", PASSWORD)
         .await
-        .assert_error(StatusCode::FORBIDDEN, "email_not_verified");
+        .assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
     auth.flush_background().await;
-    let messages = smtp.wait_for(2).await;
-    assert_eq!(messages.len(), 2, "{messages:?}");
+    let messages = smtp.wait_for(3).await;
+    assert_eq!(messages.len(), 3, "{messages:?}");
     assert_eq!(crate::fixtures::rows(&db, "users").await, 1);
-    let token = messages.iter().find_map(|m| m.token()).unwrap();
+    // The newest link voided the first.
+    let token = messages.iter().rev().find_map(|m| m.token()).unwrap();
     let verified = server
         .post_json("/api/auth/verify-email", &json!({ "token": token }))
         .await;
@@ -245,4 +247,39 @@ async fn a_verification_resend_answers_byte_for_byte_the_same_for_any_address() 
         .sign_in("ada@example.com", PASSWORD)
         .await
         .assert_ok();
+}
+
+/// Whoever signs a stranger's address up with a password of their choosing, then signs in with
+/// it, learns nothing: a new address (whose unverified account now has that password) and a
+/// taken one (whose password it is not) answer alike, and neither clears the throttle.
+#[tokio::test]
+async fn signing_in_with_the_password_one_signed_up_with_tells_nothing_of_the_address() {
+    let smtp = SmtpServer::start();
+    let db = TestDb::new().await;
+    let (server, auth) = server(&db, &smtp, true).await;
+    server
+        .try_sign_up("taken@example.com", PASSWORD, "Owner")
+        .await
+        .assert_ok();
+    auth.flush_background().await;
+    let chosen = "the attacker's own password";
+    let mut answers = Vec::new();
+    for address in ["taken@example.com", "new@example.com"] {
+        server.try_sign_up(address, chosen, "Eve").await.assert_ok();
+        auth.flush_background().await;
+        let reply = server.sign_in(address, chosen).await;
+        reply.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+        answers.push((reply.status, reply.json()));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(crate::fixtures::rows(&db, "users").await, 2);
+    // Both attempts stay counted as failures.
+    assert_eq!(
+        crate::fixtures::count(
+            &db,
+            "SELECT count(*) AS n FROM sign_in_failures WHERE failures >= 1"
+        )
+        .await,
+        2
+    );
 }
