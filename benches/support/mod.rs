@@ -6,6 +6,7 @@ pub(crate) mod cli;
 pub(crate) mod cpu;
 pub(crate) mod db;
 #[cfg(feature = "axum")]
+pub(crate) mod figures;
 pub(crate) mod flood;
 pub(crate) mod measure;
 #[cfg(feature = "axum")]

@@ -44,8 +44,8 @@ use super::baseline;
 use super::cli::Options;
 use super::cpu;
 use super::db::{self, with_application_name};
+use super::figures;
 use super::measure::{self, Caller, Samples, Stats, Until};
-use super::report;
 use super::web::{self, CLIENT_HEADER, MOUNT, Server};
 
 /// `application_name` of each system's connections, to read their backends' CPU time.
@@ -560,9 +560,9 @@ pub(crate) fn print(report: &PeersReport) {
                 row.clients,
                 system.name(),
                 stats.ops_per_sec,
-                report::latency(stats),
-                report::us(stats.client_cpu_us),
-                report::us(stats.server_cpu_us)
+                figures::latency(stats),
+                figures::us(stats.client_cpu_us),
+                figures::us(stats.server_cpu_us)
             );
             if stats.misses > 0 {
                 println!(
@@ -570,13 +570,13 @@ pub(crate) fn print(report: &PeersReport) {
                     stats.misses
                 );
             }
-            report::disturbed(&format!("during the rounds of {}", system.name()), stats);
+            figures::disturbed(&format!("during the rounds of {}", system.name()), stats);
         }
         println!(
             "{:>4} ratio authingo/axum-login {:.2}   authingo/minimal {:.2}",
             "",
-            report::ops_ratio(&row.authingo, &row.axum_login),
-            report::ops_ratio(&row.authingo, &row.minimal)
+            figures::ops_ratio(&row.authingo, &row.axum_login),
+            figures::ops_ratio(&row.authingo, &row.minimal)
         );
     }
     let verdicts: Vec<String> = report
@@ -600,11 +600,11 @@ pub(crate) fn to_json(report: &PeersReport) -> Value {
         "axum_login_settings": AXUM_LOGIN_SETTINGS,
         "rows": report.rows.iter().map(|row| json!({
             "clients": row.clients,
-            "authingo": report::stats_json(&row.authingo),
-            "axum_login": report::stats_json(&row.axum_login),
-            "minimal": report::stats_json(&row.minimal),
-            "ratio_authingo_over_axum_login": report::ops_ratio(&row.authingo, &row.axum_login),
-            "ratio_authingo_over_minimal": report::ops_ratio(&row.authingo, &row.minimal),
+            "authingo": figures::stats_json(&row.authingo),
+            "axum_login": figures::stats_json(&row.axum_login),
+            "minimal": figures::stats_json(&row.minimal),
+            "ratio_authingo_over_axum_login": figures::ops_ratio(&row.authingo, &row.axum_login),
+            "ratio_authingo_over_minimal": figures::ops_ratio(&row.authingo, &row.minimal),
             "target_authingo_ahead": row.ahead(),
         })).collect::<Vec<_>>(),
     })

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use super::Result;
 use super::cli::Options;
+use super::figures;
 use super::measure::{Samples, Stats, round_order};
-use super::report;
 
 /// The address that has an account before the measurement starts.
 const TAKEN: &str = "taken@bench.example";
@@ -181,9 +181,9 @@ pub(crate) fn to_json(report: &SignupReport) -> Value {
     let (control_p50, control_p99) = ratios(&report.new_written, &report.taken);
     json!({
         "clients": 1,
-        "taken": report::stats_json(&report.taken),
-        "new": report::stats_json(&report.new),
-        "new_with_writes_waited_for": report::stats_json(&report.new_written),
+        "taken": figures::stats_json(&report.taken),
+        "new": figures::stats_json(&report.new),
+        "new_with_writes_waited_for": figures::stats_json(&report.new_written),
         "p50_new_over_taken": p50,
         "p99_new_over_taken": p99,
         "p50_control_over_taken": control_p50,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use percent_encoding::percent_decode_str;
 
-use super::tls::TlsError;
+use super::tls_error::TlsError;
 
 /// libpq's `sslmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::fmt;
 
 use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
 
-use super::verify::SchemaProblem;
+use super::schema_problem::SchemaProblem;
 use crate::error::{BoxError, InputReason};
 use crate::store::StoreError;
 
@@ -29,7 +29,7 @@ pub enum SetupError {
     /// `sslrootcert` ask: the cause says which (an untrusted certificate, a host name the
     /// certificate does not match, a server without TLS, an unreadable `sslrootcert` file, …).
     #[error("cannot connect to the database over TLS: {0}")]
-    Tls(#[source] super::tls::TlsError),
+    Tls(#[source] super::tls_error::TlsError),
     /// The server refused a set-up statement, or a migration failed (its changes are rolled back).
     #[error("database set-up failed: {0}")]
     Database(#[source] BoxError),

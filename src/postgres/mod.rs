@@ -30,9 +30,11 @@ mod prepared;
     reason = "the tables are written by `diesel print-schema`"
 )]
 pub mod schema;
+mod schema_problem;
 mod setup;
 mod store;
 mod tls;
+mod tls_error;
 mod trust;
 mod verify;
 
@@ -51,7 +53,7 @@ pub use pool::{
     PgManager, PgPool, PoolConfig, connect, connect_with, establish, manager, manager_config,
     pool_builder,
 };
+pub use schema_problem::SchemaProblem;
 pub use setup::create_database_if_missing;
 pub use store::{DEFAULT_STATEMENT_TIMEOUT, PgStore};
-pub use tls::TlsError;
-pub use verify::SchemaProblem;
+pub use tls_error::TlsError;

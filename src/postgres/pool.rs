@@ -16,7 +16,8 @@ use diesel_async::pooled_connection::{
 };
 
 use super::error::SetupError;
-use super::tls::{ConnectError, Connector, TlsError, chain_text};
+use super::tls::{ConnectError, Connector, chain_text};
+use super::tls_error::TlsError;
 use crate::error::BoxError;
 use crate::store::StoreError;
 

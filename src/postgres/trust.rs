@@ -14,7 +14,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::conninfo::{Roots, SslMode};
-use super::tls::TlsError;
+use super::tls_error::TlsError;
 use crate::error::BoxError;
 
 /// The rustls configuration for `mode` (not `disable`) with `roots`, as libpq checks the
