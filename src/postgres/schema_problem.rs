@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// What is wrong with a table the crate uses, one column at a time (see
-/// [`SetupError::IncompatibleSchema`]).
+/// [`SetupError::IncompatibleSchema`](super::SetupError::IncompatibleSchema)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SchemaProblem {
