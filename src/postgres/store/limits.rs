@@ -9,15 +9,12 @@ use diesel::{OptionalExtension as _, Queryable, QueryableByName, deserialize};
 use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::{PgStore, Retry, abandon, after_failure};
+use super::{BATCH_SIZE, PgStore, Retry, abandon, after_failure, seconds};
 use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
 use crate::postgres::error::check_text;
 use crate::postgres::fixed::{BeginSignInAttempt, ClearSignInFailures, RateLimitHit};
 use crate::postgres::prepared::Prepared;
 use crate::store::StoreError;
-
-/// Rows deleted per cleanup statement of each counter table.
-const BATCH: i64 = 1000;
 
 /// A row of `rate_limit_hit.sql`, read by position.
 #[derive(Queryable)]
@@ -54,11 +51,6 @@ struct DeletedRow {
     deleted: i64,
 }
 
-/// Seconds as PostgreSQL multiplies `INTERVAL '1 second'` by.
-fn secs(duration: Duration) -> f64 {
-    duration.as_secs_f64()
-}
-
 /// A count of seconds from the database as a duration; anything not a positive finite number is
 /// zero.
 fn duration(secs: f64) -> Duration {
@@ -78,7 +70,7 @@ pub(super) async fn count_request(
     check_text("key", key)?;
     // One past the limit is where the count stops: kept below INTEGER's maximum.
     let max = int(limit.max.min(i32::MAX as u32 - 1));
-    let window = secs(limit.window);
+    let window = seconds(limit.window);
     // Not repeated: a repeat after a first run that counted would count the request twice.
     let row = run!(store, Retry::Never, |conn| async move {
         RateLimitHit { key, window, max }
@@ -99,9 +91,9 @@ pub(super) async fn begin_sign_in_attempt(
     let digest = email.as_str();
     let (free, lock) = (int(throttle.free_failures), throttle.lock_after.map(int));
     let (first, max, forget) = (
-        secs(throttle.first_delay),
-        secs(throttle.max_delay),
-        secs(throttle.forget_after),
+        seconds(throttle.first_delay),
+        seconds(throttle.max_delay),
+        seconds(throttle.forget_after),
     );
     // A fixed statement, as `rate_limit_hit.sql`: every sign-in runs it.
     let row = run!(store, Retry::Never, |conn| async move {
@@ -155,14 +147,14 @@ pub(super) async fn cleanup_rate_limits(store: &PgStore) -> Result<u64, StoreErr
         let row = run!(store, Retry::Idempotent, |conn| async move {
             Prepared(
                 diesel::sql_query(include_str!("../cleanup_rate_limits.sql"))
-                    .bind::<BigInt, _>(BATCH),
+                    .bind::<BigInt, _>(BATCH_SIZE as i64),
             )
             .get_result::<DeletedRow>(conn)
             .await
         })?;
         let deleted = u64::try_from(row.deleted).unwrap_or(0);
         total += deleted;
-        if row.deleted < BATCH {
+        if row.deleted < BATCH_SIZE as i64 {
             return Ok(total);
         }
     }
