@@ -4,17 +4,17 @@
 //! failed sign-ins, load shedding) and common passwords, the cleanup loop, the hashing threads,
 //! the input rules, the options and the error.
 
+mod abuse;
 mod account;
 mod cleanup;
+mod common_passwords;
 mod email_change;
 mod error;
 mod hashing;
 mod http_options;
 mod input;
-mod limits;
 mod manage;
 mod options;
-mod passwords;
 mod recovery;
 mod session;
 mod upgrade;
@@ -27,10 +27,10 @@ use chrono::TimeDelta;
 use tokio_util::task::TaskTracker;
 
 pub use account::SignUp;
+pub use common_passwords::is_common_password;
 pub use error::AuthError;
 pub use http_options::HttpOptions;
 pub use options::{ConfigError, Options};
-pub use passwords::is_common_password;
 pub use session::{IssuedTokens, SessionRequest, SignedIn};
 
 use self::cleanup::Cleanup;
@@ -142,7 +142,7 @@ impl Auth {
             ));
         }
         options.http.check()?;
-        limits::check(
+        abuse::check(
             options.rate_limits.as_ref(),
             options.sign_in_throttle.as_ref(),
         )?;
@@ -152,7 +152,7 @@ impl Auth {
         };
         let queued = options
             .max_queued_hashes
-            .unwrap_or(limits::QUEUED_PER_THREAD * options.max_concurrent_hashes);
+            .unwrap_or(abuse::QUEUED_PER_THREAD * options.max_concurrent_hashes);
         let hashing = Hashing::start(hasher, options.max_concurrent_hashes, queued)
             .map_err(ConfigError::HashThreads)?;
         let cleanup = match options.cleanup_interval {

@@ -83,7 +83,7 @@ mod run;
 
 use run::{Retry, abandon, after_failure};
 
-mod limits;
+mod counters;
 
 /// A duration as the seconds PostgreSQL multiplies an `INTERVAL '1 second'` by; a negative one
 /// as zero.
@@ -874,7 +874,7 @@ impl Store for PgStore {
     }
 
     async fn count_request(&self, key: &str, limit: &RateLimit) -> Result<WindowCount, StoreError> {
-        limits::count_request(self, key, limit).await
+        counters::count_request(self, key, limit).await
     }
 
     async fn begin_sign_in_attempt(
@@ -882,15 +882,15 @@ impl Store for PgStore {
         email: &EmailDigest,
         throttle: &SignInThrottle,
     ) -> Result<SignInAttempt, StoreError> {
-        limits::begin_sign_in_attempt(self, email, throttle).await
+        counters::begin_sign_in_attempt(self, email, throttle).await
     }
 
     async fn clear_sign_in_failures(&self, email: &EmailDigest) -> Result<bool, StoreError> {
-        limits::clear_sign_in_failures(self, email).await
+        counters::clear_sign_in_failures(self, email).await
     }
 
     async fn cleanup_rate_limits(&self) -> Result<u64, StoreError> {
-        limits::cleanup_rate_limits(self).await
+        counters::cleanup_rate_limits(self).await
     }
 }
 
