@@ -1,4 +1,5 @@
-//! The records the store keeps: users and their sessions.
+//! The records the store keeps and the values its operations exchange: users, sessions and a
+//! refresh's outcome, and the one-time tokens of mail links.
 
 use std::fmt;
 

@@ -68,8 +68,12 @@ impl Default for CleanupPace {
     }
 }
 
-/// Persistence for users and sessions: the seven operations of the AuthInGo adapter, plus the
-/// atomic sign-up write.
+/// Persistence for the engine: the seven operations of the AuthInGo adapter and the atomic
+/// sign-up write, then what the crate's capabilities need of a store (refresh replays and reuse
+/// detection, session management, compare-and-set password writes, one-time tokens, abuse
+/// counters, the sweeps). Defaults: `create_user_with_session` calls the two inserts in turn
+/// (not atomic), `cleanup_expired_sessions` sweeps at the default pace, and the four counter
+/// methods keep no count (no limit applies); every other method is required.
 ///
 /// Token arguments are [`TokenDigest`]s: a store never sees a raw token. Implementations are
 /// `Send + Sync` and usable as `Arc<dyn Store>`.

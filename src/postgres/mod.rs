@@ -17,7 +17,10 @@ mod prepared;
 /// | table | a row is | columns |
 /// |---|---|---|
 /// | `users` | an account | `id` (`usr_` and 32 hex digits), `email` (trimmed, lower-cased, unique), `name`, `password_hash` (argon2id in PHC form; a Go database's bcrypt until its user signs in), `email_verified`, `created_at`, `updated_at` |
-/// | `sessions` | a signed-in client | `id` (`ses_` and 32 hex digits), `user_id` (→ `users.id`, `ON DELETE CASCADE`), `token` and `refresh_token` (SHA-256 digests of the client's tokens, in hex, never the tokens), `expires_at` and `refresh_expires_at` (their expiries), `created_at` (the sign-in), `previous_refresh_token`, `rotated_at` and `rotation_secret` (the last refresh), `absolute_expires_at` (no refresh goes past it), `persistent` ("remember me"), `user_agent` and `ip_address` (the client at sign-in) |
+/// | `sessions` | a signed-in client | `id` (`ses_` and 32 hex digits), `user_id` (→ `users.id`, `ON DELETE CASCADE`), `token` and `refresh_token` (SHA-256 digests of the client's tokens, in hex, never the tokens), `expires_at` and `refresh_expires_at` (their expiries), `created_at` (the sign-in), `previous_refresh_token`, `previous_token`, `rotated_at` and `rotation_secret` (the last refresh: the digests it replaced, when, and its secret, forgotten after the grace window), `refresh_family` (digest of the family every refresh token of the session shares), `absolute_expires_at` (no refresh goes past it), `persistent` ("remember me"), `user_agent` and `ip_address` (the client at sign-in) |
+/// | `one_time_tokens` | a link sent by mail | `token` (SHA-256 digest), `user_id` (→ `users.id`, `ON DELETE CASCADE`), `purpose` (`verify_email`, `reset_password`, `change_email`, `cancel_email_change`), `email` (the address it was sent for), `expires_at`, `created_at` |
+/// | `rate_limits` | a rate-limit window | `key` (a route and a client address, or a route and an email digest), `hits`, `window_ends_at` |
+/// | `sign_in_failures` | consecutive failed sign-ins of an email | `email_digest` (SHA-256 of the normalised address), `failures`, `last_failed_at`, `forget_at` (`NULL` once locked) |
 ///
 /// Read them as you like, and join them with your tables through
 /// [`allow_tables_to_appear_with_authingo!`](crate::allow_tables_to_appear_with_authingo) and

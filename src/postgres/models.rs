@@ -1,5 +1,6 @@
-//! Row types: what Diesel reads from and writes to the two tables, and their conversions to and
-//! from the public records. (A session read together with its user: see `store.rs`.)
+//! Row types: what Diesel reads from and writes to `users` and `sessions` through the query
+//! builder, and their conversions to and from the public records. (A session read together with
+//! its user by a fixed statement: see `store.rs`.)
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
