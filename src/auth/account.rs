@@ -6,7 +6,7 @@ use tracing::{Instrument as _, instrument};
 use super::session::{SessionRequest, SignedIn};
 use super::{Auth, AuthError, input, internal};
 use crate::limits::LimitedRoute;
-use crate::mail::Message;
+use crate::mail::messages;
 use crate::model::{TokenPurpose, User};
 use crate::password::PasswordError;
 use crate::store::StoreError;
@@ -141,15 +141,9 @@ impl Auth {
                         Err(err) => tracing::warn!(error = %err, "verification link not sent"),
                     }
                 }
-                Err(StoreError::DuplicateEmail) => auth.mail(Message {
-                    to: user.email,
-                    subject: "Someone tried to sign up with your address".to_owned(),
-                    text: "Someone tried to make a new account with this address, which already \
-                           has one. If it was you, sign in instead, or reset your password if \
-                           you forgot it. If it was not, you need not do anything."
-                        .to_owned(),
-                    link: None,
-                }),
+                Err(StoreError::DuplicateEmail) => {
+                    auth.mail(messages::sign_up_attempted(user.email));
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "sign-up not stored: no account, no mail");
                 }

@@ -4,10 +4,10 @@
 use chrono::Utc;
 use tracing::instrument;
 
-use super::recovery::{duration_words, one_time};
+use super::recovery::one_time;
 use super::session::SessionRequest;
 use super::{Auth, AuthError, input, internal};
-use crate::mail::Message;
+use crate::mail::messages;
 use crate::model::{OneTimeToken, SessionWithUser, TokenPurpose, TokenUse, User};
 use crate::password::PasswordError;
 use crate::store::StoreError;
@@ -60,30 +60,16 @@ impl Auth {
         let token = self
             .issue_token_for(current, TokenPurpose::ChangeEmail, &new_email)
             .await?;
-        let ttl = duration_words(self.inner.verification_token_ttl);
+        let ttl = self.inner.verification_token_ttl;
         let cancel_link = self.link("cancel-email-change", &cancel);
-        self.mail(Message {
-            to: current.user.email.clone(),
-            subject: "A change of your address was asked".to_owned(),
-            text: format!(
-                "Someone signed in to your account asked to change its address to {}. The \
-                 change happens only if that address confirms it within {ttl}. If it was not \
-                 you, follow this link to cancel it, then reset your password:\n\n\
-                 {cancel_link}\n\nIf it was you, you need not do anything.",
-                masked(&new_email)
-            ),
-            link: Some(cancel_link),
-        });
+        self.mail(messages::email_change_asked(
+            current.user.email.clone(),
+            &new_email,
+            cancel_link,
+            ttl,
+        ));
         let link = self.link("confirm-email", &token);
-        self.mail(Message {
-            to: new_email,
-            subject: "Confirm your new address".to_owned(),
-            text: format!(
-                "Follow this link within {ttl} to make this the address of your account:\n\n\
-                 {link}\n\nIf you did not ask for this, ignore this message."
-            ),
-            link: Some(link),
-        });
+        self.mail(messages::confirm_new_address(new_email, link, ttl));
         Ok(())
     }
 
@@ -190,32 +176,10 @@ impl Auth {
             .ok_or(AuthError::InvalidToken)?;
         tracing::Span::current().record("user.id", &used.user.id);
         tracing::info!("email changed");
-        self.mail(Message {
-            to: used.previous_email,
-            subject: "Your address was changed".to_owned(),
-            text: format!(
-                "The address of your account was just changed to {}. If this was not you, \
-                 reset your password at once.",
-                masked(&used.user.email)
-            ),
-            link: None,
-        });
+        self.mail(messages::email_changed(
+            used.previous_email,
+            &used.user.email,
+        ));
         Ok(used.user)
     }
-}
-
-/// An address as a notice to another address shows it: the first character of the local part,
-/// of the domain's first label, and the rest of the domain from its last dot
-/// (`thief@evil.example` → `t***@e***.example`), enough for the owner to recognise an address of
-/// their own, too little to tell a stranger where to write.
-fn masked(email: &str) -> String {
-    let first = |part: &str| part.chars().next().map(String::from).unwrap_or_default();
-    let Some((local, domain)) = email.rsplit_once('@') else {
-        return format!("{}***", first(email));
-    };
-    let domain = match domain.rsplit_once('.') {
-        Some((name, tld)) => format!("{}***.{tld}", first(name)),
-        None => format!("{}***", first(domain)),
-    };
-    format!("{}***@{domain}", first(local))
 }

@@ -11,7 +11,7 @@ use tracing::instrument;
 
 use super::{Auth, AuthError, input, internal};
 use crate::limits::EmailDigest;
-use crate::mail::Message;
+use crate::mail::{Message, messages};
 use crate::model::{OneTimeToken, TokenPurpose, TokenUse, User};
 use crate::token::{Token, TokenKind};
 
@@ -184,17 +184,11 @@ impl Auth {
             .issue_token(&user, TokenPurpose::ResetPassword, Some(&user.email))
             .await?;
         let link = self.link("reset-password", &token);
-        self.mail(Message {
-            to: user.email,
-            subject: "Reset your password".to_owned(),
-            text: format!(
-                "Someone asked to reset the password of your account. If it was you, follow this \
-                 link within {} to choose a new one:\n\n{link}\n\nIf it was not, ignore this \
-                 message: your password stays as it is.",
-                duration_words(self.inner.reset_token_ttl)
-            ),
-            link: Some(link),
-        });
+        self.mail(messages::reset_password(
+            user.email,
+            link,
+            self.inner.reset_token_ttl,
+        ));
         Ok(())
     }
 
@@ -233,15 +227,7 @@ impl Auth {
             .clear_sign_in_failures(&EmailDigest::of(&used.user.email))
             .await?;
         tracing::info!("password reset; every session ended, failed sign-ins cleared");
-        self.mail(Message {
-            to: used.user.email,
-            subject: "Your password was changed".to_owned(),
-            text: "The password of your account was just changed with a reset link, and every \
-                   session of the account was signed out. If this was not you, reset your \
-                   password again at once and check your mailbox's security."
-                .to_owned(),
-            link: None,
-        });
+        self.mail(messages::password_reset(used.user.email));
         Ok(())
     }
 
@@ -268,17 +254,7 @@ impl Auth {
     /// The mail that asks `email` to verify itself with `token`.
     pub(super) fn verification_message(&self, email: &str, token: &Token) -> Message {
         let link = self.link("verify-email", token);
-        Message {
-            to: email.to_owned(),
-            subject: "Verify your address".to_owned(),
-            text: format!(
-                "Follow this link within {} to verify the address of your account:\n\n{link}\n\n\
-                 If you did not sign up, ignore this message: no account is used with this \
-                 address until it is verified.",
-                duration_words(self.inner.verification_token_ttl)
-            ),
-            link: Some(link),
-        }
+        messages::verify_address(email, link, self.inner.verification_token_ttl)
     }
 
     /// Makes and stores a token of `purpose` for `user`, voiding its earlier ones of that
@@ -319,14 +295,4 @@ impl Auth {
 /// A one-time token as sent, or [`AuthError::InvalidToken`] before any query.
 pub(super) fn one_time(token: &str) -> Result<Token, AuthError> {
     Token::parse(token.trim(), TokenKind::OneTime).ok_or(AuthError::InvalidToken)
-}
-
-/// "1 hour", "24 hours", "30 minutes": a lifetime as a message says it.
-pub(super) fn duration_words(ttl: chrono::TimeDelta) -> String {
-    let (n, unit) = if ttl.num_hours() >= 1 && ttl.num_minutes() % 60 == 0 {
-        (ttl.num_hours(), "hour")
-    } else {
-        (ttl.num_minutes().max(1), "minute")
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }

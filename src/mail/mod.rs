@@ -5,6 +5,7 @@
 //! mail server never changes a response's status or timing. A failure is logged (without the
 //! link, which carries a token).
 
+pub(crate) mod messages;
 #[cfg(feature = "smtp")]
 mod smtp;
 
