@@ -88,6 +88,19 @@ pub(crate) async fn count(db: &TestDb, sql: &str) -> i64 {
         .n
 }
 
+/// The consecutive failed sign-ins counted for `email` (0 without a row).
+pub(crate) async fn sign_in_failures(db: &TestDb, email: &str) -> i64 {
+    count(
+        db,
+        &format!(
+            "SELECT coalesce((SELECT failures::bigint FROM sign_in_failures \
+             WHERE email_digest = '{}'), 0) AS n",
+            authingo::limits::EmailDigest::of(email).as_str()
+        ),
+    )
+    .await
+}
+
 /// The number of rows in `table`.
 pub(crate) async fn rows(db: &TestDb, table: &str) -> i64 {
     count(db, &format!("SELECT count(*) AS n FROM {table}")).await

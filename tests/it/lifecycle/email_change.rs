@@ -3,25 +3,12 @@
 
 use std::sync::Arc;
 
-use authingo::limits::EmailDigest;
 use authingo::{Auth, AuthError, Options};
 
 use super::{Captured, current, token_of, tokens_of};
 use crate::auth::Watched;
 use crate::db::TestDb;
-use crate::fixtures::{FAST, PASSWORD, count};
-
-async fn failures(db: &TestDb, email: &str) -> i64 {
-    count(
-        db,
-        &format!(
-            "SELECT coalesce((SELECT failures::bigint FROM sign_in_failures \
-             WHERE email_digest = '{}'), 0) AS n",
-            EmailDigest::of(email).as_str()
-        ),
-    )
-    .await
-}
+use crate::fixtures::{FAST, PASSWORD, sign_in_failures};
 
 #[tokio::test]
 async fn a_change_of_email_needs_the_current_password_and_a_wrong_one_counts_as_a_failed_sign_in() {
@@ -57,7 +44,7 @@ async fn a_change_of_email_needs_the_current_password_and_a_wrong_one_counts_as_
         Err(AuthError::InvalidCredentials)
     ));
     assert_eq!(hasher.count(&hasher.verifies) - verifies, 1);
-    assert_eq!(failures(&db, "ada@example.com").await, 1);
+    assert_eq!(sign_in_failures(&db, "ada@example.com").await, 1);
     auth.flush_background().await;
     assert!(
         mail.all().is_empty(),
@@ -71,7 +58,7 @@ async fn a_change_of_email_needs_the_current_password_and_a_wrong_one_counts_as_
         .await
         .unwrap();
     assert_eq!(hasher.count(&hasher.verifies) - verifies, 1);
-    assert_eq!(failures(&db, "ada@example.com").await, 0);
+    assert_eq!(sign_in_failures(&db, "ada@example.com").await, 0);
     auth.flush_background().await;
     assert_eq!(mail.to("ada@new.example").len(), 1);
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
 use authingo::password::{Argon2id, PasswordError, PasswordHasher};
-use authingo::{Auth, AuthError, Options, TokenPurpose};
+use authingo::{Auth, AuthError, Options, SignedIn, TokenPurpose};
 
 use super::{current, issue, tokens_of};
 use crate::db::TestDb;
@@ -54,6 +54,32 @@ async fn held_engine(db: &TestDb) -> (Auth, Arc<HeldVerify>) {
     (auth, hasher)
 }
 
+/// Signs Ada up and issues her a reset link, as the owner's mailbox would hold it.
+async fn ada_with_a_reset_link(auth: &Auth) -> (SignedIn, String) {
+    let ada = auth
+        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    let reset = issue(
+        auth,
+        &ada.user,
+        TokenPurpose::ResetPassword,
+        Some("ada@example.com"),
+    )
+    .await;
+    (ada, reset)
+}
+
+/// Runs `act` (which must succeed) while the held verification waits between its barriers.
+async fn while_held<T, E: std::fmt::Debug>(
+    hasher: &Arc<HeldVerify>,
+    act: impl std::future::Future<Output = Result<T, E>>,
+) {
+    meet(hasher, |h| &h.reached).await;
+    act.await.unwrap();
+    meet(hasher, |h| &h.release).await;
+}
+
 /// Waits at `barrier` of `hasher` off the runtime's workers.
 async fn meet(hasher: &Arc<HeldVerify>, barrier: fn(&HeldVerify) -> &Barrier) {
     let hasher = Arc::clone(hasher);
@@ -68,17 +94,7 @@ async fn meet(hasher: &Arc<HeldVerify>, barrier: fn(&HeldVerify) -> &Barrier) {
 async fn a_sign_in_that_verified_the_old_password_opens_no_session_after_a_reset() {
     let db = TestDb::new().await;
     let (auth, hasher) = held_engine(&db).await;
-    let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
-    let reset = issue(
-        &auth,
-        &ada.user,
-        TokenPurpose::ResetPassword,
-        Some("ada@example.com"),
-    )
-    .await;
+    let (_, reset) = ada_with_a_reset_link(&auth).await;
 
     hasher.armed.store(true, Ordering::SeqCst);
     let sign_in = tokio::spawn({
@@ -86,11 +102,11 @@ async fn a_sign_in_that_verified_the_old_password_opens_no_session_after_a_reset
         async move { auth.sign_in("ada@example.com", PASSWORD).await }
     });
     // The old password has matched; the owner resets it before the sign-in writes its session.
-    meet(&hasher, |h| &h.reached).await;
-    auth.reset_password(&reset, "the owner's new password")
-        .await
-        .unwrap();
-    meet(&hasher, |h| &h.release).await;
+    while_held(
+        &hasher,
+        auth.reset_password(&reset, "the owner's new password"),
+    )
+    .await;
 
     assert!(
         matches!(sign_in.await.unwrap(), Err(AuthError::InvalidCredentials)),
@@ -110,17 +126,7 @@ async fn a_sign_in_that_verified_the_old_password_opens_no_session_after_a_reset
 async fn a_password_change_that_verified_the_old_password_does_not_overwrite_a_reset() {
     let db = TestDb::new().await;
     let (auth, hasher) = held_engine(&db).await;
-    let thief = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
-    let reset = issue(
-        &auth,
-        &thief.user,
-        TokenPurpose::ResetPassword,
-        Some("ada@example.com"),
-    )
-    .await;
+    let (thief, reset) = ada_with_a_reset_link(&auth).await;
 
     hasher.armed.store(true, Ordering::SeqCst);
     let change = tokio::spawn({
@@ -130,11 +136,11 @@ async fn a_password_change_that_verified_the_old_password_does_not_overwrite_a_r
                 .await
         }
     });
-    meet(&hasher, |h| &h.reached).await;
-    auth.reset_password(&reset, "the owner's new password")
-        .await
-        .unwrap();
-    meet(&hasher, |h| &h.release).await;
+    while_held(
+        &hasher,
+        auth.reset_password(&reset, "the owner's new password"),
+    )
+    .await;
 
     assert!(
         matches!(change.await.unwrap(), Err(AuthError::InvalidSession)),
@@ -220,17 +226,7 @@ async fn a_change_of_email_that_verified_the_password_issues_no_link_after_a_res
     for event in ["reset", "sign out everywhere"] {
         let db = TestDb::new().await;
         let (auth, hasher) = held_engine(&db).await;
-        let thief = auth
-            .sign_up("ada@example.com", PASSWORD, "Ada")
-            .await
-            .unwrap();
-        let reset = issue(
-            &auth,
-            &thief.user,
-            TokenPurpose::ResetPassword,
-            Some("ada@example.com"),
-        )
-        .await;
+        let (thief, reset) = ada_with_a_reset_link(&auth).await;
 
         hasher.armed.store(true, Ordering::SeqCst);
         let change = tokio::spawn({
@@ -240,17 +236,18 @@ async fn a_change_of_email_that_verified_the_password_issues_no_link_after_a_res
                     .await
             }
         });
-        meet(&hasher, |h| &h.reached).await;
         match event {
-            "reset" => auth
-                .reset_password(&reset, "the owner's new password")
-                .await
-                .unwrap(),
+            "reset" => {
+                while_held(
+                    &hasher,
+                    auth.reset_password(&reset, "the owner's new password"),
+                )
+                .await;
+            }
             _ => {
-                auth.revoke_user_sessions(&thief.user.id).await.unwrap();
+                while_held(&hasher, auth.revoke_user_sessions(&thief.user.id)).await;
             }
         }
-        meet(&hasher, |h| &h.release).await;
 
         assert!(
             matches!(change.await.unwrap(), Err(AuthError::InvalidSession)),

@@ -105,11 +105,10 @@ async fn a_resend_request_does_the_same_work_for_any_address_and_mails_only_the_
     ));
 }
 
-#[tokio::test]
-async fn a_completed_reset_through_a_mailed_link_verifies_the_address() {
-    let db = TestDb::new().await;
+/// An engine that requires verification, mailing into a capture, and Ada signed up on it.
+async fn ada_signed_up_unverified(db: &TestDb) -> (Auth, Arc<Captured>) {
     let mail = Arc::new(Captured::default());
-    let auth = verifying(&db, &mail).await;
+    let auth = verifying(db, &mail).await;
     auth.sign_up_with(
         "ada@example.com",
         PASSWORD,
@@ -118,6 +117,13 @@ async fn a_completed_reset_through_a_mailed_link_verifies_the_address() {
     )
     .await
     .unwrap();
+    (auth, mail)
+}
+
+#[tokio::test]
+async fn a_completed_reset_through_a_mailed_link_verifies_the_address() {
+    let db = TestDb::new().await;
+    let (auth, mail) = ada_signed_up_unverified(&db).await;
     auth.request_password_reset("ada@example.com")
         .await
         .unwrap();
@@ -141,16 +147,7 @@ async fn a_completed_reset_through_a_mailed_link_verifies_the_address() {
 #[tokio::test]
 async fn the_verification_mail_tells_a_stranger_to_ignore_it() {
     let db = TestDb::new().await;
-    let mail = Arc::new(Captured::default());
-    let auth = verifying(&db, &mail).await;
-    auth.sign_up_with(
-        "ada@example.com",
-        PASSWORD,
-        "Ada",
-        &SessionRequest::default(),
-    )
-    .await
-    .unwrap();
+    let (auth, mail) = ada_signed_up_unverified(&db).await;
     auth.flush_background().await;
     let text = &mail.to("ada@example.com")[0].text;
     assert!(

@@ -2,6 +2,7 @@
 //! emails counted alike, concurrent attempts reserved one at a time, and the cleanup.
 
 use super::*;
+use crate::fixtures::sign_in_failures;
 
 /// An engine over `db` with the default sign-in throttle, no rate limits, and `hasher`.
 async fn throttled(db: &TestDb, hasher: Arc<Watched>) -> Auth {
@@ -28,18 +29,6 @@ async fn age_failures(db: &TestDb, email: &str, secs: f64) {
         ),
     )
     .await;
-}
-
-async fn failures(db: &TestDb, email: &str) -> i64 {
-    count(
-        db,
-        &format!(
-            "SELECT coalesce((SELECT failures::bigint FROM sign_in_failures \
-             WHERE email_digest = '{}'), 0) AS n",
-            EmailDigest::of(email).as_str()
-        ),
-    )
-    .await
 }
 
 #[tokio::test]
@@ -78,7 +67,7 @@ async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the
         ));
         assert_eq!(hasher.count(&hasher.work), work + 1);
     }
-    assert_eq!(failures(&db, "ada@example.com").await, 9);
+    assert_eq!(sign_in_failures(&db, "ada@example.com").await, 9);
     // Capped at 15 minutes.
     exec(
         &mut db.conn().await,
@@ -122,7 +111,7 @@ async fn the_hundredth_failure_locks_until_unlocked() {
         auth.sign_in("ada@example.com", "wrong password").await,
         Err(AuthError::InvalidCredentials)
     ));
-    assert_eq!(failures(&db, "ada@example.com").await, 100);
+    assert_eq!(sign_in_failures(&db, "ada@example.com").await, 100);
     // ...and then nothing is, however long after, and the cleanup keeps the lock.
     age_failures(&db, "ada@example.com", 400.0 * 24.0 * 3600.0).await;
     assert_eq!(auth.store().cleanup_rate_limits().await.unwrap(), 0);
@@ -164,7 +153,7 @@ async fn unknown_and_existing_emails_are_throttled_identically() {
     }
     assert_eq!(seen[0], seen[1]);
     assert_eq!(seen[0].1, 5, "five verifications, then none");
-    assert_eq!(failures(&db, "nobody@example.com").await, 5);
+    assert_eq!(sign_in_failures(&db, "nobody@example.com").await, 5);
     // The table holds digests, never an address.
     assert_eq!(
         count(
@@ -236,7 +225,7 @@ async fn of_concurrent_attempts_past_the_free_failures_one_checks_a_password() {
     }
     assert_eq!((checked, throttled), (1, CALLERS - 1));
     assert_eq!(hasher.count(&hasher.work), work + 1);
-    assert_eq!(failures(&db, "ada@example.com").await, 6);
+    assert_eq!(sign_in_failures(&db, "ada@example.com").await, 6);
 }
 
 #[tokio::test]
@@ -295,7 +284,7 @@ async fn a_day_without_failure_forgets_the_count_and_the_cleanup_removes_old_cou
         auth.sign_in("old@example.com", "wrong password").await,
         Err(AuthError::InvalidCredentials)
     ));
-    assert_eq!(failures(&db, "old@example.com").await, 1);
+    assert_eq!(sign_in_failures(&db, "old@example.com").await, 1);
     exec(
         &mut conn,
         &format!(
@@ -322,7 +311,7 @@ async fn a_day_without_failure_forgets_the_count_and_the_cleanup_removes_old_cou
     assert_eq!(sweeping.cleanup_sweeps(), 1);
     assert_eq!(rows(&db, "rate_limits").await, 1, "the live window stays");
     assert_eq!(rows(&db, "sign_in_failures").await, 2);
-    assert_eq!(failures(&db, "old@example.com").await, 0);
-    assert_eq!(failures(&db, "locked@example.com").await, 100);
-    assert_eq!(failures(&db, "recent@example.com").await, 5);
+    assert_eq!(sign_in_failures(&db, "old@example.com").await, 0);
+    assert_eq!(sign_in_failures(&db, "locked@example.com").await, 100);
+    assert_eq!(sign_in_failures(&db, "recent@example.com").await, 5);
 }
