@@ -274,7 +274,7 @@ async fn store_section(context: &Context) -> Result<StoreReport> {
         let base = baseline::pool(&with_application_name(&url, BASELINE_APP), size).await?;
         let sides = [
             Side {
-                target: Arc::new(Target::Store(Arc::new(PgStore::new(pool)))),
+                target: Arc::new(Target::store(PgStore::new(pool))),
                 application_name: STORE_APP,
             },
             Side {
@@ -359,7 +359,7 @@ async fn duplicate_indexes(context: &Context) -> Result<Vec<IndexRow>> {
                 &PoolConfig::default().max_size(u32::try_from(concurrency)?),
             )
             .await?;
-            targets.push(Arc::new(Target::Store(Arc::new(PgStore::new(pool)))));
+            targets.push(Arc::new(Target::store(PgStore::new(pool))));
         }
         let load = |until: Until, seed: u64| Load {
             op: Op::CreateSession,
@@ -558,7 +558,7 @@ async fn cleanup_run(context: &Context, url: &str, method: Method) -> Result<Cle
         &PoolConfig::default().max_size(u32::try_from(CLEANUP_CLIENTS)?),
     )
     .await?;
-    let traffic = Arc::new(Target::Store(Arc::new(PgStore::new(pool))));
+    let traffic = Arc::new(Target::store(PgStore::new(pool)));
     let workload = Arc::new(Workload::new(context.data));
     // The cleanup's own connections, open before any clock starts.
     let sweeper = PgStore::new(connect_with(url, &PoolConfig::default().max_size(1)).await?);

@@ -21,4 +21,6 @@ pub use model::{
     EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser,
     TokenPurpose, TokenUse, UsedToken, User,
 };
-pub use store::{CleanupPace, Store, StoreError};
+pub use store::{
+    AbuseCounters, Capability, CleanupPace, OneTimeTokens, SessionManagement, Store, StoreError,
+};

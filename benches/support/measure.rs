@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use authingo::limits::SignInAttempt;
-use authingo::{RefreshOutcome, SignInThrottle, Store};
+use authingo::postgres::PgStore;
+use authingo::{AbuseCounters, RefreshOutcome, SignInThrottle, Store};
 use tokio::sync::Barrier;
 
 use super::Result;
@@ -19,42 +20,49 @@ use super::workload::{Input, Op, SIGN_IN_LIMIT, Worker, Workload};
 
 /// What the calls go to.
 pub(crate) enum Target {
-    /// `PgStore`, held as the engine holds it: `Arc<dyn Store>`.
-    Store(Arc<dyn Store>),
+    /// `PgStore`, held as the engine holds it: `Arc<dyn Store>`, and its counters as
+    /// `Arc<dyn AbuseCounters>`.
+    Store(Arc<dyn Store>, Arc<dyn AbuseCounters>),
     /// The same SQL on raw tokio-postgres.
     Baseline(baseline::Pool),
 }
 
 impl Target {
+    /// `store` as the engine holds it.
+    pub(crate) fn store(store: PgStore) -> Self {
+        let store = Arc::new(store);
+        Self::Store(store.clone(), store)
+    }
+
     /// Makes one call; says whether it did the work asked (found, rotated, deleted the row).
     async fn call(&self, input: &Input) -> Result<bool> {
         let hit = match (self, input) {
-            (Self::Store(store), Input::GetSession(token)) => {
+            (Self::Store(store, _), Input::GetSession(token)) => {
                 black_box(store.get_session(token).await?).is_some()
             }
-            (Self::Store(store), Input::GetUserByEmail(email)) => {
+            (Self::Store(store, _), Input::GetUserByEmail(email)) => {
                 black_box(store.get_user_by_email(email).await?).is_some()
             }
-            (Self::Store(store), Input::CreateSession(session)) => {
+            (Self::Store(store, _), Input::CreateSession(session)) => {
                 store.create_session(session).await?;
                 true
             }
-            (Self::Store(store), Input::RefreshSession { old, rotation, .. }) => {
+            (Self::Store(store, _), Input::RefreshSession { old, rotation, .. }) => {
                 matches!(
                     black_box(store.refresh_session(old, rotation).await?),
                     RefreshOutcome::Rotated(_)
                 )
             }
-            (Self::Store(store), Input::DeleteSession(token)) => {
+            (Self::Store(store, _), Input::DeleteSession(token)) => {
                 store.delete_session(token).await?
             }
-            (Self::Store(store), Input::CountRequest(key)) => {
-                black_box(store.count_request(key, &SIGN_IN_LIMIT).await?).hits > 0
+            (Self::Store(_, counters), Input::CountRequest(key)) => {
+                black_box(counters.count_request(key, &SIGN_IN_LIMIT).await?).hits > 0
             }
-            (Self::Store(store), Input::SignInThrottle(email)) => {
+            (Self::Store(_, counters), Input::SignInThrottle(email)) => {
                 let throttle = SignInThrottle::default();
-                let attempt = store.begin_sign_in_attempt(email, &throttle).await?;
-                let cleared = store.clear_sign_in_failures(email).await?;
+                let attempt = counters.begin_sign_in_attempt(email, &throttle).await?;
+                let cleared = counters.clear_sign_in_failures(email).await?;
                 matches!(attempt, SignInAttempt::Allowed) && cleared
             }
             (Self::Baseline(pool), Input::SignInThrottle(email)) => {

@@ -3,13 +3,14 @@
 //! fault that makes one chosen call fail.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use authingo::token::{Token, TokenDigest, TokenKind};
 use authingo::{
-    CleanupPace, EndSessions, InputReason, OneTimeToken, RefreshOutcome, Session, SessionRotation,
-    SessionWithUser, Store, StoreError, TokenPurpose, TokenUse, UsedToken, User,
+    CleanupPace, EndSessions, InputReason, OneTimeToken, OneTimeTokens, RefreshOutcome, Session,
+    SessionManagement, SessionRotation, SessionWithUser, Store, StoreError, TokenPurpose, TokenUse,
+    UsedToken, User,
 };
 use chrono::{TimeDelta, Utc};
 
@@ -293,6 +294,56 @@ impl Store for MemoryStore {
         Ok(0)
     }
 
+    async fn replace_password_hash(
+        &self,
+        user_id: &str,
+        expected: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        check_text("password_hash", password_hash)?;
+        let mut state = self.enter()?;
+        let Some(user) = state
+            .users
+            .values_mut()
+            .find(|user| user.id == user_id && user.password_hash == expected)
+        else {
+            return Ok(false);
+        };
+        user.password_hash = password_hash.to_owned();
+        user.updated_at = Some(Utc::now());
+        Ok(true)
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        let state = self.enter()?;
+        Ok(state
+            .users
+            .values()
+            .find(|user| user.id == user_id)
+            .cloned())
+    }
+
+    async fn cleanup_expired_sessions_paced(&self, _pace: CleanupPace) -> Result<u64, StoreError> {
+        let mut state = self.enter()?;
+        let now = Utc::now();
+        let before = state.sessions.len();
+        state
+            .sessions
+            .retain(|session| session.expires_at >= now || session.refresh_expires_at >= now);
+        Ok((before - state.sessions.len()) as u64)
+    }
+
+    fn session_management(self: Arc<Self>) -> Option<Arc<dyn SessionManagement>> {
+        Some(self)
+    }
+
+    fn one_time_tokens(self: Arc<Self>) -> Option<Arc<dyn OneTimeTokens>> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl SessionManagement for MemoryStore {
     async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
         let state = self.enter()?;
         let now = Utc::now();
@@ -326,9 +377,9 @@ impl Store for MemoryStore {
     ) -> Result<u64, StoreError> {
         let mut state = self.enter()?;
         let before = state.sessions.len();
-        state.sessions.retain(|session| {
-            session.user_id != user_id || Some(session.id.as_str()) == keep
-        });
+        state
+            .sessions
+            .retain(|session| session.user_id != user_id || Some(session.id.as_str()) == keep);
         if keep.is_none() {
             state.tokens.retain(|token| token.user_id != user_id);
         }
@@ -379,32 +430,10 @@ impl Store for MemoryStore {
         state.tokens.retain(|token| token.user_id != user_id);
         Ok(true)
     }
+}
 
-    async fn replace_password_hash(
-        &self,
-        user_id: &str,
-        expected: &str,
-        password_hash: &str,
-    ) -> Result<bool, StoreError> {
-        check_text("password_hash", password_hash)?;
-        let mut state = self.enter()?;
-        let Some(user) = state
-            .users
-            .values_mut()
-            .find(|user| user.id == user_id && user.password_hash == expected)
-        else {
-            return Ok(false);
-        };
-        user.password_hash = password_hash.to_owned();
-        user.updated_at = Some(Utc::now());
-        Ok(true)
-    }
-
-    async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        let state = self.enter()?;
-        Ok(state.users.values().find(|user| user.id == user_id).cloned())
-    }
-
+#[async_trait]
+impl OneTimeTokens for MemoryStore {
     async fn issue_token(&self, token: &OneTimeToken) -> Result<(), StoreError> {
         let mut state = self.enter()?;
         state
@@ -446,9 +475,11 @@ impl Store for MemoryStore {
     ) -> Result<Option<UsedToken>, StoreError> {
         let mut state = self.enter()?;
         let now = Utc::now();
-        let Some(at) = state.tokens.iter().position(|t| {
-            &t.token == token && t.purpose == use_.purpose() && t.expires_at > now
-        }) else {
+        let Some(at) = state
+            .tokens
+            .iter()
+            .position(|t| &t.token == token && t.purpose == use_.purpose() && t.expires_at > now)
+        else {
             return Ok(None);
         };
         let used = state.tokens.remove(at);
@@ -511,15 +542,5 @@ impl Store for MemoryStore {
         let before = state.tokens.len();
         state.tokens.retain(|token| token.expires_at >= now);
         Ok((before - state.tokens.len()) as u64)
-    }
-
-    async fn cleanup_expired_sessions_paced(&self, _pace: CleanupPace) -> Result<u64, StoreError> {
-        let mut state = self.enter()?;
-        let now = Utc::now();
-        let before = state.sessions.len();
-        state
-            .sessions
-            .retain(|session| session.expires_at >= now || session.refresh_expires_at >= now);
-        Ok((before - state.sessions.len()) as u64)
     }
 }

@@ -79,6 +79,9 @@ fn harness() -> &'static Harness {
         let store = Arc::new(MemoryStore::default());
         let options = Options::with_shared_store(store.clone())
             .cleanup_interval(None)
+            // The harness's store keeps no abuse counters.
+            .rate_limits(None)
+            .sign_in_throttle(None)
             .password_hasher(Arc::new(CheapHasher))
             .max_concurrent_hashes(1)
             .http(HttpOptions::default().max_body_bytes(MAX_BODY_BYTES));

@@ -69,7 +69,7 @@ impl SignInTicket {
     /// The password was right: the email's failures, counted in advance, are cleared.
     pub(super) async fn succeeded(&self, auth: &Auth) -> Result<(), AuthError> {
         if let Some(email) = &self.counted {
-            auth.inner.store.clear_sign_in_failures(email).await?;
+            auth.counters()?.clear_sign_in_failures(email).await?;
         }
         Ok(())
     }
@@ -121,7 +121,7 @@ impl Auth {
     }
 
     async fn count(&self, key: &str, limit: RateLimit) -> Result<(), AuthError> {
-        let count = self.inner.store.count_request(key, &limit).await?;
+        let count = self.counters()?.count_request(key, &limit).await?;
         if count.hits > limit.max {
             return Err(AuthError::TooManyRequests {
                 retry_after: count.resets_in,
@@ -132,16 +132,16 @@ impl Auth {
 
     /// Unlocks an email locked by failed sign-ins and clears its count of failures; says whether
     /// it had any. For an application's support tooling; a completed password reset does the
-    /// same through [`Store::clear_sign_in_failures`](crate::Store::clear_sign_in_failures).
+    /// same through [`AbuseCounters::clear_sign_in_failures`](crate::AbuseCounters::clear_sign_in_failures).
     ///
     /// # Errors
-    /// [`AuthError::InvalidInput`] for a malformed email; [`AuthError::Unavailable`] or
+    /// [`AuthError::InvalidInput`] for a malformed email; [`AuthError::Unsupported`] when the
+    /// store keeps no [`AbuseCounters`](crate::AbuseCounters); [`AuthError::Unavailable`] or
     /// [`AuthError::Internal`].
     pub async fn unlock_account(&self, email: &str) -> Result<bool, AuthError> {
         let email = input::email(email)?;
         Ok(self
-            .inner
-            .store
+            .counters()?
             .clear_sign_in_failures(&EmailDigest::of(&email))
             .await?)
     }
@@ -183,8 +183,7 @@ impl Auth {
         };
         let digest = EmailDigest::of(email);
         match self
-            .inner
-            .store
+            .counters()?
             .begin_sign_in_attempt(&digest, &throttle)
             .await?
         {

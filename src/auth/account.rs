@@ -240,7 +240,7 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         }
         if let Some(cap) = self.inner.max_sessions_per_user {
-            let evicted = self.inner.store.evict_sessions(&user.id, cap).await?;
+            let evicted = self.management()?.evict_sessions(&user.id, cap).await?;
             if evicted > 0 {
                 tracing::info!(evicted, "least recently used sessions ended by the cap");
             }

@@ -16,7 +16,16 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Auth;
-use crate::store::{CleanupPace, Store};
+use crate::store::{AbuseCounters, CleanupPace, OneTimeTokens, Store, StoreError};
+
+/// What a sweep cleans: the store's sessions, and its one-time tokens and abuse counters where
+/// it keeps them.
+#[derive(Clone)]
+pub(super) struct Sweeps {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) tokens: Option<Arc<dyn OneTimeTokens>>,
+    pub(super) counters: Option<Arc<dyn AbuseCounters>>,
+}
 
 /// The loop's handle: its task, its stop signal and its count of sweeps.
 pub(super) struct Cleanup {
@@ -27,10 +36,10 @@ pub(super) struct Cleanup {
 
 impl Cleanup {
     /// Starts the loop on the current runtime.
-    pub(super) fn spawn(store: Arc<dyn Store>, schedule: Schedule) -> Self {
+    pub(super) fn spawn(targets: Sweeps, schedule: Schedule) -> Self {
         let (stop, stopped) = watch::channel(false);
         let sweeps = Arc::new(AtomicU64::new(0));
-        let task = spawn(store, schedule, sweeps.clone(), stopped);
+        let task = spawn(targets, schedule, sweeps.clone(), stopped);
         Self {
             stop,
             task: Mutex::new(Some(task)),
@@ -97,13 +106,13 @@ pub(super) struct Schedule {
 
 /// Starts the loop on the current runtime. It stops when `stop` says `true` or is dropped.
 fn spawn(
-    store: Arc<dyn Store>,
+    targets: Sweeps,
     schedule: Schedule,
     sweeps: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let secrets = tokio::spawn(forget_rotation_secrets(
-        store.clone(),
+        targets.store.clone(),
         schedule.rotation_grace,
         schedule.timeout,
         stop.clone(),
@@ -116,7 +125,7 @@ fn spawn(
                 // Sent `true`, or every sender is gone: the last `Auth` handle was dropped.
                 _ = stop.wait_for(|stopped| *stopped) => break,
             }
-            sweep(store.clone(), schedule.timeout, schedule.pace).await;
+            sweep(targets.clone(), schedule.timeout, schedule.pace).await;
             sweeps.fetch_add(1, Ordering::Relaxed);
             wait = schedule.interval;
         }
@@ -169,17 +178,22 @@ fn first_delay(max: Duration) -> Duration {
 
 /// One sweep, bounded by `timeout`, its outcome logged. Never panics. After the dead sessions,
 /// the expired one-time tokens and the abuse counters whose time is past go too.
-async fn sweep(store: Arc<dyn Store>, timeout: Duration, pace: CleanupPace) {
+async fn sweep(targets: Sweeps, timeout: Duration, pace: CleanupPace) {
     let started = Instant::now();
     let task = tokio::spawn(async move {
         tokio::time::timeout(timeout, async {
-            let sessions = store.cleanup_expired_sessions_paced(pace).await?;
-            let tokens = store.cleanup_expired_tokens().await?;
-            match store.cleanup_rate_limits().await {
-                Ok(counters) => tracing::debug!(counters, "abuse counters cleaned up"),
-                Err(err) => tracing::warn!(error = %err, "abuse counters cleanup failed"),
+            let sessions = targets.store.cleanup_expired_sessions_paced(pace).await?;
+            let tokens = match &targets.tokens {
+                Some(tokens) => tokens.cleanup_expired_tokens().await?,
+                None => 0,
+            };
+            if let Some(counters) = &targets.counters {
+                match counters.cleanup_rate_limits().await {
+                    Ok(counters) => tracing::debug!(counters, "abuse counters cleaned up"),
+                    Err(err) => tracing::warn!(error = %err, "abuse counters cleanup failed"),
+                }
             }
-            Ok::<_, crate::store::StoreError>((sessions, tokens))
+            Ok::<_, StoreError>((sessions, tokens))
         })
         .await
     });

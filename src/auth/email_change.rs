@@ -103,7 +103,7 @@ impl Auth {
 
     /// Makes and stores a token of `purpose` for the signed-in user, for `email`, while
     /// `current`'s session and password hash are still the account's
-    /// ([`Store::issue_token_for_session`](crate::Store::issue_token_for_session)).
+    /// ([`OneTimeTokens::issue_token_for_session`](crate::OneTimeTokens::issue_token_for_session)).
     async fn issue_token_for(
         &self,
         current: &SessionWithUser,
@@ -112,8 +112,7 @@ impl Auth {
     ) -> Result<Token, AuthError> {
         let token = Token::generate(TokenKind::OneTime).map_err(internal)?;
         let issued = self
-            .inner
-            .store
+            .tokens()?
             .issue_token_for_session(
                 &OneTimeToken {
                     token: token.digest(),
@@ -144,8 +143,7 @@ impl Auth {
     pub async fn cancel_email_change(&self, token: &str) -> Result<(), AuthError> {
         let token = one_time(token)?;
         let used = self
-            .inner
-            .store
+            .tokens()?
             .use_token(&token.digest(), TokenUse::CancelEmailChange)
             .await?
             .ok_or(AuthError::InvalidToken)?;
@@ -165,8 +163,7 @@ impl Auth {
     pub async fn confirm_email_change(&self, token: &str) -> Result<User, AuthError> {
         let token = one_time(token)?;
         let used = self
-            .inner
-            .store
+            .tokens()?
             .use_token(&token.digest(), TokenUse::ChangeEmail)
             .await
             .map_err(|err| match err {

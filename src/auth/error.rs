@@ -59,6 +59,10 @@ pub enum AuthError {
     /// The store could not be reached; nothing was decided. Retrying later may succeed.
     #[error("the session store is unavailable")]
     Unavailable(#[source] StoreError),
+    /// The store lacks the capability this operation needs ([`Auth::supports`](crate::Auth::supports)):
+    /// nothing was done.
+    #[error("the store does not offer {0}")]
+    Unsupported(crate::store::Capability),
     /// Anything else: a database error, a failed hash, no randomness.
     #[error("internal error")]
     Internal(#[source] BoxError),

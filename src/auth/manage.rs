@@ -22,7 +22,7 @@ impl Auth {
     /// # Errors
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
     pub async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<Session>, AuthError> {
-        Ok(self.inner.store.list_sessions(user_id).await?)
+        Ok(self.management()?.list_sessions(user_id).await?)
     }
 
     /// Ends the session `session_id` if it is one of `user`'s; says whether one ended. Another
@@ -33,8 +33,7 @@ impl Auth {
     #[instrument(skip_all, fields(user.id = %user.id))]
     pub async fn revoke_session(&self, user: &User, session_id: &str) -> Result<bool, AuthError> {
         Ok(self
-            .inner
-            .store
+            .management()?
             .delete_user_session(&user.id, session_id)
             .await?)
     }
@@ -46,8 +45,7 @@ impl Auth {
     #[instrument(skip_all, fields(user.id = %current.user.id, session.id = %current.session.id))]
     pub async fn revoke_other_sessions(&self, current: &SessionWithUser) -> Result<u64, AuthError> {
         Ok(self
-            .inner
-            .store
+            .management()?
             .delete_user_sessions(&current.user.id, Some(&current.session.id))
             .await?)
     }
@@ -72,7 +70,10 @@ impl Auth {
     /// # Errors
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
     pub async fn revoke_user_sessions(&self, user_id: &str) -> Result<u64, AuthError> {
-        Ok(self.inner.store.delete_user_sessions(user_id, None).await?)
+        Ok(self
+            .management()?
+            .delete_user_sessions(user_id, None)
+            .await?)
     }
 
     /// Whether `session` signed in (its sign-in, not its last refresh) within
@@ -145,8 +146,7 @@ impl Auth {
             EndSessions::None
         };
         if !self
-            .inner
-            .store
+            .management()?
             .set_password_hash(
                 &current.user.id,
                 &current.user.password_hash,

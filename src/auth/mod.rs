@@ -37,7 +37,7 @@ use self::cleanup::Cleanup;
 use self::hashing::Hashing;
 use crate::mail::Mailer;
 use crate::password::{self, PasswordHasher};
-use crate::store::Store;
+use crate::store::{AbuseCounters, Capability, OneTimeTokens, SessionManagement, Store};
 
 /// The authentication engine: the Rust counterpart of AuthInGo's `authingo.New(...)`.
 ///
@@ -50,6 +50,10 @@ pub struct Auth {
 
 struct Inner {
     store: Arc<dyn Store>,
+    /// The store's capabilities, `None` where it lacks one (see [`Store`]).
+    management: Option<Arc<dyn SessionManagement>>,
+    tokens: Option<Arc<dyn OneTimeTokens>>,
+    counters: Option<Arc<dyn AbuseCounters>>,
     access_ttl: TimeDelta,
     refresh_ttl: TimeDelta,
     max_session_lifetime: Option<TimeDelta>,
@@ -146,6 +150,40 @@ impl Auth {
             options.rate_limits.as_ref(),
             options.sign_in_throttle.as_ref(),
         )?;
+        let management = options.store.clone().session_management();
+        let tokens = options.store.clone().one_time_tokens();
+        let counters = options.store.clone().abuse_counters();
+        let needs = [
+            (
+                "max_sessions_per_user",
+                options.max_sessions_per_user.is_some(),
+                Capability::SessionManagement,
+                management.is_some(),
+            ),
+            (
+                "require_email_verification",
+                options.require_email_verification,
+                Capability::OneTimeTokens,
+                tokens.is_some(),
+            ),
+            (
+                "rate_limits",
+                options.rate_limits.is_some(),
+                Capability::AbuseCounters,
+                counters.is_some(),
+            ),
+            (
+                "sign_in_throttle",
+                options.sign_in_throttle.is_some(),
+                Capability::AbuseCounters,
+                counters.is_some(),
+            ),
+        ];
+        if let Some(&(option, _, capability, _)) =
+            needs.iter().find(|(_, on, _, offered)| *on && !*offered)
+        {
+            return Err(ConfigError::Unsupported { option, capability });
+        }
         let hasher: Arc<dyn PasswordHasher> = match options.hasher {
             Some(hasher) => hasher,
             None => password::default_hasher(options.argon2).map_err(ConfigError::Argon2)?,
@@ -163,7 +201,11 @@ impl Auth {
                     return Err(ConfigError::NoRuntime);
                 }
                 Cleanup::spawn(
-                    options.store.clone(),
+                    cleanup::Sweeps {
+                        store: options.store.clone(),
+                        tokens: tokens.clone(),
+                        counters: counters.clone(),
+                    },
                     cleanup::Schedule {
                         interval,
                         first_delay: options.cleanup_first_delay,
@@ -178,6 +220,9 @@ impl Auth {
         Ok(Self {
             inner: Arc::new(Inner {
                 store: options.store,
+                management,
+                tokens,
+                counters,
                 access_ttl,
                 refresh_ttl,
                 max_session_lifetime,
@@ -210,6 +255,37 @@ impl Auth {
     /// The store the engine runs on.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// Whether the store has `capability`: without it, the methods that need it answer
+    /// [`AuthError::Unsupported`].
+    pub fn supports(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::SessionManagement => self.inner.management.is_some(),
+            Capability::OneTimeTokens => self.inner.tokens.is_some(),
+            Capability::AbuseCounters => self.inner.counters.is_some(),
+        }
+    }
+
+    fn management(&self) -> Result<&dyn SessionManagement, AuthError> {
+        self.inner
+            .management
+            .as_deref()
+            .ok_or(AuthError::Unsupported(Capability::SessionManagement))
+    }
+
+    fn tokens(&self) -> Result<&dyn OneTimeTokens, AuthError> {
+        self.inner
+            .tokens
+            .as_deref()
+            .ok_or(AuthError::Unsupported(Capability::OneTimeTokens))
+    }
+
+    fn counters(&self) -> Result<&dyn AbuseCounters, AuthError> {
+        self.inner
+            .counters
+            .as_deref()
+            .ok_or(AuthError::Unsupported(Capability::AbuseCounters))
     }
 
     /// Waits for the engine's start-up work: the dummy hash that a sign-in of an unknown email

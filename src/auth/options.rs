@@ -250,9 +250,13 @@ impl Options {
         self
     }
 
-    /// How often the cleanup loop sweeps dead sessions; `None` starts no loop (call
-    /// [`Store::cleanup_expired_sessions`] from your own scheduler, and
-    /// [`Store::clear_rotation_secrets`] every grace window, which the loop otherwise does).
+    /// How often the cleanup loop sweeps dead sessions (and expired one-time tokens and abuse
+    /// counters, where the store keeps them); `None` starts no loop (call
+    /// [`Store::cleanup_expired_sessions`],
+    /// [`OneTimeTokens::cleanup_expired_tokens`](crate::OneTimeTokens::cleanup_expired_tokens) and
+    /// [`AbuseCounters::cleanup_rate_limits`](crate::AbuseCounters::cleanup_rate_limits) from
+    /// your own scheduler, and [`Store::clear_rotation_secrets`] every grace window, which the
+    /// loop otherwise does).
     #[must_use]
     pub fn cleanup_interval(mut self, interval: Option<Duration>) -> Self {
         self.cleanup_interval = interval;
@@ -386,6 +390,14 @@ pub enum ConfigError {
     /// The password hashing threads could not be started.
     #[error("cannot start the password hashing threads")]
     HashThreads(#[source] std::io::Error),
+    /// An option needs a capability the store lacks (see [`Store`]).
+    #[error("{option} needs a store with {capability}, which this store does not offer")]
+    Unsupported {
+        /// The option, e.g. `"rate_limits"`.
+        option: &'static str,
+        /// What the store lacks.
+        capability: crate::store::Capability,
+    },
     /// The cleanup loop needs a tokio runtime and none is running.
     #[error("Auth::new must be called inside a tokio runtime when the cleanup loop is on")]
     NoRuntime,

@@ -45,8 +45,7 @@ impl Auth {
     pub async fn verify_email(&self, token: &str) -> Result<User, AuthError> {
         let token = one_time(token)?;
         let used = self
-            .inner
-            .store
+            .tokens()?
             .use_token(&token.digest(), TokenUse::VerifyEmail)
             .await?
             .ok_or(AuthError::InvalidToken)?;
@@ -164,6 +163,8 @@ impl Auth {
         F: FnOnce(Auth, String) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<(), AuthError>> + Send + 'static,
     {
+        // Refused before the answer, which would otherwise hide that no link can be issued.
+        self.tokens()?;
         let email = input::email(email)?;
         self.check_mail_rate_limit(&email, client).await?;
         let auth = self.clone();
@@ -210,8 +211,7 @@ impl Auth {
         let password_hash = self.inner.hashing.hash(new_password).await?;
         drop(admission);
         let used = self
-            .inner
-            .store
+            .tokens()?
             .use_token(
                 &token.digest(),
                 TokenUse::ResetPassword {
@@ -221,11 +221,13 @@ impl Auth {
             .await?
             .ok_or(AuthError::InvalidToken)?;
         tracing::Span::current().record("user.id", &used.user.id);
-        // A reset is the way out of a lock by failed sign-ins.
-        self.inner
-            .store
-            .clear_sign_in_failures(&EmailDigest::of(&used.user.email))
-            .await?;
+        // A reset is the way out of a lock by failed sign-ins (a store without counters keeps
+        // no failures: the throttle is then off).
+        if let Some(counters) = &self.inner.counters {
+            counters
+                .clear_sign_in_failures(&EmailDigest::of(&used.user.email))
+                .await?;
+        }
         tracing::info!("password reset; every session ended, failed sign-ins cleared");
         self.mail(messages::password_reset(used.user.email));
         Ok(())
@@ -270,8 +272,7 @@ impl Auth {
             TokenPurpose::ResetPassword => self.inner.reset_token_ttl,
             _ => self.inner.verification_token_ttl,
         };
-        self.inner
-            .store
+        self.tokens()?
             .issue_token(&OneTimeToken {
                 token: token.digest(),
                 user_id: user.id.clone(),

@@ -79,6 +79,7 @@ impl ApiError {
                 AuthError::AccountLocked => (StatusCode::TOO_MANY_REQUESTS, "account_locked"),
                 AuthError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
                 AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                AuthError::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, "unsupported"),
                 AuthError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             Self::MissingClientHeader => (StatusCode::FORBIDDEN, "missing_client_header"),

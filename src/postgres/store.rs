@@ -1,27 +1,25 @@
 //! `PgStore`: the [`Store`] contract on PostgreSQL.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Nullable, Timestamptz, Varchar};
-use diesel_async::pooled_connection::PoolableConnection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::error::check_text;
 use super::fixed::{GetSession, GetUserByEmail, RefreshSession, ReplayedSession};
-use super::models::{NewSessionRow, NewUserRow, SessionRow, UserRecord};
+use super::models::{NewSessionRow, NewUserRow, UserRecord};
 use super::pool::PgPool;
 use super::prepared::Prepared;
 use super::schema::{one_time_tokens, sessions, users};
-use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
-use crate::model::{
-    EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser,
-    TokenPurpose, TokenUse, UsedToken, User,
+use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
+use crate::store::{
+    AbuseCounters, CleanupPace, OneTimeTokens, SessionManagement, Store, StoreError,
 };
-use crate::store::{CleanupPace, Store, StoreError};
 use crate::token::{RotationSecret, TokenDigest};
 
 /// Rows per statement of the sweeps that have no pace of their own (one-time tokens, rotation
@@ -81,9 +79,11 @@ impl PgStore {
 #[macro_use]
 mod run;
 
-use run::{Retry, abandon, after_failure};
+use run::Retry;
 
 mod counters;
+mod management;
+mod tokens;
 
 /// A duration as the seconds PostgreSQL multiplies an `INTERVAL '1 second'` by; a negative one
 /// as zero.
@@ -158,143 +158,6 @@ async fn lock_user(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<b
         .await
         .optional()
         .map(|found| found.is_some())
-}
-
-/// Consumes the token (one `DELETE … RETURNING`, after its user's lock) and applies `use_`;
-/// `None`, and the transaction rolled back, when there is nothing to apply it to.
-async fn use_token_in(
-    conn: &mut AsyncPgConnection,
-    digest: &str,
-    purpose: &str,
-    use_: TokenUse<'_>,
-) -> QueryResult<Option<UsedToken>> {
-    let live = one_time_tokens::table
-        .filter(one_time_tokens::token.eq(digest))
-        .filter(one_time_tokens::purpose.eq(purpose))
-        .filter(one_time_tokens::expires_at.gt(diesel::dsl::now));
-    // Whose it is, to lock the user first; the DELETE below still decides who consumes it.
-    let Some(owner) = live
-        .select(one_time_tokens::user_id)
-        .first::<String>(conn)
-        .await
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let Some(before) = users::table
-        .find(&owner)
-        .select(UserRecord::as_select())
-        .for_no_key_update()
-        .first(conn)
-        .await
-        .optional()?
-    else {
-        return Ok(None);
-    };
-    let consumed: Option<(String, Option<String>)> = diesel::delete(live)
-        .returning((one_time_tokens::user_id, one_time_tokens::email))
-        .get_result(conn)
-        .await
-        .optional()?;
-    let Some((user_id, email)) = consumed else {
-        return Ok(None);
-    };
-    let previous_email = before.email.clone();
-    // Links mailed to an address work only while it is the user's.
-    let for_current_address = email.as_deref() == Some(previous_email.as_str());
-    let target = users::table.filter(users::id.eq(&user_id));
-    let updated = match use_ {
-        TokenUse::VerifyEmail => {
-            if !for_current_address {
-                return Err(diesel::result::Error::RollbackTransaction);
-            }
-            diesel::update(target)
-                .set((
-                    users::email_verified.eq(true),
-                    users::updated_at.eq(diesel::dsl::now),
-                ))
-                .returning(UserRecord::as_returning())
-                .get_result(conn)
-                .await?
-        }
-        TokenUse::ResetPassword { password_hash } => {
-            if !for_current_address {
-                return Err(diesel::result::Error::RollbackTransaction);
-            }
-            // The link reached the address: it is verified too.
-            let user = diesel::update(target)
-                .set((
-                    users::password_hash.eq(password_hash),
-                    users::email_verified.eq(true),
-                    users::updated_at.eq(diesel::dsl::now),
-                ))
-                .returning(UserRecord::as_returning())
-                .get_result(conn)
-                .await?;
-            delete_sessions_of(conn, &user_id, None).await?;
-            delete_tokens_of(conn, &user_id).await?;
-            user
-        }
-        TokenUse::ChangeEmail => {
-            let Some(new_email) = email else {
-                return Err(diesel::result::Error::RollbackTransaction);
-            };
-            let user = diesel::update(target)
-                .set((
-                    users::email.eq(new_email),
-                    users::email_verified.eq(true),
-                    users::updated_at.eq(diesel::dsl::now),
-                ))
-                .returning(UserRecord::as_returning())
-                .get_result(conn)
-                .await?;
-            delete_tokens_of(conn, &user_id).await?;
-            user
-        }
-        TokenUse::CancelEmailChange => {
-            if !for_current_address {
-                return Err(diesel::result::Error::RollbackTransaction);
-            }
-            diesel::delete(
-                one_time_tokens::table
-                    .filter(one_time_tokens::user_id.eq(&user_id))
-                    .filter(one_time_tokens::purpose.eq_any([
-                        TokenPurpose::ChangeEmail.as_str(),
-                        TokenPurpose::CancelEmailChange.as_str(),
-                    ])),
-            )
-            .execute(conn)
-            .await?;
-            before
-        }
-    };
-    Ok(Some(UsedToken {
-        user: updated.into(),
-        previous_email,
-    }))
-}
-
-/// Stores `token`, voiding the user's earlier tokens of its purpose; in a transaction that holds
-/// the user's lock.
-async fn insert_token(conn: &mut AsyncPgConnection, token: &OneTimeToken) -> QueryResult<()> {
-    diesel::delete(
-        one_time_tokens::table
-            .filter(one_time_tokens::user_id.eq(&token.user_id))
-            .filter(one_time_tokens::purpose.eq(token.purpose.as_str())),
-    )
-    .execute(conn)
-    .await?;
-    diesel::insert_into(one_time_tokens::table)
-        .values((
-            one_time_tokens::token.eq(token.token.as_str()),
-            one_time_tokens::user_id.eq(&token.user_id),
-            one_time_tokens::purpose.eq(token.purpose.as_str()),
-            one_time_tokens::email.eq(token.email.as_deref()),
-            one_time_tokens::expires_at.eq(token.expires_at),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
 }
 
 /// Deletes every one-time token of `user_id`: the links mailed before an event that should end
@@ -565,142 +428,6 @@ impl Store for PgStore {
         })
     }
 
-    async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
-        if !storable(user_id) {
-            return Ok(Vec::new());
-        }
-        let rows = run!(self, Retry::Idempotent, |conn| async move {
-            sessions::table
-                .filter(sessions::user_id.eq(user_id))
-                .filter(sessions::refresh_expires_at.gt(diesel::dsl::now))
-                .filter(
-                    sessions::absolute_expires_at
-                        .is_null()
-                        .or(sessions::absolute_expires_at.gt(diesel::dsl::now)),
-                )
-                .order((
-                    diesel::dsl::sql::<Nullable<Timestamptz>>(
-                        "COALESCE(sessions.rotated_at, sessions.created_at)",
-                    )
-                    .desc()
-                    .nulls_last(),
-                    sessions::id,
-                ))
-                .select(SessionRow::as_select())
-                .load(conn)
-                .await
-        })?;
-        Ok(rows.into_iter().map(Session::from).collect())
-    }
-
-    async fn delete_user_session(
-        &self,
-        user_id: &str,
-        session_id: &str,
-    ) -> Result<bool, StoreError> {
-        if !storable(user_id) || !storable(session_id) {
-            return Ok(false);
-        }
-        let deleted = run!(self, Retry::Never, |conn| async move {
-            diesel::delete(
-                sessions::table
-                    .filter(sessions::id.eq(session_id))
-                    .filter(sessions::user_id.eq(user_id)),
-            )
-            .execute(conn)
-            .await
-        })?;
-        Ok(deleted > 0)
-    }
-
-    async fn delete_user_sessions(
-        &self,
-        user_id: &str,
-        keep: Option<&str>,
-    ) -> Result<u64, StoreError> {
-        if !storable(user_id) {
-            return Ok(0);
-        }
-        let deleted = run!(self, Retry::Never, |conn| async move {
-            match keep {
-                Some(_) => delete_sessions_of(conn, user_id, keep).await,
-                // Every session ends: the links mailed before end with them.
-                None => {
-                    conn.transaction(async |conn| {
-                        lock_user(conn, user_id).await?;
-                        let deleted = delete_sessions_of(conn, user_id, None).await?;
-                        delete_tokens_of(conn, user_id).await?;
-                        Ok(deleted)
-                    })
-                    .await
-                }
-            }
-        })?;
-        Ok(deleted as u64)
-    }
-
-    async fn evict_sessions(&self, user_id: &str, keep: u32) -> Result<u64, StoreError> {
-        if !storable(user_id) {
-            return Ok(0);
-        }
-        let keep = i64::from(keep);
-        // Oldest use first out: everything past the `keep` most recently used.
-        let deleted = run!(self, Retry::Never, |conn| async move {
-            Prepared(
-                diesel::sql_query(include_str!("evict_sessions.sql"))
-                    .bind::<Varchar, _>(user_id)
-                    .bind::<BigInt, _>(keep),
-            )
-            .execute(conn)
-            .await
-        })?;
-        Ok(deleted as u64)
-    }
-
-    async fn set_password_hash(
-        &self,
-        user_id: &str,
-        expected: &str,
-        password_hash: &str,
-        end: EndSessions<'_>,
-    ) -> Result<bool, StoreError> {
-        check_text("password_hash", password_hash)?;
-        if !storable(user_id) || !storable(expected) {
-            return Ok(false);
-        }
-        run!(self, Retry::Never, |conn| async move {
-            conn.transaction(async |conn| {
-                // Only over the hash that was verified: a reset committed meanwhile stands.
-                let updated = diesel::update(
-                    users::table
-                        .filter(users::id.eq(user_id))
-                        .filter(users::password_hash.eq(expected)),
-                )
-                .set((
-                    users::password_hash.eq(password_hash),
-                    users::updated_at.eq(diesel::dsl::now),
-                ))
-                .execute(conn)
-                .await?;
-                if updated == 0 {
-                    return Ok(false);
-                }
-                match end {
-                    EndSessions::None => {}
-                    EndSessions::AllBut(keep) => {
-                        delete_sessions_of(conn, user_id, Some(keep)).await?;
-                    }
-                    EndSessions::All => {
-                        delete_sessions_of(conn, user_id, None).await?;
-                    }
-                }
-                delete_tokens_of(conn, user_id).await?;
-                Ok(true)
-            })
-            .await
-        })
-    }
-
     async fn replace_password_hash(
         &self,
         user_id: &str,
@@ -741,108 +468,6 @@ impl Store for PgStore {
         Ok(row.map(User::from))
     }
 
-    async fn issue_token(&self, token: &OneTimeToken) -> Result<(), StoreError> {
-        check_text("user_id", &token.user_id)?;
-        if let Some(email) = &token.email {
-            check_text("email", email)?;
-        }
-        run!(self, Retry::Never, |conn| async move {
-            conn.transaction(async |conn| {
-                lock_user(conn, &token.user_id).await?;
-                insert_token(conn, token).await
-            })
-            .await
-        })
-    }
-
-    async fn issue_token_for_session(
-        &self,
-        token: &OneTimeToken,
-        session_id: &str,
-        verified_hash: &str,
-    ) -> Result<bool, StoreError> {
-        check_text("user_id", &token.user_id)?;
-        if let Some(email) = &token.email {
-            check_text("email", email)?;
-        }
-        if !storable(session_id) || !storable(verified_hash) {
-            return Ok(false);
-        }
-        run!(self, Retry::Never, |conn| async move {
-            conn.transaction(async |conn| {
-                // The user's lock, as every writer of its links and sessions takes it first, and
-                // only over the hash that was verified: a reset or change of password committed
-                // since finds nothing.
-                let verified = users::table
-                    .filter(users::id.eq(&token.user_id))
-                    .filter(users::password_hash.eq(verified_hash))
-                    .select(users::id)
-                    .for_no_key_update()
-                    .first::<String>(conn)
-                    .await
-                    .optional()?;
-                if verified.is_none() {
-                    return Ok(false);
-                }
-                // The session still live under that lock: a sign-out everywhere committed since
-                // took it with the user's links.
-                let live = diesel::select(diesel::dsl::exists(
-                    sessions::table
-                        .filter(sessions::id.eq(session_id))
-                        .filter(sessions::user_id.eq(&token.user_id)),
-                ))
-                .get_result::<bool>(conn)
-                .await?;
-                if !live {
-                    return Ok(false);
-                }
-                insert_token(conn, token).await.map(|()| true)
-            })
-            .await
-        })
-    }
-
-    async fn use_token(
-        &self,
-        token: &TokenDigest,
-        use_: TokenUse<'_>,
-    ) -> Result<Option<UsedToken>, StoreError> {
-        if let TokenUse::ResetPassword { password_hash } = use_ {
-            check_text("password_hash", password_hash)?;
-        }
-        let digest = token.as_str();
-        let purpose = use_.purpose().as_str();
-        run!(self, Retry::Never, |conn| async move {
-            match conn
-                .transaction(async |conn| use_token_in(conn, digest, purpose, use_).await)
-                .await
-            {
-                // Rolled back on purpose: nothing to apply the token to.
-                Err(diesel::result::Error::RollbackTransaction) => Ok(None),
-                other => other,
-            }
-        })
-    }
-
-    async fn cleanup_expired_tokens(&self) -> Result<u64, StoreError> {
-        let mut total = 0;
-        loop {
-            // Bounded batches, as the sessions' sweep; deleting expired rows twice is harmless.
-            let deleted = run!(self, Retry::Idempotent, |conn| async move {
-                Prepared(
-                    diesel::sql_query(include_str!("cleanup_expired_tokens.sql"))
-                        .bind::<BigInt, _>(BATCH_SIZE as i64),
-                )
-                .execute(conn)
-                .await
-            })? as u64;
-            total += deleted;
-            if deleted < BATCH_SIZE {
-                return Ok(total);
-            }
-        }
-    }
-
     async fn cleanup_expired_sessions_paced(&self, pace: CleanupPace) -> Result<u64, StoreError> {
         let batch_size = u64::from(pace.batch_size.max(1));
         let limit = batch_size as i64;
@@ -873,24 +498,16 @@ impl Store for PgStore {
         }
     }
 
-    async fn count_request(&self, key: &str, limit: &RateLimit) -> Result<WindowCount, StoreError> {
-        counters::count_request(self, key, limit).await
+    fn session_management(self: Arc<Self>) -> Option<Arc<dyn SessionManagement>> {
+        Some(self)
     }
 
-    async fn begin_sign_in_attempt(
-        &self,
-        email: &EmailDigest,
-        throttle: &SignInThrottle,
-    ) -> Result<SignInAttempt, StoreError> {
-        counters::begin_sign_in_attempt(self, email, throttle).await
+    fn one_time_tokens(self: Arc<Self>) -> Option<Arc<dyn OneTimeTokens>> {
+        Some(self)
     }
 
-    async fn clear_sign_in_failures(&self, email: &EmailDigest) -> Result<bool, StoreError> {
-        counters::clear_sign_in_failures(self, email).await
-    }
-
-    async fn cleanup_rate_limits(&self) -> Result<u64, StoreError> {
-        counters::cleanup_rate_limits(self).await
+    fn abuse_counters(self: Arc<Self>) -> Option<Arc<dyn AbuseCounters>> {
+        Some(self)
     }
 }
 

@@ -226,6 +226,9 @@ async fn a_re_hash_never_undoes_a_password_change_made_during_the_sign_in() {
     let changed = bcrypt::hash("a brand new password", 4).unwrap();
     assert!(
         auth.store()
+            .clone()
+            .session_management()
+            .unwrap()
             .set_password_hash(&go.id, &go.password_hash, &changed, EndSessions::None)
             .await
             .unwrap()

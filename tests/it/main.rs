@@ -5,6 +5,7 @@
 mod auth;
 #[cfg(feature = "bcrypt")]
 mod bcrypt;
+mod capabilities;
 mod copy;
 mod counting;
 mod db;

@@ -263,7 +263,16 @@ async fn expired_malformed_and_other_purpose_tokens_are_one_invalid_token() {
         auth.verify_email(&verification).await,
         Err(AuthError::InvalidToken)
     ));
-    assert_eq!(auth.store().cleanup_expired_tokens().await.unwrap(), 1);
+    assert_eq!(
+        auth.store()
+            .clone()
+            .one_time_tokens()
+            .unwrap()
+            .cleanup_expired_tokens()
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM one_time_tokens").await,
         0

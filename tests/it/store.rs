@@ -13,8 +13,8 @@ use authingo::postgres::PoolConfig;
 use authingo::postgres::SetupError;
 use authingo::token::{RotationSecret, Token, TokenKind};
 use authingo::{
-    CleanupPace, EndSessions, InputReason, OneTimeToken, SessionRotation, Store, StoreError,
-    TokenPurpose,
+    CleanupPace, EndSessions, InputReason, OneTimeToken, OneTimeTokens as _,
+    SessionManagement as _, SessionRotation, Store, StoreError, TokenPurpose,
 };
 use chrono::{Duration, DurationRound as _, TimeDelta, Utc};
 use diesel::QueryableByName;

@@ -3,18 +3,18 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use diesel::pg::Pg;
 use diesel::sql_types::{BigInt, Bool, Double, Integer};
 use diesel::{OptionalExtension as _, Queryable, QueryableByName, deserialize};
-use diesel_async::pooled_connection::PoolableConnection as _;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
-use super::{BATCH_SIZE, PgStore, Retry, abandon, after_failure, seconds};
+use super::{BATCH_SIZE, PgStore, Retry, seconds};
 use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
 use crate::postgres::error::check_text;
 use crate::postgres::fixed::{BeginSignInAttempt, ClearSignInFailures, RateLimitHit};
 use crate::postgres::prepared::Prepared;
-use crate::store::StoreError;
+use crate::store::{AbuseCounters, StoreError};
 
 /// A row of `rate_limit_hit.sql`, read by position.
 #[derive(Queryable)]
@@ -62,100 +62,96 @@ fn int(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-pub(super) async fn count_request(
-    store: &PgStore,
-    key: &str,
-    limit: &RateLimit,
-) -> Result<WindowCount, StoreError> {
-    check_text("key", key)?;
-    // One past the limit is where the count stops: kept below INTEGER's maximum.
-    let max = int(limit.max.min(i32::MAX as u32 - 1));
-    let window = seconds(limit.window);
-    // Not repeated: a repeat after a first run that counted would count the request twice.
-    let row = run!(store, Retry::Never, |conn| async move {
-        RateLimitHit { key, window, max }
-            .get_result::<CountRow>(conn)
+#[async_trait]
+impl AbuseCounters for PgStore {
+    async fn count_request(&self, key: &str, limit: &RateLimit) -> Result<WindowCount, StoreError> {
+        check_text("key", key)?;
+        // One past the limit is where the count stops: kept below INTEGER's maximum.
+        let max = int(limit.max.min(i32::MAX as u32 - 1));
+        let window = seconds(limit.window);
+        // Not repeated: a repeat after a first run that counted would count the request twice.
+        let row = run!(self, Retry::Never, |conn| async move {
+            RateLimitHit { key, window, max }
+                .get_result::<CountRow>(conn)
+                .await
+        })?;
+        Ok(WindowCount {
+            hits: u32::try_from(row.hits).unwrap_or(0),
+            resets_in: duration(row.resets_in_secs),
+        })
+    }
+
+    async fn begin_sign_in_attempt(
+        &self,
+        email: &EmailDigest,
+        throttle: &SignInThrottle,
+    ) -> Result<SignInAttempt, StoreError> {
+        let digest = email.as_str();
+        let (free, lock) = (int(throttle.free_failures), throttle.lock_after.map(int));
+        let (first, max, forget) = (
+            seconds(throttle.first_delay),
+            seconds(throttle.max_delay),
+            seconds(throttle.forget_after),
+        );
+        // A fixed statement, as `rate_limit_hit.sql`: every sign-in runs it.
+        let row = run!(self, Retry::Never, |conn| async move {
+            BeginSignInAttempt {
+                email_digest: digest,
+                free_failures: free,
+                first_delay: first,
+                max_delay: max,
+                lock_after: lock,
+                forget_after: forget,
+            }
+            .get_result::<AttemptRow>(conn)
             .await
-    })?;
-    Ok(WindowCount {
-        hits: u32::try_from(row.hits).unwrap_or(0),
-        resets_in: duration(row.resets_in_secs),
-    })
-}
+            .optional()
+        })?;
+        Ok(match row {
+            Some(row) if row.allowed => SignInAttempt::Allowed,
+            Some(row) if row.locked => SignInAttempt::Locked,
+            Some(row) => SignInAttempt::Throttled {
+                retry_after: duration(row.retry_after_secs),
+            },
+            // Refused, on a row a concurrent attempt made after this statement's snapshot: that
+            // attempt is the one going ahead.
+            None => SignInAttempt::Throttled {
+                retry_after: throttle.first_delay,
+            },
+        })
+    }
 
-pub(super) async fn begin_sign_in_attempt(
-    store: &PgStore,
-    email: &EmailDigest,
-    throttle: &SignInThrottle,
-) -> Result<SignInAttempt, StoreError> {
-    let digest = email.as_str();
-    let (free, lock) = (int(throttle.free_failures), throttle.lock_after.map(int));
-    let (first, max, forget) = (
-        seconds(throttle.first_delay),
-        seconds(throttle.max_delay),
-        seconds(throttle.forget_after),
-    );
-    // A fixed statement, as `rate_limit_hit.sql`: every sign-in runs it.
-    let row = run!(store, Retry::Never, |conn| async move {
-        BeginSignInAttempt {
-            email_digest: digest,
-            free_failures: free,
-            first_delay: first,
-            max_delay: max,
-            lock_after: lock,
-            forget_after: forget,
-        }
-        .get_result::<AttemptRow>(conn)
-        .await
-        .optional()
-    })?;
-    Ok(match row {
-        Some(row) if row.allowed => SignInAttempt::Allowed,
-        Some(row) if row.locked => SignInAttempt::Locked,
-        Some(row) => SignInAttempt::Throttled {
-            retry_after: duration(row.retry_after_secs),
-        },
-        // Refused, on a row a concurrent attempt made after this statement's snapshot: that
-        // attempt is the one going ahead.
-        None => SignInAttempt::Throttled {
-            retry_after: throttle.first_delay,
-        },
-    })
-}
-
-pub(super) async fn clear_sign_in_failures(
-    store: &PgStore,
-    email: &EmailDigest,
-) -> Result<bool, StoreError> {
-    let digest = email.as_str();
-    // Not repeated, as `delete_session`: a repeat after a first run that deleted would say
-    // `false`.
-    let deleted = run!(store, Retry::Never, |conn| async move {
-        ClearSignInFailures {
-            email_digest: digest,
-        }
-        .execute(conn)
-        .await
-    })?;
-    Ok(deleted > 0)
-}
-
-pub(super) async fn cleanup_rate_limits(store: &PgStore) -> Result<u64, StoreError> {
-    let mut total = 0;
-    loop {
-        // A batch deletes only counters past their time: repeating one is harmless.
-        let row = run!(store, Retry::Idempotent, |conn| async move {
-            Prepared(
-                diesel::sql_query(include_str!("../cleanup_rate_limits.sql"))
-                    .bind::<BigInt, _>(BATCH_SIZE as i64),
-            )
-            .get_result::<DeletedRow>(conn)
+    async fn clear_sign_in_failures(&self, email: &EmailDigest) -> Result<bool, StoreError> {
+        let digest = email.as_str();
+        // Not repeated, as `delete_session`: a repeat after a first run that deleted would say
+        // `false`.
+        let deleted = run!(self, Retry::Never, |conn| async move {
+            ClearSignInFailures {
+                email_digest: digest,
+            }
+            .execute(conn)
             .await
         })?;
-        let deleted = u64::try_from(row.deleted).unwrap_or(0);
-        total += deleted;
-        if row.deleted < BATCH_SIZE as i64 {
-            return Ok(total);
+        Ok(deleted > 0)
+    }
+
+    async fn cleanup_rate_limits(&self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            // A batch deletes only counters past their time: repeating one is harmless.
+            let row = run!(self, Retry::Idempotent, |conn| async move {
+                Prepared(
+                    diesel::sql_query(include_str!("../cleanup_rate_limits.sql"))
+                        .bind::<BigInt, _>(BATCH_SIZE as i64),
+                )
+                .get_result::<DeletedRow>(conn)
+                .await
+            })?;
+            let deleted = u64::try_from(row.deleted).unwrap_or(0);
+            total += deleted;
+            if row.deleted < BATCH_SIZE as i64 {
+                return Ok(total);
+            }
         }
     }
 }

@@ -27,19 +27,29 @@ macro_rules! run {
             // A connection the server already closed (seen by the driver, no round trip): drop
             // it, the pool discards it, and take the next. Nothing was sent, so any statement may
             // go on another; the pool holds at most `max_size` such connections.
-            if pooled.is_broken() && stale < $store.pool.state().connections {
+            let broken =
+                diesel_async::pooled_connection::PoolableConnection::is_broken(&mut *pooled);
+            if broken && stale < $store.pool.state().connections {
                 stale += 1;
                 continue;
             }
-            let $conn: &mut AsyncPgConnection = &mut pooled;
+            let $conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
             let Ok(outcome) = tokio::time::timeout($store.statement_timeout, $query).await else {
-                break Err(abandon(&mut pooled, $store.statement_timeout));
+                break Err($crate::postgres::store::run::abandon(
+                    &mut pooled,
+                    $store.statement_timeout,
+                ));
             };
             match outcome {
-                Ok(value) => break Ok::<_, StoreError>(value),
+                Ok(value) => break Ok::<_, $crate::store::StoreError>(value),
                 Err(err) => {
-                    match after_failure(err, &mut pooled, &mut retries, || $store.retries($retry))
-                        .await
+                    match $crate::postgres::store::run::after_failure(
+                        err,
+                        &mut pooled,
+                        &mut retries,
+                        || $store.retries($retry),
+                    )
+                    .await
                     {
                         Some(err) => break Err(err),
                         None => continue,
@@ -67,7 +77,10 @@ impl PgStore {
 /// The statement on `conn` outlived `timeout`: cancels it on the server (in the background,
 /// bounded too, since the server may not answer at all) and marks the connection broken, so that
 /// the pool discards it instead of handing out a connection with a statement still in flight.
-pub(super) fn abandon(conn: &mut AsyncPgConnection, timeout: Duration) -> StoreError {
+pub(in crate::postgres::store) fn abandon(
+    conn: &mut AsyncPgConnection,
+    timeout: Duration,
+) -> StoreError {
     let cancel = conn.cancel_token();
     tokio::spawn(async move {
         // Over TLS when the connection's `sslmode` asked for it (the token carries the mode):
@@ -95,7 +108,7 @@ struct StatementTimedOut(Duration);
 /// A server ending the session (restart, `pg_terminate_backend`) answers the statement in flight
 /// with an error before it closes; that error alone cannot tell a lost connection from a failed
 /// statement, so a one-round-trip probe settles it.
-pub(super) async fn after_failure(
+pub(in crate::postgres::store) async fn after_failure(
     err: diesel::result::Error,
     conn: &mut AsyncPgConnection,
     retries: &mut Option<u32>,

@@ -73,6 +73,9 @@ pub(crate) async fn issue(
 ) -> String {
     let token = Token::generate(TokenKind::OneTime).unwrap();
     auth.store()
+        .clone()
+        .one_time_tokens()
+        .unwrap()
         .issue_token(&OneTimeToken {
             token: token.digest(),
             user_id: user.id.clone(),

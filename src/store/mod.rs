@@ -1,14 +1,23 @@
-//! The storage contract every backend implements, and its error.
+//! The storage contract: [`Store`], the users and sessions every backend keeps, and the
+//! capabilities a backend may add (session management, one-time tokens, abuse counters), each a
+//! trait of its own; and their error.
+
+mod abuse_counters;
+mod management;
+mod one_time_tokens;
+
+use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
 
+pub use abuse_counters::AbuseCounters;
+pub use management::SessionManagement;
+pub use one_time_tokens::OneTimeTokens;
+
 use crate::error::{BoxError, InputReason};
-use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
-use crate::model::{
-    EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser, TokenUse,
-    UsedToken, User,
-};
+use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
 use crate::token::TokenDigest;
 
 /// Why a store operation failed.
@@ -68,12 +77,17 @@ impl Default for CleanupPace {
     }
 }
 
-/// Persistence for the engine: the seven operations of the AuthInGo adapter and the atomic
-/// sign-up write, then what the crate's capabilities need of a store (refresh replays and reuse
-/// detection, session management, compare-and-set password writes, one-time tokens, abuse
-/// counters, the sweeps). Defaults: `create_user_with_session` calls the two inserts in turn
-/// (not atomic), `cleanup_expired_sessions` sweeps at the default pace, and the four counter
-/// methods keep no count (no limit applies); every other method is required.
+/// Persistence for the engine's core: users, and sessions through their whole life (the seven
+/// operations of the AuthInGo adapter, the atomic sign-up write, refresh with replays and reuse
+/// detection, the compare-and-set re-hash at sign-in, the sweep). Every method is required but
+/// [`cleanup_expired_sessions`](Self::cleanup_expired_sessions), which sweeps at the default pace.
+///
+/// What the crate's other capabilities need of a store is a trait of its own, which a store
+/// offers through the matching method here: [`SessionManagement`], [`OneTimeTokens`] and
+/// [`AbuseCounters`]. Those methods default to `None` (the store lacks the capability);
+/// [`Auth::new`](crate::Auth::new) then refuses an option that needs it, and a method that needs
+/// it answers [`AuthError::Unsupported`](crate::AuthError::Unsupported). Nothing falls back to
+/// "allow everything".
 ///
 /// Token arguments are [`TokenDigest`]s: a store never sees a raw token. Implementations are
 /// `Send + Sync` and usable as `Arc<dyn Store>`.
@@ -111,22 +125,16 @@ pub trait Store: Send + Sync {
         verified_hash: &str,
     ) -> Result<bool, StoreError>;
 
-    /// Inserts `user` and its first `session` so that either both are stored or neither is.
-    ///
-    /// The default calls [`create_user`](Self::create_user) then
-    /// [`create_session`](Self::create_session), which is atomic only if the store makes it so;
-    /// a transactional store overrides it.
+    /// Inserts `user` and its first `session` atomically: either both are stored or neither is.
     ///
     /// # Errors
-    /// As for the two methods it stands for.
+    /// [`StoreError::DuplicateEmail`] when a user with the same email exists (then nothing was
+    /// stored); otherwise on database failure.
     async fn create_user_with_session(
         &self,
         user: &User,
         session: &Session,
-    ) -> Result<(), StoreError> {
-        self.create_user(user).await?;
-        self.create_session(session).await
-    }
+    ) -> Result<(), StoreError>;
 
     /// Loads the session whose access-token digest is `token`, with its user, if that access
     /// token has not expired; `Ok(None)` for an unknown or expired token.
@@ -191,59 +199,6 @@ pub trait Store: Send + Sync {
     /// On database failure; batches already cleared stay cleared.
     async fn clear_rotation_secrets(&self, grace: TimeDelta) -> Result<u64, StoreError>;
 
-    /// The user's sessions that can still be used (refresh token unexpired, within the absolute
-    /// lifetime), most recently used first ([`Session::last_used_at`]).
-    ///
-    /// # Errors
-    /// On database failure.
-    async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError>;
-
-    /// Deletes the session `session_id` if it belongs to `user_id`; says whether this call deleted
-    /// one. Another user's session id is treated as unknown: `false`, nothing deleted.
-    ///
-    /// # Errors
-    /// On database failure.
-    async fn delete_user_session(
-        &self,
-        user_id: &str,
-        session_id: &str,
-    ) -> Result<bool, StoreError>;
-
-    /// Deletes every session of `user_id` but `keep`; returns how many went. With `keep` `None`
-    /// (every session ends) the user's one-time tokens go too, in the same transaction: a link
-    /// mailed before a "sign out everywhere" no longer works after it.
-    ///
-    /// # Errors
-    /// On database failure; then nothing was deleted.
-    async fn delete_user_sessions(
-        &self,
-        user_id: &str,
-        keep: Option<&str>,
-    ) -> Result<u64, StoreError>;
-
-    /// Deletes the sessions of `user_id` beyond its `keep` most recently used ones; returns how
-    /// many went.
-    ///
-    /// # Errors
-    /// On database failure.
-    async fn evict_sessions(&self, user_id: &str, keep: u32) -> Result<u64, StoreError>;
-
-    /// Replaces the password hash of `user_id` (and its `updated_at`) with `password_hash` only
-    /// while it is still `expected`, the hash the current password was verified against (a
-    /// compare-and-set), and in the same transaction deletes its sessions as `end` says and every
-    /// one-time token of the user; says whether it did (`false`: no such user, or its password
-    /// changed since `expected` was read, e.g. by a reset, which then stands).
-    ///
-    /// # Errors
-    /// On database failure; then nothing changed.
-    async fn set_password_hash(
-        &self,
-        user_id: &str,
-        expected: &str,
-        password_hash: &str,
-        end: EndSessions<'_>,
-    ) -> Result<bool, StoreError>;
-
     /// Replaces the password hash of `user_id` with `password_hash` only while it is still
     /// `expected` (a compare-and-set), keeping its sessions; says whether it did. A re-hash at
     /// sign-in goes through it, so that it never undoes a password change or reset made since
@@ -264,54 +219,6 @@ pub trait Store: Send + Sync {
     /// On database failure.
     async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
 
-    /// Stores `token`, replacing the user's earlier tokens of the same purpose, in one
-    /// transaction.
-    ///
-    /// # Errors
-    /// On database failure, including an unknown user.
-    async fn issue_token(&self, token: &OneTimeToken) -> Result<(), StoreError>;
-
-    /// Stores `token` as [`issue_token`](Self::issue_token) does, only while the session
-    /// `session_id` of its user exists and the user's password hash is still `verified_hash`
-    /// (the one the request's password was checked against), all in one transaction; says
-    /// whether it did. So a link asked by a session that a reset, a change of password or the
-    /// end of every session ended meanwhile is never issued after the links were deleted.
-    ///
-    /// # Errors
-    /// On database failure, including an unknown user; then nothing was stored.
-    async fn issue_token_for_session(
-        &self,
-        token: &OneTimeToken,
-        session_id: &str,
-        verified_hash: &str,
-    ) -> Result<bool, StoreError>;
-
-    /// Consumes the unexpired token `token` of the purpose `use_` needs and applies `use_`, in
-    /// one transaction: the token is deleted by the statement that reads it, so of concurrent
-    /// calls with one token at most one gets `Some`. `Ok(None)` for an unknown, expired, used or
-    /// other-purpose token (an other-purpose one is left as it is), and for a verification, a
-    /// reset or a cancel link of an address the user no longer has (a token without an address
-    /// included).
-    ///
-    /// A reset (it also marks the address verified, since the link reached it) and a change of
-    /// email delete every other one-time token of the user in the same transaction; a cancel of a
-    /// change of email deletes the user's change-of-email and cancel tokens.
-    ///
-    /// # Errors
-    /// [`StoreError::DuplicateEmail`] when a change of email meets an address taken meanwhile
-    /// (then nothing changed and the token stays); otherwise on database failure.
-    async fn use_token(
-        &self,
-        token: &TokenDigest,
-        use_: TokenUse<'_>,
-    ) -> Result<Option<UsedToken>, StoreError>;
-
-    /// Deletes, in bounded batches, every one-time token past its expiry; returns how many went.
-    ///
-    /// # Errors
-    /// On database failure; batches already deleted stay deleted.
-    async fn cleanup_expired_tokens(&self) -> Result<u64, StoreError>;
-
     /// Deletes, in bounded batches, every session none of whose tokens can still be used (both
     /// expiries past), and returns how many went; paced by [`CleanupPace::default`].
     ///
@@ -330,65 +237,42 @@ pub trait Store: Send + Sync {
     /// On database failure; batches already deleted stay deleted.
     async fn cleanup_expired_sessions_paced(&self, pace: CleanupPace) -> Result<u64, StoreError>;
 
-    /// Counts one request against the rate-limit counter `key` in fixed windows of
-    /// `limit.window`, atomically (concurrent calls from any instance each see the count their own
-    /// request made), and returns the count with it and when the window ends. The caller refuses
-    /// the request when the count is above `limit.max`.
-    ///
-    /// The default keeps no counter: it answers a count of 0, so no rate limit applies.
-    ///
-    /// # Errors
-    /// On database failure.
-    async fn count_request(&self, key: &str, limit: &RateLimit) -> Result<WindowCount, StoreError> {
-        let _ = (key, limit);
-        Ok(WindowCount {
-            hits: 0,
-            resets_in: std::time::Duration::ZERO,
+    /// This store's [`SessionManagement`], if it has that capability (`Some(self)` for a store
+    /// that implements the trait). The default: `None`.
+    fn session_management(self: Arc<Self>) -> Option<Arc<dyn SessionManagement>> {
+        None
+    }
+
+    /// This store's [`OneTimeTokens`], if it has that capability. The default: `None`.
+    fn one_time_tokens(self: Arc<Self>) -> Option<Arc<dyn OneTimeTokens>> {
+        None
+    }
+
+    /// This store's [`AbuseCounters`], if it has that capability. The default: `None`.
+    fn abuse_counters(self: Arc<Self>) -> Option<Arc<dyn AbuseCounters>> {
+        None
+    }
+}
+
+/// A capability a [`Store`] may lack, as [`Auth::new`](crate::Auth::new) and
+/// [`AuthError::Unsupported`](crate::AuthError::Unsupported) name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Capability {
+    /// [`SessionManagement`].
+    SessionManagement,
+    /// [`OneTimeTokens`].
+    OneTimeTokens,
+    /// [`AbuseCounters`].
+    AbuseCounters,
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::SessionManagement => "session management",
+            Self::OneTimeTokens => "one-time tokens",
+            Self::AbuseCounters => "abuse counters",
         })
-    }
-
-    /// Begins a sign-in attempt for the email `email`: atomically, either refuses it
-    /// ([`SignInAttempt::Throttled`], [`SignInAttempt::Locked`]) as `throttle` says of the
-    /// email's consecutive failures, or counts it as one more failure and allows it, so that of
-    /// concurrent attempts past the free ones only one goes ahead. A correct password then calls
-    /// [`clear_sign_in_failures`](Self::clear_sign_in_failures).
-    ///
-    /// The default keeps no count and allows every attempt.
-    ///
-    /// # Errors
-    /// On database failure.
-    async fn begin_sign_in_attempt(
-        &self,
-        email: &EmailDigest,
-        throttle: &SignInThrottle,
-    ) -> Result<SignInAttempt, StoreError> {
-        let _ = (email, throttle);
-        Ok(SignInAttempt::Allowed)
-    }
-
-    /// Clears the failed sign-ins of `email`, a lock included; says whether there were any.
-    /// Called after a correct password, by `Auth::unlock_account`, and by a completed password
-    /// reset.
-    ///
-    /// The default has nothing to clear.
-    ///
-    /// # Errors
-    /// On database failure.
-    async fn clear_sign_in_failures(&self, email: &EmailDigest) -> Result<bool, StoreError> {
-        let _ = email;
-        Ok(false)
-    }
-
-    /// Deletes, in bounded batches, the rate-limit counters whose window has ended and the
-    /// failure counts past their [`SignInThrottle::forget_after`] (never a lock); returns how
-    /// many went. The cleanup loop runs it after
-    /// [`cleanup_expired_sessions`](Self::cleanup_expired_sessions).
-    ///
-    /// The default has nothing to delete.
-    ///
-    /// # Errors
-    /// On database failure; batches already deleted stay deleted.
-    async fn cleanup_rate_limits(&self) -> Result<u64, StoreError> {
-        Ok(0)
     }
 }
