@@ -89,13 +89,21 @@ pub enum EndSessions<'a> {
     All,
 }
 
-/// A session together with the user it belongs to, as a lookup returns them.
+/// A session together with the user it belongs to, as a lookup returns them (and, as
+/// `http::CurrentUser`, what a handler extracts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionWithUser {
     /// The session.
     pub session: Session,
     /// Its user.
     pub user: User,
+}
+
+impl SessionWithUser {
+    /// When the session signed in (not its last refresh): what freshness is measured from.
+    pub fn signed_in_at(&self) -> Option<DateTime<Utc>> {
+        self.session.created_at
+    }
 }
 
 /// A refresh: the new values to write over the session whose refresh token is presented, and how

@@ -90,7 +90,11 @@ impl Auth {
         route: LimitedRoute,
         client: IpAddr,
     ) -> Result<(), AuthError> {
-        let Some(limit) = self.inner.rate_limits.and_then(|limits| limits.of(route)) else {
+        let Some(limit) = self
+            .settings()
+            .rate_limits
+            .and_then(|limits| limits.of(route))
+        else {
             return Ok(());
         };
         self.count(&route.key(client), limit).await
@@ -113,7 +117,7 @@ impl Auth {
         if let Some(client) = client {
             self.check_rate_limit(LimitedRoute::Mail, client).await?;
         }
-        if let Some(limit) = self.inner.rate_limits.and_then(|l| l.mail_per_email) {
+        if let Some(limit) = self.settings().rate_limits.and_then(|l| l.mail_per_email) {
             self.count(&mail_email_key(&EmailDigest::of(&email)), limit)
                 .await?;
         }
@@ -175,7 +179,7 @@ impl Auth {
         if let Some(client) = request.ip_address {
             self.check_rate_limit(LimitedRoute::SignIn, client).await?;
         }
-        let Some(throttle) = self.inner.sign_in_throttle else {
+        let Some(throttle) = self.settings().sign_in_throttle else {
             return Ok(SignInTicket {
                 _admission: admission,
                 counted: None,

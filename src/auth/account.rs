@@ -99,7 +99,7 @@ impl Auth {
             created_at: Some(now),
             updated_at: Some(now),
         };
-        if self.inner.require_email_verification {
+        if self.settings().require_email_verification {
             return Ok(self.sign_up_unverified(user));
         }
         let (session, tokens) = self.new_session(&user.id, now, request)?;
@@ -191,7 +191,7 @@ impl Auth {
         request: &SessionRequest,
     ) -> Result<SignedIn, AuthError> {
         let email = input::email(email)?;
-        input::password(password, 0, self.inner.max_password_bytes)?;
+        input::password(password, 0, self.settings().max_password_bytes)?;
         // Throttled, locked or busy: refused here, before any password work.
         let ticket = self.admit_sign_in(&email, request).await?;
 
@@ -214,7 +214,7 @@ impl Auth {
         if !matches {
             return Err(AuthError::InvalidCredentials);
         }
-        if self.inner.require_email_verification && !user.email_verified {
+        if self.settings().require_email_verification && !user.email_verified {
             // Answered as a wrong password, and counted as one: a stranger who signed the
             // address up with a password of their choosing would otherwise learn from this
             // answer (or from the throttle it clears) that the address had no account. The
@@ -239,7 +239,7 @@ impl Auth {
             tracing::info!("password changed during the sign-in; no session opened");
             return Err(AuthError::InvalidCredentials);
         }
-        if let Some(cap) = self.inner.max_sessions_per_user {
+        if let Some(cap) = self.settings().max_sessions_per_user {
             let evicted = self.management()?.evict_sessions(&user.id, cap).await?;
             if evicted > 0 {
                 tracing::info!(evicted, "least recently used sessions ended by the cap");

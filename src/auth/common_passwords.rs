@@ -62,10 +62,10 @@ impl Auth {
     pub fn check_new_password(&self, password: &str) -> Result<(), AuthError> {
         input::password(
             password,
-            self.inner.min_password_chars,
-            self.inner.max_password_bytes,
+            self.settings().min_password_chars,
+            self.settings().max_password_bytes,
         )?;
-        if self.inner.reject_common_passwords && is_common_password(password) {
+        if self.settings().reject_common_passwords && is_common_password(password) {
             return Err(AuthError::InvalidInput {
                 field: "password",
                 reason: InputReason::TooCommon,

@@ -40,7 +40,7 @@ impl Auth {
     ) -> Result<(), AuthError> {
         self.require_fresh(&current.session)?;
         let new_email = input::email(new_email).map_err(|err| err.for_field("new_email"))?;
-        input::password(current_password, 0, self.inner.max_password_bytes)
+        input::password(current_password, 0, self.settings().max_password_bytes)
             .map_err(|err| err.for_field("current_password"))?;
         self.check_current_password(current, current_password)
             .await?;
@@ -60,7 +60,7 @@ impl Auth {
         let token = self
             .issue_token_for(current, TokenPurpose::ChangeEmail, &new_email)
             .await?;
-        let ttl = self.inner.verification_token_ttl;
+        let ttl = self.settings().verification_token_ttl;
         let cancel_link = self.link("cancel-email-change", &cancel);
         self.mail(messages::email_change_asked(
             current.user.email.clone(),
@@ -119,7 +119,7 @@ impl Auth {
                     user_id: current.user.id.clone(),
                     purpose,
                     email: Some(email.to_owned()),
-                    expires_at: Utc::now() + self.inner.verification_token_ttl,
+                    expires_at: Utc::now() + self.settings().verification_token_ttl,
                 },
                 &current.session.id,
                 &current.user.password_hash,

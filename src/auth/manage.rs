@@ -82,7 +82,7 @@ impl Auth {
     pub fn is_fresh(&self, session: &Session) -> bool {
         session
             .created_at
-            .is_some_and(|signed_in| Utc::now() - signed_in < self.inner.fresh_age)
+            .is_some_and(|signed_in| Utc::now() - signed_in < self.settings().fresh_age)
     }
 
     /// `Ok` for a fresh session (see [`is_fresh`](Self::is_fresh)).
@@ -122,7 +122,7 @@ impl Auth {
     ) -> Result<(), AuthError> {
         self.require_fresh(&current.session)?;
         self.check_new_password(new_password)?;
-        input::password(current_password, 0, self.inner.max_password_bytes).map_err(
+        input::password(current_password, 0, self.settings().max_password_bytes).map_err(
             |err| match err {
                 AuthError::InvalidInput { reason, .. } => AuthError::InvalidInput {
                     field: "current_password",

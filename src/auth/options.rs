@@ -4,12 +4,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::TimeDelta;
+
 use crate::limits::{RateLimits, SignInThrottle};
 use crate::mail::{DevMailer, Mailer};
 use crate::password::{Argon2Params, PasswordHasher};
-use crate::store::{CleanupPace, Store};
+use crate::store::{Capability, CleanupPace, Store};
 
-use super::HttpOptions;
+use super::{HttpOptions, abuse};
 
 const DAY: u64 = 24 * 60 * 60;
 
@@ -363,6 +365,154 @@ impl Options {
         self.http = http;
         self
     }
+}
+
+/// The options, checked by [`Options::validate`]: what the engine reads of them on each request.
+#[derive(Debug, Clone)]
+pub(super) struct Settings {
+    pub(super) access_ttl: TimeDelta,
+    pub(super) refresh_ttl: TimeDelta,
+    pub(super) max_session_lifetime: Option<TimeDelta>,
+    pub(super) short_session_lifetime: TimeDelta,
+    pub(super) refresh_reuse_grace: TimeDelta,
+    pub(super) fresh_age: TimeDelta,
+    pub(super) max_sessions_per_user: Option<u32>,
+    pub(super) reset_token_ttl: TimeDelta,
+    pub(super) verification_token_ttl: TimeDelta,
+    pub(super) require_email_verification: bool,
+    pub(super) min_password_chars: usize,
+    pub(super) max_password_bytes: usize,
+    pub(super) rate_limits: Option<RateLimits>,
+    pub(super) sign_in_throttle: Option<SignInThrottle>,
+    pub(super) reject_common_passwords: bool,
+    pub(super) http: HttpOptions,
+}
+
+impl Options {
+    /// Every check [`Auth::new`](super::Auth::new) makes of the options, in one place: bounds,
+    /// durations, and the store capabilities the options need.
+    pub(super) fn validate(&self) -> Result<Settings, ConfigError> {
+        let access_ttl = ttl("access_ttl", self.access_ttl)?;
+        let refresh_ttl = ttl("refresh_ttl", self.refresh_ttl)?;
+        if refresh_ttl < access_ttl {
+            return Err(ConfigError::RefreshShorterThanAccess {
+                access: self.access_ttl,
+                refresh: self.refresh_ttl,
+            });
+        }
+        let max_session_lifetime = self
+            .max_session_lifetime
+            .map(|lifetime| ttl("max_session_lifetime", lifetime))
+            .transpose()?;
+        const HOUR: Duration = Duration::from_secs(60 * 60);
+        if self.refresh_reuse_grace > HOUR {
+            return Err(ConfigError::Bounds(
+                "refresh_reuse_grace must be at most one hour",
+            ));
+        }
+        let refresh_reuse_grace = TimeDelta::from_std(self.refresh_reuse_grace)
+            .map_err(|_| ConfigError::Duration("refresh_reuse_grace"))?;
+        if self.max_sessions_per_user == Some(0) {
+            return Err(ConfigError::Bounds(
+                "max_sessions_per_user must be at least 1",
+            ));
+        }
+        if !(self.cleanup_pace.pause_ratio.is_finite()
+            && (0.0..=1000.0).contains(&self.cleanup_pace.pause_ratio))
+        {
+            return Err(ConfigError::Bounds(
+                "cleanup_pace's pause_ratio must be between 0 and 1000",
+            ));
+        }
+        if !(1..=100_000).contains(&self.cleanup_pace.batch_size) {
+            return Err(ConfigError::Bounds(
+                "cleanup_pace's batch_size must be between 1 and 100000",
+            ));
+        }
+        if self.max_concurrent_hashes == 0 {
+            return Err(ConfigError::Bounds(
+                "max_concurrent_hashes must be at least 1",
+            ));
+        }
+        if self.min_password_chars > self.max_password_bytes {
+            return Err(ConfigError::Bounds(
+                "the password minimum is above its maximum",
+            ));
+        }
+        if let Some(interval) = self.cleanup_interval {
+            ttl("cleanup_interval", interval)?;
+            ttl("cleanup_timeout", self.cleanup_timeout)?;
+        }
+        self.http.check()?;
+        abuse::check(self.rate_limits.as_ref(), self.sign_in_throttle.as_ref())?;
+        self.check_capabilities()?;
+        Ok(Settings {
+            access_ttl,
+            refresh_ttl,
+            max_session_lifetime,
+            short_session_lifetime: ttl("short_session_lifetime", self.short_session_lifetime)?,
+            refresh_reuse_grace,
+            fresh_age: ttl("fresh_age", self.fresh_age)?,
+            max_sessions_per_user: self.max_sessions_per_user,
+            reset_token_ttl: ttl("reset_token_ttl", self.reset_token_ttl)?,
+            verification_token_ttl: ttl("verification_token_ttl", self.verification_token_ttl)?,
+            require_email_verification: self.require_email_verification,
+            min_password_chars: self.min_password_chars,
+            max_password_bytes: self.max_password_bytes,
+            rate_limits: self.rate_limits,
+            sign_in_throttle: self.sign_in_throttle,
+            reject_common_passwords: self.reject_common_passwords,
+            http: self.http.clone(),
+        })
+    }
+
+    /// Refuses an option whose store capability is missing: nothing falls back to "allow
+    /// everything".
+    fn check_capabilities(&self) -> Result<(), ConfigError> {
+        let store = &self.store;
+        let needs = [
+            (
+                "max_sessions_per_user",
+                self.max_sessions_per_user.is_some(),
+                Capability::SessionManagement,
+            ),
+            (
+                "require_email_verification",
+                self.require_email_verification,
+                Capability::OneTimeTokens,
+            ),
+            (
+                "rate_limits",
+                self.rate_limits.is_some(),
+                Capability::AbuseCounters,
+            ),
+            (
+                "sign_in_throttle",
+                self.sign_in_throttle.is_some(),
+                Capability::AbuseCounters,
+            ),
+        ];
+        let offered = |capability| match capability {
+            Capability::SessionManagement => store.clone().session_management().is_some(),
+            Capability::OneTimeTokens => store.clone().one_time_tokens().is_some(),
+            Capability::AbuseCounters => store.clone().abuse_counters().is_some(),
+        };
+        match needs
+            .into_iter()
+            .find(|&(_, on, capability)| on && !offered(capability))
+        {
+            Some((option, _, capability)) => Err(ConfigError::Unsupported { option, capability }),
+            None => Ok(()),
+        }
+    }
+}
+
+fn ttl(name: &'static str, value: Duration) -> Result<TimeDelta, ConfigError> {
+    const HUNDRED_YEARS: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    if value.is_zero() || value > HUNDRED_YEARS {
+        return Err(ConfigError::Duration(name));
+    }
+    TimeDelta::from_std(value).map_err(|_| ConfigError::Duration(name))
 }
 
 /// A setting [`Auth::new`](super::Auth::new) refuses.

@@ -188,7 +188,7 @@ impl Auth {
         self.mail(messages::reset_password(
             user.email,
             link,
-            self.inner.reset_token_ttl,
+            self.settings().reset_token_ttl,
         ));
         Ok(())
     }
@@ -256,7 +256,7 @@ impl Auth {
     /// The mail that asks `email` to verify itself with `token`.
     pub(super) fn verification_message(&self, email: &str, token: &Token) -> Message {
         let link = self.link("verify-email", token);
-        messages::verify_address(email, link, self.inner.verification_token_ttl)
+        messages::verify_address(email, link, self.settings().verification_token_ttl)
     }
 
     /// Makes and stores a token of `purpose` for `user`, voiding its earlier ones of that
@@ -269,8 +269,8 @@ impl Auth {
     ) -> Result<Token, AuthError> {
         let token = Token::generate(TokenKind::OneTime).map_err(internal)?;
         let ttl = match purpose {
-            TokenPurpose::ResetPassword => self.inner.reset_token_ttl,
-            _ => self.inner.verification_token_ttl,
+            TokenPurpose::ResetPassword => self.settings().reset_token_ttl,
+            _ => self.settings().verification_token_ttl,
         };
         self.tokens()?
             .issue_token(&OneTimeToken {
@@ -287,7 +287,7 @@ impl Auth {
     pub(super) fn link(&self, page: &str, token: &Token) -> String {
         format!(
             "{}/{page}?token={}",
-            self.inner.http.app_url,
+            self.settings().http.app_url,
             token.expose()
         )
     }

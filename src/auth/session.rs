@@ -144,11 +144,11 @@ impl Auth {
         let rotation = SessionRotation {
             token: access.digest(),
             refresh_token: refresh.digest(),
-            expires_at: now + self.inner.access_ttl,
-            refresh_expires_at: now + self.inner.refresh_ttl,
+            expires_at: now + self.settings().access_ttl,
+            refresh_expires_at: now + self.settings().refresh_ttl,
             secret,
-            max_lifetime: self.inner.max_session_lifetime,
-            reuse_grace: self.inner.refresh_reuse_grace,
+            max_lifetime: self.settings().max_session_lifetime,
+            reuse_grace: self.settings().refresh_reuse_grace,
             family: presented.family(),
         };
         let (found, access, refresh) = match self
@@ -220,7 +220,7 @@ impl Auth {
             }
             // Perhaps replaced by a rotation that committed while this request was on its way.
             return Ok(store
-                .delete_rotated_session(&digest, self.inner.refresh_reuse_grace)
+                .delete_rotated_session(&digest, self.settings().refresh_reuse_grace)
                 .await?);
         }
         match Token::parse(token, TokenKind::Refresh) {
@@ -238,16 +238,16 @@ impl Auth {
         now: DateTime<Utc>,
         request: &SessionRequest,
     ) -> Result<(Session, IssuedTokens), AuthError> {
-        let inner = &self.inner;
+        let settings = self.settings();
         let persistent = request.remember_me;
         let lifetime = if persistent {
-            inner.max_session_lifetime
+            settings.max_session_lifetime
         } else {
             Some(
-                inner
+                settings
                     .max_session_lifetime
-                    .map_or(inner.short_session_lifetime, |max| {
-                        max.min(inner.short_session_lifetime)
+                    .map_or(settings.short_session_lifetime, |max| {
+                        max.min(settings.short_session_lifetime)
                     }),
             )
         };
@@ -255,9 +255,9 @@ impl Auth {
         let capped = |at: DateTime<Utc>| absolute_expires_at.map_or(at, |cap| at.min(cap));
         let tokens = IssuedTokens {
             access_token: Token::generate(TokenKind::Access).map_err(internal)?,
-            access_expires_at: capped(now + inner.access_ttl),
+            access_expires_at: capped(now + settings.access_ttl),
             refresh_token: Token::generate(TokenKind::Refresh).map_err(internal)?,
-            refresh_expires_at: capped(now + inner.refresh_ttl),
+            refresh_expires_at: capped(now + settings.refresh_ttl),
             issued_at: now,
             persistent,
         };

@@ -14,7 +14,7 @@ use serde_json::{Map, Number, Value};
 use super::cookies::RequestCookies;
 use super::error::ApiError;
 use crate::auth::{Auth, AuthError};
-use crate::model::{Session, SessionWithUser, User};
+use crate::model::SessionWithUser;
 
 /// The anti-CSRF header every request from the client carries: browsers do not let another
 /// site's page add it without a CORS preflight.
@@ -177,42 +177,13 @@ impl<'de> Visitor<'de> for CheckedValue<'_> {
     }
 }
 
-/// The signed-in user and their session, for a handler that requires one.
+/// The signed-in user and their session, for a handler that requires one: the engine's
+/// [`SessionWithUser`], as an extractor.
 ///
 /// Extracting it enforces `X-Authingo-Client: true` (403) and a valid session cookie (401),
 /// unless [`RequireAuth`](super::RequireAuthLayer) already did for this request. The router's
 /// state must give an [`Auth`] (`Auth: FromRef<S>`).
-#[derive(Debug, Clone)]
-pub struct CurrentUser {
-    /// The account.
-    pub user: User,
-    /// The session the request came with.
-    pub session: Session,
-}
-
-impl CurrentUser {
-    /// When the session signed in (not its last refresh): what freshness is measured from.
-    pub fn signed_in_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.session.created_at
-    }
-
-    /// The user and session, as the engine's session methods take them.
-    pub fn to_session_with_user(&self) -> SessionWithUser {
-        SessionWithUser {
-            session: self.session.clone(),
-            user: self.user.clone(),
-        }
-    }
-}
-
-impl From<SessionWithUser> for CurrentUser {
-    fn from(found: SessionWithUser) -> Self {
-        Self {
-            user: found.user,
-            session: found.session,
-        }
-    }
-}
+pub type CurrentUser = SessionWithUser;
 
 /// Checks a request's header and session cookie.
 pub(crate) async fn authenticate(auth: &Auth, parts: &Parts) -> Result<CurrentUser, ApiError> {
@@ -225,11 +196,10 @@ pub(crate) async fn authenticate(auth: &Auth, parts: &Parts) -> Result<CurrentUs
         .ok_or(ApiError::NoSession)?;
     auth.get_session(token)
         .await?
-        .map(CurrentUser::from)
         .ok_or(ApiError::Auth(AuthError::InvalidSession))
 }
 
-impl<S> FromRequestParts<S> for CurrentUser
+impl<S> FromRequestParts<S> for SessionWithUser
 where
     Auth: FromRef<S>,
     S: Send + Sync,
@@ -249,7 +219,7 @@ where
 /// `Option<CurrentUser>` as an extractor: `None` for a request without the header, without a
 /// cookie, or with an unknown or expired session. A store failure is still an error (503), not
 /// an anonymous request.
-impl<S> OptionalFromRequestParts<S> for CurrentUser
+impl<S> OptionalFromRequestParts<S> for SessionWithUser
 where
     Auth: FromRef<S>,
     S: Send + Sync,

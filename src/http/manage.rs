@@ -56,9 +56,7 @@ pub(crate) async fn revoke_others(
     State(auth): State<Auth>,
     current: CurrentUser,
 ) -> Result<Response, ApiError> {
-    let revoked = auth
-        .revoke_other_sessions(&current.to_session_with_user())
-        .await?;
+    let revoked = auth.revoke_other_sessions(&current).await?;
     Ok(Json(RevokedBody { revoked }).into_response())
 }
 
@@ -69,8 +67,7 @@ pub(crate) async fn sign_out_everywhere(
     mount: Mount,
     FreshUser(current): FreshUser,
 ) -> Result<Response, ApiError> {
-    auth.revoke_all_sessions(&current.to_session_with_user())
-        .await?;
+    auth.revoke_all_sessions(&current).await?;
     Ok((
         mount.cookies(&auth).expire(),
         Json(SuccessBody { success: true }),
@@ -99,7 +96,7 @@ pub(crate) async fn change_password(
     ApiJson(body): ApiJson<ChangePasswordBody>,
 ) -> Result<Response, ApiError> {
     auth.change_password(
-        &current.to_session_with_user(),
+        &current,
         &body.current_password,
         &body.new_password,
         body.revoke_other_sessions,

@@ -109,12 +109,8 @@ pub(crate) async fn change_email(
     FreshUser(current): FreshUser,
     ApiJson(body): ApiJson<NewEmailBody>,
 ) -> Result<Response, ApiError> {
-    auth.request_email_change(
-        &current.to_session_with_user(),
-        &body.current_password,
-        &body.new_email,
-    )
-    .await?;
+    auth.request_email_change(&current, &body.current_password, &body.new_email)
+        .await?;
     Ok(success())
 }
 
