@@ -8,7 +8,7 @@ use std::error::Error;
 use std::time::Duration;
 
 use authingo::postgres::{self, PgStore};
-use authingo::{Auth, Options, Store as _};
+use authingo::{Auth, Options, RequestContext, Store as _};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -36,8 +36,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         chrono::Utc::now().timestamp_micros()
     );
     let signed_up = auth
-        .sign_up(&email, "correct horse battery staple", "Quick Start")
-        .await?;
+        .sign_up(
+            &email,
+            "correct horse battery staple",
+            "Quick Start",
+            &RequestContext::default(),
+        )
+        .await?
+        .signed_in()?;
     println!(
         "created user {} and session {} (access token valid until {})",
         signed_up.user.id, signed_up.session.id, signed_up.tokens.access_expires_at
@@ -54,7 +60,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     );
 
     let refreshed = auth
-        .refresh(signed_up.tokens.refresh_token.expose())
+        .refresh(
+            signed_up.tokens.refresh_token.expose(),
+            &RequestContext::default(),
+        )
         .await?;
     println!(
         "refreshed: new access token valid until {}; the old one is {}",

@@ -14,7 +14,10 @@ pub mod postgres;
 pub mod store;
 pub mod token;
 
-pub use auth::{Auth, AuthError, ConfigError, HttpOptions, IssuedTokens, Options, SignedIn};
+pub use auth::{
+    Auth, AuthError, ConfigError, HttpOptions, IssuedTokens, Options, RequestContext, SignUp,
+    SignedIn,
+};
 pub use error::{BoxError, InputReason};
 pub use limits::{RateLimit, RateLimits, SignInThrottle};
 pub use model::{

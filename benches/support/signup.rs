@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use authingo::auth::{SessionRequest, SignUp};
+use authingo::auth::{RequestContext, SignUp};
 use authingo::postgres::{PgStore, PoolConfig, connect_with};
 use authingo::{Auth, Options as AuthOptions};
 use serde_json::{Value, json};
@@ -62,7 +62,7 @@ pub(crate) async fn run(url: &str, options: &Options) -> Result<SignupReport> {
     auth.ready().await?;
     let mut runner = Runner {
         auth,
-        request: SessionRequest::default(),
+        request: RequestContext::default(),
         next: 0,
     };
     runner.sign_up(Side::New, TAKEN).await?;
@@ -88,7 +88,7 @@ pub(crate) async fn run(url: &str, options: &Options) -> Result<SignupReport> {
 
 struct Runner {
     auth: Auth,
-    request: SessionRequest,
+    request: RequestContext,
     /// Numbers the new addresses.
     next: u64,
 }
@@ -123,7 +123,7 @@ impl Runner {
     async fn sign_up(&self, side: Side, email: &str) -> Result<()> {
         let outcome = self
             .auth
-            .sign_up_with(email, PASSWORD, "Bench", &self.request)
+            .sign_up(email, PASSWORD, "Bench", &self.request)
             .await?;
         if !matches!(outcome, SignUp::VerificationSent) {
             return Err("sign-up with verification required opened a session".into());

@@ -7,6 +7,7 @@
 //! session `k` has the raw access token `h` followed by `k` in 42 digits (43 characters of the
 //! URL-safe alphabet, which `Token::parse` accepts), stored as its SHA-256 digest.
 
+use authingo::{RequestContext, SignUp};
 use std::future::Future;
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -72,8 +73,14 @@ pub(crate) async fn sign_up(auth: &Auth, count: usize) -> Result<Vec<(String, St
     for n in 0..count {
         let email = format!("signin{n}@bench.example");
         let password = format!("correct horse battery {n}");
-        auth.sign_up(&email, &password, &format!("Sign-in {n}"))
-            .await?;
+        auth.sign_up(
+            &email,
+            &password,
+            &format!("Sign-in {n}"),
+            &RequestContext::default(),
+        )
+        .await
+        .and_then(SignUp::signed_in)?;
         accounts.push((email, password));
     }
     Ok(accounts)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::hashing::Admission;
 use super::options::ConfigError;
-use super::session::SessionRequest;
+use super::session::RequestContext;
 use super::{Auth, AuthError, input};
 use crate::limits::{
     EmailDigest, LimitedRoute, RateLimit, RateLimits, SignInAttempt, SignInThrottle, mail_email_key,
@@ -77,10 +77,9 @@ impl SignInTicket {
 
 impl Auth {
     /// Counts one request of `client` against the rate limit of `route`
-    /// ([`Options::rate_limits`](super::Options::rate_limits)). Sign-up and sign-in call it
-    /// themselves with the address of their [`SessionRequest`]; `Auth::refresh` has no client,
-    /// so the refresh route calls it first, and so should an application calling `refresh`
-    /// itself for a client it knows.
+    /// ([`Options::rate_limits`](super::Options::rate_limits)). Sign-up, sign-in and refresh
+    /// call it themselves with the address of their [`RequestContext`]; it is public for an
+    /// application's own routes.
     ///
     /// # Errors
     /// [`AuthError::TooManyRequests`] over the limit; [`AuthError::Unavailable`] or
@@ -173,7 +172,7 @@ impl Auth {
     pub(super) async fn admit_sign_in(
         &self,
         email: &str,
-        request: &SessionRequest,
+        request: &RequestContext,
     ) -> Result<SignInTicket, AuthError> {
         let admission = self.inner.hashing.admit()?;
         if let Some(client) = request.ip_address {

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use tracing::{Instrument as _, instrument};
 
-use super::session::{SessionRequest, SignedIn};
+use super::session::{RequestContext, SignedIn};
 use super::{Auth, AuthError, input, internal};
 use crate::limits::LimitedRoute;
 use crate::mail::messages;
@@ -34,9 +34,27 @@ pub enum SignUp {
     VerificationSent,
 }
 
+impl SignUp {
+    /// The session a sign-up opened; [`AuthError::EmailNotVerified`] for
+    /// [`VerificationSent`](Self::VerificationSent), where no session opens until the address is
+    /// verified.
+    ///
+    /// # Errors
+    /// [`AuthError::EmailNotVerified`], as said.
+    pub fn signed_in(self) -> Result<SignedIn, AuthError> {
+        match self {
+            Self::SignedIn(signed_in) => Ok(signed_in),
+            Self::VerificationSent => Err(AuthError::EmailNotVerified),
+        }
+    }
+}
+
 impl Auth {
-    /// Makes an account and its first session, written together; the session is remembered
-    /// (see [`sign_up_with`](Self::sign_up_with)).
+    /// Makes an account and its first session, written together. `context` says whether the
+    /// session is remembered (if not, it lives at most
+    /// [`Options::short_session_lifetime`](super::Options::short_session_lifetime) and its
+    /// cookies end with the browser session), and gives the client's user agent and address,
+    /// which the user sees in their list of sessions and the sign-up rate limit counts.
     ///
     /// # Errors
     /// [`AuthError::InvalidInput`] for a bad email, password (a common one too) or name
@@ -45,45 +63,21 @@ impl Auth {
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`]. With
     /// [`Options::require_email_verification`](super::Options::require_email_verification) on,
     /// never [`AuthError::EmailTaken`], and no store error from writing the account (see
-    /// [`SignUp::VerificationSent`]); [`AuthError::EmailNotVerified`] once the work is done (use
-    /// [`sign_up_with`](Self::sign_up_with) there).
+    /// [`SignUp::VerificationSent`]).
+    #[instrument(skip_all, fields(user.id, session.id))]
     pub async fn sign_up(
         &self,
         email: &str,
         password: &str,
         name: &str,
-    ) -> Result<SignedIn, AuthError> {
-        match self
-            .sign_up_with(email, password, name, &SessionRequest::default())
-            .await?
-        {
-            SignUp::SignedIn(signed_in) => Ok(signed_in),
-            SignUp::VerificationSent => Err(AuthError::EmailNotVerified),
-        }
-    }
-
-    /// [`sign_up`](Self::sign_up), with what is known of the session: whether it is remembered
-    /// (if not, it lives at most
-    /// [`Options::short_session_lifetime`](super::Options::short_session_lifetime) and its
-    /// cookies end with the browser session) and the client's user agent and address, which the
-    /// user sees in their list of sessions.
-    ///
-    /// # Errors
-    /// As for [`sign_up`](Self::sign_up).
-    #[instrument(skip_all, fields(user.id, session.id))]
-    pub async fn sign_up_with(
-        &self,
-        email: &str,
-        password: &str,
-        name: &str,
-        request: &SessionRequest,
+        context: &RequestContext,
     ) -> Result<SignUp, AuthError> {
         let email = input::email(email)?;
         self.check_new_password(password)?;
         let name = input::name(name)?;
         // Shed first: a full queue refuses without any database work.
         let admission = self.admit_hashing()?;
-        if let Some(client) = request.ip_address {
+        if let Some(client) = context.ip_address {
             self.check_rate_limit(LimitedRoute::SignUp, client).await?;
         }
 
@@ -102,7 +96,7 @@ impl Auth {
         if self.settings().require_email_verification {
             return Ok(self.sign_up_unverified(user));
         }
-        let (session, tokens) = self.new_session(&user.id, now, request)?;
+        let (session, tokens) = self.new_session(&user.id, now, context)?;
         tracing::Span::current()
             .record("user.id", &user.id)
             .record("session.id", &session.id);
@@ -153,8 +147,10 @@ impl Auth {
         SignUp::VerificationSent
     }
 
-    /// Checks an email and password and opens a remembered session (see
-    /// [`sign_in_with`](Self::sign_in_with)).
+    /// Checks an email and password and opens a session, remembered or not as `context` says
+    /// (see [`sign_up`](Self::sign_up)). With
+    /// [`Options::max_sessions_per_user`](super::Options::max_sessions_per_user) set, the user's
+    /// least recently used sessions beyond it end.
     ///
     /// An unknown email costs one password verification too (against a fixed dummy hash) and
     /// gives the same error as a wrong password.
@@ -171,29 +167,17 @@ impl Auth {
     /// [`AuthError::TooManyRequests`] over the client's rate limit or during the email's back-off;
     /// [`AuthError::AccountLocked`]; [`AuthError::Busy`] when the hashing queue is full;
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignedIn, AuthError> {
-        self.sign_in_with(email, password, &SessionRequest::default())
-            .await
-    }
-
-    /// [`sign_in`](Self::sign_in), with what is known of the session (see
-    /// [`sign_up_with`](Self::sign_up_with)). With
-    /// [`Options::max_sessions_per_user`](super::Options::max_sessions_per_user) set, the user's
-    /// least recently used sessions beyond it end.
-    ///
-    /// # Errors
-    /// As for [`sign_in`](Self::sign_in).
     #[instrument(skip_all, fields(user.id, session.id))]
-    pub async fn sign_in_with(
+    pub async fn sign_in(
         &self,
         email: &str,
         password: &str,
-        request: &SessionRequest,
+        context: &RequestContext,
     ) -> Result<SignedIn, AuthError> {
         let email = input::email(email)?;
         input::password(password, 0, self.settings().max_password_bytes)?;
         // Throttled, locked or busy: refused here, before any password work.
-        let ticket = self.admit_sign_in(&email, request).await?;
+        let ticket = self.admit_sign_in(&email, context).await?;
 
         let hashing = &self.inner.hashing;
         let Some(user) = self.inner.store.get_user_by_email(&email).await? else {
@@ -224,7 +208,7 @@ impl Auth {
         }
         ticket.succeeded(self).await?;
         let user = self.upgrade_password_hash(user, password).await;
-        let (session, tokens) = self.new_session(&user.id, Utc::now(), request)?;
+        let (session, tokens) = self.new_session(&user.id, Utc::now(), context)?;
         tracing::Span::current()
             .record("user.id", &user.id)
             .record("session.id", &session.id);

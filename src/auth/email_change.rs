@@ -5,7 +5,7 @@ use chrono::Utc;
 use tracing::instrument;
 
 use super::recovery::one_time;
-use super::session::SessionRequest;
+use super::session::RequestContext;
 use super::{Auth, AuthError, input, internal};
 use crate::mail::messages;
 use crate::model::{OneTimeToken, SessionWithUser, TokenPurpose, TokenUse, User};
@@ -82,7 +82,7 @@ impl Auth {
         password: &str,
     ) -> Result<(), AuthError> {
         let ticket = self
-            .admit_sign_in(&current.user.email, &SessionRequest::default())
+            .admit_sign_in(&current.user.email, &RequestContext::default())
             .await?;
         let matches = match self
             .inner

@@ -31,7 +31,7 @@ pub use http_options::HttpOptions;
 pub use options::{ConfigError, Options};
 
 use self::options::Settings;
-pub use session::{IssuedTokens, SessionRequest, SignedIn};
+pub use session::{IssuedTokens, RequestContext, SignedIn};
 
 use self::cleanup::Cleanup;
 use self::hashing::Hashing;

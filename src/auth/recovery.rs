@@ -9,7 +9,7 @@
 use chrono::Utc;
 use tracing::instrument;
 
-use super::{Auth, AuthError, input, internal};
+use super::{Auth, AuthError, RequestContext, input, internal};
 use crate::limits::EmailDigest;
 use crate::mail::{Message, messages};
 use crate::model::{OneTimeToken, TokenPurpose, TokenUse, User};
@@ -64,24 +64,17 @@ impl Auth {
     /// # Errors
     /// [`AuthError::InvalidInput`] for a malformed address (the same for any address);
     /// [`AuthError::TooManyRequests`] past the mail limit of the address (counted whether or not
-    /// it has an account); [`AuthError::Unavailable`] or [`AuthError::Internal`].
-    pub async fn resend_verification(&self, email: &str) -> Result<(), AuthError> {
-        self.resend_verification_from(email, None).await
-    }
-
-    /// [`resend_verification`](Self::resend_verification) asked by `client`, which the
-    /// per-address mail limit counts too.
-    ///
-    /// # Errors
-    /// As for [`resend_verification`](Self::resend_verification).
-    pub async fn resend_verification_from(
+    /// it has an account), or of the client's address in `context`; [`AuthError::Unsupported`]
+    /// when the store keeps no one-time tokens; [`AuthError::Unavailable`] or
+    /// [`AuthError::Internal`].
+    pub async fn resend_verification(
         &self,
         email: &str,
-        client: Option<std::net::IpAddr>,
+        context: &RequestContext,
     ) -> Result<(), AuthError> {
         self.by_address(
             email,
-            client,
+            context.ip_address,
             "verification link not sent",
             |auth, email| async move { auth.send_verification_link(&email).await },
         )
@@ -125,24 +118,17 @@ impl Auth {
     /// # Errors
     /// [`AuthError::InvalidInput`] for a malformed address (the same for any address);
     /// [`AuthError::TooManyRequests`] past the mail limit of the address (counted whether or not
-    /// it has an account); [`AuthError::Unavailable`] or [`AuthError::Internal`].
-    pub async fn request_password_reset(&self, email: &str) -> Result<(), AuthError> {
-        self.request_password_reset_from(email, None).await
-    }
-
-    /// [`request_password_reset`](Self::request_password_reset) asked by `client`, which the
-    /// per-address mail limit counts too.
-    ///
-    /// # Errors
-    /// As for [`request_password_reset`](Self::request_password_reset).
-    pub async fn request_password_reset_from(
+    /// it has an account), or of the client's address in `context`; [`AuthError::Unsupported`]
+    /// when the store keeps no one-time tokens; [`AuthError::Unavailable`] or
+    /// [`AuthError::Internal`].
+    pub async fn request_password_reset(
         &self,
         email: &str,
-        client: Option<std::net::IpAddr>,
+        context: &RequestContext,
     ) -> Result<(), AuthError> {
         self.by_address(
             email,
-            client,
+            context.ip_address,
             "password reset not started",
             |auth, email| async move { auth.send_reset_link(&email).await },
         )

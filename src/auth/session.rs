@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use super::{Auth, AuthError, internal};
+use crate::limits::LimitedRoute;
 use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
 use crate::token::{RotationSecret, Token, TokenKind, new_id};
 
@@ -40,12 +41,14 @@ pub struct SignedIn {
     pub tokens: IssuedTokens,
 }
 
-/// What a sign-in knows of the session it opens: whether to remember it, and the client.
+/// What the engine knows of the request an operation serves: the client's address (which the
+/// rate limits count), its user agent, and, for a sign-up or sign-in, whether to remember the
+/// session it opens. Every operation a client starts without a session takes one.
 ///
-/// `SessionRequest::default()` is a remembered session of an unknown client.
+/// `RequestContext::default()` is an unknown client asking for a remembered session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct SessionRequest {
+pub struct RequestContext {
     /// Whether the session outlives the browser session ("remember me"); default `true`.
     pub remember_me: bool,
     /// The client's `User-Agent`; kept trimmed to 255 characters, control characters removed.
@@ -54,7 +57,7 @@ pub struct SessionRequest {
     pub ip_address: Option<IpAddr>,
 }
 
-impl Default for SessionRequest {
+impl Default for RequestContext {
     fn default() -> Self {
         Self {
             remember_me: true,
@@ -64,7 +67,7 @@ impl Default for SessionRequest {
     }
 }
 
-impl SessionRequest {
+impl RequestContext {
     /// Sets [`remember_me`](Self::remember_me).
     #[must_use]
     pub fn remember_me(mut self, remember_me: bool) -> Self {
@@ -131,11 +134,22 @@ impl Auth {
     /// working at once, and a `refresh_token_reused` warning is logged with the session and user
     /// ids. No refresh extends a session past its absolute lifetime.
     ///
+    /// A `context` with the client's address counts the request against
+    /// [`RateLimits::refresh`](crate::RateLimits::refresh) first.
+    ///
     /// # Errors
+    /// [`AuthError::TooManyRequests`] over the client's rate limit (nothing else was done);
     /// [`AuthError::InvalidSession`] for an unknown, expired, replaced-and-reused or too old
     /// token; [`AuthError::Unavailable`] or [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id, session.id))]
-    pub async fn refresh(&self, refresh_token: &str) -> Result<SignedIn, AuthError> {
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        context: &RequestContext,
+    ) -> Result<SignedIn, AuthError> {
+        if let Some(client) = context.ip_address {
+            self.check_rate_limit(LimitedRoute::Refresh, client).await?;
+        }
         let presented =
             Token::parse(refresh_token, TokenKind::Refresh).ok_or(AuthError::InvalidSession)?;
         let now = Utc::now();
@@ -236,7 +250,7 @@ impl Auth {
         &self,
         user_id: &str,
         now: DateTime<Utc>,
-        request: &SessionRequest,
+        request: &RequestContext,
     ) -> Result<(Session, IssuedTokens), AuthError> {
         let settings = self.settings();
         let persistent = request.remember_me;

@@ -51,11 +51,11 @@ pub(crate) async fn sign_up(
     ApiJson(body): ApiJson<SignUpBody>,
 ) -> Result<Response, ApiError> {
     let signed_up = auth
-        .sign_up_with(
+        .sign_up(
             &body.email,
             &body.password,
             &body.name,
-            &client.session(body.remember_me),
+            &client.context(body.remember_me),
         )
         .await?;
     Ok(match signed_up {
@@ -76,10 +76,10 @@ pub(crate) async fn sign_in(
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<Response, ApiError> {
     let outcome = auth
-        .sign_in_with(
+        .sign_in(
             &body.email,
             &body.password,
-            &client.session(body.remember_me),
+            &client.context(body.remember_me),
         )
         .await?;
     Ok(signed_in(&mount.cookies(&auth), &outcome))

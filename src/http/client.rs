@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
-use crate::auth::{Auth, HttpOptions, SessionRequest};
+use crate::auth::{Auth, HttpOptions, RequestContext};
 
 /// The client of a request, for the session it opens.
 #[derive(Debug, Clone, Default)]
@@ -18,9 +18,9 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// A session request for this client.
-    pub(crate) fn session(&self, remember_me: bool) -> SessionRequest {
-        SessionRequest::default()
+    /// What the engine is told of this client, with `remember_me` for a sign-in.
+    pub(crate) fn context(&self, remember_me: bool) -> RequestContext {
+        RequestContext::default()
             .remember_me(remember_me)
             .user_agent(self.user_agent.as_deref())
             .ip_address(self.ip_address)

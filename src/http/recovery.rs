@@ -62,7 +62,7 @@ pub(crate) async fn resend_verification(
     client: Client,
     ApiJson(body): ApiJson<EmailBody>,
 ) -> Result<Response, ApiError> {
-    auth.resend_verification_from(&body.email, client.ip_address)
+    auth.resend_verification(&body.email, &client.context(true))
         .await?;
     Ok(success())
 }
@@ -87,7 +87,7 @@ pub(crate) async fn request_password_reset(
     client: Client,
     ApiJson(body): ApiJson<EmailBody>,
 ) -> Result<Response, ApiError> {
-    auth.request_password_reset_from(&body.email, client.ip_address)
+    auth.request_password_reset(&body.email, &client.context(true))
         .await?;
     Ok(success())
 }

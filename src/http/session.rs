@@ -10,7 +10,6 @@ use super::error::ApiError;
 use super::extract::{ClientHeader, CurrentUser, authenticate};
 use super::views::{SessionBody, SuccessBody, UserBody};
 use crate::auth::{Auth, AuthError, SignedIn};
-use crate::limits::LimitedRoute;
 
 /// The response to a sign-up, sign-in or refresh: the user, and both cookies set.
 pub(crate) fn signed_in(cookies: &Cookies<'_>, signed_in: &SignedIn) -> Response {
@@ -48,17 +47,11 @@ pub(crate) async fn refresh(
     client: Client,
     jar: RequestCookies,
 ) -> Response {
-    // The engine's refresh knows no client: its rate limit is counted here.
-    if let Some(ip) = client.ip_address {
-        if let Err(err) = auth.check_rate_limit(LimitedRoute::Refresh, ip).await {
-            return ApiError::from(err).into_response();
-        }
-    }
     let cookies = mount.cookies(&auth);
     let Some(token) = cookies.refresh_token(&jar) else {
         return (cookies.expire(), ApiError::NoSession).into_response();
     };
-    match auth.refresh(token).await {
+    match auth.refresh(token, &client.context(true)).await {
         Ok(refreshed) => signed_in(&cookies, &refreshed),
         Err(err @ AuthError::InvalidSession) => {
             (cookies.expire(), ApiError::from(err)).into_response()

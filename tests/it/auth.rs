@@ -1,5 +1,6 @@
 //! The engine over `PgStore`.
 
+use authingo::{RequestContext, SignUp};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -110,8 +111,14 @@ async fn full_flow_sign_up_session_refresh_sign_out() {
     let auth = engine(&db).await;
 
     let signed_up = auth
-        .sign_up(" Ada@Example.com ", PASSWORD, " Ada ")
+        .sign_up(
+            " Ada@Example.com ",
+            PASSWORD,
+            " Ada ",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     assert!(signed_up.user.id.starts_with("usr_"));
     assert!(signed_up.session.id.starts_with("ses_"));
@@ -128,14 +135,20 @@ async fn full_flow_sign_up_session_refresh_sign_out() {
     assert_eq!(found.user.id, signed_up.user.id);
     assert_eq!(found.session.id, signed_up.session.id);
 
-    let refreshed = auth.refresh(&refresh).await.unwrap();
+    let refreshed = auth
+        .refresh(&refresh, &RequestContext::default())
+        .await
+        .unwrap();
     assert_eq!(refreshed.session.id, signed_up.session.id);
     assert_ne!(refreshed.tokens.access_token.expose(), access);
     assert_ne!(refreshed.tokens.refresh_token.expose(), refresh);
     // The old access token is dead; the old refresh token, replayed within the grace window,
     // gets the very pair its rotation issued (tests/it/rotation.rs pins the rest).
     assert!(auth.get_session(&access).await.unwrap().is_none());
-    let replayed = auth.refresh(&refresh).await.unwrap();
+    let replayed = auth
+        .refresh(&refresh, &RequestContext::default())
+        .await
+        .unwrap();
     assert_eq!(replayed.tokens.access_token, refreshed.tokens.access_token);
     assert_eq!(
         replayed.tokens.refresh_token,
@@ -149,7 +162,10 @@ async fn full_flow_sign_up_session_refresh_sign_out() {
     assert!(!auth.sign_out(new_access).await.unwrap());
 
     // Again, signing out with the refresh token this time.
-    let signed_in = auth.sign_in("ADA@example.com", PASSWORD).await.unwrap();
+    let signed_in = auth
+        .sign_in("ADA@example.com", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
     assert_eq!(signed_in.user.id, signed_up.user.id);
     let access = signed_in.tokens.access_token.expose();
     assert!(auth.get_session(access).await.unwrap().is_some());
@@ -160,7 +176,11 @@ async fn full_flow_sign_up_session_refresh_sign_out() {
     );
     assert!(auth.get_session(access).await.unwrap().is_none());
     assert!(matches!(
-        auth.refresh(signed_in.tokens.refresh_token.expose()).await,
+        auth.refresh(
+            signed_in.tokens.refresh_token.expose(),
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::InvalidSession)
     ));
     assert_eq!(rows(&db, "sessions").await, 0);
@@ -170,12 +190,24 @@ async fn full_flow_sign_up_session_refresh_sign_out() {
 async fn mixed_case_duplicate_email_is_email_taken() {
     let db = TestDb::new().await;
     let auth = engine(&db).await;
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     let err = auth
-        .sign_up("ADA@Example.COM", PASSWORD, "Other Ada")
+        .sign_up(
+            "ADA@Example.COM",
+            PASSWORD,
+            "Other Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap_err();
     assert!(matches!(err, AuthError::EmailTaken), "{err:?}");
     assert_eq!(rows(&db, "users").await, 1);
@@ -201,8 +233,14 @@ async fn of_twenty_concurrent_sign_ups_with_one_email_one_succeeds() {
             let (auth, barrier) = (auth.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                auth.sign_up("race@example.com", PASSWORD, &format!("Racer {i}"))
-                    .await
+                auth.sign_up(
+                    "race@example.com",
+                    PASSWORD,
+                    &format!("Racer {i}"),
+                    &RequestContext::default(),
+                )
+                .await
+                .and_then(SignUp::signed_in)
             })
         })
         .collect();
@@ -224,9 +262,15 @@ async fn every_failed_sign_in_costs_exactly_one_argon2_operation_and_says_the_sa
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
     let auth = engine_hashing_with(&db, hasher.clone()).await;
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     let mut go_user = user("go@example.com");
     go_user.password_hash = BCRYPT.to_owned();
     auth.store().create_user(&go_user).await.unwrap();
@@ -241,7 +285,10 @@ async fn every_failed_sign_in_costs_exactly_one_argon2_operation_and_says_the_sa
     let mut messages = HashSet::new();
     for (email, password) in attempts {
         let before = hasher.count(&hasher.work);
-        let err = auth.sign_in(email, password).await.unwrap_err();
+        let err = auth
+            .sign_in(email, password, &RequestContext::default())
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, AuthError::InvalidCredentials),
             "{email}: {err:?}"
@@ -260,14 +307,26 @@ async fn raw_tokens_are_nowhere_in_the_database() {
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let first = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     let second = auth
-        .refresh(first.tokens.refresh_token.expose())
+        .refresh(
+            first.tokens.refresh_token.expose(),
+            &RequestContext::default(),
+        )
         .await
         .unwrap();
-    let third = auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    let third = auth
+        .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
 
     #[derive(QueryableByName)]
     struct Dump {
@@ -419,7 +478,11 @@ async fn every_input_rule_is_refused_before_anything_is_stored() {
         ),
     ];
     for (email, password, name, field, reason) in cases {
-        match auth.sign_up(email, password, name).await {
+        match auth
+            .sign_up(email, password, name, &RequestContext::default())
+            .await
+            .and_then(SignUp::signed_in)
+        {
             Err(AuthError::InvalidInput {
                 field: got_field,
                 reason: got_reason,
@@ -435,11 +498,17 @@ async fn every_input_rule_is_refused_before_anything_is_stored() {
     }
     // Sign-in applies the email rules and the password's upper bound too.
     assert!(matches!(
-        auth.sign_in("ada.example.com", PASSWORD).await,
+        auth.sign_in("ada.example.com", PASSWORD, &RequestContext::default())
+            .await,
         Err(AuthError::InvalidInput { field: "email", .. })
     ));
     assert!(matches!(
-        auth.sign_in("ada@example.com", &long_password).await,
+        auth.sign_in(
+            "ada@example.com",
+            &long_password,
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::InvalidInput {
             field: "password",
             ..
@@ -470,8 +539,12 @@ async fn first_failing_sign_ins_after_a_start_each_verify_once() {
         let (auth, barrier) = (auth.clone(), barrier.clone());
         sign_ins.spawn(async move {
             barrier.wait().await;
-            auth.sign_in(&format!("nobody{i}@example.com"), PASSWORD)
-                .await
+            auth.sign_in(
+                &format!("nobody{i}@example.com"),
+                PASSWORD,
+                &RequestContext::default(),
+            )
+            .await
         });
     }
     while let Some(result) = sign_ins.join_next().await {
@@ -489,13 +562,19 @@ async fn malformed_tokens_are_refused_without_a_lookup() {
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let signed_up = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     for garbage in ["", "x", "not a token at all", &"a".repeat(10_000), "\0"] {
         assert!(auth.get_session(garbage).await.unwrap().is_none());
         assert!(matches!(
-            auth.refresh(garbage).await,
+            auth.refresh(garbage, &RequestContext::default()).await,
             Err(AuthError::InvalidSession)
         ));
         assert!(!auth.sign_out(garbage).await.unwrap());
@@ -503,7 +582,8 @@ async fn malformed_tokens_are_refused_without_a_lookup() {
     // An access token is not a refresh token, nor the reverse.
     let tokens = &signed_up.tokens;
     assert!(matches!(
-        auth.refresh(tokens.access_token.expose()).await,
+        auth.refresh(tokens.access_token.expose(), &RequestContext::default())
+            .await,
         Err(AuthError::InvalidSession)
     ));
     assert!(
@@ -533,8 +613,14 @@ async fn hashing_runs_on_its_own_threads_at_most_max_concurrent_hashes_at_once()
     for i in 0..6 {
         let auth = auth.clone();
         sign_ups.spawn(async move {
-            auth.sign_up(&format!("user{i}@example.com"), PASSWORD, "U")
-                .await
+            auth.sign_up(
+                &format!("user{i}@example.com"),
+                PASSWORD,
+                "U",
+                &RequestContext::default(),
+            )
+            .await
+            .and_then(SignUp::signed_in)
         });
     }
     while let Some(result) = sign_ups.join_next().await {
@@ -560,8 +646,14 @@ async fn exhausted_store_is_unavailable_not_a_bad_credential() {
     )
     .unwrap();
     let signed_up = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     let held = store.pool().get().await.unwrap();
     let access = signed_up.tokens.access_token.expose();
@@ -570,11 +662,16 @@ async fn exhausted_store_is_unavailable_not_a_bad_credential() {
         Err(AuthError::Unavailable(_))
     ));
     assert!(matches!(
-        auth.sign_in("ada@example.com", PASSWORD).await,
+        auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+            .await,
         Err(AuthError::Unavailable(_))
     ));
     assert!(matches!(
-        auth.refresh(signed_up.tokens.refresh_token.expose()).await,
+        auth.refresh(
+            signed_up.tokens.refresh_token.expose(),
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::Unavailable(_))
     ));
     drop(held);
@@ -708,9 +805,15 @@ async fn cleanup_loop_removes_dead_sessions_keeps_live_ones_and_stops_on_shutdow
     assert!(!auth.is_cleanup_running());
     let after = auth.cleanup_sweeps();
     // The engine still works after the loop stopped; shutting down twice is harmless.
-    auth.sign_up("bob@example.com", PASSWORD, "Bob")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "bob@example.com",
+        PASSWORD,
+        "Bob",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     auth.shutdown().await;
     assert_eq!(auth.cleanup_sweeps(), after);
 }

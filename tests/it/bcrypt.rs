@@ -1,6 +1,7 @@
 //! Go users' passwords: the bcrypt hashes the Go library stored (at Go's default cost) sign in,
 //! and are replaced by argon2id during that sign-in; failing sign-ins cost what they did.
 
+use authingo::RequestContext;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 
@@ -53,15 +54,21 @@ async fn a_go_user_signs_in_with_each_bcrypt_prefix_and_then_holds_an_argon2id_h
         let go = go_user(&format!("go{n}@example.com"), version);
         auth.store().create_user(&go).await.unwrap();
 
-        let signed_in = auth.sign_in(&go.email, PASSWORD).await.unwrap();
+        let signed_in = auth
+            .sign_in(&go.email, PASSWORD, &RequestContext::default())
+            .await
+            .unwrap();
         let stored = stored_hash(&db, &go.email).await;
         assert!(stored.starts_with("$argon2id$v=19$"), "{stored}");
         assert_eq!(signed_in.user.password_hash, stored);
         // A hash of the same password: the next sign-in verifies it and rewrites nothing.
-        auth.sign_in(&go.email, PASSWORD).await.unwrap();
+        auth.sign_in(&go.email, PASSWORD, &RequestContext::default())
+            .await
+            .unwrap();
         assert_eq!(stored_hash(&db, &go.email).await, stored);
         assert!(matches!(
-            auth.sign_in(&go.email, "not the password").await,
+            auth.sign_in(&go.email, "not the password", &RequestContext::default())
+                .await,
             Err(AuthError::InvalidCredentials)
         ));
     }
@@ -121,7 +128,7 @@ async fn a_wrong_password_against_a_bcrypt_hash_costs_one_bcrypt_verification_an
 
     let before = costs();
     let err = auth
-        .sign_in(&go.email, "not the password")
+        .sign_in(&go.email, "not the password", &RequestContext::default())
         .await
         .unwrap_err();
     assert!(matches!(err, AuthError::InvalidCredentials), "{err:?}");
@@ -131,7 +138,7 @@ async fn a_wrong_password_against_a_bcrypt_hash_costs_one_bcrypt_verification_an
     // An unknown email still costs one argon2 verification, against the dummy hash.
     let before = costs();
     let err = auth
-        .sign_in("nobody@example.com", PASSWORD)
+        .sign_in("nobody@example.com", PASSWORD, &RequestContext::default())
         .await
         .unwrap_err();
     assert!(matches!(err, AuthError::InvalidCredentials), "{err:?}");
@@ -139,7 +146,9 @@ async fn a_wrong_password_against_a_bcrypt_hash_costs_one_bcrypt_verification_an
 
     // The right password: one bcrypt verification, then one argon2 hash to replace it.
     let (before, hashes) = (costs(), argon2.count(&argon2.hashes));
-    auth.sign_in(&go.email, PASSWORD).await.unwrap();
+    auth.sign_in(&go.email, PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
     assert_eq!(costs(), (before.0 + 1, before.1 + 1));
     assert_eq!(argon2.count(&argon2.hashes), hashes + 1);
 }
@@ -159,7 +168,10 @@ async fn a_re_hash_that_cannot_be_stored_leaves_the_sign_in_and_the_old_hash() {
     .await
     .unwrap();
 
-    let signed_in = auth.sign_in(&go.email, PASSWORD).await.unwrap();
+    let signed_in = auth
+        .sign_in(&go.email, PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
     assert_eq!(signed_in.user.password_hash, go.password_hash);
     assert_eq!(stored_hash(&db, &go.email).await, go.password_hash);
 
@@ -167,7 +179,9 @@ async fn a_re_hash_that_cannot_be_stored_leaves_the_sign_in_and_the_old_hash() {
     conn.batch_execute("DROP TRIGGER read_only ON users")
         .await
         .unwrap();
-    auth.sign_in(&go.email, PASSWORD).await.unwrap();
+    auth.sign_in(&go.email, PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
     assert!(stored_hash(&db, &go.email).await.starts_with("$argon2id$"));
     assert_eq!(rows(&db, "sessions").await, 2);
 }
@@ -213,7 +227,10 @@ async fn a_re_hash_never_undoes_a_password_change_made_during_the_sign_in() {
 
     let sign_in = tokio::spawn({
         let (auth, email) = (auth.clone(), go.email.clone());
-        async move { auth.sign_in(&email, PASSWORD).await }
+        async move {
+            auth.sign_in(&email, PASSWORD, &RequestContext::default())
+                .await
+        }
     });
     // The old password has matched and its re-hash is under way: the password changes now.
     let wait = |barrier: fn(&Paused) -> &Barrier| {

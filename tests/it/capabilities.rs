@@ -1,6 +1,7 @@
 //! A store with the core alone: `Auth::new` refuses the options that need a capability it lacks,
 //! the methods that need one answer `Unsupported` (HTTP 501), and the core flows work.
 
+use authingo::{RequestContext, SignUp};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -159,12 +160,22 @@ async fn a_core_store_serves_the_core_and_answers_unsupported_for_the_rest() {
 
     // The core: sign-up, sign-in, lookup, refresh, sign-out.
     let user = auth
-        .sign_up("ada@example.com", "correct horse battery", "Ada")
+        .sign_up(
+            "ada@example.com",
+            "correct horse battery",
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap()
         .user;
     let signed_in = auth
-        .sign_in("ada@example.com", "correct horse battery")
+        .sign_in(
+            "ada@example.com",
+            "correct horse battery",
+            &RequestContext::default(),
+        )
         .await
         .unwrap();
     let found = auth
@@ -174,7 +185,10 @@ async fn a_core_store_serves_the_core_and_answers_unsupported_for_the_rest() {
         .unwrap();
     assert_eq!(found.user.id, user.id);
     let refreshed = auth
-        .refresh(signed_in.tokens.refresh_token.expose())
+        .refresh(
+            signed_in.tokens.refresh_token.expose(),
+            &RequestContext::default(),
+        )
         .await
         .unwrap();
     assert!(
@@ -197,11 +211,13 @@ async fn a_core_store_serves_the_core_and_answers_unsupported_for_the_rest() {
         Capability::SessionManagement,
     );
     unsupported(
-        auth.request_password_reset("ada@example.com").await,
+        auth.request_password_reset("ada@example.com", &RequestContext::default())
+            .await,
         Capability::OneTimeTokens,
     );
     unsupported(
-        auth.resend_verification("ada@example.com").await,
+        auth.resend_verification("ada@example.com", &RequestContext::default())
+            .await,
         Capability::OneTimeTokens,
     );
     unsupported(

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use authingo::auth::{SessionRequest, SignUp};
+use authingo::auth::{RequestContext, SignUp};
 use authingo::mail::{SmtpMailer, SmtpSecurity};
 use authingo::{Auth, AuthError, Options, SessionWithUser, SignedIn};
 use authingo_test_db::{Received, SmtpServer};
@@ -58,8 +58,14 @@ async fn a_verification_link_verifies_once_and_a_newer_link_voids_the_older() {
     let db = TestDb::new().await;
     let auth = Auth::new(options(db.store().await, &smtp)).unwrap();
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     assert!(!ada.user.email_verified);
     auth.send_verification_email(&ada.user).await.unwrap();
@@ -113,11 +119,20 @@ async fn a_reset_ends_every_session_signs_nobody_in_and_notifies_the_owner() {
     let db = TestDb::new().await;
     let auth = Auth::new(options(db.store().await, &smtp)).unwrap();
     let first = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
+        .await
+        .and_then(SignUp::signed_in)
+        .unwrap();
+    let second = auth
+        .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
         .unwrap();
-    let second = auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
-    auth.request_password_reset(" ADA@example.com ")
+    auth.request_password_reset(" ADA@example.com ", &RequestContext::default())
         .await
         .unwrap();
     auth.flush_background().await;
@@ -145,12 +160,17 @@ async fn a_reset_ends_every_session_signs_nobody_in_and_notifies_the_owner() {
     }
     assert_eq!(count(&db, "SELECT count(*) AS n FROM sessions").await, 0);
     assert!(matches!(
-        auth.sign_in("ada@example.com", PASSWORD).await,
+        auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+            .await,
         Err(AuthError::InvalidCredentials)
     ));
-    auth.sign_in("ada@example.com", "a brand new password")
-        .await
-        .unwrap();
+    auth.sign_in(
+        "ada@example.com",
+        "a brand new password",
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
     assert!(matches!(
         auth.reset_password(&token, "another new password").await,
         Err(AuthError::InvalidToken)
@@ -177,10 +197,16 @@ async fn of_twenty_concurrent_confirmations_exactly_one_wins() {
         .store_with(authingo::postgres::PoolConfig::default().max_size(20))
         .await;
     let auth = Arc::new(Auth::new(options(store, &smtp)).unwrap());
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
-    auth.request_password_reset("ada@example.com")
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
+    auth.request_password_reset("ada@example.com", &RequestContext::default())
         .await
         .unwrap();
     auth.flush_background().await;
@@ -218,8 +244,14 @@ async fn expired_malformed_and_other_purpose_tokens_are_one_invalid_token() {
     let (store, statements) = counted_store(&db).await;
     let auth = Auth::new(options(store, &smtp)).unwrap();
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     auth.send_verification_email(&ada.user).await.unwrap();
     auth.flush_background().await;
@@ -285,12 +317,24 @@ async fn a_change_of_email_goes_to_the_new_address_and_tells_the_old_one() {
     let db = TestDb::new().await;
     let auth = Auth::new(options(db.store().await, &smtp)).unwrap();
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
-    auth.sign_up("taken@example.com", PASSWORD, "T")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "taken@example.com",
+        PASSWORD,
+        "T",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     auth.request_email_change(&current(&ada), PASSWORD, "Ada@New.example")
         .await
         .unwrap();
@@ -345,7 +389,9 @@ async fn a_change_of_email_goes_to_the_new_address_and_tells_the_old_one() {
     // the account went.
     assert!(notice.body().contains("a***@n***.example"));
     assert!(!notice.body().contains("ada@new.example"));
-    auth.sign_in("ada@new.example", PASSWORD).await.unwrap();
+    auth.sign_in("ada@new.example", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
 
     // A stale session cannot ask.
     exec(
@@ -389,16 +435,24 @@ async fn a_reset_request_does_the_same_work_for_any_address() {
             .mailer(mailer(&smtp)),
     )
     .unwrap();
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     auth.ready().await.unwrap();
     let mut seen = Vec::new();
     for email in ["ada@example.com", "nobody@example.com"] {
         let hashes = hasher.count(&hasher.work);
         let auth2 = auth.clone();
         let (outcome, on_path) = on_its_own_task(&statements, async move {
-            auth2.request_password_reset(email).await
+            auth2
+                .request_password_reset(email, &RequestContext::default())
+                .await
         })
         .await;
         outcome.unwrap();
@@ -442,7 +496,7 @@ async fn with_verification_required_sign_up_reveals_nothing_and_sign_in_waits_fo
         let auth2 = auth.clone();
         let (outcome, on_path) = on_its_own_task(&statements, async move {
             auth2
-                .sign_up_with(email, password, "Ada", &SessionRequest::default())
+                .sign_up(email, password, "Ada", &RequestContext::default())
                 .await
         })
         .await;
@@ -481,7 +535,8 @@ async fn with_verification_required_sign_up_reveals_nothing_and_sign_in_waits_fo
     // nothing to whoever chose it at sign-up; the owner gets a fresh link.
     for password in ["wrong password", PASSWORD] {
         assert!(matches!(
-            auth.sign_in("ada@example.com", password).await,
+            auth.sign_in("ada@example.com", password, &RequestContext::default())
+                .await,
             Err(AuthError::InvalidCredentials)
         ));
     }
@@ -501,7 +556,9 @@ async fn with_verification_required_sign_up_reveals_nothing_and_sign_in_waits_fo
         Err(AuthError::InvalidToken)
     ));
     auth.verify_email(&link).await.unwrap();
-    auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -528,10 +585,16 @@ async fn a_mail_server_that_is_down_changes_no_answer() {
     )
     .unwrap();
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
-    auth.request_password_reset("ada@example.com")
+    auth.request_password_reset("ada@example.com", &RequestContext::default())
         .await
         .unwrap();
     auth.send_verification_email(&ada.user).await.unwrap();
@@ -540,5 +603,7 @@ async fn a_mail_server_that_is_down_changes_no_answer() {
         .unwrap();
     // The failures were logged off the request path; the engine carries on.
     auth.flush_background().await;
-    auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
 }

@@ -2,10 +2,11 @@
 //! (RFC 9700 §4.14.2), and bounded session lifetimes, on the engine and the real database.
 //! Rotation times and expiries are written into the past instead of waiting.
 
+use authingo::RequestContext;
+use authingo::SignUp;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use authingo::auth::SessionRequest;
 use authingo::token::{RotationSecret, Token, TokenKind};
 use authingo::{Auth, AuthError, Options, RefreshOutcome, SessionRotation, SignedIn, Store as _};
 use chrono::{Duration, TimeDelta, Utc};
@@ -29,9 +30,15 @@ fn engine_with(
 }
 
 async fn signed_up(auth: &Auth) -> SignedIn {
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap()
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap()
 }
 
 fn refresh_of(signed_in: &SignedIn) -> String {
@@ -47,9 +54,15 @@ async fn a_retry_after_a_lost_response_gets_the_pair_the_rotation_issued() {
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let first = signed_up(&auth).await;
-    let rotated = auth.refresh(&refresh_of(&first)).await.unwrap();
+    let rotated = auth
+        .refresh(&refresh_of(&first), &RequestContext::default())
+        .await
+        .unwrap();
     // The response was lost; the client retries with the token it still holds.
-    let retried = auth.refresh(&refresh_of(&first)).await.unwrap();
+    let retried = auth
+        .refresh(&refresh_of(&first), &RequestContext::default())
+        .await
+        .unwrap();
     assert_eq!(retried.tokens.access_token, rotated.tokens.access_token);
     assert_eq!(retried.tokens.refresh_token, rotated.tokens.refresh_token);
     assert_eq!(
@@ -64,12 +77,16 @@ async fn a_retry_after_a_lost_response_gets_the_pair_the_rotation_issued() {
         .unwrap()
         .unwrap();
     assert_eq!(found.session.id, first.session.id);
-    let next = auth.refresh(&refresh_of(&rotated)).await.unwrap();
+    let next = auth
+        .refresh(&refresh_of(&rotated), &RequestContext::default())
+        .await
+        .unwrap();
     assert_ne!(next.tokens.refresh_token, rotated.tokens.refresh_token);
     // Two rotations on, the first token is no longer the one a replay may present: even within
     // the window it is a reuse, and the session is revoked.
     assert!(matches!(
-        auth.refresh(&refresh_of(&first)).await,
+        auth.refresh(&refresh_of(&first), &RequestContext::default())
+            .await,
         Err(AuthError::InvalidSession)
     ));
     assert_eq!(rows(&db, "sessions").await, 0);
@@ -92,11 +109,17 @@ async fn every_token_a_session_retired_revokes_it_however_many_rotations_ago() {
                 if presented == rotations - 1 && !after_the_window {
                     continue;
                 }
-                let signed_in = auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+                let signed_in = auth
+                    .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+                    .await
+                    .unwrap();
                 let mut retired = vec![refresh_of(&signed_in)];
                 let mut current = signed_in;
                 for _ in 0..rotations {
-                    current = auth.refresh(&refresh_of(&current)).await.unwrap();
+                    current = auth
+                        .refresh(&refresh_of(&current), &RequestContext::default())
+                        .await
+                        .unwrap();
                     retired.push(refresh_of(&current));
                 }
                 if after_the_window {
@@ -109,7 +132,8 @@ async fn every_token_a_session_retired_revokes_it_however_many_rotations_ago() {
                 let case = format!("{rotations} rotations, token {presented}, {after_the_window}");
                 assert!(
                     matches!(
-                        auth.refresh(&retired[presented]).await,
+                        auth.refresh(&retired[presented], &RequestContext::default())
+                            .await,
                         Err(AuthError::InvalidSession)
                     ),
                     "{case}"
@@ -129,7 +153,12 @@ async fn every_token_a_session_retired_revokes_it_however_many_rotations_ago() {
                         .is_none(),
                     "{case}"
                 );
-                assert!(auth.refresh(&refresh_of(&current)).await.is_err(), "{case}");
+                assert!(
+                    auth.refresh(&refresh_of(&current), &RequestContext::default())
+                        .await
+                        .is_err(),
+                    "{case}"
+                );
             }
         }
     }
@@ -180,7 +209,10 @@ async fn the_replaced_token_after_the_window_revokes_the_session_and_is_logged()
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let first = signed_up(&auth).await;
-    let rotated = auth.refresh(&refresh_of(&first)).await.unwrap();
+    let rotated = auth
+        .refresh(&refresh_of(&first), &RequestContext::default())
+        .await
+        .unwrap();
     // Eleven seconds later: past the default 10 s window.
     execute(
         &db,
@@ -189,7 +221,8 @@ async fn the_replaced_token_after_the_window_revokes_the_session_and_is_logged()
     .await;
 
     assert!(matches!(
-        auth.refresh(&refresh_of(&first)).await,
+        auth.refresh(&refresh_of(&first), &RequestContext::default())
+            .await,
         Err(AuthError::InvalidSession)
     ));
     // Both tokens of the current pair stopped at once.
@@ -200,7 +233,8 @@ async fn the_replaced_token_after_the_window_revokes_the_session_and_is_logged()
             .is_none()
     );
     assert!(matches!(
-        auth.refresh(&refresh_of(&rotated)).await,
+        auth.refresh(&refresh_of(&rotated), &RequestContext::default())
+            .await,
         Err(AuthError::InvalidSession)
     ));
     assert_eq!(rows(&db, "sessions").await, 0);
@@ -224,15 +258,26 @@ async fn the_replaced_token_after_the_window_revokes_the_session_and_is_logged()
 
     // An unknown token stays a plain refusal: nothing revoked, nothing logged.
     let other = auth
-        .sign_up("bob@example.com", PASSWORD, "Bob")
+        .sign_up(
+            "bob@example.com",
+            PASSWORD,
+            "Bob",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     let unknown = Token::generate(TokenKind::Refresh).unwrap();
     assert!(matches!(
-        auth.refresh(unknown.expose()).await,
+        auth.refresh(unknown.expose(), &RequestContext::default())
+            .await,
         Err(AuthError::InvalidSession)
     ));
-    assert!(auth.refresh(&refresh_of(&other)).await.is_ok());
+    assert!(
+        auth.refresh(&refresh_of(&other), &RequestContext::default())
+            .await
+            .is_ok()
+    );
     assert_eq!(reused.0.lock().unwrap().len(), 1);
 }
 
@@ -294,7 +339,7 @@ async fn refresh_together(
             let (auth, barrier, token) = (auth.clone(), barrier.clone(), token.to_owned());
             tokio::spawn(async move {
                 barrier.wait().await;
-                auth.refresh(&token).await
+                auth.refresh(&token, &RequestContext::default()).await
             })
         })
         .collect();
@@ -328,15 +373,21 @@ async fn a_refresh_racing_a_sign_out_never_resurrects_the_session() {
     let auth = Arc::new(engine(&db).await);
     for round in 0..20 {
         let signed_in = auth
-            .sign_up(&format!("ada{round}@example.com"), PASSWORD, "Ada")
+            .sign_up(
+                &format!("ada{round}@example.com"),
+                PASSWORD,
+                "Ada",
+                &RequestContext::default(),
+            )
             .await
+            .and_then(SignUp::signed_in)
             .unwrap();
         let barrier = Arc::new(Barrier::new(2));
         let refresh = tokio::spawn({
             let (auth, barrier, token) = (auth.clone(), barrier.clone(), refresh_of(&signed_in));
             async move {
                 barrier.wait().await;
-                auth.refresh(&token).await
+                auth.refresh(&token, &RequestContext::default()).await
             }
         });
         // The other tab signs out with the cookies it holds: the old pair.
@@ -399,7 +450,10 @@ async fn no_refresh_extends_a_session_past_its_absolute_lifetime() {
                              created_at = created_at - INTERVAL '29 days 23 hours'",
     )
     .await;
-    let rotated = auth.refresh(&refresh_of(&first)).await.unwrap();
+    let rotated = auth
+        .refresh(&refresh_of(&first), &RequestContext::default())
+        .await
+        .unwrap();
     let cap = rotated.session.absolute_expires_at.unwrap();
     assert!(cap < Utc::now() + Duration::minutes(61));
     assert_eq!(rotated.tokens.refresh_expires_at, cap);
@@ -412,7 +466,8 @@ async fn no_refresh_extends_a_session_past_its_absolute_lifetime() {
     )
     .await;
     assert!(matches!(
-        auth.refresh(&refresh_of(&rotated)).await,
+        auth.refresh(&refresh_of(&rotated), &RequestContext::default())
+            .await,
         Err(AuthError::InvalidSession)
     ));
 }
@@ -428,7 +483,10 @@ async fn without_a_lifetime_bound_a_session_slides_as_upstream() {
         "UPDATE sessions SET created_at = created_at - INTERVAL '400 days'",
     )
     .await;
-    let rotated = auth.refresh(&refresh_of(&first)).await.unwrap();
+    let rotated = auth
+        .refresh(&refresh_of(&first), &RequestContext::default())
+        .await
+        .unwrap();
     assert_eq!(rotated.session.absolute_expires_at, None);
     assert!(rotated.tokens.refresh_expires_at > Utc::now() + Duration::days(29));
 }
@@ -439,10 +497,10 @@ async fn a_session_without_remember_me_lives_a_day_and_stays_so_through_refreshe
     let auth = engine(&db).await;
     signed_up(&auth).await;
     let short = auth
-        .sign_in_with(
+        .sign_in(
             "ada@example.com",
             PASSWORD,
-            &SessionRequest::default().remember_me(false),
+            &RequestContext::default().remember_me(false),
         )
         .await
         .unwrap();
@@ -453,7 +511,10 @@ async fn a_session_without_remember_me_lives_a_day_and_stays_so_through_refreshe
         Some(created + Duration::days(1))
     );
     assert_eq!(short.tokens.refresh_expires_at, created + Duration::days(1));
-    let rotated = auth.refresh(&refresh_of(&short)).await.unwrap();
+    let rotated = auth
+        .refresh(&refresh_of(&short), &RequestContext::default())
+        .await
+        .unwrap();
     assert!(!rotated.session.persistent && !rotated.tokens.persistent);
     assert!(rotated.tokens.refresh_expires_at <= created + Duration::days(1));
 }
@@ -516,9 +577,16 @@ async fn a_token_of_the_familys_prefix_that_was_never_issued_revokes_the_session
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let first = signed_up(&auth).await;
-    let rotated = auth.refresh(&refresh_of(&first)).await.unwrap();
+    let rotated = auth
+        .refresh(&refresh_of(&first), &RequestContext::default())
+        .await
+        .unwrap();
     let stranger = Token::generate(TokenKind::Refresh).unwrap();
-    assert!(auth.refresh(stranger.expose()).await.is_err());
+    assert!(
+        auth.refresh(stranger.expose(), &RequestContext::default())
+            .await
+            .is_err()
+    );
     assert!(reused.0.lock().unwrap().is_empty());
     assert_eq!(rows(&db, "sessions").await, 1);
 
@@ -533,7 +601,7 @@ async fn a_token_of_the_familys_prefix_that_was_never_issued_revokes_the_session
         first.tokens.refresh_token.family()
     );
     assert!(matches!(
-        auth.refresh(&forged).await,
+        auth.refresh(&forged, &RequestContext::default()).await,
         Err(AuthError::InvalidSession)
     ));
     assert_eq!(reused.0.lock().unwrap().len(), 1);
@@ -550,10 +618,17 @@ async fn with_the_grace_off_an_older_token_still_revokes_but_the_last_one_is_onl
         o.refresh_reuse_grace(StdDuration::ZERO)
     });
     let first = signed_up(&auth).await;
-    let second = auth.refresh(&refresh_of(&first)).await.unwrap();
-    let third = auth.refresh(&refresh_of(&second)).await.unwrap();
+    let second = auth
+        .refresh(&refresh_of(&first), &RequestContext::default())
+        .await
+        .unwrap();
+    let third = auth
+        .refresh(&refresh_of(&second), &RequestContext::default())
+        .await
+        .unwrap();
     assert!(matches!(
-        auth.refresh(&refresh_of(&second)).await,
+        auth.refresh(&refresh_of(&second), &RequestContext::default())
+            .await,
         Err(AuthError::InvalidSession)
     ));
     assert!(reused.0.lock().unwrap().is_empty());
@@ -564,7 +639,8 @@ async fn with_the_grace_off_an_older_token_still_revokes_but_the_last_one_is_onl
             .is_some()
     );
     assert!(matches!(
-        auth.refresh(&refresh_of(&first)).await,
+        auth.refresh(&refresh_of(&first), &RequestContext::default())
+            .await,
         Err(AuthError::InvalidSession)
     ));
     assert_eq!(reused.0.lock().unwrap().len(), 1);
@@ -595,9 +671,17 @@ async fn a_rotation_secret_is_forgotten_once_its_window_has_passed() {
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let leaked = signed_up(&auth).await;
-    let rotated = auth.refresh(&refresh_of(&leaked)).await.unwrap();
-    let other = auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
-    auth.refresh(&refresh_of(&other)).await.unwrap();
+    let rotated = auth
+        .refresh(&refresh_of(&leaked), &RequestContext::default())
+        .await
+        .unwrap();
+    let other = auth
+        .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
+    auth.refresh(&refresh_of(&other), &RequestContext::default())
+        .await
+        .unwrap();
 
     let stored = rotation_secret(&db, &leaked.session.id).await.unwrap();
     let secret = RotationSecret::from_stored(&stored).unwrap();
@@ -633,10 +717,17 @@ async fn a_rotation_secret_is_forgotten_once_its_window_has_passed() {
         0
     );
     // The session lives on: its current pair works, and its next rotation keeps a new secret.
-    let next = auth.refresh(&refresh_of(&rotated)).await.unwrap();
+    let next = auth
+        .refresh(&refresh_of(&rotated), &RequestContext::default())
+        .await
+        .unwrap();
     assert!(rotation_secret(&db, &next.session.id).await.is_some());
     // The leaked token is still recognised as the session's: presenting it revokes the session.
-    assert!(auth.refresh(&refresh_of(&leaked)).await.is_err());
+    assert!(
+        auth.refresh(&refresh_of(&leaked), &RequestContext::default())
+            .await
+            .is_err()
+    );
     assert!(
         auth.get_session(next.tokens.access_token.expose())
             .await
@@ -689,7 +780,9 @@ async fn the_cleanup_loop_forgets_spent_rotation_secrets_every_grace_window() {
     )
     .unwrap();
     let first = signed_up(&auth).await;
-    auth.refresh(&refresh_of(&first)).await.unwrap();
+    auth.refresh(&refresh_of(&first), &RequestContext::default())
+        .await
+        .unwrap();
     execute(
         &db,
         "UPDATE sessions SET rotated_at = rotated_at - INTERVAL '1 minute'",

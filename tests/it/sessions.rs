@@ -1,10 +1,11 @@
 //! Sessions a user can see and end, the per-user cap, freshness, and the change of password, on
 //! the engine and the real database. Sign-in times are written into the past instead of waiting.
 
+use authingo::RequestContext;
+use authingo::SignUp;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use authingo::auth::SessionRequest;
 use authingo::postgres::PgStore;
 use authingo::{Auth, AuthError, Options, SessionWithUser, SignedIn};
 
@@ -13,10 +14,10 @@ use crate::db::{TestDb, exec};
 use crate::fixtures::{FAST, PASSWORD, count};
 
 async fn sign_in(auth: &Auth, email: &str, agent: &str) -> SignedIn {
-    auth.sign_in_with(
+    auth.sign_in(
         email,
         PASSWORD,
-        &SessionRequest::default()
+        &RequestContext::default()
             .user_agent(Some(agent))
             .ip_address(Some(IpAddr::from([203, 0, 113, 7]))),
     )
@@ -48,12 +49,24 @@ async fn listing_shows_only_the_users_live_sessions_most_recently_used_first() {
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
-    auth.sign_up("bob@example.com", PASSWORD, "Bob")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "bob@example.com",
+        PASSWORD,
+        "Bob",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     let laptop = sign_in(&auth, "ada@example.com", "Laptop\r\n").await;
     let phone = sign_in(&auth, "ada@example.com", "Phone").await;
     // The sign-up's session is dead (its refresh token expired); the laptop refreshed last.
@@ -66,9 +79,12 @@ async fn listing_shows_only_the_users_live_sessions_most_recently_used_first() {
         ),
     )
     .await;
-    auth.refresh(laptop.tokens.refresh_token.expose())
-        .await
-        .unwrap();
+    auth.refresh(
+        laptop.tokens.refresh_token.expose(),
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
 
     let listed = auth.list_sessions(&ada.user).await.unwrap();
     let ids: Vec<_> = listed.iter().map(|s| s.id.as_str()).collect();
@@ -85,12 +101,24 @@ async fn another_users_session_id_is_treated_as_an_unknown_one() {
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     let bob = auth
-        .sign_up("bob@example.com", PASSWORD, "Bob")
+        .sign_up(
+            "bob@example.com",
+            PASSWORD,
+            "Bob",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     assert!(
         !auth
@@ -114,14 +142,26 @@ async fn revoking_the_others_keeps_exactly_the_current_session() {
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let first = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     let second = sign_in(&auth, "ada@example.com", "Phone").await;
     let third = sign_in(&auth, "ada@example.com", "Tablet").await;
     let bob = auth
-        .sign_up("bob@example.com", PASSWORD, "Bob")
+        .sign_up(
+            "bob@example.com",
+            PASSWORD,
+            "Bob",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     assert_eq!(
         auth.revoke_other_sessions(&current(&second)).await.unwrap(),
@@ -139,8 +179,14 @@ async fn signing_out_everywhere_needs_a_fresh_session_and_ends_them_all() {
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let first = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     let second = sign_in(&auth, "ada@example.com", "Phone").await;
     // Signed in 25 hours ago: past the default 24 hours, whatever its refreshes since.
@@ -187,8 +233,14 @@ async fn a_wrong_current_password_changes_nothing_and_costs_one_verification() {
     let hasher = Watched::new(FAST);
     let auth = watched_engine(db.store().await, hasher.clone());
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     let other = sign_in(&auth, "ada@example.com", "Phone").await;
     let hash_before = count(
@@ -212,7 +264,9 @@ async fn a_wrong_current_password_changes_nothing_and_costs_one_verification() {
     assert_eq!(hasher.count(&hasher.work), before + 1);
     assert_eq!(hash_before, 1);
     assert!(alive(&auth, &other).await);
-    auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
 
     // A new password the sign-up rules refuse costs nothing at all.
     let before = hasher.count(&hasher.work);
@@ -232,8 +286,14 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
     let db = TestDb::new().await;
     let auth = engine(&db).await;
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     let phone = sign_in(&auth, "ada@example.com", "Phone").await;
     let tablet = sign_in(&auth, "ada@example.com", "Tablet").await;
@@ -245,11 +305,16 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
     assert!(alive(&auth, &phone).await);
     assert!(!alive(&auth, &ada).await && !alive(&auth, &tablet).await);
     assert!(matches!(
-        auth.sign_in("ada@example.com", PASSWORD).await,
+        auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+            .await,
         Err(AuthError::InvalidCredentials)
     ));
     let again = auth
-        .sign_in("ada@example.com", "a brand new password")
+        .sign_in(
+            "ada@example.com",
+            "a brand new password",
+            &RequestContext::default(),
+        )
         .await
         .unwrap();
     assert!(again.user.updated_at.unwrap() > updated_before);
@@ -271,9 +336,15 @@ async fn a_stale_session_cannot_change_the_password_and_costs_no_hashing() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
     let auth = watched_engine(db.store().await, hasher.clone());
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     execute(
         &db,
         "UPDATE sessions SET created_at = NOW() - INTERVAL '2 days'",
@@ -311,8 +382,14 @@ async fn the_session_cap_ends_the_least_recently_used() {
     )
     .unwrap();
     let first = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     let second = sign_in(&auth, "ada@example.com", "Phone").await;
     // The first is used again (refreshed): the second is now the least recently used.
@@ -322,7 +399,10 @@ async fn the_session_cap_ends_the_least_recently_used() {
     )
     .await;
     let first = auth
-        .refresh(first.tokens.refresh_token.expose())
+        .refresh(
+            first.tokens.refresh_token.expose(),
+            &RequestContext::default(),
+        )
         .await
         .unwrap();
     let third = sign_in(&auth, "ada@example.com", "Tablet").await;
@@ -337,8 +417,14 @@ async fn a_session_lookup_is_still_one_statement() {
     let (store, statements) = crate::counting::counted_store(&db).await;
     let auth = engine_on_pool(store);
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     let before = statements.total();
     for _ in 0..5 {

@@ -3,7 +3,7 @@
 //! one cost the same; what the answer can no longer report is logged. (The timing itself is
 //! measured by the bench's `signup-timing` section, not here.)
 
-use authingo::auth::{SessionRequest, SignUp};
+use authingo::auth::{RequestContext, SignUp};
 use authingo::{Auth, Options};
 use authingo_test_db::SmtpServer;
 
@@ -31,11 +31,11 @@ async fn with_verification_required_a_failed_account_write_is_logged_not_answere
     .await;
     let (logs, _guard) = capture_logs();
     let outcome = auth
-        .sign_up_with(
+        .sign_up(
             "ada@example.com",
             PASSWORD,
             "Ada",
-            &SessionRequest::default(),
+            &RequestContext::default(),
         )
         .await;
     // The answer a taken address gets: a 503 here would tell that the address was new.

@@ -2,6 +2,7 @@
 //! made by the test (and the shared server's self-signed one), the environment's `PGSSLMODE` and
 //! `PGSSLROOTCERT`, and the engine's smoke set over TLS, directly and through PgBouncer.
 
+use authingo::{RequestContext, SignUp};
 use std::time::{Duration, Instant};
 
 use authingo::postgres::{self, PgPool, PgStore, PoolConfig, SetupError, TlsError};
@@ -305,10 +306,19 @@ async fn smoke_set(pool: PgPool) {
             .cleanup_interval(None),
     )
     .unwrap();
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
+    let signed_in = auth
+        .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
         .unwrap();
-    let signed_in = auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
     let current = auth
         .get_session(signed_in.tokens.access_token.expose())
         .await
@@ -316,7 +326,10 @@ async fn smoke_set(pool: PgPool) {
         .unwrap();
     assert_eq!(current.user.email, "ada@example.com");
     let refreshed = auth
-        .refresh(signed_in.tokens.refresh_token.expose())
+        .refresh(
+            signed_in.tokens.refresh_token.expose(),
+            &RequestContext::default(),
+        )
         .await
         .unwrap();
     assert!(

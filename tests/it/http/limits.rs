@@ -2,6 +2,7 @@
 //! 503 `busy`, 400 `password_too_common`, and the client address they count by, which forwarded
 //! headers set only from a trusted proxy.
 
+use authingo::{RequestContext, SignUp};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -215,7 +216,16 @@ async fn a_full_hashing_queue_is_503_busy_with_retry_after() {
     hasher.set(false);
     let held = tokio::spawn({
         let auth = auth.clone();
-        async move { auth.sign_up("held@example.com", PASSWORD, "Held").await }
+        async move {
+            auth.sign_up(
+                "held@example.com",
+                PASSWORD,
+                "Held",
+                &RequestContext::default(),
+            )
+            .await
+            .and_then(SignUp::signed_in)
+        }
     });
     while auth.hashes_admitted() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -6,7 +6,7 @@
 //! cookie jar against `secure(false)`.
 //!
 //! `app` is the application under test, `server` the harness that serves it and sends requests
-//! (`server.refresh(&tokens.refresh_cookie())`, `server.get("/api/me").cookie(..).send()`), and
+//! (`server.refresh(&tokens.refresh_cookie(), &RequestContext::default())`, `server.get("/api/me").cookie(..).send()`), and
 //! `reply` what comes back, with its assertions. The other modules are the tests, by concern.
 
 mod app;

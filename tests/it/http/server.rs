@@ -4,7 +4,7 @@
 //! `server.get(path)` and `server.post(path)` start a request as the library's client sends it
 //! (with `X-Authingo-Client: true`); `.cookie(..)`, `.json(..)` and the like adjust it, and
 //! `.send().await` returns the [`Reply`]. The routes the tests call most, under `/api/auth`, have
-//! one call each: `server.sign_up(email)`, `server.session(cookie)`, `server.refresh(cookie)`, ...
+//! one call each: `server.sign_up(email)`, `server.session(cookie)`, `server.refresh(cookie, &RequestContext::default())`, ...
 
 use std::sync::Mutex;
 

@@ -1,6 +1,7 @@
 //! A change of email: it takes the current password, counted as a sign-in attempt, and the old
 //! address hears of it at once, with a link that cancels it.
 
+use authingo::{RequestContext, SignUp};
 use std::sync::Arc;
 
 use authingo::{Auth, AuthError, Options};
@@ -25,8 +26,14 @@ async fn a_change_of_email_needs_the_current_password_and_a_wrong_one_counts_as_
     .unwrap();
     auth.ready().await.unwrap();
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
 
     assert!(matches!(
@@ -83,11 +90,22 @@ async fn a_change_of_email_stops_at_the_sign_in_lock_of_the_account() {
     .unwrap();
     auth.ready().await.unwrap();
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     assert!(matches!(
-        auth.sign_in("ada@example.com", "a guessed password").await,
+        auth.sign_in(
+            "ada@example.com",
+            "a guessed password",
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::InvalidCredentials)
     ));
     // Locked by failed sign-ins: the right password does not get through the change of email
@@ -107,8 +125,14 @@ async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_c
     let mail = Arc::new(Captured::default());
     let auth = Auth::new(super::options(&db, &mail).await).unwrap();
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     auth.request_email_change(&current(&ada), PASSWORD, "thief@evil.example")
         .await
@@ -145,7 +169,9 @@ async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_c
         Err(AuthError::InvalidToken)
     ));
     assert_eq!(tokens_of(&db, &ada.user).await, 0);
-    auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
 
     // A cancel link of a change already confirmed is dead: the change of email ended it.
     auth.request_email_change(&current(&ada), PASSWORD, "ada@new.example")

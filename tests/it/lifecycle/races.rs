@@ -1,6 +1,7 @@
 //! No race undoes a reset: a sign-in or a change of password that verified the old password is
 //! held at a Barrier while the reset commits, then let go.
 
+use authingo::{RequestContext, SignUp};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
@@ -57,8 +58,14 @@ async fn held_engine(db: &TestDb) -> (Auth, Arc<HeldVerify>) {
 /// Signs Ada up and issues her a reset link, as the owner's mailbox would hold it.
 async fn ada_with_a_reset_link(auth: &Auth) -> (SignedIn, String) {
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     let reset = issue(
         auth,
@@ -99,7 +106,10 @@ async fn a_sign_in_that_verified_the_old_password_opens_no_session_after_a_reset
     hasher.armed.store(true, Ordering::SeqCst);
     let sign_in = tokio::spawn({
         let auth = auth.clone();
-        async move { auth.sign_in("ada@example.com", PASSWORD).await }
+        async move {
+            auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+                .await
+        }
     });
     // The old password has matched; the owner resets it before the sign-in writes its session.
     while_held(
@@ -114,12 +124,17 @@ async fn a_sign_in_that_verified_the_old_password_opens_no_session_after_a_reset
     );
     assert_eq!(rows(&db, "sessions").await, 0);
     assert!(matches!(
-        auth.sign_in("ada@example.com", PASSWORD).await,
+        auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+            .await,
         Err(AuthError::InvalidCredentials)
     ));
-    auth.sign_in("ada@example.com", "the owner's new password")
-        .await
-        .unwrap();
+    auth.sign_in(
+        "ada@example.com",
+        "the owner's new password",
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,13 +164,18 @@ async fn a_password_change_that_verified_the_old_password_does_not_overwrite_a_r
     assert_eq!(rows(&db, "sessions").await, 0);
     for dead in [PASSWORD, "the thief's password"] {
         assert!(matches!(
-            auth.sign_in("ada@example.com", dead).await,
+            auth.sign_in("ada@example.com", dead, &RequestContext::default())
+                .await,
             Err(AuthError::InvalidCredentials)
         ));
     }
-    auth.sign_in("ada@example.com", "the owner's new password")
-        .await
-        .unwrap();
+    auth.sign_in(
+        "ada@example.com",
+        "the owner's new password",
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -173,7 +193,11 @@ async fn a_reset_racing_a_sign_out_everywhere_and_a_change_of_email_deadlocks_wi
     .unwrap();
     for i in 0..40 {
         let email = format!("user{i}@example.com");
-        let signed_in = auth.sign_up(&email, PASSWORD, "Ada").await.unwrap();
+        let signed_in = auth
+            .sign_up(&email, PASSWORD, "Ada", &RequestContext::default())
+            .await
+            .and_then(SignUp::signed_in)
+            .unwrap();
         let reset = issue(
             &auth,
             &signed_in.user,

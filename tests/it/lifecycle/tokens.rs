@@ -1,6 +1,7 @@
 //! Every outstanding link of a user dies with the events that should end them, and a reset link
 //! only works for the address it was mailed to.
 
+use authingo::{RequestContext, SignUp};
 use std::sync::Arc;
 
 use authingo::{Auth, AuthError, SignedIn, TokenPurpose};
@@ -70,7 +71,11 @@ async fn every_link_of_a_user_dies_with_a_reset_a_password_change_a_sign_out_eve
     for (i, event) in events.into_iter().enumerate() {
         let email = format!("user{i}@example.com");
         let new_email = format!("moved{i}@example.com");
-        let signed_in = auth.sign_up(&email, PASSWORD, "Ada").await.unwrap();
+        let signed_in = auth
+            .sign_up(&email, PASSWORD, "Ada", &RequestContext::default())
+            .await
+            .and_then(SignUp::signed_in)
+            .unwrap();
         let links = every_link(&auth, &signed_in, &new_email).await;
         let used = match event {
             "reset" => {
@@ -111,8 +116,14 @@ async fn ending_the_other_sessions_keeps_the_links() {
     let mail = Arc::new(Captured::default());
     let auth = Auth::new(options(&db, &mail).await).unwrap();
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     every_link(&auth, &ada, "new@example.com").await;
     auth.revoke_other_sessions(&current(&ada)).await.unwrap();
@@ -125,10 +136,16 @@ async fn a_reset_link_works_only_for_the_address_it_was_mailed_to() {
     let mail = Arc::new(Captured::default());
     let auth = Auth::new(options(&db, &mail).await).unwrap();
     let ada = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
-    auth.request_password_reset("ada@example.com")
+    auth.request_password_reset("ada@example.com", &RequestContext::default())
         .await
         .unwrap();
     auth.flush_background().await;
@@ -156,7 +173,11 @@ async fn a_reset_link_works_only_for_the_address_it_was_mailed_to() {
         auth.reset_password(&reset, "a brand new password").await,
         Err(AuthError::InvalidToken)
     ));
-    auth.sign_in("elsewhere@example.com", PASSWORD)
-        .await
-        .unwrap();
+    auth.sign_in(
+        "elsewhere@example.com",
+        PASSWORD,
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use authingo::auth::{SessionRequest, SignUp};
+use authingo::auth::{RequestContext, SignUp};
 use authingo::{Auth, AuthError, Options};
 
 use super::{Captured, token_of};
@@ -27,11 +27,11 @@ async fn an_unverified_user_whose_link_expired_gets_a_new_one_by_email_without_a
     let mail = Arc::new(Captured::default());
     let auth = verifying(&db, &mail).await;
     let signed_up = auth
-        .sign_up_with(
+        .sign_up(
             "ada@example.com",
             PASSWORD,
             "Ada",
-            &SessionRequest::default(),
+            &RequestContext::default(),
         )
         .await
         .unwrap();
@@ -48,13 +48,17 @@ async fn an_unverified_user_whose_link_expired_gets_a_new_one_by_email_without_a
         Err(AuthError::InvalidToken)
     ));
 
-    auth.resend_verification(" ADA@example.com ").await.unwrap();
+    auth.resend_verification(" ADA@example.com ", &RequestContext::default())
+        .await
+        .unwrap();
     auth.flush_background().await;
     let messages = mail.to("ada@example.com");
     assert_eq!(messages.len(), 2);
     let fresh = token_of(&messages[1]);
     assert!(auth.verify_email(&fresh).await.unwrap().email_verified);
-    auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -73,7 +77,7 @@ async fn a_resend_request_does_the_same_work_for_any_address_and_mails_only_the_
     .unwrap();
     auth.ready().await.unwrap();
     for email in ["ada@example.com", "bob@example.com"] {
-        auth.sign_up_with(email, PASSWORD, "A", &SessionRequest::default())
+        auth.sign_up(email, PASSWORD, "A", &RequestContext::default())
             .await
             .unwrap();
     }
@@ -87,7 +91,10 @@ async fn a_resend_request_does_the_same_work_for_any_address_and_mails_only_the_
         let hashes = hasher.count(&hasher.work);
         let task = tokio::spawn({
             let auth = auth.clone();
-            async move { auth.resend_verification(email).await }
+            async move {
+                auth.resend_verification(email, &RequestContext::default())
+                    .await
+            }
         });
         let id = task.id();
         task.await.unwrap().unwrap();
@@ -100,7 +107,8 @@ async fn a_resend_request_does_the_same_work_for_any_address_and_mails_only_the_
     assert_eq!(sent.len(), 1, "only the unverified address gets a link");
     assert_eq!(sent[0].to, "ada@example.com");
     assert!(matches!(
-        auth.resend_verification("not an address").await,
+        auth.resend_verification("not an address", &RequestContext::default())
+            .await,
         Err(AuthError::InvalidInput { field: "email", .. })
     ));
 }
@@ -109,11 +117,11 @@ async fn a_resend_request_does_the_same_work_for_any_address_and_mails_only_the_
 async fn ada_signed_up_unverified(db: &TestDb) -> (Auth, Arc<Captured>) {
     let mail = Arc::new(Captured::default());
     let auth = verifying(db, &mail).await;
-    auth.sign_up_with(
+    auth.sign_up(
         "ada@example.com",
         PASSWORD,
         "Ada",
-        &SessionRequest::default(),
+        &RequestContext::default(),
     )
     .await
     .unwrap();
@@ -124,7 +132,7 @@ async fn ada_signed_up_unverified(db: &TestDb) -> (Auth, Arc<Captured>) {
 async fn a_completed_reset_through_a_mailed_link_verifies_the_address() {
     let db = TestDb::new().await;
     let (auth, mail) = ada_signed_up_unverified(&db).await;
-    auth.request_password_reset("ada@example.com")
+    auth.request_password_reset("ada@example.com", &RequestContext::default())
         .await
         .unwrap();
     auth.flush_background().await;
@@ -138,7 +146,11 @@ async fn a_completed_reset_through_a_mailed_link_verifies_the_address() {
         .await
         .unwrap();
     let signed_in = auth
-        .sign_in("ada@example.com", "a brand new password")
+        .sign_in(
+            "ada@example.com",
+            "a brand new password",
+            &RequestContext::default(),
+        )
         .await
         .unwrap();
     assert!(signed_in.user.email_verified);

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::fixtures::sign_in_failures;
+use authingo::{RequestContext, SignUp};
 
 /// An engine over `db` with the default sign-in throttle, no rate limits, and `hasher`.
 async fn throttled(db: &TestDb, hasher: Arc<Watched>) -> Auth {
@@ -36,12 +37,23 @@ async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
     let auth = throttled(&db, hasher.clone()).await;
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     for _ in 0..5 {
         assert!(matches!(
-            auth.sign_in("ada@example.com", "wrong password").await,
+            auth.sign_in(
+                "ada@example.com",
+                "wrong password",
+                &RequestContext::default()
+            )
+            .await,
             Err(AuthError::InvalidCredentials)
         ));
     }
@@ -49,7 +61,10 @@ async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the
     // the right password.
     for expected in [1, 2, 4, 8] {
         let work = hasher.count(&hasher.work);
-        let wait = retry_after(auth.sign_in("ADA@example.com", PASSWORD).await);
+        let wait = retry_after(
+            auth.sign_in("ADA@example.com", PASSWORD, &RequestContext::default())
+                .await,
+        );
         assert_eq!(
             hasher.count(&hasher.work),
             work,
@@ -62,7 +77,12 @@ async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the
         );
         age_failures(&db, "ada@example.com", expected.as_secs_f64()).await;
         assert!(matches!(
-            auth.sign_in("ada@example.com", "wrong password").await,
+            auth.sign_in(
+                "ada@example.com",
+                "wrong password",
+                &RequestContext::default()
+            )
+            .await,
             Err(AuthError::InvalidCredentials)
         ));
         assert_eq!(hasher.count(&hasher.work), work + 1);
@@ -74,19 +94,32 @@ async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the
         "UPDATE sign_in_failures SET failures = 60, last_failed_at = now()",
     )
     .await;
-    let wait = retry_after(auth.sign_in("ada@example.com", PASSWORD).await);
+    let wait = retry_after(
+        auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+            .await,
+    );
     assert!(wait <= StdDuration::from_secs(900) && wait > StdDuration::from_secs(890));
     // Past the delay, the right password signs in and clears the count: five free failures again.
     age_failures(&db, "ada@example.com", 900.0).await;
-    auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
     assert_eq!(rows(&db, "sign_in_failures").await, 0);
     for _ in 0..5 {
         assert!(matches!(
-            auth.sign_in("ada@example.com", "wrong password").await,
+            auth.sign_in(
+                "ada@example.com",
+                "wrong password",
+                &RequestContext::default()
+            )
+            .await,
             Err(AuthError::InvalidCredentials)
         ));
     }
-    retry_after(auth.sign_in("ada@example.com", PASSWORD).await);
+    retry_after(
+        auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -94,11 +127,22 @@ async fn the_hundredth_failure_locks_until_unlocked() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
     let auth = throttled(&db, hasher.clone()).await;
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     assert!(matches!(
-        auth.sign_in("ada@example.com", "wrong password").await,
+        auth.sign_in(
+            "ada@example.com",
+            "wrong password",
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::InvalidCredentials)
     ));
     // 99 consecutive failures, the last an hour ago: the hundredth is still checked...
@@ -108,7 +152,12 @@ async fn the_hundredth_failure_locks_until_unlocked() {
     )
     .await;
     assert!(matches!(
-        auth.sign_in("ada@example.com", "wrong password").await,
+        auth.sign_in(
+            "ada@example.com",
+            "wrong password",
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::InvalidCredentials)
     ));
     assert_eq!(sign_in_failures(&db, "ada@example.com").await, 100);
@@ -127,14 +176,17 @@ async fn the_hundredth_failure_locks_until_unlocked() {
     let work = hasher.count(&hasher.work);
     for password in [PASSWORD, "wrong password"] {
         assert!(matches!(
-            auth.sign_in("ada@example.com", password).await,
+            auth.sign_in("ada@example.com", password, &RequestContext::default())
+                .await,
             Err(AuthError::AccountLocked)
         ));
     }
     assert_eq!(hasher.count(&hasher.work), work);
     assert!(auth.unlock_account(" Ada@Example.com ").await.unwrap());
     assert!(!auth.unlock_account("ada@example.com").await.unwrap());
-    auth.sign_in("ada@example.com", PASSWORD).await.unwrap();
+    auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -142,21 +194,32 @@ async fn unknown_and_existing_emails_are_throttled_identically() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
     let auth = throttled(&db, hasher.clone()).await;
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     let mut seen = Vec::new();
     for email in ["ada@example.com", "nobody@example.com"] {
         let mut outcomes = Vec::new();
         let work = hasher.count(&hasher.work);
         for _ in 0..7 {
-            outcomes.push(match auth.sign_in(email, "wrong password").await {
-                Err(AuthError::InvalidCredentials) => "invalid".to_owned(),
-                Err(AuthError::TooManyRequests { retry_after }) => {
-                    format!("throttled {}", retry_after.as_secs_f64().ceil())
-                }
-                other => panic!("{email}: {other:?}"),
-            });
+            outcomes.push(
+                match auth
+                    .sign_in(email, "wrong password", &RequestContext::default())
+                    .await
+                {
+                    Err(AuthError::InvalidCredentials) => "invalid".to_owned(),
+                    Err(AuthError::TooManyRequests { retry_after }) => {
+                        format!("throttled {}", retry_after.as_secs_f64().ceil())
+                    }
+                    other => panic!("{email}: {other:?}"),
+                },
+            );
         }
         seen.push((outcomes, hasher.count(&hasher.work) - work));
     }
@@ -180,7 +243,8 @@ async fn unknown_and_existing_emails_are_throttled_identically() {
     .await;
     for email in ["ada@example.com", "nobody@example.com"] {
         assert!(matches!(
-            auth.sign_in(email, PASSWORD).await,
+            auth.sign_in(email, PASSWORD, &RequestContext::default())
+                .await,
             Err(AuthError::AccountLocked)
         ));
     }
@@ -202,11 +266,22 @@ async fn of_concurrent_attempts_past_the_free_failures_one_checks_a_password() {
     )
     .unwrap();
     auth.ready().await.unwrap();
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     assert!(matches!(
-        auth.sign_in("ada@example.com", "wrong password").await,
+        auth.sign_in(
+            "ada@example.com",
+            "wrong password",
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::InvalidCredentials)
     ));
     exec(
@@ -221,7 +296,12 @@ async fn of_concurrent_attempts_past_the_free_failures_one_checks_a_password() {
         let (auth, barrier) = (auth.clone(), barrier.clone());
         attempts.spawn(async move {
             barrier.wait().await;
-            auth.sign_in("ada@example.com", "wrong password").await
+            auth.sign_in(
+                "ada@example.com",
+                "wrong password",
+                &RequestContext::default(),
+            )
+            .await
         });
     }
     let (mut checked, mut throttled) = (0, 0);
@@ -253,7 +333,7 @@ async fn a_day_without_failure_forgets_the_count_and_the_cleanup_removes_old_cou
     ] {
         for _ in 0..5 {
             assert!(matches!(
-                auth.sign_in_with(email, "wrong password", &from("203.0.113.7"))
+                auth.sign_in(email, "wrong password", &from("203.0.113.7"))
                     .await,
                 Err(AuthError::InvalidCredentials)
             ));
@@ -290,7 +370,12 @@ async fn a_day_without_failure_forgets_the_count_and_the_cleanup_removes_old_cou
     .await;
     // Forgotten: five free failures again, even before the sweep.
     assert!(matches!(
-        auth.sign_in("old@example.com", "wrong password").await,
+        auth.sign_in(
+            "old@example.com",
+            "wrong password",
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::InvalidCredentials)
     ));
     assert_eq!(sign_in_failures(&db, "old@example.com").await, 1);

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration as StdDuration;
 
-use authingo::auth::SessionRequest;
+use authingo::auth::RequestContext;
 use authingo::limits::{EmailDigest, LimitedRoute, RateLimit, RateLimits, SignInThrottle};
 use authingo::password::{Argon2id, PasswordError, PasswordHasher};
 use authingo::postgres::PoolConfig;
@@ -34,8 +34,8 @@ fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-fn from(client: &str) -> SessionRequest {
-    SessionRequest::default().ip_address(Some(ip(client)))
+fn from(client: &str) -> RequestContext {
+    RequestContext::default().ip_address(Some(ip(client)))
 }
 
 /// Options over `db` with fast hashing, no cleanup loop, the given rate limits and no throttle.

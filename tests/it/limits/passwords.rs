@@ -1,6 +1,7 @@
 //! Common passwords refused wherever a password is set, unless turned off.
 
 use super::*;
+use authingo::{RequestContext, SignUp};
 
 #[tokio::test]
 async fn a_common_password_is_refused_wherever_a_password_is_set() {
@@ -16,7 +17,11 @@ async fn a_common_password_is_refused_wherever_a_password_is_set() {
     auth.ready().await.unwrap();
     let hashes = hasher.count(&hasher.hashes);
     for common in ["password1", "Iloveyou12", " qwertyuiop "] {
-        match auth.sign_up("ada@example.com", common, "Ada").await {
+        match auth
+            .sign_up("ada@example.com", common, "Ada", &RequestContext::default())
+            .await
+            .and_then(SignUp::signed_in)
+        {
             Err(AuthError::InvalidInput {
                 field: "password",
                 reason: InputReason::TooCommon,
@@ -30,8 +35,14 @@ async fn a_common_password_is_refused_wherever_a_password_is_set() {
         "refused before hashing"
     );
     let signed_up = auth
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     let current = authingo::SessionWithUser {
         session: signed_up.session,
@@ -51,7 +62,13 @@ async fn a_common_password_is_refused_wherever_a_password_is_set() {
         .unwrap();
     // Off: allowed.
     let lax = Auth::new(options(&db, None).await.reject_common_passwords(false)).unwrap();
-    lax.sign_up("bob@example.com", "password1", "Bob")
-        .await
-        .unwrap();
+    lax.sign_up(
+        "bob@example.com",
+        "password1",
+        "Bob",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
 }

@@ -1,6 +1,7 @@
 //! The bounded hashing queue: busy at once when full, a dropped request's hash skipped.
 
 use super::*;
+use authingo::{RequestContext, SignUp};
 
 /// A hasher whose hashes wait at a gate while it is closed (open at first, so that the dummy hash
 /// is made).
@@ -64,14 +65,32 @@ async fn a_full_queue_answers_busy_at_once_and_a_dropped_requests_hash_is_skippe
     // One hashing, held at the gate; one waiting behind it.
     let running = tokio::spawn({
         let auth = auth.clone();
-        async move { auth.sign_up("ada@example.com", PASSWORD, "Ada").await }
+        async move {
+            auth.sign_up(
+                "ada@example.com",
+                PASSWORD,
+                "Ada",
+                &RequestContext::default(),
+            )
+            .await
+            .and_then(SignUp::signed_in)
+        }
     });
     while hasher.entered.load(Ordering::SeqCst) == dummy {
         tokio::time::sleep(StdDuration::from_millis(5)).await;
     }
     let waiting = tokio::spawn({
         let auth = auth.clone();
-        async move { auth.sign_up("bob@example.com", PASSWORD, "Bob").await }
+        async move {
+            auth.sign_up(
+                "bob@example.com",
+                PASSWORD,
+                "Bob",
+                &RequestContext::default(),
+            )
+            .await
+            .and_then(SignUp::signed_in)
+        }
     });
     while auth.hashes_admitted() < 2 {
         tokio::time::sleep(StdDuration::from_millis(5)).await;
@@ -79,8 +98,16 @@ async fn a_full_queue_answers_busy_at_once_and_a_dropped_requests_hash_is_skippe
     // Full: refused at once, whatever the operation.
     let refused = tokio::time::timeout(StdDuration::from_secs(5), async {
         (
-            auth.sign_up("eve@example.com", PASSWORD, "Eve").await,
-            auth.sign_in("ada@example.com", PASSWORD).await,
+            auth.sign_up(
+                "eve@example.com",
+                PASSWORD,
+                "Eve",
+                &RequestContext::default(),
+            )
+            .await
+            .and_then(SignUp::signed_in),
+            auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+                .await,
         )
     })
     .await

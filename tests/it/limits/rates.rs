@@ -3,27 +3,34 @@
 //! off, and one statement per check.
 
 use super::*;
+use authingo::{RequestContext, SignUp};
 
 #[tokio::test]
 async fn the_request_past_the_limit_is_refused_until_the_window_ends() {
     let db = TestDb::new().await;
     let auth = Auth::new(options(&db, Some(sign_ins(3))).await).unwrap();
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     for _ in 0..3 {
-        auth.sign_in_with("ada@example.com", PASSWORD, &from("203.0.113.7"))
+        auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
             .await
             .unwrap();
     }
     let refused = auth
-        .sign_in_with("ada@example.com", PASSWORD, &from("203.0.113.7"))
+        .sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
         .await;
     let wait = retry_after(refused);
     assert!(wait <= FIVE_MINUTES && wait > FIVE_MINUTES - StdDuration::from_secs(60));
     // Another address has its own count; a wrong password counts as much as a right one.
     assert!(matches!(
-        auth.sign_in_with("ada@example.com", "wrong password", &from("198.51.100.1"))
+        auth.sign_in("ada@example.com", "wrong password", &from("198.51.100.1"))
             .await,
         Err(AuthError::InvalidCredentials)
     ));
@@ -33,7 +40,7 @@ async fn the_request_past_the_limit_is_refused_until_the_window_ends() {
         "UPDATE rate_limits SET window_ends_at = now() - interval '1 second'",
     )
     .await;
-    auth.sign_in_with("ada@example.com", PASSWORD, &from("203.0.113.7"))
+    auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
         .await
         .unwrap();
     assert_eq!(
@@ -57,17 +64,23 @@ async fn two_engines_on_one_database_share_the_counts() {
     )
     .unwrap();
     first
-        .sign_up("ada@example.com", PASSWORD, "Ada")
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
         .await
+        .and_then(SignUp::signed_in)
         .unwrap();
     for auth in [&first, &second, &first, &second] {
-        auth.sign_in_with("ada@example.com", PASSWORD, &from("203.0.113.7"))
+        auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
             .await
             .unwrap();
     }
     for auth in [&first, &second] {
         retry_after(
-            auth.sign_in_with("ada@example.com", PASSWORD, &from("203.0.113.7"))
+            auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
                 .await,
         );
     }
@@ -80,11 +93,21 @@ async fn two_engines_on_one_database_share_the_counts() {
     .unwrap();
     for _ in 0..5 {
         assert!(matches!(
-            second.sign_in("ada@example.com", "wrong password").await,
+            second
+                .sign_in(
+                    "ada@example.com",
+                    "wrong password",
+                    &RequestContext::default()
+                )
+                .await,
             Err(AuthError::InvalidCredentials)
         ));
     }
-    retry_after(third.sign_in("ada@example.com", PASSWORD).await);
+    retry_after(
+        third
+            .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+            .await,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -158,11 +181,17 @@ async fn mails_are_limited_per_target_email_and_per_address() {
 async fn rate_limits_turn_off_with_one_option() {
     let db = TestDb::new().await;
     let auth = Auth::new(options(&db, None).await).unwrap();
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     for _ in 0..40 {
-        auth.sign_in_with("ada@example.com", PASSWORD, &from("203.0.113.7"))
+        auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
             .await
             .unwrap();
     }
@@ -200,9 +229,15 @@ async fn each_check_is_one_statement() {
             .sign_in_throttle(Some(SignInThrottle::default())),
     )
     .unwrap();
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     let sent = || statements.total();
     let before = sent();
     auth.check_rate_limit(LimitedRoute::Refresh, ip("203.0.113.7"))
@@ -211,14 +246,14 @@ async fn each_check_is_one_statement() {
     assert_eq!(sent() - before, 1, "a rate-limit check");
     let before = sent();
     assert!(matches!(
-        auth.sign_in_with("ada@example.com", "wrong password", &from("203.0.113.7"))
+        auth.sign_in("ada@example.com", "wrong password", &from("203.0.113.7"))
             .await,
         Err(AuthError::InvalidCredentials)
     ));
     // The address's count, the email's attempt, the user.
     assert_eq!(sent() - before, 3, "a failed sign-in");
     let before = sent();
-    auth.sign_in_with("ada@example.com", PASSWORD, &from("203.0.113.7"))
+    auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
         .await
         .unwrap();
     // The same three, the count cleared, the session inserted.
@@ -242,15 +277,21 @@ async fn the_counters_asynchronous_commit_stays_with_their_own_statements() {
             .sign_in_throttle(Some(SignInThrottle::default())),
     )
     .unwrap();
-    auth.sign_up("ada@example.com", PASSWORD, "Ada")
-        .await
-        .unwrap();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
     assert!(matches!(
-        auth.sign_in_with("ada@example.com", "wrong password", &from("203.0.113.7"))
+        auth.sign_in("ada@example.com", "wrong password", &from("203.0.113.7"))
             .await,
         Err(AuthError::InvalidCredentials)
     ));
-    auth.sign_in_with("ada@example.com", PASSWORD, &from("203.0.113.7"))
+    auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
         .await
         .unwrap();
     // The one connection that ran every counter statement still commits synchronously, so the
