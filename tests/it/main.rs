@@ -6,10 +6,7 @@ mod auth;
 #[cfg(feature = "bcrypt")]
 mod bcrypt;
 mod copy;
-mod counting;
-mod db;
 mod example;
-mod fixtures;
 mod http;
 mod lifecycle;
 mod limits;
@@ -26,4 +23,5 @@ mod sessions;
 #[cfg(feature = "smtp")]
 mod sign_up;
 mod store;
+mod support;
 mod tls;

@@ -4,43 +4,16 @@
 
 use std::sync::Arc;
 
+use authingo::AuthError;
 use authingo::auth::{SessionRequest, SignUp};
 use authingo::mail::{SmtpMailer, SmtpSecurity};
-use authingo::{Auth, AuthError, Options, SessionWithUser, SignedIn};
 use authingo_test_db::{Received, SmtpServer};
 use tokio::sync::Barrier;
 
-use crate::auth::Watched;
-use crate::counting::{Statements, counted_store};
-use crate::db::{TestDb, exec};
-use crate::fixtures::{FAST, PASSWORD, count};
-
-pub(crate) fn mailer(smtp: &SmtpServer) -> Arc<SmtpMailer> {
-    Arc::new(
-        SmtpMailer::new(
-            "127.0.0.1",
-            smtp.port(),
-            SmtpSecurity::None,
-            None,
-            "Example <no-reply@example.com>",
-        )
-        .unwrap(),
-    )
-}
-
-fn options(db_store: authingo::postgres::PgStore, smtp: &SmtpServer) -> Options {
-    Options::new(db_store)
-        .argon2(FAST)
-        .cleanup_interval(None)
-        .mailer(mailer(smtp))
-}
-
-fn current(signed_in: &SignedIn) -> SessionWithUser {
-    SessionWithUser {
-        session: signed_in.session.clone(),
-        user: signed_in.user.clone(),
-    }
-}
+use crate::support::{
+    EngineBuilder, FAST, PASSWORD, Statements, TestDb, Watched, count, counted_store, current,
+    exec, smtp_mailer,
+};
 
 /// The one message to `to` among `messages`.
 fn to<'m>(messages: &'m [Received], address: &str) -> &'m Received {
@@ -56,7 +29,10 @@ fn to<'m>(messages: &'m [Received], address: &str) -> &'m Received {
 async fn a_verification_link_verifies_once_and_a_newer_link_voids_the_older() {
     let smtp = SmtpServer::start();
     let db = TestDb::new().await;
-    let auth = Auth::new(options(db.store().await, &smtp)).unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .mailer(smtp_mailer(&smtp))
+        .build();
     let ada = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
         .await
@@ -111,7 +87,10 @@ async fn a_verification_link_verifies_once_and_a_newer_link_voids_the_older() {
 async fn a_reset_ends_every_session_signs_nobody_in_and_notifies_the_owner() {
     let smtp = SmtpServer::start();
     let db = TestDb::new().await;
-    let auth = Auth::new(options(db.store().await, &smtp)).unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .mailer(smtp_mailer(&smtp))
+        .build();
     let first = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
         .await
@@ -176,7 +155,7 @@ async fn of_twenty_concurrent_confirmations_exactly_one_wins() {
     let store = db
         .store_with(authingo::postgres::PoolConfig::default().max_size(20))
         .await;
-    let auth = Arc::new(Auth::new(options(store, &smtp)).unwrap());
+    let auth = Arc::new(EngineBuilder::on(store).mailer(smtp_mailer(&smtp)).build());
     auth.sign_up("ada@example.com", PASSWORD, "Ada")
         .await
         .unwrap();
@@ -216,7 +195,7 @@ async fn expired_malformed_and_other_purpose_tokens_are_one_invalid_token() {
     let smtp = SmtpServer::start();
     let db = TestDb::new().await;
     let (store, statements) = counted_store(&db).await;
-    let auth = Auth::new(options(store, &smtp)).unwrap();
+    let auth = EngineBuilder::on(store).mailer(smtp_mailer(&smtp)).build();
     let ada = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
         .await
@@ -274,7 +253,10 @@ async fn expired_malformed_and_other_purpose_tokens_are_one_invalid_token() {
 async fn a_change_of_email_goes_to_the_new_address_and_tells_the_old_one() {
     let smtp = SmtpServer::start();
     let db = TestDb::new().await;
-    let auth = Auth::new(options(db.store().await, &smtp)).unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .mailer(smtp_mailer(&smtp))
+        .build();
     let ada = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
         .await
@@ -373,13 +355,10 @@ async fn a_reset_request_does_the_same_work_for_any_address() {
     let db = TestDb::new().await;
     let (store, statements) = counted_store(&db).await;
     let hasher = Watched::new(FAST);
-    let auth = Auth::new(
-        Options::new(store)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None)
-            .mailer(mailer(&smtp)),
-    )
-    .unwrap();
+    let auth = EngineBuilder::on(store)
+        .hasher(hasher.clone())
+        .mailer(smtp_mailer(&smtp))
+        .build();
     auth.sign_up("ada@example.com", PASSWORD, "Ada")
         .await
         .unwrap();
@@ -415,14 +394,11 @@ async fn with_verification_required_sign_up_reveals_nothing_and_sign_in_waits_fo
     let db = TestDb::new().await;
     let (store, statements) = counted_store(&db).await;
     let hasher = Watched::new(FAST);
-    let auth = Auth::new(
-        Options::new(store)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None)
-            .mailer(mailer(&smtp))
-            .require_email_verification(true),
-    )
-    .unwrap();
+    let auth = EngineBuilder::on(store)
+        .hasher(hasher.clone())
+        .mailer(smtp_mailer(&smtp))
+        .verification_required()
+        .build();
     auth.ready().await.unwrap();
     let mut seen = Vec::new();
     for (email, password) in [
@@ -511,13 +487,7 @@ async fn a_mail_server_that_is_down_changes_no_answer() {
         )
         .unwrap(),
     );
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .argon2(FAST)
-            .cleanup_interval(None)
-            .mailer(down),
-    )
-    .unwrap();
+    let auth = EngineBuilder::over(&db).await.mailer(down).build();
     let ada = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
         .await

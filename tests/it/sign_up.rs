@@ -4,25 +4,19 @@
 //! measured by the bench's `signup-timing` section, not here.)
 
 use authingo::auth::{SessionRequest, SignUp};
-use authingo::{Auth, Options};
 use authingo_test_db::SmtpServer;
 
-use crate::db::{TestDb, exec};
-use crate::fixtures::{FAST, PASSWORD, capture_logs, rows};
-use crate::recovery::mailer;
+use crate::support::{EngineBuilder, PASSWORD, TestDb, capture_logs, exec, rows, smtp_mailer};
 
 #[tokio::test]
 async fn with_verification_required_a_failed_account_write_is_logged_not_answered() {
     let smtp = SmtpServer::start();
     let db = TestDb::new().await;
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .argon2(FAST)
-            .cleanup_interval(None)
-            .mailer(mailer(&smtp))
-            .require_email_verification(true),
-    )
-    .unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .mailer(smtp_mailer(&smtp))
+        .verification_required()
+        .build();
     // Every new row of users fails, as a lost primary or a full disk would make the insert.
     exec(
         &mut db.conn().await,

@@ -21,8 +21,7 @@ use diesel::QueryableByName;
 use diesel_async::RunQueryDsl as _;
 use tokio::sync::Barrier;
 
-use crate::db::{TestDb, exec};
-use crate::fixtures::{capture_logs, count, live_session, session, user};
+use crate::support::{TestDb, capture_logs, count, exec, live_session, session, user};
 
 fn rotation() -> (SessionRotation, Token, Token) {
     let access = Token::generate(TokenKind::Access).unwrap();
@@ -591,7 +590,7 @@ async fn unreachable_database_is_unavailable() {
 
 #[tokio::test]
 async fn pool_settings_bb8_would_panic_on_are_refused() {
-    let url = crate::db::server_url();
+    let url = crate::support::server_url();
     for (config, field) in [
         (PoolConfig::default().max_size(0), "max_size"),
         (
@@ -645,7 +644,7 @@ async fn store_recovers_after_its_connections_are_killed(db: &TestDb) {
     assert!(store.pool().state().idle_connections >= 3);
 
     let kill_all = async || {
-        let mut admin = crate::db::admin().await;
+        let mut admin = crate::support::admin().await;
         exec(
             &mut admin,
             &format!(
@@ -771,7 +770,7 @@ async fn delete_whose_connection_dies_under_it_is_unavailable_not_a_guess(db: &T
     }
     // The connection dies mid-statement: whether the DELETE was applied is unknown to the store.
     exec(
-        &mut crate::db::admin().await,
+        &mut crate::support::admin().await,
         &format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = '{database}' AND wait_event_type = 'Lock'"
@@ -796,7 +795,7 @@ async fn delete_whose_connection_dies_under_it_is_unavailable_not_a_guess(db: &T
 macro_rules! contract {
     ($($name:ident $(($($flavor:tt)*))?),* $(,)?) => {
         mod direct {
-            use crate::db::TestDb;
+            use crate::support::TestDb;
             $(
                 #[tokio::test $(($($flavor)*))?]
                 async fn $name() {
@@ -808,13 +807,13 @@ macro_rules! contract {
         mod pgbouncer {
             use authingo_test_db::PoolMode;
 
-            use crate::db::TestDb;
+            use crate::support::TestDb;
             $(
                 #[tokio::test $(($($flavor)*))?]
                 async fn $name() {
                     let db = TestDb::through_pgbouncer(PoolMode::Session).await;
                     super::$name(&db).await;
-                    crate::pgbouncer::assert_served(&db).await;
+                    crate::support::assert_served(&db).await;
                 }
             )*
         }

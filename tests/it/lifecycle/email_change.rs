@@ -3,27 +3,23 @@
 
 use std::sync::Arc;
 
-use authingo::{Auth, AuthError, Options};
+use authingo::AuthError;
 
-use super::{Captured, current, token_of, tokens_of};
-use crate::auth::Watched;
-use crate::db::TestDb;
-use crate::fixtures::{FAST, PASSWORD, sign_in_failures};
+use super::{Captured, token_of, tokens_of};
+use crate::support::{EngineBuilder, FAST, PASSWORD, TestDb, Watched, current, sign_in_failures};
 
 #[tokio::test]
 async fn a_change_of_email_needs_the_current_password_and_a_wrong_one_counts_as_a_failed_sign_in() {
     let db = TestDb::new().await;
     let mail = Arc::new(Captured::default());
     let hasher = Watched::new(FAST);
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None)
-            .rate_limits(None)
-            .mailer(mail.clone()),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .rate_limits(None)
+        .mailer(mail.clone())
+        .ready()
+        .await;
     let ada = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
         .await
@@ -68,20 +64,18 @@ async fn a_change_of_email_stops_at_the_sign_in_lock_of_the_account() {
     let db = TestDb::new().await;
     let mail = Arc::new(Captured::default());
     let hasher = Watched::new(FAST);
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None)
-            .rate_limits(None)
-            .sign_in_throttle(Some(
-                authingo::SignInThrottle::default()
-                    .free_failures(0)
-                    .lock_after(Some(1)),
-            ))
-            .mailer(mail.clone()),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .rate_limits(None)
+        .sign_in_throttle(Some(
+            authingo::SignInThrottle::default()
+                .free_failures(0)
+                .lock_after(Some(1)),
+        ))
+        .mailer(mail.clone())
+        .ready()
+        .await;
     let ada = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
         .await
@@ -105,7 +99,7 @@ async fn a_change_of_email_stops_at_the_sign_in_lock_of_the_account() {
 async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_can_cancel_it() {
     let db = TestDb::new().await;
     let mail = Arc::new(Captured::default());
-    let auth = Auth::new(super::options(&db, &mail).await).unwrap();
+    let auth = EngineBuilder::over(&db).await.mailer(mail.clone()).build();
     let ada = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
         .await

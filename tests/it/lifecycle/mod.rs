@@ -7,16 +7,15 @@ mod races;
 mod tokens;
 mod verification;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use authingo::mail::{MailError, Mailer, Message};
 use authingo::token::{Token, TokenKind};
-use authingo::{Auth, OneTimeToken, Options, SessionWithUser, SignedIn, TokenPurpose, User};
+use authingo::{Auth, OneTimeToken, TokenPurpose, User};
 use chrono::{Duration, Utc};
 
-use crate::db::TestDb;
-use crate::fixtures::{FAST, count};
+use crate::support::{TestDb, count};
 
 /// Keeps every message the engine sends, in order.
 #[derive(Default)]
@@ -46,21 +45,6 @@ impl Captured {
 pub(crate) fn token_of(message: &Message) -> String {
     let link = message.link.as_deref().expect("a link");
     link.split_once("?token=").unwrap().1.to_owned()
-}
-
-/// Options over `db` with fast hashing, no cleanup loop, and mail captured into `mail`.
-pub(crate) async fn options(db: &TestDb, mail: &Arc<Captured>) -> Options {
-    Options::new(db.store().await)
-        .argon2(FAST)
-        .cleanup_interval(None)
-        .mailer(mail.clone())
-}
-
-pub(crate) fn current(signed_in: &SignedIn) -> SessionWithUser {
-    SessionWithUser {
-        session: signed_in.session.clone(),
-        user: signed_in.user.clone(),
-    }
 }
 
 /// Stores a one-time token of `purpose` for `user` (for the address `email`), valid an hour, and

@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use authingo::{Auth, AuthError, SignedIn, TokenPurpose};
 
-use super::{Captured, current, issue, options, token_of, tokens_of};
-use crate::db::{TestDb, exec};
-use crate::fixtures::{PASSWORD, count};
+use super::{Captured, issue, token_of, tokens_of};
+use crate::support::{EngineBuilder, PASSWORD, TestDb, count, current, exec};
 
 /// The raw tokens a user holds, one of each purpose.
 struct Links {
@@ -59,7 +58,7 @@ async fn every_link_of_a_user_dies_with_a_reset_a_password_change_a_sign_out_eve
  {
     let db = TestDb::new().await;
     let mail = Arc::new(Captured::default());
-    let auth = Auth::new(options(&db, &mail).await).unwrap();
+    let auth = EngineBuilder::over(&db).await.mailer(mail.clone()).build();
     let events = [
         "reset",
         "change password",
@@ -109,7 +108,7 @@ async fn every_link_of_a_user_dies_with_a_reset_a_password_change_a_sign_out_eve
 async fn ending_the_other_sessions_keeps_the_links() {
     let db = TestDb::new().await;
     let mail = Arc::new(Captured::default());
-    let auth = Auth::new(options(&db, &mail).await).unwrap();
+    let auth = EngineBuilder::over(&db).await.mailer(mail.clone()).build();
     let ada = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
         .await
@@ -123,7 +122,7 @@ async fn ending_the_other_sessions_keeps_the_links() {
 async fn a_reset_link_works_only_for_the_address_it_was_mailed_to() {
     let db = TestDb::new().await;
     let mail = Arc::new(Captured::default());
-    let auth = Auth::new(options(&db, &mail).await).unwrap();
+    let auth = EngineBuilder::over(&db).await.mailer(mail.clone()).build();
     let ada = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
         .await

@@ -4,28 +4,20 @@
 use std::sync::Arc;
 
 use authingo::auth::{SessionRequest, SignUp};
-use authingo::{Auth, AuthError, Options};
+use authingo::{Auth, AuthError};
 
 use super::{Captured, token_of};
-use crate::auth::Watched;
-use crate::counting::counted_store;
-use crate::db::{TestDb, exec};
-use crate::fixtures::{FAST, PASSWORD};
-
-async fn verifying(db: &TestDb, mail: &Arc<Captured>) -> Auth {
-    Auth::new(
-        super::options(db, mail)
-            .await
-            .require_email_verification(true),
-    )
-    .unwrap()
-}
+use crate::support::{EngineBuilder, FAST, PASSWORD, TestDb, Watched, counted_store, exec};
 
 #[tokio::test]
 async fn an_unverified_user_whose_link_expired_gets_a_new_one_by_email_without_a_session() {
     let db = TestDb::new().await;
     let mail = Arc::new(Captured::default());
-    let auth = verifying(&db, &mail).await;
+    let auth = EngineBuilder::over(&db)
+        .await
+        .mailer(mail.clone())
+        .verification_required()
+        .build();
     let signed_up = auth
         .sign_up_with(
             "ada@example.com",
@@ -63,15 +55,12 @@ async fn a_resend_request_does_the_same_work_for_any_address_and_mails_only_the_
     let mail = Arc::new(Captured::default());
     let (store, statements) = counted_store(&db).await;
     let hasher = Watched::new(FAST);
-    let auth = Auth::new(
-        Options::new(store)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None)
-            .mailer(mail.clone())
-            .require_email_verification(true),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = EngineBuilder::on(store)
+        .hasher(hasher.clone())
+        .mailer(mail.clone())
+        .verification_required()
+        .ready()
+        .await;
     for email in ["ada@example.com", "bob@example.com"] {
         auth.sign_up_with(email, PASSWORD, "A", &SessionRequest::default())
             .await
@@ -108,7 +97,11 @@ async fn a_resend_request_does_the_same_work_for_any_address_and_mails_only_the_
 /// An engine that requires verification, mailing into a capture, and Ada signed up on it.
 async fn ada_signed_up_unverified(db: &TestDb) -> (Auth, Arc<Captured>) {
     let mail = Arc::new(Captured::default());
-    let auth = verifying(db, &mail).await;
+    let auth = EngineBuilder::over(db)
+        .await
+        .mailer(mail.clone())
+        .verification_required()
+        .build();
     auth.sign_up_with(
         "ada@example.com",
         PASSWORD,
