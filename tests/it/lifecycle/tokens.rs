@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use authingo::mail::CapturingMailer;
 use authingo::{Auth, AuthError, SignedIn, TokenPurpose};
 
-use super::{Captured, issue, token_of, tokens_of};
+use super::{issue, tokens_of};
 use crate::support::{EngineBuilder, PASSWORD, TestDb, count, current, exec};
 
 /// The raw tokens a user holds, one of each purpose.
@@ -57,7 +58,7 @@ async fn all_refused(auth: &Auth, links: &Links, used: &str) {
 async fn every_link_of_a_user_dies_with_a_reset_a_password_change_a_sign_out_everywhere_and_an_email_change()
  {
     let db = TestDb::new().await;
-    let mail = Arc::new(Captured::default());
+    let mail = Arc::new(CapturingMailer::new());
     let auth = EngineBuilder::over(&db).await.mailer(mail.clone()).build();
     let events = [
         "reset",
@@ -107,7 +108,7 @@ async fn every_link_of_a_user_dies_with_a_reset_a_password_change_a_sign_out_eve
 #[tokio::test]
 async fn ending_the_other_sessions_keeps_the_links() {
     let db = TestDb::new().await;
-    let mail = Arc::new(Captured::default());
+    let mail = Arc::new(CapturingMailer::new());
     let auth = EngineBuilder::over(&db).await.mailer(mail.clone()).build();
     let ada = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
@@ -121,7 +122,7 @@ async fn ending_the_other_sessions_keeps_the_links() {
 #[tokio::test]
 async fn a_reset_link_works_only_for_the_address_it_was_mailed_to() {
     let db = TestDb::new().await;
-    let mail = Arc::new(Captured::default());
+    let mail = Arc::new(CapturingMailer::new());
     let auth = EngineBuilder::over(&db).await.mailer(mail.clone()).build();
     let ada = auth
         .sign_up("ada@example.com", PASSWORD, "Ada")
@@ -131,7 +132,7 @@ async fn a_reset_link_works_only_for_the_address_it_was_mailed_to() {
         .await
         .unwrap();
     auth.flush_background().await;
-    let reset = token_of(&mail.to("ada@example.com")[0]);
+    let reset = mail.sent_to("ada@example.com")[0].link_token().unwrap();
     assert_eq!(
         count(
             &db,
