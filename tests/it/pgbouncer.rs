@@ -1,5 +1,6 @@
 //! PgBouncer 1.18 in transaction mode. (The store tests run through PgBouncer in session mode too,
-//! as `store::pgbouncer::*`; `support::assert_served` checks that they really went through it.)
+//! as `store::pgbouncer::*` and `store::faults::pgbouncer::*`; `support::assert_served` checks
+//! that they really went through it.)
 //!
 //! diesel-async runs every statement as a named prepared statement of tokio-postgres (`s0`,
 //! `s1`, … from one counter per process), and keeps the ones the store marks as cacheable
