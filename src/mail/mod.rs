@@ -1,10 +1,13 @@
 //! Mail: the [`Mailer`] trait the engine sends its messages through, the development mailer that
-//! logs them, and (feature `smtp`) an SMTP mailer on `lettre`.
+//! logs them, (feature `smtp`) an SMTP mailer on `lettre`, and (feature `test-util`) a mailer
+//! that keeps them for tests to read.
 //!
 //! The engine sends every message off the request path, on a task of its own: a slow or failing
 //! mail server never changes a response's status or timing. A failure is logged (without the
 //! link, which carries a token).
 
+#[cfg(feature = "test-util")]
+mod capture;
 pub(crate) mod messages;
 #[cfg(feature = "smtp")]
 mod smtp;
@@ -15,6 +18,9 @@ use async_trait::async_trait;
 
 use crate::error::BoxError;
 
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub use capture::CapturingMailer;
 #[cfg(feature = "smtp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub use smtp::{SmtpMailer, SmtpSecurity};

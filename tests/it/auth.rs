@@ -2,12 +2,10 @@
 
 use authingo::{RequestContext, SignUp};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::ThreadId;
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use authingo::password::{Argon2Params, Argon2id, PasswordError, PasswordHasher};
+use authingo::password::Argon2Params;
 use authingo::postgres::PoolConfig;
 use authingo::{Auth, AuthError, ConfigError, InputReason, Options, Store as _};
 use chrono::Duration;
@@ -16,94 +14,12 @@ use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl as _;
 use tokio::sync::Barrier;
 
-use crate::db::TestDb;
-use crate::fixtures::{FAST, PASSWORD, live_session, rows, session, user};
+use crate::support::{
+    EngineBuilder, FAST, PASSWORD, TestDb, Watched, engine, live_session, rows, session, user,
+};
 
 /// A bcrypt hash, as the Go library stored them.
 const BCRYPT: &str = "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
-
-/// An engine over `db` with fast hashing and no cleanup loop.
-pub(crate) async fn engine(db: &TestDb) -> Auth {
-    Auth::new(
-        Options::new(db.store().await)
-            .argon2(FAST)
-            .cleanup_interval(None),
-    )
-    .unwrap()
-}
-
-/// An engine over `db` hashing with `hasher`, ready (its dummy hash made), with no cleanup loop.
-pub(crate) async fn engine_hashing_with(db: &TestDb, hasher: Arc<dyn PasswordHasher>) -> Auth {
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher)
-            .cleanup_interval(None),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
-    auth
-}
-
-/// Wraps the argon2id hasher, counting calls and watching where and how many run at once.
-#[derive(Default)]
-pub(crate) struct Watched {
-    pub(crate) hashes: AtomicUsize,
-    pub(crate) verifies: AtomicUsize,
-    /// Calls that ran argon2: every hash, and every verification of a readable hash.
-    pub(crate) work: AtomicUsize,
-    running: AtomicUsize,
-    most_at_once: AtomicUsize,
-    threads: Mutex<HashSet<ThreadId>>,
-    inner: Option<Argon2id>,
-}
-
-impl Watched {
-    pub(crate) fn new(params: Argon2Params) -> Arc<Self> {
-        Arc::new(Self {
-            inner: Some(Argon2id::new(params).unwrap()),
-            ..Self::default()
-        })
-    }
-
-    pub(crate) fn count(&self, counter: &AtomicUsize) -> usize {
-        counter.load(Ordering::SeqCst)
-    }
-
-    fn enter(&self) {
-        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most_at_once.fetch_max(now, Ordering::SeqCst);
-        self.threads
-            .lock()
-            .unwrap()
-            .insert(std::thread::current().id());
-    }
-
-    fn leave(&self) {
-        self.running.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl PasswordHasher for Watched {
-    fn hash(&self, password: &str) -> Result<String, PasswordError> {
-        self.enter();
-        self.hashes.fetch_add(1, Ordering::SeqCst);
-        let result = self.inner.as_ref().unwrap().hash(password);
-        self.work.fetch_add(1, Ordering::SeqCst);
-        self.leave();
-        result
-    }
-
-    fn verify(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
-        self.enter();
-        self.verifies.fetch_add(1, Ordering::SeqCst);
-        let result = self.inner.as_ref().unwrap().verify(password, hash);
-        if result.is_ok() {
-            self.work.fetch_add(1, Ordering::SeqCst);
-        }
-        self.leave();
-        result
-    }
-}
 
 #[tokio::test]
 async fn full_flow_sign_up_session_refresh_sign_out() {
@@ -218,15 +134,11 @@ async fn mixed_case_duplicate_email_is_email_taken() {
 async fn of_twenty_concurrent_sign_ups_with_one_email_one_succeeds() {
     const CALLERS: usize = 20;
     let db = TestDb::new().await;
-    let auth = Auth::new(
-        Options::new(
-            db.store_with(PoolConfig::default().max_size(CALLERS as u32))
-                .await,
-        )
-        .argon2(FAST)
-        .cleanup_interval(None),
+    let auth = EngineBuilder::on(
+        db.store_with(PoolConfig::default().max_size(CALLERS as u32))
+            .await,
     )
-    .unwrap();
+    .build();
     let barrier = Arc::new(Barrier::new(CALLERS));
     let tasks: Vec<_> = (0..CALLERS)
         .map(|i| {
@@ -261,7 +173,11 @@ async fn of_twenty_concurrent_sign_ups_with_one_email_one_succeeds() {
 async fn every_failed_sign_in_costs_exactly_one_argon2_operation_and_says_the_same() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
-    let auth = engine_hashing_with(&db, hasher.clone()).await;
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .ready()
+        .await;
     auth.sign_up(
         "ada@example.com",
         PASSWORD,
@@ -359,7 +275,11 @@ async fn raw_tokens_are_nowhere_in_the_database() {
 async fn every_input_rule_is_refused_before_anything_is_stored() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
-    let auth = engine_hashing_with(&db, hasher.clone()).await;
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .ready()
+        .await;
     let dummy = hasher.count(&hasher.hashes);
     let long_email = format!("{}@x.io", "a".repeat(251));
     let long_name = "n".repeat(256);
@@ -525,12 +445,10 @@ async fn every_input_rule_is_refused_before_anything_is_stored() {
 async fn first_failing_sign_ins_after_a_start_each_verify_once() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None),
-    )
-    .unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .build();
     // Straight after the start, before the dummy hash may exist: callers that wait for it must
     // still verify against it, or an unknown email answers faster than a wrong password.
     let barrier = Arc::new(tokio::sync::Barrier::new(8));
@@ -599,14 +517,12 @@ async fn hashing_runs_on_its_own_threads_at_most_max_concurrent_hashes_at_once()
     let db = TestDb::new().await;
     // Real parameters, so that hashes overlap in time when they can.
     let hasher = Watched::new(Argon2Params::default());
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher.clone())
-            .max_concurrent_hashes(2)
-            .cleanup_interval(None),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .with(|options| options.max_concurrent_hashes(2))
+        .ready()
+        .await;
     // The only async thread of this current-thread runtime is this one.
     let here = std::thread::current().id();
     let mut sign_ups = tokio::task::JoinSet::new();
@@ -639,12 +555,7 @@ async fn hashing_runs_on_its_own_threads_at_most_max_concurrent_hashes_at_once()
 async fn exhausted_store_is_unavailable_not_a_bad_credential() {
     let db = TestDb::new().await;
     let store = db.one_connection_store().await;
-    let auth = Auth::new(
-        Options::new(store.clone())
-            .argon2(FAST)
-            .cleanup_interval(None),
-    )
-    .unwrap();
+    let auth = EngineBuilder::on(store.clone()).build();
     let signed_up = auth
         .sign_up(
             "ada@example.com",
@@ -779,13 +690,13 @@ async fn cleanup_loop_removes_dead_sessions_keeps_live_ones_and_stops_on_shutdow
     let (live, _) = live_session(&ada);
     store.create_session(&live).await.unwrap();
 
-    let auth = Auth::new(
-        Options::new(store.clone())
-            .argon2(FAST)
-            .cleanup_interval(Some(StdDuration::from_millis(20)))
-            .cleanup_first_delay(StdDuration::from_millis(20)),
-    )
-    .unwrap();
+    let auth = EngineBuilder::on(store.clone())
+        .with(|options| {
+            options
+                .cleanup_interval(Some(StdDuration::from_millis(20)))
+                .cleanup_first_delay(StdDuration::from_millis(20))
+        })
+        .build();
     assert!(auth.is_cleanup_running());
     eventually("the first sweep", StdDuration::from_secs(20), async || {
         rows(&db, "sessions").await == 2
@@ -822,13 +733,13 @@ async fn cleanup_loop_removes_dead_sessions_keeps_live_ones_and_stops_on_shutdow
 async fn cleanup_loop_ends_when_the_last_handle_is_dropped() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    let auth = Auth::new(
-        Options::new(store)
-            .argon2(FAST)
-            .cleanup_interval(Some(StdDuration::from_secs(3600)))
-            .cleanup_first_delay(StdDuration::ZERO),
-    )
-    .unwrap();
+    let auth = EngineBuilder::on(store)
+        .with(|options| {
+            options
+                .cleanup_interval(Some(StdDuration::from_secs(3600)))
+                .cleanup_first_delay(StdDuration::ZERO)
+        })
+        .build();
     let clone = auth.clone();
     eventually("the first sweep", StdDuration::from_secs(20), async || {
         auth.cleanup_sweeps() == 1

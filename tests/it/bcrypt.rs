@@ -12,9 +12,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::{RunQueryDsl as _, SimpleAsyncConnection as _};
 
-use crate::auth::{Watched, engine, engine_hashing_with};
-use crate::db::TestDb;
-use crate::fixtures::{FAST, PASSWORD, rows, user};
+use crate::support::{EngineBuilder, FAST, PASSWORD, TestDb, Watched, engine, rows, user};
 
 /// Go's `bcrypt.DefaultCost`.
 const GO_COST: u32 = 10;
@@ -121,7 +119,11 @@ async fn a_wrong_password_against_a_bcrypt_hash_costs_one_bcrypt_verification_an
         inner: WithBcrypt::new(Shared(argon2.clone())),
         verifies: AtomicUsize::new(0),
     });
-    let auth = engine_hashing_with(&db, hasher.clone()).await;
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .ready()
+        .await;
     let go = go_user("go@example.com", Version::TwoA);
     auth.store().create_user(&go).await.unwrap();
     let costs = || (hasher.verifies(), argon2.count(&argon2.work));
@@ -220,7 +222,11 @@ async fn a_re_hash_never_undoes_a_password_change_made_during_the_sign_in() {
         reached: Barrier::new(2),
         release: Barrier::new(2),
     });
-    let auth = engine_hashing_with(&db, hasher.clone()).await;
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .ready()
+        .await;
     let go = go_user("go@example.com", Version::TwoB);
     auth.store().create_user(&go).await.unwrap();
     hasher.armed.store(true, Ordering::SeqCst);

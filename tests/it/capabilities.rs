@@ -14,8 +14,7 @@ use authingo::{
 use chrono::TimeDelta;
 use serde_json::json;
 
-use crate::db::TestDb;
-use crate::fixtures::FAST;
+use crate::support::{FAST, TestDb, engine};
 
 /// `PgStore`'s core methods, and none of its capabilities.
 struct CoreOnly(PgStore);
@@ -233,7 +232,7 @@ async fn a_core_store_serves_the_core_and_answers_unsupported_for_the_rest() {
 #[tokio::test]
 async fn pg_store_offers_every_capability() {
     let db = TestDb::new().await;
-    let auth = crate::auth::engine(&db).await;
+    let auth = engine(&db).await;
     for capability in [
         Capability::SessionManagement,
         Capability::OneTimeTokens,

@@ -1,8 +1,13 @@
 //! The SMTP mailer against a real SMTP server (aiosmtpd): it mails exactly the address it is
-//! given, or nothing.
+//! given, or nothing; and a mail server that is down changes none of the engine's answers.
+
+use authingo::{RequestContext, SignUp};
+use std::sync::Arc;
 
 use authingo::mail::{InvalidRecipient, Mailer as _, Message, SmtpMailer, SmtpSecurity};
 use authingo_test_db::SmtpServer;
+
+use crate::support::{EngineBuilder, PASSWORD, TestDb, current};
 
 fn message(to: &str) -> Message {
     Message {
@@ -51,4 +56,45 @@ async fn a_recipient_the_mailer_reads_as_another_address_gets_nothing() {
     let messages = smtp.wait_for(1).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0].header("To").as_deref(), Some("ada@example.com"));
+}
+
+#[tokio::test]
+async fn a_mail_server_that_is_down_changes_no_answer() {
+    let smtp = SmtpServer::start();
+    let port = smtp.port();
+    drop(smtp);
+    let db = TestDb::new().await;
+    let down = Arc::new(
+        SmtpMailer::new(
+            "127.0.0.1",
+            port,
+            SmtpSecurity::None,
+            None,
+            "no-reply@example.com",
+        )
+        .unwrap(),
+    );
+    let auth = EngineBuilder::over(&db).await.mailer(down).build();
+    let ada = auth
+        .sign_up(
+            "ada@example.com",
+            PASSWORD,
+            "Ada",
+            &RequestContext::default(),
+        )
+        .await
+        .and_then(SignUp::signed_in)
+        .unwrap();
+    auth.request_password_reset("ada@example.com", &RequestContext::default())
+        .await
+        .unwrap();
+    auth.send_verification_email(&ada.user).await.unwrap();
+    auth.request_email_change(&current(&ada), PASSWORD, "new@example.com")
+        .await
+        .unwrap();
+    // The failures were logged off the request path; the engine carries on.
+    auth.flush_background().await;
+    auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+        .await
+        .unwrap();
 }

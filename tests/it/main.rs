@@ -1,4 +1,7 @@
-//! Integration tests against a real PostgreSQL: one binary, a module per layer.
+//! Integration tests against a real PostgreSQL: one binary, a module per layer; what they share is
+//! in `support`. Mail is captured in memory (`authingo::mail::CapturingMailer`) but in the tests
+//! of the real SMTP path (`mail`, and the HTTP and example tests that read real mail), which need
+//! the feature `smtp` and start their own aiosmtpd.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -7,10 +10,7 @@ mod auth;
 mod bcrypt;
 mod capabilities;
 mod copy;
-mod counting;
-mod db;
 mod example;
-mod fixtures;
 mod http;
 mod lifecycle;
 mod limits;
@@ -19,12 +19,11 @@ mod mail;
 mod migrations;
 mod pgbouncer;
 mod pool;
-#[cfg(feature = "smtp")]
 mod recovery;
 mod rotation;
 mod schema;
 mod sessions;
-#[cfg(feature = "smtp")]
 mod sign_up;
 mod store;
+mod support;
 mod tls;

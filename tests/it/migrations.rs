@@ -15,8 +15,7 @@ use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _};
 use diesel_migrations::MigrationHarness as _;
 
-use crate::db::TestDb;
-use crate::fixtures::{count, live_session, user};
+use crate::support::{TestDb, count, live_session, user};
 
 const FIRST: &str = "20261127000000";
 /// Refresh rotation and lifetimes (issue 11): additive columns, `sessions(user_id)`, and the

@@ -1,5 +1,6 @@
-//! PgBouncer 1.18 in transaction mode, and the check that the store tests run through PgBouncer
-//! (`store::pgbouncer::*`, session mode) really went through it.
+//! PgBouncer 1.18 in transaction mode. (The store tests run through PgBouncer in session mode too,
+//! as `store::pgbouncer::*` and `store::faults::pgbouncer::*`; `support::assert_served` checks
+//! that they really went through it.)
 //!
 //! diesel-async runs every statement as a named prepared statement of tokio-postgres (`s0`,
 //! `s1`, … from one counter per process), and keeps the ones the store marks as cacheable
@@ -17,35 +18,7 @@ use authingo::postgres::PoolConfig;
 use authingo_test_db::PoolMode;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::db::TestDb;
-use crate::fixtures::user;
-
-/// Checks that `db`'s stores went through its PgBouncer: with `* = host=…` PgBouncer registers
-/// each database name a client asks for, so the test database appears in `SHOW DATABASES` only
-/// if a client connected to it through PgBouncer.
-pub(crate) async fn assert_served(db: &TestDb) {
-    let bouncer = db.bouncer().expect("a database behind PgBouncer");
-    let databases = show(&bouncer.admin().await.unwrap(), "DATABASES", "name").await;
-    assert!(
-        databases.iter().any(|name| name == db.name()),
-        "{} never went through PgBouncer: {databases:?}",
-        db.name()
-    );
-}
-
-/// The column `column` of every row of PgBouncer's `SHOW {what}`.
-async fn show(admin: &Client, what: &str, column: &str) -> Vec<String> {
-    admin
-        .simple_query(&format!("SHOW {what}"))
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(|message| match message {
-            SimpleQueryMessage::Row(row) => row.get(column).map(str::to_owned),
-            _ => None,
-        })
-        .collect()
-}
+use crate::support::{TestDb, user};
 
 /// `db`'s server connections that PgBouncer could give the next transaction: idle, or idle long
 /// enough to be checked first.
@@ -138,7 +111,7 @@ async fn transaction_mode_lets_another_client_prepare_the_name_first() {
             && message.ends_with("\" already exists"),
         "{message}"
     );
-    assert_eq!(crate::fixtures::rows(&db, "users").await, 0);
+    assert_eq!(crate::support::rows(&db, "users").await, 0);
 }
 
 /// The highest `N` among the `sN` statements prepared on `client`'s connection.

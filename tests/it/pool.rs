@@ -10,8 +10,7 @@ use authingo::postgres::{self, PgManager, PgStore, bb8};
 use diesel::QueryableByName;
 use diesel::sql_types::{Integer, Text};
 
-use crate::db::TestDb;
-use crate::fixtures::{rows, user};
+use crate::support::{TestDb, rows, user};
 
 #[derive(QueryableByName)]
 struct Pid {

@@ -8,26 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use authingo::token::{RotationSecret, Token, TokenKind};
-use authingo::{Auth, AuthError, Options, RefreshOutcome, SessionRotation, SignedIn, Store as _};
+use authingo::{Auth, AuthError, RefreshOutcome, SessionRotation, SignedIn, Store as _};
 use chrono::{Duration, TimeDelta, Utc};
 use tokio::sync::Barrier;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
 
-use crate::auth::engine;
-use crate::db::{TestDb, exec};
-use crate::fixtures::{FAST, PASSWORD, count, rows, session, user};
-
-/// The same engine as `engine`, with `options` applied.
-fn engine_with(
-    db_store: authingo::postgres::PgStore,
-    options: impl Fn(Options) -> Options,
-) -> Auth {
-    Auth::new(options(
-        Options::new(db_store).argon2(FAST).cleanup_interval(None),
-    ))
-    .unwrap()
-}
+use crate::support::{EngineBuilder, PASSWORD, TestDb, count, engine, exec, rows, session, user};
 
 async fn signed_up(auth: &Auth) -> SignedIn {
     auth.sign_up(
@@ -284,11 +271,13 @@ async fn the_replaced_token_after_the_window_revokes_the_session_and_is_logged()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_refreshes_all_get_the_same_pair_and_the_row_keeps_it() {
     let db = TestDb::new().await;
-    let auth = Arc::new(engine_with(
-        db.store_with(authingo::postgres::PoolConfig::default().max_size(20))
-            .await,
-        |o| o,
-    ));
+    let auth = Arc::new(
+        EngineBuilder::on(
+            db.store_with(authingo::postgres::PoolConfig::default().max_size(20))
+                .await,
+        )
+        .build(),
+    );
     let first = signed_up(&auth).await;
     let outcomes = refresh_together(&auth, &refresh_of(&first), 50).await;
     let pairs: Vec<_> = outcomes
@@ -311,9 +300,11 @@ async fn with_the_grace_off_exactly_one_of_fifty_concurrent_refreshes_wins() {
     let store = db
         .store_with(authingo::postgres::PoolConfig::default().max_size(20))
         .await;
-    let auth = Arc::new(engine_with(store, |o| {
-        o.refresh_reuse_grace(StdDuration::ZERO)
-    }));
+    let auth = Arc::new(
+        EngineBuilder::on(store)
+            .with(|o| o.refresh_reuse_grace(StdDuration::ZERO))
+            .build(),
+    );
     let first = signed_up(&auth).await;
     let outcomes = refresh_together(&auth, &refresh_of(&first), 50).await;
     let mut winners = Vec::new();
@@ -475,7 +466,10 @@ async fn no_refresh_extends_a_session_past_its_absolute_lifetime() {
 #[tokio::test]
 async fn without_a_lifetime_bound_a_session_slides_as_upstream() {
     let db = TestDb::new().await;
-    let auth = engine_with(db.store().await, |o| o.max_session_lifetime(None));
+    let auth = EngineBuilder::over(&db)
+        .await
+        .with(|o| o.max_session_lifetime(None))
+        .build();
     let first = signed_up(&auth).await;
     assert_eq!(first.session.absolute_expires_at, None);
     execute(
@@ -614,9 +608,10 @@ async fn a_token_of_the_familys_prefix_that_was_never_issued_revokes_the_session
 async fn with_the_grace_off_an_older_token_still_revokes_but_the_last_one_is_only_refused() {
     let (reused, _guard) = Reused::watch();
     let db = TestDb::new().await;
-    let auth = engine_with(db.store().await, |o| {
-        o.refresh_reuse_grace(StdDuration::ZERO)
-    });
+    let auth = EngineBuilder::over(&db)
+        .await
+        .with(|o| o.refresh_reuse_grace(StdDuration::ZERO))
+        .build();
     let first = signed_up(&auth).await;
     let second = auth
         .refresh(&refresh_of(&first), &RequestContext::default())
@@ -771,14 +766,13 @@ async fn the_cleanup_loop_forgets_spent_rotation_secrets_every_grace_window() {
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(db.url(), config);
     let pool = bb8::Pool::builder().build(manager).await.unwrap();
-    let auth = Auth::new(
-        Options::new(authingo::postgres::PgStore::new(pool))
-            .argon2(FAST)
-            .cleanup_interval(Some(StdDuration::from_secs(24 * 60 * 60)))
-            .cleanup_first_delay(StdDuration::from_secs(24 * 60 * 60))
-            .refresh_reuse_grace(StdDuration::from_secs(1)),
-    )
-    .unwrap();
+    let auth = EngineBuilder::on(authingo::postgres::PgStore::new(pool))
+        .with(|o| {
+            o.cleanup_interval(Some(StdDuration::from_secs(24 * 60 * 60)))
+                .cleanup_first_delay(StdDuration::from_secs(24 * 60 * 60))
+                .refresh_reuse_grace(StdDuration::from_secs(1))
+        })
+        .build();
     let first = signed_up(&auth).await;
     auth.refresh(&refresh_of(&first), &RequestContext::default())
         .await

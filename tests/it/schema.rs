@@ -9,8 +9,7 @@ use diesel::migration::MigrationSource;
 use diesel_async::SimpleAsyncConnection as _;
 use diesel_migrations::FileBasedMigrations;
 
-use crate::db::TestDb;
-use crate::fixtures::{count, live_session, user};
+use crate::support::{TestDb, count, live_session, user};
 
 /// Whether `table` exists in `db`.
 async fn exists(db: &TestDb, table: &str) -> bool {

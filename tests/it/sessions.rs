@@ -1,17 +1,15 @@
 //! Sessions a user can see and end, the per-user cap, freshness, and the change of password, on
 //! the engine and the real database. Sign-in times are written into the past instead of waiting.
 
-use authingo::RequestContext;
 use authingo::SignUp;
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use authingo::postgres::PgStore;
-use authingo::{Auth, AuthError, Options, SessionWithUser, SignedIn};
+use authingo::auth::RequestContext;
+use authingo::{Auth, AuthError, SessionWithUser, SignedIn};
 
-use crate::auth::{Watched, engine};
-use crate::db::{TestDb, exec};
-use crate::fixtures::{FAST, PASSWORD, count};
+use crate::support::{
+    EngineBuilder, FAST, PASSWORD, TestDb, Watched, count, counted_store, current, engine, exec,
+};
 
 async fn sign_in(auth: &Auth, email: &str, agent: &str) -> SignedIn {
     auth.sign_in(
@@ -23,13 +21,6 @@ async fn sign_in(auth: &Auth, email: &str, agent: &str) -> SignedIn {
     )
     .await
     .unwrap()
-}
-
-fn current(signed_in: &SignedIn) -> SessionWithUser {
-    SessionWithUser {
-        session: signed_in.session.clone(),
-        user: signed_in.user.clone(),
-    }
 }
 
 async fn execute(db: &TestDb, sql: &str) {
@@ -218,20 +209,14 @@ async fn signing_out_everywhere_needs_a_fresh_session_and_ends_them_all() {
     assert!(!alive(&auth, &first).await && !alive(&auth, &second).await);
 }
 
-fn watched_engine(store: PgStore, hasher: Arc<Watched>) -> Auth {
-    Auth::new(
-        Options::new(store)
-            .password_hasher(hasher)
-            .cleanup_interval(None),
-    )
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_wrong_current_password_changes_nothing_and_costs_one_verification() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
-    let auth = watched_engine(db.store().await, hasher.clone());
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .build();
     let ada = auth
         .sign_up(
             "ada@example.com",
@@ -335,7 +320,10 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
 async fn a_stale_session_cannot_change_the_password_and_costs_no_hashing() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
-    let auth = watched_engine(db.store().await, hasher.clone());
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .build();
     auth.sign_up(
         "ada@example.com",
         PASSWORD,
@@ -374,13 +362,10 @@ async fn a_stale_session_cannot_change_the_password_and_costs_no_hashing() {
 #[tokio::test]
 async fn the_session_cap_ends_the_least_recently_used() {
     let db = TestDb::new().await;
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .argon2(FAST)
-            .cleanup_interval(None)
-            .max_sessions_per_user(Some(2)),
-    )
-    .unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .with(|options| options.max_sessions_per_user(Some(2)))
+        .build();
     let first = auth
         .sign_up(
             "ada@example.com",
@@ -414,8 +399,8 @@ async fn the_session_cap_ends_the_least_recently_used() {
 #[tokio::test]
 async fn a_session_lookup_is_still_one_statement() {
     let db = TestDb::new().await;
-    let (store, statements) = crate::counting::counted_store(&db).await;
-    let auth = engine_on_pool(store);
+    let (store, statements) = counted_store(&db).await;
+    let auth = EngineBuilder::on(store).build();
     let ada = auth
         .sign_up(
             "ada@example.com",
@@ -431,8 +416,4 @@ async fn a_session_lookup_is_still_one_statement() {
         assert!(alive(&auth, &ada).await);
     }
     assert_eq!(statements.total() - before, 5);
-}
-
-fn engine_on_pool(store: PgStore) -> Auth {
-    Auth::new(Options::new(store).argon2(FAST).cleanup_interval(None)).unwrap()
 }

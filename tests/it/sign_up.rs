@@ -1,28 +1,24 @@
-//! Enumeration-safe sign-up (email verification required), against the real database and a real
-//! SMTP server: the request answers before the account is written, so a new address and a taken
+//! Enumeration-safe sign-up (email verification required), against the real database, with the
+//! mail captured: the request answers before the account is written, so a new address and a taken
 //! one cost the same; what the answer can no longer report is logged. (The timing itself is
 //! measured by the bench's `signup-timing` section, not here.)
 
-use authingo::auth::{RequestContext, SignUp};
-use authingo::{Auth, Options};
-use authingo_test_db::SmtpServer;
+use std::sync::Arc;
 
-use crate::db::{TestDb, exec};
-use crate::fixtures::{FAST, PASSWORD, capture_logs, rows};
-use crate::recovery::mailer;
+use authingo::auth::{RequestContext, SignUp};
+use authingo::mail::CapturingMailer;
+
+use crate::support::{EngineBuilder, PASSWORD, TestDb, capture_logs, exec, rows};
 
 #[tokio::test]
 async fn with_verification_required_a_failed_account_write_is_logged_not_answered() {
-    let smtp = SmtpServer::start();
+    let mail = Arc::new(CapturingMailer::new());
     let db = TestDb::new().await;
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .argon2(FAST)
-            .cleanup_interval(None)
-            .mailer(mailer(&smtp))
-            .require_email_verification(true),
-    )
-    .unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .mailer(mail.clone())
+        .verification_required()
+        .build();
     // Every new row of users fails, as a lost primary or a full disk would make the insert.
     exec(
         &mut db.conn().await,
@@ -49,5 +45,5 @@ async fn with_verification_required_a_failed_account_write_is_logged_not_answere
     assert!(logs.contains("user.id=\"usr_"), "{logs}");
     assert!(!logs.contains("ada@"), "an address in the log: {logs}");
     assert_eq!(rows(&db, "users").await, 0);
-    assert!(smtp.messages().is_empty(), "{:?}", smtp.messages());
+    assert!(mail.is_empty(), "{} sent", mail.len());
 }

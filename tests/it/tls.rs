@@ -7,14 +7,13 @@ use std::time::{Duration, Instant};
 
 use authingo::postgres::{self, PgPool, PgStore, PoolConfig, SetupError, TlsError};
 use authingo::token::{Token, TokenKind};
-use authingo::{Auth, Options, Store as _, StoreError};
+use authingo::{Store as _, StoreError};
 use authingo_test_db::{Cluster, PgBouncer, PoolMode, TestCa, TlsClients};
 use diesel::QueryableByName;
 use diesel::sql_types::Bool;
 use diesel_async::RunQueryDsl as _;
 
-use crate::db::{TestDb, migrate};
-use crate::fixtures::{FAST, PASSWORD};
+use crate::support::{EngineBuilder, PASSWORD, TestDb, migrate};
 
 /// A private cluster serving a certificate for `localhost` and `127.0.0.1` signed by its own
 /// CA, with a migrated database.
@@ -300,12 +299,7 @@ async fn environment_child() {
 
 /// Sign-up, sign-in, the session, a refresh and sign-out through `PgStore` on `pool`.
 async fn smoke_set(pool: PgPool) {
-    let auth = Auth::new(
-        Options::new(PgStore::new(pool))
-            .argon2(FAST)
-            .cleanup_interval(None),
-    )
-    .unwrap();
+    let auth = EngineBuilder::on(PgStore::new(pool)).build();
     auth.sign_up(
         "ada@example.com",
         PASSWORD,

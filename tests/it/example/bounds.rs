@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::ExampleServer;
-use crate::fixtures::PASSWORD;
+use crate::support::PASSWORD;
 
 // As `examples/server.rs` documents them.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);

@@ -11,7 +11,7 @@ use fantoccini::Locator;
 
 use super::ExampleServer;
 use super::browser::{NEW_PASSWORD, Page, in_browser};
-use crate::fixtures::PASSWORD;
+use crate::support::PASSWORD;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_page_verifies_an_address_and_resets_a_password_from_mailed_links() {

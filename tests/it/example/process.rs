@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-use crate::db::TestDb;
+use crate::support::TestDb;
 
 /// How long the server may take to migrate its database and print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(30);

@@ -8,8 +8,7 @@ use serde_json::json;
 use super::app::default_server;
 use super::reply::Tokens;
 use super::server::TestServer;
-use crate::db::TestDb;
-use crate::fixtures::{PASSWORD, rows};
+use crate::support::{PASSWORD, TestDb, rows};
 
 /// Addresses a mail library, a proxy or a person reads as another address (or several), each
 /// with a word of the reason the answer must give.

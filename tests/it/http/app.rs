@@ -1,15 +1,13 @@
 //! The application under test: the router under a prefix, and three routes of the user's own.
 
-use authingo::auth::HttpOptions;
+use authingo::Auth;
 use authingo::http::CurrentUser;
-use authingo::{Auth, Options};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
 use super::server::TestServer;
-use crate::db::TestDb;
-use crate::fixtures::FAST;
+use crate::support::{TestDb, engine};
 
 /// The routes nested under `prefix`, plus three routes of "the user's own":
 /// `/api/me` behind `require_auth()` (reads `Extension<CurrentUser>`), `/api/profile` with the
@@ -44,23 +42,8 @@ pub(super) async fn whoami(current: Option<CurrentUser>) -> Json<Value> {
     Json(json!({ "user_id": current.map(|current| current.user.id) }))
 }
 
-/// An engine over `db`'s default store with fast hashing, no cleanup loop, and `http`.
-pub(super) async fn engine(db: &TestDb, http: HttpOptions) -> Auth {
-    engine_on(db.store().await, http)
-}
-
-pub(super) fn engine_on(store: authingo::postgres::PgStore, http: HttpOptions) -> Auth {
-    Auth::new(
-        Options::new(store)
-            .argon2(FAST)
-            .cleanup_interval(None)
-            .http(http),
-    )
-    .unwrap()
-}
-
 /// A server with the default options, the routes under `/api/auth`.
 pub(super) async fn default_server(db: &TestDb) -> TestServer {
-    let auth = engine(db, HttpOptions::default()).await;
+    let auth = engine(db).await;
     TestServer::start(app(&auth, "/api/auth")).await
 }

@@ -8,11 +8,10 @@ use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::app::{app, default_server, engine};
+use super::app::{app, default_server};
 use super::reply::{REFRESH, SESSION, key_set};
 use super::server::TestServer;
-use crate::db::TestDb;
-use crate::fixtures::PASSWORD;
+use crate::support::{EngineBuilder, PASSWORD, TestDb, engine};
 
 #[tokio::test]
 async fn sign_up_sets_both_cookies_with_the_exact_attributes() {
@@ -78,7 +77,7 @@ async fn sign_in_and_refresh_set_the_same_attributes_as_sign_up() {
 #[tokio::test]
 async fn refresh_cookie_path_follows_the_mount_prefix() {
     let db = TestDb::new().await;
-    let auth = engine(&db, HttpOptions::default()).await;
+    let auth = engine(&db).await;
     let cases = [
         (
             "/auth",
@@ -127,7 +126,7 @@ async fn refresh_cookie_path_follows_the_mount_prefix() {
 async fn refresh_path_option_overrides_the_derived_path() {
     let db = TestDb::new().await;
     let options = HttpOptions::default().refresh_path(Some("/custom/refresh".to_owned()));
-    let auth = engine(&db, options).await;
+    let auth = EngineBuilder::over(&db).await.http(options).build();
     let server = TestServer::start(app(&auth, "/api/auth")).await;
 
     let (reply, tokens) = server.sign_up("ada@example.com").await;
@@ -146,7 +145,10 @@ async fn refresh_path_option_overrides_the_derived_path() {
 #[tokio::test]
 async fn browser_like_cookie_jar_flow_with_insecure_cookies() {
     let db = TestDb::new().await;
-    let auth = engine(&db, HttpOptions::default().secure(false)).await;
+    let auth = EngineBuilder::over(&db)
+        .await
+        .http(HttpOptions::default().secure(false))
+        .build();
     let jar_client = reqwest::Client::builder()
         .cookie_store(true)
         .build()
@@ -193,7 +195,7 @@ async fn browser_like_cookie_jar_flow_with_insecure_cookies() {
 async fn the_domain_option_is_on_set_and_expired_cookies() {
     let db = TestDb::new().await;
     let options = HttpOptions::default().domain(Some("example.com".to_owned()));
-    let auth = engine(&db, options).await;
+    let auth = EngineBuilder::over(&db).await.http(options).build();
     let server = TestServer::start(app(&auth, "/api/auth")).await;
     let (signed_up, tokens) = server.sign_up("ada@example.com").await;
     let signed_out = server.sign_out(&tokens.access_cookie()).await;
@@ -210,7 +212,10 @@ async fn the_domain_option_is_on_set_and_expired_cookies() {
 #[tokio::test]
 async fn custom_cookie_names_are_set_and_read() {
     let db = TestDb::new().await;
-    let auth = engine(&db, HttpOptions::default().cookie_names("sid", "rid")).await;
+    let auth = EngineBuilder::over(&db)
+        .await
+        .http(HttpOptions::default().cookie_names("sid", "rid"))
+        .build();
     let server = TestServer::start(app(&auth, "/api/auth")).await;
     let reply = server.try_sign_up("ada@example.com", PASSWORD, "Ada").await;
     reply.assert_ok();

@@ -1,15 +1,13 @@
 //! The error table, each status from a real request.
 
-use authingo::auth::HttpOptions;
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::app::{app, default_server, engine_on};
+use super::app::{app, default_server};
 use super::reply::{SESSION, unknown_access_token};
 use super::server::TestServer;
-use crate::db::TestDb;
-use crate::fixtures::{PASSWORD, rows};
+use crate::support::{EngineBuilder, PASSWORD, TestDb, rows};
 
 #[tokio::test]
 async fn malformed_json_is_400() {
@@ -305,7 +303,7 @@ async fn an_unavailable_store_is_503_with_retry_after_and_clears_no_cookie() {
     let db = TestDb::new().await;
     let store = db.one_connection_store().await;
     let pool = store.pool().clone();
-    let auth = engine_on(store, HttpOptions::default());
+    let auth = EngineBuilder::on(store).build();
     let server = TestServer::start(app(&auth, "/api/auth")).await;
     let (_, tokens) = server.sign_up("ada@example.com").await;
     let (access, refresh, both) = (

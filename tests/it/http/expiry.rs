@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 
 use super::app::default_server;
-use crate::db::{TestDb, exec};
+use crate::support::{TestDb, exec};
 
 /// Moves every session's access expiry (and, if `refresh` is set, its refresh expiry) into the
 /// past.

@@ -7,8 +7,7 @@ use serde_json::json;
 
 use super::app::default_server;
 use super::reply::Reply;
-use crate::db::TestDb;
-use crate::fixtures::PASSWORD;
+use crate::support::{PASSWORD, TestDb};
 
 /// A cookie of the site's own, in raw UTF-8 as browsers send it.
 const PREF: &[u8] = "pref=café".as_bytes();
@@ -132,5 +131,5 @@ async fn invisible_characters_and_decomposed_spellings_do_not_make_new_accounts(
         )
         .await
         .assert_error(StatusCode::BAD_REQUEST, "invalid_input");
-    assert_eq!(crate::fixtures::rows(&db, "users").await, 1);
+    assert_eq!(crate::support::rows(&db, "users").await, 1);
 }

@@ -5,13 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use authingo::{Auth, Options, Store as _};
+use authingo::{Auth, Store as _};
 use reqwest::StatusCode;
 
 use super::app::app;
 use super::server::TestServer;
-use crate::db::{TestDb, exec};
-use crate::fixtures::{FAST, capture_logs, count, rows, user};
+use crate::support::{EngineBuilder, TestDb, capture_logs, count, exec, rows, user};
 
 /// How long a condition the test waits for may take to hold.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -21,13 +20,14 @@ const DEADLINE: Duration = Duration::from_secs(20);
 async fn instances(db: &TestDb, cleanup: Option<Duration>) -> Vec<(Auth, TestServer)> {
     let mut instances = Vec::new();
     for _ in 0..3 {
-        let auth = Auth::new(
-            Options::new(db.store().await)
-                .argon2(FAST)
-                .cleanup_interval(cleanup)
-                .cleanup_first_delay(Duration::from_millis(10)),
-        )
-        .unwrap();
+        let auth = EngineBuilder::over(db)
+            .await
+            .with(|options| {
+                options
+                    .cleanup_interval(cleanup)
+                    .cleanup_first_delay(Duration::from_millis(10))
+            })
+            .build();
         let server = TestServer::start(app(&auth, "/api/auth")).await;
         instances.push((auth, server));
     }
@@ -103,7 +103,7 @@ async fn three_cleanup_loops_sweep_together_without_waiting_or_failing() {
     let ada = user("ada@example.com");
     db.store()
         .await
-        .create_user_with_session(&ada, &crate::fixtures::live_session(&ada).0)
+        .create_user_with_session(&ada, &crate::support::live_session(&ada).0)
         .await
         .unwrap();
     let past = "now() - interval '31 days'";

@@ -6,9 +6,9 @@ use authingo::{RequestContext, SignUp};
 use std::net::IpAddr;
 use std::time::Duration;
 
+use authingo::Options;
 use authingo::auth::HttpOptions;
 use authingo::limits::{RateLimit, RateLimits, SignInThrottle};
-use authingo::{Auth, Options};
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 use serde_json::json;
@@ -16,9 +16,7 @@ use serde_json::json;
 use super::app::app;
 use super::reply::Reply;
 use super::server::TestServer;
-use crate::db::{TestDb, exec};
-use crate::fixtures::{FAST, PASSWORD};
-use crate::limits::Gated;
+use crate::support::{EngineBuilder, Gated, PASSWORD, TestDb, exec};
 
 const FIVE_MINUTES: Duration = Duration::from_secs(300);
 
@@ -32,13 +30,11 @@ fn each(max: u32) -> RateLimits {
 }
 
 async fn limited_server(db: &TestDb, options: impl FnOnce(Options) -> Options) -> TestServer {
-    let auth = Auth::new(options(
-        Options::new(db.store().await)
-            .argon2(FAST)
-            .cleanup_interval(None)
-            .sign_in_throttle(None),
-    ))
-    .unwrap();
+    let auth = EngineBuilder::over(db)
+        .await
+        .sign_in_throttle(None)
+        .with(options)
+        .build();
     TestServer::start(app(&auth, "/api/auth")).await
 }
 
@@ -201,16 +197,13 @@ async fn a_common_password_is_400_password_too_common_on_sign_up_and_change() {
 async fn a_full_hashing_queue_is_503_busy_with_retry_after() {
     let db = TestDb::new().await;
     let hasher = Gated::new();
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None)
-            .rate_limits(None)
-            .max_concurrent_hashes(1)
-            .max_queued_hashes(0),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .rate_limits(None)
+        .with(|options| options.max_concurrent_hashes(1).max_queued_hashes(0))
+        .ready()
+        .await;
     let server = TestServer::start(app(&auth, "/api/auth")).await;
     // The one place is taken by a sign-up held at the gate.
     hasher.set(false);

@@ -1,10 +1,7 @@
 //! The recovery routes over HTTP, with mail delivered to a real SMTP server: the answers that
 //! must not tell one address from another, compared byte for byte, and a reset from its link.
 
-use std::sync::Arc;
-
-use authingo::mail::{SmtpMailer, SmtpSecurity};
-use authingo::{Auth, Options};
+use authingo::Auth;
 use authingo_test_db::SmtpServer;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -12,26 +9,14 @@ use serde_json::json;
 use super::app::app;
 use super::reply::Reply;
 use super::server::TestServer;
-use crate::db::TestDb;
-use crate::fixtures::{FAST, PASSWORD};
+use crate::support::{EngineBuilder, PASSWORD, TestDb, smtp_mailer};
 
 async fn server(db: &TestDb, smtp: &SmtpServer, verification: bool) -> (TestServer, Auth) {
-    let mailer = SmtpMailer::new(
-        "127.0.0.1",
-        smtp.port(),
-        SmtpSecurity::None,
-        None,
-        "no-reply@example.com",
-    )
-    .unwrap();
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .argon2(FAST)
-            .cleanup_interval(None)
-            .mailer(Arc::new(mailer))
-            .require_email_verification(verification),
-    )
-    .unwrap();
+    let auth = EngineBuilder::over(db)
+        .await
+        .mailer(smtp_mailer(smtp))
+        .with(|options| options.require_email_verification(verification))
+        .build();
     (TestServer::start(app(&auth, "/api/auth")).await, auth)
 }
 
@@ -98,7 +83,7 @@ async fn with_verification_required_sign_up_answers_the_same_for_a_taken_address
     let new = server.try_sign_up("ada@example.com", PASSWORD, "Ada").await;
     // The account is written after the answer, off the request path.
     auth.flush_background().await;
-    assert_eq!(crate::fixtures::rows(&db, "users").await, 1);
+    assert_eq!(crate::support::rows(&db, "users").await, 1);
     let taken = server
         .try_sign_up("ada@example.com", "another password", "Eve")
         .await;
@@ -115,7 +100,7 @@ async fn with_verification_required_sign_up_answers_the_same_for_a_taken_address
     auth.flush_background().await;
     let messages = smtp.wait_for(3).await;
     assert_eq!(messages.len(), 3, "{messages:?}");
-    assert_eq!(crate::fixtures::rows(&db, "users").await, 1);
+    assert_eq!(crate::support::rows(&db, "users").await, 1);
     // The newest link voided the first.
     let token = messages.iter().rev().find_map(|m| m.token()).unwrap();
     let verified = server
@@ -272,10 +257,10 @@ async fn signing_in_with_the_password_one_signed_up_with_tells_nothing_of_the_ad
         answers.push((reply.status, reply.json()));
     }
     assert_eq!(answers[0], answers[1]);
-    assert_eq!(crate::fixtures::rows(&db, "users").await, 2);
+    assert_eq!(crate::support::rows(&db, "users").await, 2);
     // Both attempts stay counted as failures.
     assert_eq!(
-        crate::fixtures::count(
+        crate::support::count(
             &db,
             "SELECT count(*) AS n FROM sign_in_failures WHERE failures >= 1"
         )

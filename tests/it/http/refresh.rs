@@ -6,14 +6,12 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio::sync::Barrier;
 
-use authingo::{Auth, Options};
 use reqwest::header::SET_COOKIE;
 
 use super::app::{app, default_server};
 use super::reply::{REFRESH, Reply, SESSION};
 use super::server::TestServer;
-use crate::db::TestDb;
-use crate::fixtures::{FAST, PASSWORD};
+use crate::support::{EngineBuilder, PASSWORD, TestDb};
 
 #[tokio::test]
 async fn refresh_rotates_both_cookies_and_refuses_the_old_ones() {
@@ -80,7 +78,7 @@ fn set_cookies(reply: &Reply) -> Vec<String> {
 
 /// Moves every session's last rotation a minute into the past: beyond the 10 s grace window.
 async fn rotated_a_minute_ago(db: &TestDb) {
-    crate::db::exec(
+    crate::support::exec(
         &mut db.conn().await,
         "UPDATE sessions SET rotated_at = rotated_at - INTERVAL '1 minute'",
     )
@@ -115,7 +113,7 @@ async fn without_remember_me_both_cookies_end_with_the_browser_session() {
     assert!(remembered.cookie(REFRESH).attr("expires").is_some());
     // The short session is capped at a day from its sign-in, in the database too.
     assert_eq!(
-        crate::fixtures::count(
+        crate::support::count(
             &db,
             "SELECT count(*) AS n FROM sessions WHERE NOT persistent
                AND absolute_expires_at <= created_at + INTERVAL '1 day'
@@ -218,7 +216,7 @@ async fn concurrent_refreshes_with_one_cookie_all_get_the_same_pair() {
         .get_with_cookie("/api/me", &replies[0].tokens().access_cookie())
         .await;
     me.assert_ok();
-    assert_eq!(crate::fixtures::rows(&db, "sessions").await, 1);
+    assert_eq!(crate::support::rows(&db, "sessions").await, 1);
     server.assert_no_secrets(&[PASSWORD]);
 }
 
@@ -227,13 +225,10 @@ async fn concurrent_refreshes_with_one_cookie_all_get_the_same_pair() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_the_grace_off_one_concurrent_refresh_wins() {
     let db = TestDb::new().await;
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .argon2(FAST)
-            .cleanup_interval(None)
-            .refresh_reuse_grace(std::time::Duration::ZERO),
-    )
-    .unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .with(|options| options.refresh_reuse_grace(std::time::Duration::ZERO))
+        .build();
     let server = Arc::new(TestServer::start(app(&auth, "/api/auth")).await);
     let (_, tokens) = server.sign_up("ada@example.com").await;
     let replies = refresh_together(&server, &tokens.refresh_cookie(), 8).await;
@@ -281,7 +276,10 @@ async fn a_sign_out_that_raced_a_refresh_ends_the_session() {
     use reqwest::cookie::CookieStore as _;
 
     let db = TestDb::new().await;
-    let auth = super::app::engine(&db, authingo::auth::HttpOptions::default().secure(false)).await;
+    let auth = EngineBuilder::over(&db)
+        .await
+        .http(authingo::auth::HttpOptions::default().secure(false))
+        .build();
     let jar = Arc::new(reqwest::cookie::Jar::default());
     let browser = reqwest::Client::builder()
         .cookie_provider(jar.clone())
@@ -322,11 +320,11 @@ async fn a_sign_out_that_raced_a_refresh_ends_the_session() {
         if window == "within" {
             session.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
             refresh.assert_error(StatusCode::UNAUTHORIZED, "invalid_session");
-            assert_eq!(crate::fixtures::rows(&db, "sessions").await, 0);
+            assert_eq!(crate::support::rows(&db, "sessions").await, 0);
         } else {
             session.assert_ok();
             refresh.assert_ok();
-            assert_eq!(crate::fixtures::rows(&db, "sessions").await, 1);
+            assert_eq!(crate::support::rows(&db, "sessions").await, 1);
         }
         // Within the window or not, the replaced access token opens nothing.
         tab.session(&in_flight)

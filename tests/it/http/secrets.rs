@@ -4,8 +4,7 @@ use reqwest::StatusCode;
 
 use super::app::default_server;
 use super::reply::{REFRESH, unknown_refresh_token};
-use crate::db::TestDb;
-use crate::fixtures::PASSWORD;
+use crate::support::{PASSWORD, TestDb};
 
 /// A whole flow, every body checked against every token the cookies carried.
 #[tokio::test]

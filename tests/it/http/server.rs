@@ -15,7 +15,7 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE};
 use serde_json::{Value, json};
 
 use super::reply::{Reply, SetCookie, Tokens};
-use crate::fixtures::PASSWORD;
+use crate::support::PASSWORD;
 
 /// The anti-CSRF header every route of the router requires.
 const CLIENT_HEADER: &str = "X-Authingo-Client";

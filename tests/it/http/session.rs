@@ -6,8 +6,7 @@ use serde_json::{Value, json};
 
 use super::app::default_server;
 use super::reply::{SESSION, key_set, unknown_access_token};
-use crate::db::TestDb;
-use crate::fixtures::PASSWORD;
+use crate::support::{PASSWORD, TestDb};
 
 #[tokio::test]
 async fn session_route_returns_user_and_session_without_secrets() {

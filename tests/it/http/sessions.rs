@@ -7,11 +7,10 @@ use authingo::auth::HttpOptions;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::app::{app, default_server, engine};
+use super::app::{app, default_server};
 use super::reply::{Reply, Tokens};
 use super::server::TestServer;
-use crate::db::{TestDb, exec};
-use crate::fixtures::PASSWORD;
+use crate::support::{EngineBuilder, PASSWORD, TestDb, exec};
 
 /// The sessions `GET /sessions` lists for `tokens`.
 async fn listed(server: &TestServer, tokens: &Tokens) -> Vec<Value> {
@@ -228,7 +227,10 @@ async fn a_forged_forwarded_header_is_ignored_unless_the_peer_is_a_trusted_proxy
     // Behind a proxy on this host, trusted: the forwarded address is the client's.
     let db = TestDb::new().await;
     let loopback: IpAddr = [127, 0, 0, 1].into();
-    let auth = engine(&db, HttpOptions::default().trusted_proxies([loopback])).await;
+    let auth = EngineBuilder::over(&db)
+        .await
+        .http(HttpOptions::default().trusted_proxies([loopback]))
+        .build();
     let trusting = TestServer::start(app(&auth, "/api/auth")).await;
     let tokens = forged(&trusting).await.tokens();
     assert_eq!(listed(&trusting, &tokens).await[0]["ip"], "6.6.6.6");

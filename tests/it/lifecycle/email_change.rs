@@ -4,27 +4,24 @@
 use authingo::{RequestContext, SignUp};
 use std::sync::Arc;
 
-use authingo::{Auth, AuthError, Options};
+use authingo::AuthError;
+use authingo::mail::CapturingMailer;
 
-use super::{Captured, current, token_of, tokens_of};
-use crate::auth::Watched;
-use crate::db::TestDb;
-use crate::fixtures::{FAST, PASSWORD, sign_in_failures};
+use super::tokens_of;
+use crate::support::{EngineBuilder, FAST, PASSWORD, TestDb, Watched, current, sign_in_failures};
 
 #[tokio::test]
 async fn a_change_of_email_needs_the_current_password_and_a_wrong_one_counts_as_a_failed_sign_in() {
     let db = TestDb::new().await;
-    let mail = Arc::new(Captured::default());
+    let mail = Arc::new(CapturingMailer::new());
     let hasher = Watched::new(FAST);
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None)
-            .rate_limits(None)
-            .mailer(mail.clone()),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .rate_limits(None)
+        .mailer(mail.clone())
+        .ready()
+        .await;
     let ada = auth
         .sign_up(
             "ada@example.com",
@@ -54,7 +51,7 @@ async fn a_change_of_email_needs_the_current_password_and_a_wrong_one_counts_as_
     assert_eq!(sign_in_failures(&db, "ada@example.com").await, 1);
     auth.flush_background().await;
     assert!(
-        mail.all().is_empty(),
+        mail.sent().is_empty(),
         "nothing is mailed for a wrong password"
     );
     assert_eq!(tokens_of(&db, &ada.user).await, 0);
@@ -67,28 +64,26 @@ async fn a_change_of_email_needs_the_current_password_and_a_wrong_one_counts_as_
     assert_eq!(hasher.count(&hasher.verifies) - verifies, 1);
     assert_eq!(sign_in_failures(&db, "ada@example.com").await, 0);
     auth.flush_background().await;
-    assert_eq!(mail.to("ada@new.example").len(), 1);
+    assert_eq!(mail.sent_to("ada@new.example").len(), 1);
 }
 
 #[tokio::test]
 async fn a_change_of_email_stops_at_the_sign_in_lock_of_the_account() {
     let db = TestDb::new().await;
-    let mail = Arc::new(Captured::default());
+    let mail = Arc::new(CapturingMailer::new());
     let hasher = Watched::new(FAST);
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher.clone())
-            .cleanup_interval(None)
-            .rate_limits(None)
-            .sign_in_throttle(Some(
-                authingo::SignInThrottle::default()
-                    .free_failures(0)
-                    .lock_after(Some(1)),
-            ))
-            .mailer(mail.clone()),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .rate_limits(None)
+        .sign_in_throttle(Some(
+            authingo::SignInThrottle::default()
+                .free_failures(0)
+                .lock_after(Some(1)),
+        ))
+        .mailer(mail.clone())
+        .ready()
+        .await;
     let ada = auth
         .sign_up(
             "ada@example.com",
@@ -122,8 +117,8 @@ async fn a_change_of_email_stops_at_the_sign_in_lock_of_the_account() {
 #[tokio::test]
 async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_can_cancel_it() {
     let db = TestDb::new().await;
-    let mail = Arc::new(Captured::default());
-    let auth = Auth::new(super::options(&db, &mail).await).unwrap();
+    let mail = Arc::new(CapturingMailer::new());
+    let auth = EngineBuilder::over(&db).await.mailer(mail.clone()).build();
     let ada = auth
         .sign_up(
             "ada@example.com",
@@ -139,7 +134,7 @@ async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_c
         .unwrap();
     auth.flush_background().await;
 
-    let notices = mail.to("ada@example.com");
+    let notices = mail.sent_to("ada@example.com");
     assert_eq!(
         notices.len(),
         1,
@@ -149,7 +144,7 @@ async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_c
     assert!(notice.text.contains("t***@e***.example"), "{}", notice.text);
     assert!(!notice.text.contains("thief"), "the new address is masked");
     assert!(!notice.text.contains("evil"), "the new address is masked");
-    let cancel = token_of(notice);
+    let cancel = notice.link_token().unwrap();
     assert!(
         notice
             .link
@@ -157,7 +152,7 @@ async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_c
             .unwrap()
             .starts_with("http://localhost:8080/cancel-email-change?token=")
     );
-    let change = token_of(&mail.to("thief@evil.example")[0]);
+    let change = mail.sent_to("thief@evil.example")[0].link_token().unwrap();
 
     auth.cancel_email_change(&cancel).await.unwrap();
     assert!(matches!(
@@ -178,8 +173,12 @@ async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_c
         .await
         .unwrap();
     auth.flush_background().await;
-    let cancel = token_of(mail.to("ada@example.com").last().unwrap());
-    let change = token_of(&mail.to("ada@new.example")[0]);
+    let cancel = mail
+        .last_to("ada@example.com")
+        .unwrap()
+        .link_token()
+        .unwrap();
+    let change = mail.sent_to("ada@new.example")[0].link_token().unwrap();
     auth.confirm_email_change(&change).await.unwrap();
     assert!(matches!(
         auth.cancel_email_change(&cancel).await,

@@ -1,67 +1,18 @@
 //! The account lifecycle under attack: what a stolen session, an old password or an old link can
 //! still do after a change of email, a reset, a change of password or a sign-out everywhere.
-//! Mail is captured in memory; expiry is written into the past; races are held at a Barrier.
+//! Mail is captured in memory (`CapturingMailer`); expiry is written into the past; races are
+//! held at a Barrier.
 
 mod email_change;
 mod races;
 mod tokens;
 mod verification;
 
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
-use authingo::mail::{MailError, Mailer, Message};
 use authingo::token::{Token, TokenKind};
-use authingo::{Auth, OneTimeToken, Options, SessionWithUser, SignedIn, TokenPurpose, User};
+use authingo::{Auth, OneTimeToken, TokenPurpose, User};
 use chrono::{Duration, Utc};
 
-use crate::db::TestDb;
-use crate::fixtures::{FAST, count};
-
-/// Keeps every message the engine sends, in order.
-#[derive(Default)]
-pub(crate) struct Captured(Mutex<Vec<Message>>);
-
-#[async_trait]
-impl Mailer for Captured {
-    async fn send(&self, message: Message) -> Result<(), MailError> {
-        self.0.lock().unwrap().push(message);
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// The messages sent to `to` so far.
-    pub(crate) fn to(&self, to: &str) -> Vec<Message> {
-        let messages = self.0.lock().unwrap();
-        messages.iter().filter(|m| m.to == to).cloned().collect()
-    }
-
-    pub(crate) fn all(&self) -> Vec<Message> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-/// The token of a message's link.
-pub(crate) fn token_of(message: &Message) -> String {
-    let link = message.link.as_deref().expect("a link");
-    link.split_once("?token=").unwrap().1.to_owned()
-}
-
-/// Options over `db` with fast hashing, no cleanup loop, and mail captured into `mail`.
-pub(crate) async fn options(db: &TestDb, mail: &Arc<Captured>) -> Options {
-    Options::new(db.store().await)
-        .argon2(FAST)
-        .cleanup_interval(None)
-        .mailer(mail.clone())
-}
-
-pub(crate) fn current(signed_in: &SignedIn) -> SessionWithUser {
-    SessionWithUser {
-        session: signed_in.session.clone(),
-        user: signed_in.user.clone(),
-    }
-}
+use crate::support::{TestDb, count};
 
 /// Stores a one-time token of `purpose` for `user` (for the address `email`), valid an hour, and
 /// returns it raw, as a mail would carry it.

@@ -6,11 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
 use authingo::password::{Argon2id, PasswordError, PasswordHasher};
-use authingo::{Auth, AuthError, Options, SignedIn, TokenPurpose};
+use authingo::{Auth, AuthError, SignedIn, TokenPurpose};
 
-use super::{current, issue, tokens_of};
-use crate::db::TestDb;
-use crate::fixtures::{FAST, PASSWORD, rows};
+use super::{issue, tokens_of};
+use crate::support::{EngineBuilder, FAST, PASSWORD, TestDb, current, rows};
 
 /// Once armed, holds the next verification, after it has run, between two barriers: the test
 /// acts while the operation that verified is on its way to its write.
@@ -44,14 +43,12 @@ async fn held_engine(db: &TestDb) -> (Auth, Arc<HeldVerify>) {
         reached: Barrier::new(2),
         release: Barrier::new(2),
     });
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher.clone())
-            .max_concurrent_hashes(2)
-            .cleanup_interval(None),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = EngineBuilder::over(db)
+        .await
+        .hasher(hasher.clone())
+        .with(|options| options.max_concurrent_hashes(2))
+        .ready()
+        .await;
     (auth, hasher)
 }
 
@@ -181,16 +178,12 @@ async fn a_password_change_that_verified_the_old_password_does_not_overwrite_a_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reset_racing_a_sign_out_everywhere_and_a_change_of_email_deadlocks_with_neither() {
     let db = TestDb::new().await;
-    let auth = Auth::new(
-        Options::new(
-            db.store_with(authingo::postgres::PoolConfig::default().max_size(8))
-                .await,
-        )
-        .argon2(FAST)
-        .max_concurrent_hashes(2)
-        .cleanup_interval(None),
+    let auth = EngineBuilder::on(
+        db.store_with(authingo::postgres::PoolConfig::default().max_size(8))
+            .await,
     )
-    .unwrap();
+    .with(|options| options.max_concurrent_hashes(2))
+    .build();
     for i in 0..40 {
         let email = format!("user{i}@example.com");
         let signed_in = auth

@@ -4,11 +4,11 @@
 use authingo::{RequestContext, SignUp};
 use std::sync::Arc;
 
+use authingo::mail::CapturingMailer;
 use authingo::{Auth, AuthError, SignedIn, TokenPurpose};
 
-use super::{Captured, current, issue, options, token_of, tokens_of};
-use crate::db::{TestDb, exec};
-use crate::fixtures::{PASSWORD, count};
+use super::{issue, tokens_of};
+use crate::support::{EngineBuilder, PASSWORD, TestDb, count, current, exec};
 
 /// The raw tokens a user holds, one of each purpose.
 struct Links {
@@ -59,8 +59,8 @@ async fn all_refused(auth: &Auth, links: &Links, used: &str) {
 async fn every_link_of_a_user_dies_with_a_reset_a_password_change_a_sign_out_everywhere_and_an_email_change()
  {
     let db = TestDb::new().await;
-    let mail = Arc::new(Captured::default());
-    let auth = Auth::new(options(&db, &mail).await).unwrap();
+    let mail = Arc::new(CapturingMailer::new());
+    let auth = EngineBuilder::over(&db).await.mailer(mail.clone()).build();
     let events = [
         "reset",
         "change password",
@@ -113,8 +113,8 @@ async fn every_link_of_a_user_dies_with_a_reset_a_password_change_a_sign_out_eve
 #[tokio::test]
 async fn ending_the_other_sessions_keeps_the_links() {
     let db = TestDb::new().await;
-    let mail = Arc::new(Captured::default());
-    let auth = Auth::new(options(&db, &mail).await).unwrap();
+    let mail = Arc::new(CapturingMailer::new());
+    let auth = EngineBuilder::over(&db).await.mailer(mail.clone()).build();
     let ada = auth
         .sign_up(
             "ada@example.com",
@@ -133,8 +133,8 @@ async fn ending_the_other_sessions_keeps_the_links() {
 #[tokio::test]
 async fn a_reset_link_works_only_for_the_address_it_was_mailed_to() {
     let db = TestDb::new().await;
-    let mail = Arc::new(Captured::default());
-    let auth = Auth::new(options(&db, &mail).await).unwrap();
+    let mail = Arc::new(CapturingMailer::new());
+    let auth = EngineBuilder::over(&db).await.mailer(mail.clone()).build();
     let ada = auth
         .sign_up(
             "ada@example.com",
@@ -149,7 +149,7 @@ async fn a_reset_link_works_only_for_the_address_it_was_mailed_to() {
         .await
         .unwrap();
     auth.flush_background().await;
-    let reset = token_of(&mail.to("ada@example.com")[0]);
+    let reset = mail.sent_to("ada@example.com")[0].link_token().unwrap();
     assert_eq!(
         count(
             &db,

@@ -2,21 +2,10 @@
 //! emails counted alike, concurrent attempts reserved one at a time, and the cleanup.
 
 use super::*;
-use crate::fixtures::sign_in_failures;
+use crate::support::{
+    EngineBuilder, FAST, PASSWORD, TestDb, Watched, count, exec, rows, sign_in_failures,
+};
 use authingo::{RequestContext, SignUp};
-
-/// An engine over `db` with the default sign-in throttle, no rate limits, and `hasher`.
-async fn throttled(db: &TestDb, hasher: Arc<Watched>) -> Auth {
-    let auth = Auth::new(
-        Options::new(db.store().await)
-            .password_hasher(hasher)
-            .cleanup_interval(None)
-            .rate_limits(None),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
-    auth
-}
 
 /// Moves the last failure of `email` back by `secs` seconds.
 async fn age_failures(db: &TestDb, email: &str, secs: f64) {
@@ -36,7 +25,13 @@ async fn age_failures(db: &TestDb, email: &str, secs: f64) {
 async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the_count() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
-    let auth = throttled(&db, hasher.clone()).await;
+    // The default sign-in throttle alone.
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .rate_limits(None)
+        .ready()
+        .await;
     auth.sign_up(
         "ada@example.com",
         PASSWORD,
@@ -126,7 +121,13 @@ async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the
 async fn the_hundredth_failure_locks_until_unlocked() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
-    let auth = throttled(&db, hasher.clone()).await;
+    // The default sign-in throttle alone.
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .rate_limits(None)
+        .ready()
+        .await;
     auth.sign_up(
         "ada@example.com",
         PASSWORD,
@@ -193,7 +194,13 @@ async fn the_hundredth_failure_locks_until_unlocked() {
 async fn unknown_and_existing_emails_are_throttled_identically() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
-    let auth = throttled(&db, hasher.clone()).await;
+    // The default sign-in throttle alone.
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .rate_limits(None)
+        .ready()
+        .await;
     auth.sign_up(
         "ada@example.com",
         PASSWORD,
@@ -255,17 +262,14 @@ async fn of_concurrent_attempts_past_the_free_failures_one_checks_a_password() {
     const CALLERS: usize = 12;
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
-    let auth = Auth::new(
-        Options::new(
-            db.store_with(PoolConfig::default().max_size(CALLERS as u32))
-                .await,
-        )
-        .password_hasher(hasher.clone())
-        .cleanup_interval(None)
-        .rate_limits(None),
+    let auth = EngineBuilder::on(
+        db.store_with(PoolConfig::default().max_size(CALLERS as u32))
+            .await,
     )
-    .unwrap();
-    auth.ready().await.unwrap();
+    .hasher(hasher.clone())
+    .rate_limits(None)
+    .ready()
+    .await;
     auth.sign_up(
         "ada@example.com",
         PASSWORD,
@@ -320,12 +324,11 @@ async fn of_concurrent_attempts_past_the_free_failures_one_checks_a_password() {
 #[tokio::test]
 async fn a_day_without_failure_forgets_the_count_and_the_cleanup_removes_old_counters() {
     let db = TestDb::new().await;
-    let auth = Auth::new(
-        options(&db, Some(sign_ins(30)))
-            .await
-            .sign_in_throttle(Some(SignInThrottle::default())),
-    )
-    .unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .rate_limits(Some(sign_ins(30)))
+        .sign_in_throttle(Some(SignInThrottle::default()))
+        .build();
     for email in [
         "old@example.com",
         "recent@example.com",
@@ -389,13 +392,16 @@ async fn a_day_without_failure_forgets_the_count_and_the_cleanup_removes_old_cou
     )
     .await;
     // The loop's sweep removes the ended window and the forgotten count, and keeps the rest.
-    let sweeping = Auth::new(
-        options(&db, None)
-            .await
-            .cleanup_interval(Some(StdDuration::from_secs(3600)))
-            .cleanup_first_delay(StdDuration::ZERO),
-    )
-    .unwrap();
+    let sweeping = EngineBuilder::over(&db)
+        .await
+        .rate_limits(None)
+        .sign_in_throttle(None)
+        .with(|options| {
+            options
+                .cleanup_interval(Some(StdDuration::from_secs(3600)))
+                .cleanup_first_delay(StdDuration::ZERO)
+        })
+        .build();
     for _ in 0..2000 {
         if sweeping.cleanup_sweeps() > 0 {
             break;

@@ -9,24 +9,16 @@ mod passwords;
 mod queue;
 mod rates;
 
-pub(crate) use queue::Gated;
-
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration as StdDuration;
 
 use authingo::auth::RequestContext;
 use authingo::limits::{EmailDigest, LimitedRoute, RateLimit, RateLimits, SignInThrottle};
-use authingo::password::{Argon2id, PasswordError, PasswordHasher};
 use authingo::postgres::PoolConfig;
 use authingo::{Auth, AuthError, ConfigError, InputReason, Options};
 use tokio::sync::Barrier;
-
-use crate::auth::Watched;
-use crate::counting::counted_store;
-use crate::db::{TestDb, exec};
-use crate::fixtures::{FAST, PASSWORD, count, rows};
 
 const FIVE_MINUTES: StdDuration = StdDuration::from_secs(300);
 
@@ -36,15 +28,6 @@ fn ip(text: &str) -> IpAddr {
 
 fn from(client: &str) -> RequestContext {
     RequestContext::default().ip_address(Some(ip(client)))
-}
-
-/// Options over `db` with fast hashing, no cleanup loop, the given rate limits and no throttle.
-async fn options(db: &TestDb, limits: Option<RateLimits>) -> Options {
-    Options::new(db.store().await)
-        .argon2(FAST)
-        .cleanup_interval(None)
-        .rate_limits(limits)
-        .sign_in_throttle(None)
 }
 
 /// Sign-ins limited to `max` per five minutes per address, the other limits off.

@@ -1,20 +1,21 @@
 //! Common passwords refused wherever a password is set, unless turned off.
 
 use super::*;
+use crate::support::{EngineBuilder, FAST, PASSWORD, TestDb, Watched};
 use authingo::{RequestContext, SignUp};
 
 #[tokio::test]
 async fn a_common_password_is_refused_wherever_a_password_is_set() {
     let db = TestDb::new().await;
     let hasher = Watched::new(FAST);
-    let auth = Auth::new(
-        options(&db, None)
-            .await
-            .password_hasher(hasher.clone())
-            .fresh_age(StdDuration::from_secs(3600)),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .rate_limits(None)
+        .sign_in_throttle(None)
+        .hasher(hasher.clone())
+        .with(|options| options.fresh_age(StdDuration::from_secs(3600)))
+        .ready()
+        .await;
     let hashes = hasher.count(&hasher.hashes);
     for common in ["password1", "Iloveyou12", " qwertyuiop "] {
         match auth
@@ -61,7 +62,12 @@ async fn a_common_password_is_refused_wherever_a_password_is_set() {
         .await
         .unwrap();
     // Off: allowed.
-    let lax = Auth::new(options(&db, None).await.reject_common_passwords(false)).unwrap();
+    let lax = EngineBuilder::over(&db)
+        .await
+        .rate_limits(None)
+        .sign_in_throttle(None)
+        .with(|options| options.reject_common_passwords(false))
+        .build();
     lax.sign_up(
         "bob@example.com",
         "password1",

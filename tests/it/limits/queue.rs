@@ -1,65 +1,21 @@
 //! The bounded hashing queue: busy at once when full, a dropped request's hash skipped.
 
 use super::*;
+use crate::support::{EngineBuilder, Gated, PASSWORD, TestDb, rows};
 use authingo::{RequestContext, SignUp};
-
-/// A hasher whose hashes wait at a gate while it is closed (open at first, so that the dummy hash
-/// is made).
-pub(crate) struct Gated {
-    inner: Argon2id,
-    open: Mutex<bool>,
-    opened: Condvar,
-    entered: AtomicUsize,
-    hashes: AtomicUsize,
-}
-
-impl Gated {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self {
-            inner: Argon2id::new(FAST).unwrap(),
-            open: Mutex::new(true),
-            opened: Condvar::new(),
-            entered: AtomicUsize::new(0),
-            hashes: AtomicUsize::new(0),
-        })
-    }
-
-    pub(crate) fn set(&self, open: bool) {
-        *self.open.lock().unwrap() = open;
-        self.opened.notify_all();
-    }
-}
-
-impl PasswordHasher for Gated {
-    fn hash(&self, password: &str) -> Result<String, PasswordError> {
-        self.entered.fetch_add(1, Ordering::SeqCst);
-        let mut open = self.open.lock().unwrap();
-        while !*open {
-            open = self.opened.wait(open).unwrap();
-        }
-        drop(open);
-        self.hashes.fetch_add(1, Ordering::SeqCst);
-        self.inner.hash(password)
-    }
-
-    fn verify(&self, password: &str, hash: &str) -> Result<bool, PasswordError> {
-        self.inner.verify(password, hash)
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_answers_busy_at_once_and_a_dropped_requests_hash_is_skipped() {
     let db = TestDb::new().await;
     let hasher = Gated::new();
-    let auth = Auth::new(
-        options(&db, None)
-            .await
-            .password_hasher(hasher.clone())
-            .max_concurrent_hashes(1)
-            .max_queued_hashes(1),
-    )
-    .unwrap();
-    auth.ready().await.unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .rate_limits(None)
+        .sign_in_throttle(None)
+        .hasher(hasher.clone())
+        .with(|options| options.max_concurrent_hashes(1).max_queued_hashes(1))
+        .ready()
+        .await;
     let dummy = hasher.hashes.load(Ordering::SeqCst);
     hasher.set(false);
     // One hashing, held at the gate; one waiting behind it.

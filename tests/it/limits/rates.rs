@@ -3,12 +3,17 @@
 //! off, and one statement per check.
 
 use super::*;
+use crate::support::{EngineBuilder, PASSWORD, TestDb, count, counted_store, exec, rows};
 use authingo::{RequestContext, SignUp};
 
 #[tokio::test]
 async fn the_request_past_the_limit_is_refused_until_the_window_ends() {
     let db = TestDb::new().await;
-    let auth = Auth::new(options(&db, Some(sign_ins(3))).await).unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .rate_limits(Some(sign_ins(3)))
+        .sign_in_throttle(None)
+        .build();
     auth.sign_up(
         "ada@example.com",
         PASSWORD,
@@ -56,13 +61,16 @@ async fn the_request_past_the_limit_is_refused_until_the_window_ends() {
 #[tokio::test]
 async fn two_engines_on_one_database_share_the_counts() {
     let db = TestDb::new().await;
-    let first = Auth::new(options(&db, Some(sign_ins(4))).await).unwrap();
-    let second = Auth::new(
-        options(&db, Some(sign_ins(4)))
-            .await
-            .sign_in_throttle(Some(SignInThrottle::default())),
-    )
-    .unwrap();
+    let first = EngineBuilder::over(&db)
+        .await
+        .rate_limits(Some(sign_ins(4)))
+        .sign_in_throttle(None)
+        .build();
+    let second = EngineBuilder::over(&db)
+        .await
+        .rate_limits(Some(sign_ins(4)))
+        .sign_in_throttle(Some(SignInThrottle::default()))
+        .build();
     first
         .sign_up(
             "ada@example.com",
@@ -85,12 +93,11 @@ async fn two_engines_on_one_database_share_the_counts() {
         );
     }
     // Failures too: five on one engine, the sixth on the other waits.
-    let third = Auth::new(
-        options(&db, None)
-            .await
-            .sign_in_throttle(Some(SignInThrottle::default())),
-    )
-    .unwrap();
+    let third = EngineBuilder::over(&db)
+        .await
+        .rate_limits(None)
+        .sign_in_throttle(Some(SignInThrottle::default()))
+        .build();
     for _ in 0..5 {
         assert!(matches!(
             second
@@ -114,16 +121,12 @@ async fn two_engines_on_one_database_share_the_counts() {
 async fn of_concurrent_requests_exactly_the_limit_go_through() {
     const CALLERS: usize = 20;
     let db = TestDb::new().await;
-    let auth = Auth::new(
-        Options::new(
-            db.store_with(PoolConfig::default().max_size(CALLERS as u32))
-                .await,
-        )
-        .argon2(FAST)
-        .cleanup_interval(None)
-        .rate_limits(Some(sign_ins(5))),
+    let auth = EngineBuilder::on(
+        db.store_with(PoolConfig::default().max_size(CALLERS as u32))
+            .await,
     )
-    .unwrap();
+    .rate_limits(Some(sign_ins(5)))
+    .build();
     let barrier = Arc::new(Barrier::new(CALLERS));
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..CALLERS {
@@ -148,7 +151,11 @@ async fn of_concurrent_requests_exactly_the_limit_go_through() {
 #[tokio::test]
 async fn mails_are_limited_per_target_email_and_per_address() {
     let db = TestDb::new().await;
-    let auth = Auth::new(options(&db, Some(RateLimits::default())).await).unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .rate_limits(Some(RateLimits::default()))
+        .sign_in_throttle(None)
+        .build();
     for _ in 0..2 {
         auth.check_mail_rate_limit("ada@example.com", None)
             .await
@@ -180,7 +187,11 @@ async fn mails_are_limited_per_target_email_and_per_address() {
 #[tokio::test]
 async fn rate_limits_turn_off_with_one_option() {
     let db = TestDb::new().await;
-    let auth = Auth::new(options(&db, None).await).unwrap();
+    let auth = EngineBuilder::over(&db)
+        .await
+        .rate_limits(None)
+        .sign_in_throttle(None)
+        .build();
     auth.sign_up(
         "ada@example.com",
         PASSWORD,
@@ -222,13 +233,9 @@ async fn impossible_limits_are_refused() {
 async fn each_check_is_one_statement() {
     let db = TestDb::new().await;
     let (store, statements) = counted_store(&db).await;
-    let auth = Auth::new(
-        Options::new(store)
-            .argon2(FAST)
-            .cleanup_interval(None)
-            .sign_in_throttle(Some(SignInThrottle::default())),
-    )
-    .unwrap();
+    let auth = EngineBuilder::on(store)
+        .sign_in_throttle(Some(SignInThrottle::default()))
+        .build();
     auth.sign_up(
         "ada@example.com",
         PASSWORD,
@@ -270,13 +277,9 @@ struct Setting {
 async fn the_counters_asynchronous_commit_stays_with_their_own_statements() {
     let db = TestDb::new().await;
     let store = db.one_connection_store().await;
-    let auth = Auth::new(
-        Options::new(store.clone())
-            .argon2(FAST)
-            .cleanup_interval(None)
-            .sign_in_throttle(Some(SignInThrottle::default())),
-    )
-    .unwrap();
+    let auth = EngineBuilder::on(store.clone())
+        .sign_in_throttle(Some(SignInThrottle::default()))
+        .build();
     auth.sign_up(
         "ada@example.com",
         PASSWORD,

@@ -10,7 +10,7 @@ use tower::ServiceExt as _;
 
 use super::super::app as routes;
 use super::{FaultApp, Tuning, wait_until};
-use crate::fixtures::PASSWORD;
+use crate::support::PASSWORD;
 
 /// Sign-ups held inside their transaction (the user inserted, the session waiting on a lock)
 /// are cancelled two ways: HTTP clients drop their request (the connection closes mid-request),

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::{FaultApp, Load, Tuning, bound, concurrent_reads, timed, wait_until};
-use crate::fixtures::PASSWORD;
+use crate::support::PASSWORD;
 
 const EMAIL: &str = "ada@example.com";
 

@@ -7,8 +7,7 @@ use authingo_test_db::Cluster;
 use serde_json::json;
 
 use super::{FaultApp, SLACK, Tuning, bound, concurrent_reads, timed, wait_until};
-use crate::db::migrate;
-use crate::fixtures::PASSWORD;
+use crate::support::{PASSWORD, migrate};
 
 const EMAIL: &str = "ada@example.com";
 

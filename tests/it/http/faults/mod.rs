@@ -37,18 +37,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use authingo::Auth;
-use authingo::auth::HttpOptions;
 use authingo::postgres::{self, PgStore, PoolConfig};
 use authingo_test_db::Cluster;
 use serde_json::json;
 use tokio::task::JoinSet;
 use tokio_postgres::Client;
 
-use super::app::{app, engine_on};
+use super::app::app;
 use super::reply::{Reply, Tokens};
 use super::server::{TestRequest, TestServer};
-use crate::db::migrate;
-use crate::fixtures::PASSWORD;
+use crate::support::{EngineBuilder, PASSWORD, migrate};
 
 /// How long a request waits for a pooled connection.
 pub(super) const CHECKOUT: Duration = Duration::from_millis(500);
@@ -111,10 +109,7 @@ impl FaultApp {
         database: String,
         tuning: Tuning,
     ) -> Self {
-        let auth = engine_on(
-            store(&cluster.url(&database), tuning).await,
-            HttpOptions::default(),
-        );
+        let auth = EngineBuilder::on(store(&cluster.url(&database), tuning).await).build();
         let server = Arc::new(TestServer::start(app(&auth, "/api/auth")).await);
         Self {
             cluster,

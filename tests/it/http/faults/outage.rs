@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::{CHECKOUT, FaultApp, Kind, Load, SLACK, Tuning, bound, timed};
-use crate::fixtures::{PASSWORD, capture_logs};
+use crate::support::{PASSWORD, capture_logs};
 
 const EMAIL: &str = "ada@example.com";
 

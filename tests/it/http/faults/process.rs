@@ -13,15 +13,14 @@ use std::io::Read as _;
 use std::process::Stdio;
 use std::time::Duration;
 
-use authingo::auth::HttpOptions;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
-use super::super::app::{app, engine_on};
+use super::super::app::app;
 use super::{FaultApp, Tuning, store, wait_until};
-use crate::fixtures::PASSWORD;
+use crate::support::{EngineBuilder, PASSWORD};
 
 /// The variable that makes [`serve_as_a_child_process`] serve: the database URL.
 const CHILD_DATABASE_URL: &str = "AUTHINGO_FAULT_CHILD_DATABASE_URL";
@@ -129,7 +128,7 @@ fn serve_as_a_child_process() {
             statement: Duration::from_secs(60),
             ..Tuning::default()
         };
-        let auth = engine_on(store(&url, tuning).await, HttpOptions::default());
+        let auth = EngineBuilder::on(store(&url, tuning).await).build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{LISTENING}{}", listener.local_addr().unwrap());
         let parent_gone = tokio::task::spawn_blocking(|| {

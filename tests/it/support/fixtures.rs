@@ -1,17 +1,17 @@
 //! What the tests of every layer share: the password, cheap hashing parameters, records with
-//! expiries relative to now, a row count, and captured logs.
+//! expiries relative to now, the current session of a sign-in, row counts, and captured logs.
 
 use std::sync::{Arc, Mutex};
 
 use authingo::password::Argon2Params;
 use authingo::token::{Token, TokenKind, new_id};
-use authingo::{Session, User};
+use authingo::{Session, SessionWithUser, SignedIn, User};
 use chrono::{Duration, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl as _;
 
-use crate::db::TestDb;
+use super::TestDb;
 
 /// The password the tests sign up and sign in with.
 pub(crate) const PASSWORD: &str = "correct horse battery";
@@ -34,6 +34,14 @@ pub(crate) fn user(email: &str) -> User {
         email_verified: false,
         created_at: None,
         updated_at: None,
+    }
+}
+
+/// What the engine hands a request's handler after a lookup, for the session `signed_in` opened.
+pub(crate) fn current(signed_in: &SignedIn) -> SessionWithUser {
+    SessionWithUser {
+        session: signed_in.session.clone(),
+        user: signed_in.user.clone(),
     }
 }
 

@@ -1,16 +1,16 @@
-//! The Store contract, line by line, on `PgStore`.
+//! The Store contract, line by line, on `PgStore`; what the store does when its connections fail
+//! is in `faults`.
 //!
-//! The tests listed in `contract!` at the end (every one that needs a database, but the
-//! trait-object check) run twice: `store::direct::<name>`, the store's pool on PostgreSQL itself,
-//! and `store::pgbouncer::<name>`, the pool on a PgBouncer of the test's own in session mode, the
-//! pooler setting the README supports. Through PgBouncer, each also checks that its connections
-//! really went through it. What transaction mode does instead is in `pgbouncer.rs`.
+//! The tests listed in `direct_and_pgbouncer!` at the end (every one that needs a database, but
+//! the trait-object check) run twice: `store::direct::<name>`, the store's pool on PostgreSQL
+//! itself, and `store::pgbouncer::<name>`, the pool on a PgBouncer of the test's own in session
+//! mode, the pooler setting the README supports. Through PgBouncer, each also checks that its
+//! connections really went through it. What transaction mode does instead is in `pgbouncer.rs`.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use authingo::postgres::PoolConfig;
-use authingo::postgres::SetupError;
 use authingo::token::{RotationSecret, Token, TokenKind};
 use authingo::{
     CleanupPace, EndSessions, InputReason, OneTimeToken, OneTimeTokens as _,
@@ -21,8 +21,40 @@ use diesel::QueryableByName;
 use diesel_async::RunQueryDsl as _;
 use tokio::sync::Barrier;
 
-use crate::db::{TestDb, exec};
-use crate::fixtures::{capture_logs, count, live_session, session, user};
+use crate::support::{TestDb, capture_logs, count, exec, live_session, session, user};
+
+/// Runs each test `name(db: &TestDb)` listed as `direct::name` (in the module that lists it) on
+/// a database of its own, and as `pgbouncer::name` on one behind a PgBouncer in session mode; an
+/// optional parenthesised argument list is `#[tokio::test]`'s.
+macro_rules! direct_and_pgbouncer {
+    ($($name:ident $(($($flavor:tt)*))?),* $(,)?) => {
+        mod direct {
+            use crate::support::TestDb;
+            $(
+                #[tokio::test $(($($flavor)*))?]
+                async fn $name() {
+                    super::$name(&TestDb::new().await).await;
+                }
+            )*
+        }
+
+        mod pgbouncer {
+            use authingo_test_db::PoolMode;
+
+            use crate::support::TestDb;
+            $(
+                #[tokio::test $(($($flavor)*))?]
+                async fn $name() {
+                    let db = TestDb::through_pgbouncer(PoolMode::Session).await;
+                    super::$name(&db).await;
+                    crate::support::assert_served(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+mod faults;
 
 fn rotation() -> (SessionRotation, Token, Token) {
     let access = Token::generate(TokenKind::Access).unwrap();
@@ -580,100 +612,6 @@ async fn store_is_usable_as_a_trait_object() {
     assert!(store.get_user_by_email(&ada.email).await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn unreachable_database_is_unavailable() {
-    // Port 1 on loopback: nothing listens there.
-    let err = authingo::postgres::connect("postgres://postgres@127.0.0.1:1/postgres")
-        .await
-        .unwrap_err();
-    assert!(matches!(err, SetupError::Unavailable(_)), "{err:?}");
-}
-
-#[tokio::test]
-async fn pool_settings_bb8_would_panic_on_are_refused() {
-    let url = crate::db::server_url();
-    for (config, field) in [
-        (PoolConfig::default().max_size(0), "max_size"),
-        (
-            PoolConfig::default().connection_timeout(StdDuration::ZERO),
-            "connection_timeout",
-        ),
-        (
-            PoolConfig::default().max_size(2).min_idle(Some(3)),
-            "min_idle",
-        ),
-    ] {
-        let err = authingo::postgres::connect_with(&url, &config)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, SetupError::OutOfRange(got) if got == field),
-            "{err:?}"
-        );
-    }
-}
-
-async fn exhausted_pool_is_unavailable_after_the_timeout(db: &TestDb) {
-    let store = db.one_connection_store().await;
-    let held = store.pool().get().await.unwrap();
-    let err = store
-        .get_user_by_email("ada@example.com")
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-    drop(held);
-    assert!(
-        store
-            .get_user_by_email("ada@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
-}
-
-async fn store_recovers_after_its_connections_are_killed(db: &TestDb) {
-    let store = db.store().await;
-    store.create_user(&user("ada@example.com")).await.unwrap();
-    // Three connections open and idle in the pool (and maybe a fourth, which the pool opens to
-    // keep one idle while the three are out).
-    let held: Vec<_> = vec![
-        store.pool().get().await.unwrap(),
-        store.pool().get().await.unwrap(),
-        store.pool().get().await.unwrap(),
-    ];
-    drop(held);
-    assert!(store.pool().state().idle_connections >= 3);
-
-    let kill_all = async || {
-        let mut admin = crate::db::admin().await;
-        exec(
-            &mut admin,
-            &format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
-                db.url().rsplit('/').next().unwrap()
-            ),
-        )
-        .await;
-    };
-    // What a database restart does to the pool: every connection is closed under it.
-    kill_all().await;
-    let found = store.get_user_by_email("ada@example.com").await;
-    assert!(
-        matches!(found, Ok(Some(_))),
-        "lookup after the connections were killed: {found:?}"
-    );
-
-    // A write is not repeated, but a lost connection is reported as such, never as a database
-    // error.
-    kill_all().await;
-    for email in ["bob@example.com", "carol@example.com", "dan@example.com"] {
-        match store.create_user(&user(email)).await {
-            Ok(()) | Err(StoreError::Unavailable(_)) => {}
-            Err(other) => panic!("write after the connections were killed: {other:?}"),
-        }
-    }
-}
-
 async fn every_statement_stays_prepared_on_its_connection(db: &TestDb) {
     #[derive(QueryableByName)]
     struct Statement {
@@ -729,96 +667,6 @@ async fn every_statement_stays_prepared_on_its_connection(db: &TestDb) {
         1,
         "cleanup_expired_sessions.sql"
     );
-}
-
-async fn delete_whose_connection_dies_under_it_is_unavailable_not_a_guess(db: &TestDb) {
-    let store = db.store().await;
-    let ada = user("ada@example.com");
-    store.create_user(&ada).await.unwrap();
-    let (session, tokens) = live_session(&ada);
-    store.create_session(&session).await.unwrap();
-
-    // Another transaction holds the row, so the store's DELETE waits on its lock.
-    let mut holder = db.conn().await;
-    exec(&mut holder, "BEGIN").await;
-    exec(
-        &mut holder,
-        &format!(
-            "SELECT id FROM sessions WHERE id = '{}' FOR UPDATE",
-            session.id
-        ),
-    )
-    .await;
-    let deleting = tokio::spawn({
-        let store = store.clone();
-        let digest = tokens.access.digest();
-        async move { store.delete_session(&digest).await }
-    });
-
-    // The store's backend, once it waits on that lock.
-    let database = db.url().rsplit('/').next().unwrap().to_owned();
-    let waiting = format!(
-        "SELECT count(*) AS n FROM pg_stat_activity \
-         WHERE datname = '{database}' AND wait_event_type = 'Lock'"
-    );
-    let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
-    while count(db, &waiting).await == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the DELETE never waited"
-        );
-        tokio::task::yield_now().await;
-    }
-    // The connection dies mid-statement: whether the DELETE was applied is unknown to the store.
-    exec(
-        &mut crate::db::admin().await,
-        &format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{database}' AND wait_event_type = 'Lock'"
-        ),
-    )
-    .await;
-    exec(&mut holder, "ROLLBACK").await;
-
-    // A repeat on another connection would answer for itself, not for the first run.
-    let outcome = deleting.await.unwrap();
-    assert!(
-        matches!(outcome, Err(StoreError::Unavailable(_))),
-        "{outcome:?}"
-    );
-    // The killed statement deleted nothing; the client's retry finds the session.
-    assert!(store.delete_session(&tokens.access.digest()).await.unwrap());
-}
-
-/// Runs each test `name(db: &TestDb)` listed as `store::direct::name` on a database of its own,
-/// and as `store::pgbouncer::name` on one behind a PgBouncer in session mode; an optional
-/// parenthesised argument list is `#[tokio::test]`'s.
-macro_rules! contract {
-    ($($name:ident $(($($flavor:tt)*))?),* $(,)?) => {
-        mod direct {
-            use crate::db::TestDb;
-            $(
-                #[tokio::test $(($($flavor)*))?]
-                async fn $name() {
-                    super::$name(&TestDb::new().await).await;
-                }
-            )*
-        }
-
-        mod pgbouncer {
-            use authingo_test_db::PoolMode;
-
-            use crate::db::TestDb;
-            $(
-                #[tokio::test $(($($flavor)*))?]
-                async fn $name() {
-                    let db = TestDb::through_pgbouncer(PoolMode::Session).await;
-                    super::$name(&db).await;
-                    crate::pgbouncer::assert_served(&db).await;
-                }
-            )*
-        }
-    };
 }
 
 async fn replacing_a_password_hash_needs_the_hash_it_replaces(db: &TestDb) {
@@ -1045,7 +893,7 @@ async fn a_session_insert_waits_for_a_password_change_in_flight_then_opens_nothi
     assert_eq!(count(db, "SELECT count(*) AS n FROM sessions").await, 0);
 }
 
-contract! {
+direct_and_pgbouncer! {
     user_round_trips_by_email,
     replacing_a_password_hash_needs_the_hash_it_replaces,
     a_session_opens_only_over_the_hash_its_sign_in_verified,
@@ -1071,11 +919,5 @@ contract! {
     session_for_an_unknown_user_is_refused,
     user_with_session_is_written_together_or_not_at_all,
     nul_byte_or_overlong_value_is_refused_and_nothing_is_stored,
-    exhausted_pool_is_unavailable_after_the_timeout,
-    store_recovers_after_its_connections_are_killed,
     every_statement_stays_prepared_on_its_connection,
-    delete_whose_connection_dies_under_it_is_unavailable_not_a_guess(
-        flavor = "multi_thread",
-        worker_threads = 2
-    ),
 }

@@ -11,7 +11,7 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 
-use crate::db::TestDb;
+use super::TestDb;
 
 /// Statements started, by the task that started them.
 #[derive(Clone, Default)]

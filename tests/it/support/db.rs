@@ -5,6 +5,7 @@
 use authingo::postgres::{self, PgStore, PoolConfig};
 use authingo_test_db::{MigrateFuture, PgBouncer, PoolMode, Template, TestDatabase};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 static TEMPLATE: Template =
     Template::new(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"), migrate);
@@ -131,4 +132,31 @@ impl TestDb {
             .await
             .expect("connecting to the test database")
     }
+}
+
+/// Checks that `db`'s stores went through its PgBouncer: with `* = host=…` PgBouncer registers
+/// each database name a client asks for, so the test database appears in `SHOW DATABASES` only
+/// if a client connected to it through PgBouncer.
+pub(crate) async fn assert_served(db: &TestDb) {
+    let bouncer = db.bouncer().expect("a database behind PgBouncer");
+    let databases = show(&bouncer.admin().await.unwrap(), "DATABASES", "name").await;
+    assert!(
+        databases.iter().any(|name| name == db.name()),
+        "{} never went through PgBouncer: {databases:?}",
+        db.name()
+    );
+}
+
+/// The column `column` of every row of PgBouncer's `SHOW {what}`.
+async fn show(admin: &Client, what: &str, column: &str) -> Vec<String> {
+    admin
+        .simple_query(&format!("SHOW {what}"))
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|message| match message {
+            SimpleQueryMessage::Row(row) => row.get(column).map(str::to_owned),
+            _ => None,
+        })
+        .collect()
 }
