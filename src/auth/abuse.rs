@@ -9,8 +9,11 @@ use super::options::ConfigError;
 use super::session::RequestContext;
 use super::{Auth, AuthError, input};
 use crate::limits::{
-    EmailDigest, LimitedRoute, RateLimit, RateLimits, SignInAttempt, SignInThrottle, mail_email_key,
+    EmailDigest, LimitedRoute, RateLimit, RateLimits, SignInAttempt, SignInThrottle,
+    mail_account_key, mail_email_key,
 };
+use crate::model::SessionWithUser;
+use crate::password::PasswordError;
 
 /// The default bound of the hashing queue, per hashing thread.
 pub(super) const QUEUED_PER_THREAD: usize = 32;
@@ -31,6 +34,8 @@ pub(super) fn check(
             limits.refresh,
             limits.mail_per_address,
             limits.mail_per_email,
+            limits.mail_per_account,
+            limits.token,
         ];
         for limit in all.into_iter().flatten() {
             if limit.max == 0 || limit.window < Duration::from_secs(1) || limit.window > DAY {
@@ -99,6 +104,44 @@ impl Auth {
         self.count(&route.key(client), limit).await
     }
 
+    /// Counts one use of a mailed link's token by the client of `context`, if known, against
+    /// [`RateLimits::token`].
+    pub(super) async fn check_token_rate_limit(
+        &self,
+        context: &RequestContext,
+    ) -> Result<(), AuthError> {
+        match context.ip_address {
+            Some(client) => self.check_rate_limit(LimitedRoute::Token, client).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one mail asked by the account `user_id` against [`RateLimits::mail_per_account`].
+    pub(super) async fn check_account_mail_limit(&self, user_id: &str) -> Result<(), AuthError> {
+        match self.settings().rate_limits.and_then(|l| l.mail_per_account) {
+            Some(limit) => self.count(&mail_account_key(user_id), limit).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Off the request path, where the answer is already given: whether a mail to `email` asked
+    /// by `client` is within [`RateLimits::mail_per_email`] and
+    /// [`RateLimits::mail_per_address`] (counting it). Over a limit, or when the counters cannot
+    /// be reached, the mail is to be skipped, which is logged here (without the address).
+    pub(super) async fn mail_within_limits(&self, email: &str, client: Option<IpAddr>) -> bool {
+        match self.check_mail_rate_limit(email, client).await {
+            Ok(()) => true,
+            Err(AuthError::TooManyRequests { .. }) => {
+                tracing::warn!("mail limit reached; mail skipped");
+                false
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "mail limits not checked; mail skipped");
+                false
+            }
+        }
+    }
+
     /// Counts one password-reset or verification mail to `email` asked by `client` (if known),
     /// against [`RateLimits::mail_per_email`] and [`RateLimits::mail_per_address`]: what the
     /// recovery and verification flows call before they send a mail. An email that has no
@@ -163,6 +206,38 @@ impl Auth {
     /// A place for a sign-up's or change of password's hash, or [`AuthError::Busy`].
     pub(super) fn admit_hashing(&self) -> Result<Admission, AuthError> {
         self.inner.hashing.admit()
+    }
+
+    /// The current password of the signed-in user, checked as a sign-in checks it: through the
+    /// account's sign-in throttle (a wrong one counts as a failed sign-in, a right one clears
+    /// the failures) and one verification on the hashing threads.
+    ///
+    /// Answers the admitted attempt, which holds its place in the hashing queue for whatever
+    /// the caller hashes next.
+    pub(super) async fn check_current_password(
+        &self,
+        current: &SessionWithUser,
+        password: &str,
+    ) -> Result<SignInTicket, AuthError> {
+        let ticket = self
+            .admit_sign_in(&current.user.email, &RequestContext::default())
+            .await?;
+        let matches = match self
+            .inner
+            .hashing
+            .verify(password, current.user.password_hash.clone())
+            .await
+        {
+            Ok(matches) => matches,
+            // A hash this hasher cannot read matches no password.
+            Err(AuthError::Internal(err)) if err.is::<PasswordError>() => false,
+            Err(err) => return Err(err),
+        };
+        if !matches {
+            return Err(AuthError::InvalidCredentials);
+        }
+        ticket.succeeded(self).await?;
+        Ok(ticket)
     }
 
     /// What a sign-in of `email` (normalised) passes before its password is checked, cheapest

@@ -5,6 +5,7 @@
 //! behind a `Barrier`. What they share is here.
 
 mod failures;
+mod mails;
 mod passwords;
 mod queue;
 mod rates;
