@@ -3,8 +3,8 @@
 //! against one unbounded DELETE, what the engine and the axum layer add to `GET /session`, and
 //! whether enumeration-safe sign-up takes as long for a taken address as for a new one.
 //!
-//! Run it with `cargo bench --bench store -- [options]` (`--help` lists them) against a
-//! PostgreSQL server where the user may create databases (`DATABASE_URL`, default
+//! Run it with `cargo bench -p authingo-bench --bench store -- [options]` (`--help` lists them)
+//! against a PostgreSQL server where the user may create databases (`DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). It makes its own databases
 //! (`authingo_bench_<owner>_*`, see `support/db.rs`) and drops them at the end, after an error
 //! or on Ctrl-C. The figures and how to read them are in `BENCHMARKS.md`.

@@ -2,9 +2,9 @@
 //! of one verification of a bcrypt hash at Go's default cost (10), as the Go library stored them
 //! (the `bcrypt` feature, on by default).
 //!
-//! Run with `cargo bench --bench password -- [--samples N] [--json FILE]`: prints the median,
-//! p10 and p90 of each, in milliseconds, measured one at a time on one thread, the three taken in
-//! turn so that a drift of the machine's speed touches each alike.
+//! Run with `cargo bench -p authingo-bench --bench password -- [--samples N] [--json FILE]`:
+//! prints the median, p10 and p90 of each, in milliseconds, measured one at a time on one thread,
+//! the three taken in turn so that a drift of the machine's speed touches each alike.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(
     name = "password",
-    override_usage = "cargo bench --bench password -- [OPTIONS]"
+    override_usage = "cargo bench -p authingo-bench --bench password -- [OPTIONS]"
 )]
 struct Args {
     /// Hashes and verifications measured, each
