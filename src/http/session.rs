@@ -49,10 +49,10 @@ pub(crate) async fn refresh(
     jar: RequestCookies,
 ) -> Response {
     // The engine's refresh knows no client: its rate limit is counted here.
-    if let Some(ip) = client.ip_address {
-        if let Err(err) = auth.check_rate_limit(LimitedRoute::Refresh, ip).await {
-            return ApiError::from(err).into_response();
-        }
+    if let Some(ip) = client.ip_address
+        && let Err(err) = auth.check_rate_limit(LimitedRoute::Refresh, ip).await
+    {
+        return ApiError::from(err).into_response();
     }
     let cookies = mount.cookies(&auth);
     let Some(token) = cookies.refresh_token(&jar) else {
@@ -80,10 +80,8 @@ pub(crate) async fn sign_out(
     if let Some(token) = cookies.session_token(&jar) {
         ended = auth.sign_out(token).await?;
     }
-    if !ended {
-        if let Some(token) = cookies.refresh_token(&jar) {
-            auth.sign_out(token).await?;
-        }
+    if !ended && let Some(token) = cookies.refresh_token(&jar) {
+        auth.sign_out(token).await?;
     }
     Ok((cookies.expire(), Json(SuccessBody { success: true })).into_response())
 }
