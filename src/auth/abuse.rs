@@ -45,19 +45,18 @@ pub(super) fn check(
             }
         }
     }
-    if let Some(throttle) = throttle {
-        if throttle.first_delay.is_zero()
+    if let Some(throttle) = throttle
+        && (throttle.first_delay.is_zero()
             || throttle.max_delay < throttle.first_delay
             || throttle.max_delay > DAY
             || throttle.lock_after == Some(0)
             || throttle.forget_after.is_zero()
-            || throttle.forget_after > 365 * DAY
-        {
-            return Err(ConfigError::Bounds(
-                "the sign-in throttle needs 0 < first_delay <= max_delay <= 1 day, \
+            || throttle.forget_after > 365 * DAY)
+    {
+        return Err(ConfigError::Bounds(
+            "the sign-in throttle needs 0 < first_delay <= max_delay <= 1 day, \
                  lock_after of at least 1, and forget_after of up to a year",
-            ));
-        }
+        ));
     }
     Ok(())
 }
