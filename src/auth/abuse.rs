@@ -127,8 +127,22 @@ impl Auth {
     /// by `client` is within [`RateLimits::mail_per_email`] and
     /// [`RateLimits::mail_per_address`] (counting it). Over a limit, or when the counters cannot
     /// be reached, the mail is to be skipped, which is logged here (without the address).
-    pub(super) async fn mail_within_limits(&self, email: &str, client: Option<IpAddr>) -> bool {
-        match self.check_mail_rate_limit(email, client).await {
+    ///
+    /// A notice (no link) counts on a budget of its own per address, as large as
+    /// [`RateLimits::mail_per_email`]: notices a stranger can trigger do not spend the owner's
+    /// budget of links.
+    pub(super) async fn mail_within_limits(
+        &self,
+        email: &str,
+        client: Option<IpAddr>,
+        notice: bool,
+    ) -> bool {
+        let checked = if notice {
+            self.check_notice_limit(email, client).await
+        } else {
+            self.check_mail_rate_limit(email, client).await
+        };
+        match checked {
             Ok(()) => true,
             Err(AuthError::TooManyRequests { .. }) => {
                 tracing::warn!("mail limit reached; mail skipped");
@@ -161,6 +175,21 @@ impl Auth {
         if let Some(limit) = self.settings().rate_limits.and_then(|l| l.mail_per_email) {
             self.count(&mail_email_key(&EmailDigest::of(&email)), limit)
                 .await?;
+        }
+        Ok(())
+    }
+
+    async fn check_notice_limit(
+        &self,
+        email: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
+        if let Some(client) = client {
+            self.check_rate_limit(LimitedRoute::Mail, client).await?;
+        }
+        if let Some(limit) = self.settings().rate_limits.and_then(|l| l.mail_per_email) {
+            let key = format!("notice:{}", mail_email_key(&EmailDigest::of(email)));
+            self.count(&key, limit).await?;
         }
         Ok(())
     }

@@ -128,7 +128,7 @@ impl Auth {
         let auth = self.clone();
         let work = async move {
             match auth.inner.store.create_user(&user).await {
-                Ok(()) if !auth.mail_within_limits(&user.email, client).await => {
+                Ok(()) if !auth.mail_within_limits(&user.email, client, false).await => {
                     tracing::info!("signed up, not verified");
                 }
                 Ok(()) => {
@@ -142,7 +142,7 @@ impl Auth {
                     }
                 }
                 Err(StoreError::DuplicateEmail) => {
-                    if auth.mail_within_limits(&user.email, client).await {
+                    if auth.mail_within_limits(&user.email, client, true).await {
                         auth.mail(messages::sign_up_attempted(user.email));
                     }
                 }

@@ -207,6 +207,15 @@ impl Auth {
         self.check_token_rate_limit(context).await?;
         let token = one_time(token)?;
         self.check_new_password(new_password)?;
+        // Looked up before the hash: a random token costs one indexed read, not the hashing
+        // queue every sign-in needs. The use below still decides.
+        if !self
+            .tokens()?
+            .token_is_live(&token.digest(), TokenPurpose::ResetPassword)
+            .await?
+        {
+            return Err(AuthError::InvalidToken);
+        }
         let admission = self.admit_hashing()?;
         let password_hash = self.inner.hashing.hash(new_password).await?;
         drop(admission);

@@ -554,3 +554,31 @@ async fn with_verification_required_sign_up_reveals_nothing_and_sign_in_waits_fo
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_reset_with_a_random_token_spends_no_password_hash() {
+    let db = TestDb::new().await;
+    let hasher = Watched::new(FAST);
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .ready()
+        .await;
+    let hashes = hasher.count(&hasher.hashes);
+    for _ in 0..3 {
+        let random = authingo::token::Token::generate(authingo::token::TokenKind::OneTime).unwrap();
+        let refused = auth
+            .reset_password(
+                random.expose(),
+                "a brand new password",
+                &RequestContext::default(),
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(AuthError::InvalidToken)),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(hasher.count(&hasher.hashes), hashes);
+    assert_eq!(auth.hashes_admitted(), 0);
+}
