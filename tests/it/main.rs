@@ -6,6 +6,7 @@ mod auth;
 #[cfg(feature = "bcrypt")]
 mod bcrypt;
 mod capabilities;
+mod contract;
 mod copy;
 mod counting;
 mod db;
