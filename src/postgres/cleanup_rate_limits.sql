@@ -19,6 +19,6 @@ WITH ended AS (
   DELETE FROM sign_in_failures WHERE email_digest IN (SELECT email_digest FROM forgotten)
   RETURNING 1
 )
--- The larger of the two deletions: the sweep goes on while either filled its batch.
-SELECT GREATEST((SELECT count(*) FROM gone_counters), (SELECT count(*) FROM gone_failures))
-       AS deleted;
+-- Both counts: the caller adds them up, and goes on while either filled its batch.
+SELECT (SELECT count(*) FROM gone_counters) AS counters,
+       (SELECT count(*) FROM gone_failures) AS failures;
