@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 pub use account::SignUp;
 pub use common_passwords::is_common_password;
 pub use error::AuthError;
-pub use http_options::HttpOptions;
+pub use http_options::{ForwardedHeader, HttpOptions};
 pub use options::{ConfigError, Options};
 
 use self::options::Settings;
