@@ -8,7 +8,7 @@ use tracing::{Instrument as _, instrument};
 use super::session::{RequestContext, SignedIn};
 use super::{Auth, AuthError, input, internal};
 use crate::limits::LimitedRoute;
-use crate::mail::messages;
+use crate::mail::Mail;
 use crate::model::{TokenPurpose, User};
 use crate::password::PasswordError;
 use crate::store::StoreError;
@@ -137,13 +137,13 @@ impl Auth {
                         .issue_token(&user, TokenPurpose::VerifyEmail, Some(&user.email))
                         .await
                     {
-                        Ok(token) => auth.mail(auth.verification_message(&user.email, &token)),
+                        Ok(token) => auth.send_verification(&user.email, &token),
                         Err(err) => tracing::warn!(error = %err, "verification link not sent"),
                     }
                 }
                 Err(StoreError::DuplicateEmail) => {
                     if auth.mail_within_limits(&user.email, client, true).await {
-                        auth.mail(messages::sign_up_attempted(user.email));
+                        auth.mail(user.email, &Mail::SignUpAttempted);
                     }
                 }
                 Err(err) => {

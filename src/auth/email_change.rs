@@ -6,7 +6,7 @@ use tracing::instrument;
 
 use super::recovery::one_time;
 use super::{Auth, AuthError, RequestContext, input, internal};
-use crate::mail::messages;
+use crate::mail::{Mail, masked};
 use crate::model::{OneTimeToken, SessionWithUser, TokenPurpose, TokenUse, User};
 use crate::store::StoreError;
 use crate::token::{Token, TokenKind};
@@ -67,14 +67,22 @@ impl Auth {
             .await?;
         let ttl = self.settings().verification_token_ttl;
         let cancel_link = self.link("cancel-email-change", &cancel);
-        self.mail(messages::email_change_asked(
+        self.mail(
             current.user.email.clone(),
-            &new_email,
-            cancel_link,
-            ttl,
-        ));
+            &Mail::EmailChangeAsked {
+                new_email_masked: &masked(&new_email),
+                cancel_link: &cancel_link,
+                valid_for: ttl,
+            },
+        );
         let link = self.link("confirm-email", &token);
-        self.mail(messages::confirm_new_address(new_email, link, ttl));
+        self.mail(
+            new_email,
+            &Mail::ConfirmNewAddress {
+                link: &link,
+                valid_for: ttl,
+            },
+        );
         Ok(())
     }
 
@@ -163,10 +171,12 @@ impl Auth {
             .ok_or(AuthError::InvalidToken)?;
         tracing::Span::current().record("user.id", &used.user.id);
         tracing::info!("email changed");
-        self.mail(messages::email_changed(
+        self.mail(
             used.previous_email,
-            &used.user.email,
-        ));
+            &Mail::EmailChanged {
+                new_email_masked: &masked(&used.user.email),
+            },
+        );
         Ok(used.user)
     }
 }

@@ -5,7 +5,7 @@ use chrono::Utc;
 use tracing::instrument;
 
 use super::{Auth, AuthError, input};
-use crate::mail::messages;
+use crate::mail::Mail;
 use crate::model::{EndSessions, Session, SessionWithUser, User};
 
 impl Auth {
@@ -159,10 +159,12 @@ impl Auth {
             return Err(AuthError::InvalidSession);
         }
         tracing::info!(revoke_other_sessions, "password changed");
-        self.mail(messages::password_changed(
+        self.mail(
             current.user.email.clone(),
-            revoke_other_sessions,
-        ));
+            &Mail::PasswordChanged {
+                other_sessions_ended: revoke_other_sessions,
+            },
+        );
         Ok(())
     }
 }

@@ -35,7 +35,7 @@ pub use session::{IssuedTokens, RequestContext, SignedIn};
 
 use self::cleanup::Cleanup;
 use self::hashing::Hashing;
-use crate::mail::Mailer;
+use crate::mail::{MailTemplates, Mailer};
 use crate::password::{self, PasswordHasher};
 use crate::store::{AbuseCounters, Capability, OneTimeTokens, SessionManagement, Store};
 
@@ -57,6 +57,7 @@ struct Inner {
     /// The options, checked.
     settings: Settings,
     mailer: Arc<dyn Mailer>,
+    templates: Arc<dyn MailTemplates>,
     /// Work done off the request path (mail, and what a request must not be seen to wait for).
     background: TaskTracker,
     hashing: Hashing,
@@ -81,6 +82,7 @@ impl Auth {
     /// [`ConfigError`] for inconsistent options, or when the loop is on and no runtime runs.
     pub fn new(options: Options) -> Result<Self, ConfigError> {
         let settings = options.validate()?;
+        let templates = options.templates();
         let hasher: Arc<dyn PasswordHasher> = match options.hasher {
             Some(hasher) => hasher,
             None => password::default_hasher(options.argon2).map_err(ConfigError::Argon2)?,
@@ -122,6 +124,7 @@ impl Auth {
                 tokens,
                 counters,
                 settings,
+                templates,
                 mailer: options.mailer,
                 background: TaskTracker::new(),
                 hashing,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 
 use crate::limits::{RateLimits, SignInThrottle};
-use crate::mail::{DevMailer, Mailer};
+use crate::mail::{DefaultTemplates, DevMailer, MailTemplates, Mailer};
 use crate::password::{Argon2Params, PasswordHasher};
 use crate::store::{Capability, CleanupPace, Store};
 
@@ -27,6 +27,8 @@ const DAY: u64 = 24 * 60 * 60;
 /// | [`fresh_age`](Self::fresh_age) | 24 hours: how recent a sign-in sensitive operations need |
 /// | [`max_sessions_per_user`](Self::max_sessions_per_user) | none (`Some(n)`: a sign-in ends the least recently used beyond `n`) |
 /// | [`mailer`](Self::mailer) | [`DevMailer`](crate::mail::DevMailer): logs each message and its link at INFO |
+/// | [`mail_templates`](Self::mail_templates) | [`DefaultTemplates`](crate::mail::DefaultTemplates): plain text and HTML, in English |
+/// | [`product_name`](Self::product_name) | the host of [`HttpOptions::app_url`](crate::HttpOptions::app_url) (`localhost:8080` by default) |
 /// | [`allow_dev_mailer`](Self::allow_dev_mailer) | only in a debug build: a release build refuses a mailer that logs its links |
 /// | [`reset_token_ttl`](Self::reset_token_ttl) | 1 hour |
 /// | [`verification_token_ttl`](Self::verification_token_ttl) | 24 hours (also a change of email's) |
@@ -54,6 +56,8 @@ pub struct Options {
     pub(crate) max_sessions_per_user: Option<u32>,
     pub(crate) mailer: Arc<dyn Mailer>,
     pub(crate) allow_dev_mailer: bool,
+    pub(crate) mail_templates: Option<Arc<dyn MailTemplates>>,
+    pub(crate) product_name: Option<String>,
     pub(crate) reset_token_ttl: Duration,
     pub(crate) verification_token_ttl: Duration,
     pub(crate) require_email_verification: bool,
@@ -103,6 +107,7 @@ impl fmt::Debug for Options {
             .field("sign_in_throttle", &self.sign_in_throttle)
             .field("reject_common_passwords", &self.reject_common_passwords)
             .field("allow_dev_mailer", &self.allow_dev_mailer)
+            .field("product_name", &self.product_name)
             .field("http", &self.http)
             .finish_non_exhaustive()
     }
@@ -131,6 +136,8 @@ impl Options {
             max_sessions_per_user: None,
             mailer: Arc::new(DevMailer),
             allow_dev_mailer: false,
+            mail_templates: None,
+            product_name: None,
             // OWASP's Forgot Password Cheat Sheet: short-lived reset tokens.
             reset_token_ttl: Duration::from_secs(60 * 60),
             verification_token_ttl: Duration::from_secs(DAY),
@@ -349,6 +356,22 @@ impl Options {
     #[must_use]
     pub fn sign_in_throttle(mut self, throttle: Option<SignInThrottle>) -> Self {
         self.sign_in_throttle = throttle;
+        self
+    }
+
+    /// The templates that write the engine's messages (see
+    /// [`MailTemplates`](crate::mail::MailTemplates)); [`product_name`](Self::product_name) is
+    /// then theirs to use or not.
+    #[must_use]
+    pub fn mail_templates(mut self, templates: Arc<dyn MailTemplates>) -> Self {
+        self.mail_templates = Some(templates);
+        self
+    }
+
+    /// The product the default templates name ("your Example App account").
+    #[must_use]
+    pub fn product_name(mut self, name: &str) -> Self {
+        self.product_name = Some(name.to_owned());
         self
     }
 
@@ -578,6 +601,29 @@ fn check_limits(
         ));
     }
     Ok(())
+}
+
+impl Options {
+    /// The templates the engine renders its messages with.
+    pub(super) fn templates(&self) -> Arc<dyn MailTemplates> {
+        if let Some(templates) = &self.mail_templates {
+            return templates.clone();
+        }
+        let product = match &self.product_name {
+            Some(name) => name.clone(),
+            None => url::Url::parse(&self.http.app_url)
+                .ok()
+                .and_then(|url| {
+                    let host = url.host_str()?.to_owned();
+                    Some(match url.port() {
+                        Some(port) => format!("{host}:{port}"),
+                        None => host,
+                    })
+                })
+                .unwrap_or_else(|| self.http.app_url.clone()),
+        };
+        Arc::new(DefaultTemplates::new(&product))
+    }
 }
 
 /// Whether a mailer that logs its links is refused: in a release build, unless allowed.

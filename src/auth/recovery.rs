@@ -11,7 +11,7 @@ use tracing::instrument;
 
 use super::{Auth, AuthError, RequestContext, input, internal};
 use crate::limits::EmailDigest;
-use crate::mail::{Message, messages};
+use crate::mail::{Mail, Message};
 use crate::model::{OneTimeToken, TokenPurpose, TokenUse, User};
 use crate::token::{Token, TokenKind};
 
@@ -31,7 +31,7 @@ impl Auth {
         let token = self
             .issue_token(user, TokenPurpose::VerifyEmail, Some(&user.email))
             .await?;
-        self.mail(self.verification_message(&user.email, &token));
+        self.send_verification(&user.email, &token);
         Ok(())
     }
 
@@ -112,7 +112,7 @@ impl Auth {
         let token = self
             .issue_token(&user, TokenPurpose::VerifyEmail, Some(&user.email))
             .await?;
-        self.mail(self.verification_message(&user.email, &token));
+        self.send_verification(&user.email, &token);
         Ok(())
     }
 
@@ -177,11 +177,13 @@ impl Auth {
             .issue_token(&user, TokenPurpose::ResetPassword, Some(&user.email))
             .await?;
         let link = self.link("reset-password", &token);
-        self.mail(messages::reset_password(
+        self.mail(
             user.email,
-            link,
-            self.settings().reset_token_ttl,
-        ));
+            &Mail::ResetPassword {
+                link: &link,
+                valid_for: self.settings().reset_token_ttl,
+            },
+        );
         Ok(())
     }
 
@@ -238,7 +240,7 @@ impl Auth {
                 .await?;
         }
         tracing::info!("password reset; every session ended, failed sign-ins cleared");
-        self.mail(messages::password_reset(used.user.email));
+        self.mail(used.user.email, &Mail::PasswordReset);
         Ok(())
     }
 
@@ -252,7 +254,15 @@ impl Auth {
     }
 
     /// Sends `message` off the request path; a failure is logged, without the message's link.
-    pub(super) fn mail(&self, message: Message) {
+    pub(super) fn mail(&self, to: String, mail: &Mail<'_>) {
+        let rendered = self.inner.templates.render(mail);
+        let message = Message {
+            to,
+            subject: rendered.subject,
+            text: rendered.text,
+            html: Some(rendered.html),
+            link: mail.link().map(str::to_owned),
+        };
         let mailer = self.inner.mailer.clone();
         self.inner.background.spawn(async move {
             let subject = message.subject.clone();
@@ -262,10 +272,16 @@ impl Auth {
         });
     }
 
-    /// The mail that asks `email` to verify itself with `token`.
-    pub(super) fn verification_message(&self, email: &str, token: &Token) -> Message {
+    /// Mails `email` the link that verifies it with `token`.
+    pub(super) fn send_verification(&self, email: &str, token: &Token) {
         let link = self.link("verify-email", token);
-        messages::verify_address(email, link, self.settings().verification_token_ttl)
+        self.mail(
+            email.to_owned(),
+            &Mail::VerifyAddress {
+                link: &link,
+                valid_for: self.settings().verification_token_ttl,
+            },
+        );
     }
 
     /// Makes and stores a token of `purpose` for `user`, voiding its earlier ones of that

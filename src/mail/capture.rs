@@ -51,6 +51,7 @@ use super::{MailError, Mailer, Message};
 ///     to: "ada@example.com".to_owned(),
 ///     subject: "Verify your address".to_owned(),
 ///     text: "Follow this link: https://app.example/verify-email?token=abc".to_owned(),
+///     html: None,
 ///     link: Some("https://app.example/verify-email?token=abc".to_owned()),
 /// })
 /// .await?;
@@ -167,6 +168,7 @@ mod tests {
             to: to.to_owned(),
             subject: "Subject".to_owned(),
             text: "Text".to_owned(),
+            html: None,
             link: link.map(str::to_owned),
         }
     }

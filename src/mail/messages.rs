@@ -1,134 +1,281 @@
-//! The texts of the messages the engine sends, apart from the flows that send them: each a
-//! function from the recipient, the link and the lifetime it states to a [`Message`].
+//! What the engine mails, apart from the flows that send it: the kinds of message ([`Mail`]),
+//! the templates that turn one into a subject, a plain-text part and an HTML part
+//! ([`MailTemplates`]), and the default texts ([`DefaultTemplates`]).
+
+use std::fmt::Write as _;
 
 use chrono::TimeDelta;
 
-use super::Message;
+/// A message the engine sends, with what it must say. A template renders it; the engine gives
+/// an address that a change of email moves to only masked (`a***@e***.com`), so that no
+/// template can tell it to the old address in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mail<'a> {
+    /// The link that verifies the address it is sent to, valid `valid_for`.
+    VerifyAddress {
+        /// The link (it carries a one-time token).
+        link: &'a str,
+        /// How long the link works.
+        valid_for: TimeDelta,
+    },
+    /// To the owner of an address someone tried to sign up again with.
+    SignUpAttempted,
+    /// The link that resets the password, valid `valid_for`.
+    ResetPassword {
+        /// The link (it carries a one-time token).
+        link: &'a str,
+        /// How long the link works.
+        valid_for: TimeDelta,
+    },
+    /// The password was just changed with a reset link; every session was signed out.
+    PasswordReset,
+    /// The password was just changed from a signed-in session.
+    PasswordChanged {
+        /// Whether every other session of the account was signed out with it.
+        other_sessions_ended: bool,
+    },
+    /// To the current address: a change to another was asked, with the link that cancels it.
+    EmailChangeAsked {
+        /// The new address, masked.
+        new_email_masked: &'a str,
+        /// The link that cancels the change (it carries a one-time token).
+        cancel_link: &'a str,
+        /// How long the new address has to confirm.
+        valid_for: TimeDelta,
+    },
+    /// To the new address: the link that confirms the change, valid `valid_for`.
+    ConfirmNewAddress {
+        /// The link (it carries a one-time token).
+        link: &'a str,
+        /// How long the link works.
+        valid_for: TimeDelta,
+    },
+    /// To the previous address: the account moved to another.
+    EmailChanged {
+        /// The new address, masked.
+        new_email_masked: &'a str,
+    },
+}
 
-/// The link that verifies `to`, valid `ttl`.
-pub(crate) fn verify_address(to: &str, link: String, ttl: TimeDelta) -> Message {
-    Message {
-        to: to.to_owned(),
-        subject: "Verify your address".to_owned(),
-        text: format!(
-            "Follow this link within {} to verify the address of your account:\n\n{link}\n\n\
-             If you did not sign up, ignore this message: no account is used with this address \
-             until it is verified.",
-            duration_words(ttl)
-        ),
-        link: Some(link),
+impl Mail<'_> {
+    /// The link the message asks its reader to follow, if any.
+    pub fn link(&self) -> Option<&str> {
+        match *self {
+            Self::VerifyAddress { link, .. }
+            | Self::ResetPassword { link, .. }
+            | Self::ConfirmNewAddress { link, .. } => Some(link),
+            Self::EmailChangeAsked { cancel_link, .. } => Some(cancel_link),
+            _ => None,
+        }
     }
 }
 
-/// To the owner of `to`, which someone tried to sign up again.
-pub(crate) fn sign_up_attempted(to: String) -> Message {
-    Message {
-        to,
-        subject: "Someone tried to sign up with your address".to_owned(),
-        text: "Someone tried to make a new account with this address, which already has one. If \
-               it was you, sign in instead, or reset your password if you forgot it. If it was \
-               not, you need not do anything."
-            .to_owned(),
-        link: None,
+/// A message as a template renders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text part, link included.
+    pub text: String,
+    /// The HTML part, link included.
+    pub html: String,
+}
+
+/// Turns each [`Mail`] into the message a user reads. [`DefaultTemplates`] is the default
+/// ([`Options::mail_templates`](crate::Options::mail_templates) replaces it); a template of
+/// your own may delegate to it for the kinds it does not change.
+pub trait MailTemplates: Send + Sync + 'static {
+    /// Renders `mail`. The text and the HTML part must each carry the link of
+    /// [`Mail::link`], once.
+    fn render(&self, mail: &Mail<'_>) -> Rendered;
+}
+
+/// The crate's texts, in plain English, naming the product in the body (its name, e.g. "Example App", or
+/// by default the host of [`HttpOptions::app_url`](crate::HttpOptions::app_url)); the HTML
+/// part holds the same paragraphs, escaped, with the link as a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultTemplates {
+    product: String,
+}
+
+impl DefaultTemplates {
+    /// The default texts for `product`.
+    pub fn new(product: &str) -> Self {
+        Self {
+            product: product.to_owned(),
+        }
     }
 }
 
-/// The link that resets the password of `to`'s account, valid `ttl`.
-pub(crate) fn reset_password(to: String, link: String, ttl: TimeDelta) -> Message {
-    Message {
-        to,
-        subject: "Reset your password".to_owned(),
-        text: format!(
-            "Someone asked to reset the password of your account. If it was you, follow this \
-             link within {} to choose a new one:\n\n{link}\n\nIf it was not, ignore this \
-             message: your password stays as it is.",
-            duration_words(ttl)
-        ),
-        link: Some(link),
+impl MailTemplates for DefaultTemplates {
+    fn render(&self, mail: &Mail<'_>) -> Rendered {
+        let product = &self.product;
+        let (subject, paragraphs): (String, Vec<Paragraph<'_>>) = match *mail {
+            Mail::VerifyAddress { link, valid_for } => (
+                "Verify your address".to_owned(),
+                vec![
+                    Paragraph::Text(format!(
+                        "Follow this link within {} to verify the address of your {product} \
+                         account:",
+                        duration_words(valid_for)
+                    )),
+                    Paragraph::Link(link),
+                    Paragraph::Text(
+                        "If you did not sign up, ignore this message: no account is used with \
+                         this address until it is verified."
+                            .to_owned(),
+                    ),
+                ],
+            ),
+            Mail::SignUpAttempted => (
+                "Someone tried to sign up with your address".to_owned(),
+                vec![Paragraph::Text(format!(
+                    "Someone tried to make a new {product} account with this address, which \
+                     already has one. If it was you, sign in instead, or reset your password if \
+                     you forgot it. If it was not, you need not do anything."
+                ))],
+            ),
+            Mail::ResetPassword { link, valid_for } => (
+                "Reset your password".to_owned(),
+                vec![
+                    Paragraph::Text(format!(
+                        "Someone asked to reset the password of your {product} account. If it \
+                         was you, follow this link within {} to choose a new one:",
+                        duration_words(valid_for)
+                    )),
+                    Paragraph::Link(link),
+                    Paragraph::Text(
+                        "If it was not, ignore this message: your password stays as it is."
+                            .to_owned(),
+                    ),
+                ],
+            ),
+            Mail::PasswordReset => (
+                "Your password was changed".to_owned(),
+                vec![Paragraph::Text(format!(
+                    "The password of your {product} account was just changed with a reset \
+                     link, and every session of the account was signed out. If this was not \
+                     you, reset your password again at once and check your mailbox's security."
+                ))],
+            ),
+            Mail::PasswordChanged {
+                other_sessions_ended,
+            } => {
+                let sessions = if other_sessions_ended {
+                    "every other session of the account was signed out"
+                } else {
+                    "the account's other sessions stay signed in"
+                };
+                (
+                    "Your password was changed".to_owned(),
+                    vec![Paragraph::Text(format!(
+                        "The password of your {product} account was just changed from a \
+                         signed-in session, and {sessions}. If this was not you, reset your \
+                         password at once (the reset signs every session out) and check your \
+                         mailbox's security."
+                    ))],
+                )
+            }
+            Mail::EmailChangeAsked {
+                new_email_masked,
+                cancel_link,
+                valid_for,
+            } => (
+                "A change of your address was asked".to_owned(),
+                vec![
+                    Paragraph::Text(format!(
+                        "Someone signed in to your {product} account asked to change its \
+                         address to {new_email_masked}. The change happens only if that address \
+                         confirms it within {}. If it was not you, follow this link to cancel \
+                         it, then reset your password:",
+                        duration_words(valid_for)
+                    )),
+                    Paragraph::Link(cancel_link),
+                    Paragraph::Text("If it was you, you need not do anything.".to_owned()),
+                ],
+            ),
+            Mail::ConfirmNewAddress { link, valid_for } => (
+                "Confirm your new address".to_owned(),
+                vec![
+                    Paragraph::Text(format!(
+                        "Follow this link within {} to make this the address of your {product} \
+                         account:",
+                        duration_words(valid_for)
+                    )),
+                    Paragraph::Link(link),
+                    Paragraph::Text("If you did not ask for this, ignore this message.".to_owned()),
+                ],
+            ),
+            Mail::EmailChanged { new_email_masked } => (
+                "Your address was changed".to_owned(),
+                vec![Paragraph::Text(format!(
+                    "The address of your {product} account was just changed to \
+                     {new_email_masked}. If this was not you, reset your password at once."
+                ))],
+            ),
+        };
+        Rendered {
+            text: plain(&paragraphs),
+            html: html(&subject, &paragraphs),
+            subject,
+        }
     }
 }
 
-/// To `to`, whose password a reset link just changed.
-pub(crate) fn password_reset(to: String) -> Message {
-    Message {
-        to,
-        subject: "Your password was changed".to_owned(),
-        text: "The password of your account was just changed with a reset link, and every \
-               session of the account was signed out. If this was not you, reset your password \
-               again at once and check your mailbox's security."
-            .to_owned(),
-        link: None,
-    }
+/// One paragraph of a default message.
+enum Paragraph<'a> {
+    Text(String),
+    Link(&'a str),
 }
 
-/// To `to`, whose password the signed-in owner (or whoever held the session) just changed.
-pub(crate) fn password_changed(to: String, other_sessions_ended: bool) -> Message {
-    let sessions = if other_sessions_ended {
-        "every other session of the account was signed out"
-    } else {
-        "the account's other sessions stay signed in"
-    };
-    Message {
-        to,
-        subject: "Your password was changed".to_owned(),
-        text: format!(
-            "The password of your account was just changed from a signed-in session, and \
-             {sessions}. If this was not you, reset your password at once (the reset signs \
-             every session out) and check your mailbox's security."
-        ),
-        link: None,
-    }
+/// The paragraphs as plain text, a blank line between them.
+fn plain(paragraphs: &[Paragraph<'_>]) -> String {
+    let parts: Vec<&str> = paragraphs
+        .iter()
+        .map(|paragraph| match paragraph {
+            Paragraph::Text(text) => text.as_str(),
+            Paragraph::Link(link) => link,
+        })
+        .collect();
+    parts.join("\n\n")
 }
 
-/// To the current address `to`, when a change to `new_email` was asked: the new address masked,
-/// and the link that cancels the change.
-pub(crate) fn email_change_asked(
-    to: String,
-    new_email: &str,
-    cancel_link: String,
-    ttl: TimeDelta,
-) -> Message {
-    Message {
-        to,
-        subject: "A change of your address was asked".to_owned(),
-        text: format!(
-            "Someone signed in to your account asked to change its address to {}. The change \
-             happens only if that address confirms it within {}. If it was not you, follow this \
-             link to cancel it, then reset your password:\n\n{cancel_link}\n\nIf it was you, \
-             you need not do anything.",
-            masked(new_email),
-            duration_words(ttl)
-        ),
-        link: Some(cancel_link),
+/// The paragraphs as a small HTML document: each a `<p>`, a link as an `<a>` whose text is the
+/// link itself (so the reader sees where it goes); every text escaped.
+fn html(subject: &str, paragraphs: &[Paragraph<'_>]) -> String {
+    let title = escape(subject);
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body>\n"
+    );
+    for paragraph in paragraphs {
+        // Writing to a String cannot fail.
+        let _ = match paragraph {
+            Paragraph::Text(text) => writeln!(out, "<p>{}</p>", escape(text)),
+            Paragraph::Link(link) => {
+                let link = escape(link);
+                writeln!(out, "<p><a href=\"{link}\">{link}</a></p>")
+            }
+        };
     }
+    out.push_str("</body></html>\n");
+    out
 }
 
-/// To the new address `to`: the link that confirms the change, valid `ttl`.
-pub(crate) fn confirm_new_address(to: String, link: String, ttl: TimeDelta) -> Message {
-    Message {
-        to,
-        subject: "Confirm your new address".to_owned(),
-        text: format!(
-            "Follow this link within {} to make this the address of your account:\n\n{link}\n\n\
-             If you did not ask for this, ignore this message.",
-            duration_words(ttl)
-        ),
-        link: Some(link),
+/// `text` with the five characters HTML gives a meaning to written as entities.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
     }
-}
-
-/// To the previous address `to`, once the account moved to `new_email` (masked).
-pub(crate) fn email_changed(to: String, new_email: &str) -> Message {
-    Message {
-        to,
-        subject: "Your address was changed".to_owned(),
-        text: format!(
-            "The address of your account was just changed to {}. If this was not you, reset \
-             your password at once.",
-            masked(new_email)
-        ),
-        link: None,
-    }
+    out
 }
 
 /// "1 hour", "24 hours", "30 minutes": a lifetime as a message says it.
@@ -158,42 +305,77 @@ pub(crate) fn masked(email: &str) -> String {
 mod tests {
     use super::*;
 
-    /// Every message, rendered: its link once in the text, no run of spaces (a lost line
-    /// continuation), no address but the masked one where a change is told.
-    #[test]
-    fn every_message_renders_its_link_and_no_run_of_spaces() {
-        let link = || "https://app.example/x?token=abc".to_owned();
+    const LINK: &str = "https://app.example/x?token=abc&next=<b>";
+
+    fn every_mail() -> Vec<Mail<'static>> {
         let hour = TimeDelta::hours(1);
-        let messages = [
-            verify_address("ada@example.com", link(), TimeDelta::hours(24)),
-            sign_up_attempted("ada@example.com".to_owned()),
-            reset_password("ada@example.com".to_owned(), link(), hour),
-            password_reset("ada@example.com".to_owned()),
-            email_change_asked(
-                "ada@example.com".to_owned(),
-                "eve@evil.example",
-                link(),
-                hour,
-            ),
-            confirm_new_address("eve@evil.example".to_owned(), link(), hour),
-            email_changed("ada@example.com".to_owned(), "eve@evil.example"),
-        ];
-        for message in &messages {
-            assert!(!message.text.contains("  "), "{}", message.text);
-            assert!(!message.subject.is_empty());
-            match &message.link {
-                Some(link) => assert_eq!(message.text.matches(link.as_str()).count(), 1),
-                None => assert!(!message.text.contains("token=")),
+        vec![
+            Mail::VerifyAddress {
+                link: LINK,
+                valid_for: TimeDelta::hours(24),
+            },
+            Mail::SignUpAttempted,
+            Mail::ResetPassword {
+                link: LINK,
+                valid_for: hour,
+            },
+            Mail::PasswordReset,
+            Mail::PasswordChanged {
+                other_sessions_ended: true,
+            },
+            Mail::EmailChangeAsked {
+                new_email_masked: "e***@e***.example",
+                cancel_link: LINK,
+                valid_for: hour,
+            },
+            Mail::ConfirmNewAddress {
+                link: LINK,
+                valid_for: hour,
+            },
+            Mail::EmailChanged {
+                new_email_masked: "e***@e***.example",
+            },
+        ]
+    }
+
+    /// Every message, rendered: the product named, its link once in each part (escaped in the
+    /// HTML), no run of spaces (a lost line continuation), nothing unescaped in the HTML.
+    #[test]
+    fn every_message_renders_a_text_and_an_html_part_with_its_link_once() {
+        let templates = DefaultTemplates::new("Example & Co");
+        for mail in every_mail() {
+            let rendered = templates.render(&mail);
+            assert!(rendered.text.contains("Example & Co"), "{rendered:?}");
+            assert!(rendered.html.contains("Example &amp; Co"), "{rendered:?}");
+            for part in [&rendered.subject, &rendered.text, &rendered.html] {
+                assert!(!part.contains("  "), "{part}");
             }
-            assert!(
-                !message.text.contains("eve@evil.example"),
-                "{}",
-                message.text
-            );
+            assert!(rendered.html.starts_with("<!DOCTYPE html>"));
+            assert!(!rendered.html.contains("<b>"), "{}", rendered.html);
+            match mail.link() {
+                Some(link) => {
+                    assert_eq!(rendered.text.matches(link).count(), 1, "{}", rendered.text);
+                    let escaped = escape(link);
+                    assert_eq!(
+                        rendered
+                            .html
+                            .matches(&format!("href=\"{escaped}\""))
+                            .count(),
+                        1,
+                        "{}",
+                        rendered.html
+                    );
+                }
+                None => {
+                    assert!(!rendered.text.contains("token="));
+                    assert!(!rendered.html.contains("<a "));
+                }
+            }
         }
-        assert!(messages[0].text.contains("within 24 hours"));
-        assert!(messages[2].text.contains("within 1 hour "));
-        assert!(messages[4].text.contains("e***@e***.example"));
+        let verify = templates.render(&every_mail()[0]);
+        assert!(verify.text.contains("within 24 hours"));
+        let asked = templates.render(&every_mail()[5]);
+        assert!(asked.text.contains("e***@e***.example"));
     }
 
     #[test]
@@ -205,5 +387,9 @@ mod tests {
         assert_eq!(masked("ada@example.com"), "a***@e***.com");
         assert_eq!(masked("ada@localhost"), "a***@l***");
         assert_eq!(masked("nobody"), "n***");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Mail: the [`Mailer`] trait the engine sends its messages through, the development mailer that
-//! logs them, (feature `smtp`) an SMTP mailer on `lettre`, and (feature `test-util`) a mailer
+//! Mail: the [`Mailer`] trait the engine sends its messages through, the templates that write
+//! them ([`MailTemplates`]), the development mailer that logs them, (feature `smtp`) an SMTP mailer on `lettre`, and (feature `test-util`) a mailer
 //! that keeps them for tests to read.
 //!
 //! The engine sends every message off the request path, on a task of its own: a slow or failing
@@ -8,7 +8,7 @@
 
 #[cfg(feature = "test-util")]
 mod capture;
-pub(crate) mod messages;
+mod messages;
 #[cfg(feature = "smtp")]
 mod smtp;
 
@@ -21,6 +21,8 @@ use crate::error::BoxError;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use capture::CapturingMailer;
+pub(crate) use messages::masked;
+pub use messages::{DefaultTemplates, Mail, MailTemplates, Rendered};
 #[cfg(feature = "smtp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub use smtp::{SmtpMailer, SmtpSecurity};
@@ -34,6 +36,9 @@ pub struct Message {
     pub subject: String,
     /// The plain-text body, link included.
     pub text: String,
+    /// The HTML body, link included, sent beside the text as `multipart/alternative`; every
+    /// message the engine sends has one.
+    pub html: Option<String>,
     /// The link the message asks the recipient to follow, if any (it carries a one-time token).
     pub link: Option<String>,
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 
@@ -78,9 +78,12 @@ impl Mailer for SmtpMailer {
         let email = lettre::Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(message.subject)
-            .body(message.text)
-            .map_err(|err| MailError(Box::new(err)))?;
+            .subject(message.subject);
+        let email = match message.html {
+            Some(html) => email.multipart(MultiPart::alternative_plain_html(message.text, html)),
+            None => email.body(message.text),
+        }
+        .map_err(|err| MailError(Box::new(err)))?;
         self.transport
             .send(email)
             .await

@@ -1,19 +1,20 @@
 //! The SMTP mailer against a real SMTP server (aiosmtpd): it mails exactly the address it is
 //! given, or nothing; and a mail server that is down changes none of the engine's answers.
 
-use authingo::{RequestContext, SignUp};
 use std::sync::Arc;
 
 use authingo::mail::{InvalidRecipient, Mailer as _, Message, SmtpMailer, SmtpSecurity};
+use authingo::{RequestContext, SignUp};
 use authingo_test_db::SmtpServer;
 
-use crate::support::{EngineBuilder, PASSWORD, TestDb, current};
+use crate::support::{EngineBuilder, PASSWORD, TestDb, current, smtp_mailer};
 
 fn message(to: &str) -> Message {
     Message {
         to: to.to_owned(),
         subject: "Verify your address".to_owned(),
         text: "Follow this link.".to_owned(),
+        html: Some("<p>Follow this link.</p>".to_owned()),
         link: None,
     }
 }
@@ -102,4 +103,54 @@ async fn a_mail_server_that_is_down_changes_no_answer() {
     auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_reset_mail_arrives_as_plain_text_and_html_naming_the_product() {
+    let smtp = SmtpServer::start();
+    let db = TestDb::new().await;
+    let auth = EngineBuilder::over(&db)
+        .await
+        .mailer(smtp_mailer(&smtp))
+        .with(|options| options.product_name("Example & Co"))
+        .build();
+    auth.sign_up(
+        "ada@example.com",
+        PASSWORD,
+        "Ada",
+        &RequestContext::default(),
+    )
+    .await
+    .and_then(SignUp::signed_in)
+    .unwrap();
+    auth.request_password_reset("ada@example.com", &RequestContext::default())
+        .await
+        .unwrap();
+    auth.flush_background().await;
+    let messages = smtp.wait_for(1).await;
+    let reset = &messages[0];
+    assert_eq!(
+        reset.header("Subject").as_deref(),
+        Some("Reset your password")
+    );
+    let content_type = reset.header("Content-Type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("multipart/alternative"),
+        "{content_type}"
+    );
+    let body = reset.body();
+    assert!(body.contains("Content-Type: text/plain"), "{body}");
+    assert!(body.contains("Content-Type: text/html"), "{body}");
+    let token = reset.token().expect("a link in the text part");
+    // The link once in the text, and in the HTML as a link whose text is itself; the product
+    // named in each part, escaped in the HTML.
+    assert_eq!(body.matches(token.as_str()).count(), 3, "{body}");
+    assert!(body.contains("your Example & Co account"), "{body}");
+    assert!(body.contains("your Example &amp; Co account"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "<a href=\"http://localhost:8080/reset-password?token={token}\">"
+        )),
+        "{body}"
+    );
 }
