@@ -15,8 +15,8 @@ pub mod store;
 pub mod token;
 
 pub use auth::{
-    Auth, AuthError, ConfigError, HttpOptions, IssuedTokens, Options, RequestContext, SignUp,
-    SignedIn,
+    Auth, AuthError, ConfigError, DeviceCookie, HttpOptions, IssuedTokens, Options, RequestContext,
+    SignUp, SignedIn,
 };
 pub use error::{BoxError, InputReason};
 pub use limits::{RateLimit, RateLimits, SignInThrottle};

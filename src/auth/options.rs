@@ -11,6 +11,7 @@ use crate::mail::{DevMailer, Mailer};
 use crate::password::{Argon2Params, PasswordHasher};
 use crate::store::{Capability, CleanupPace, Store};
 
+use super::device::{self, DeviceKey};
 use super::{HttpOptions, abuse};
 
 const DAY: u64 = 24 * 60 * 60;
@@ -40,6 +41,7 @@ const DAY: u64 = 24 * 60 * 60;
 /// | [`max_queued_hashes`](Self::max_queued_hashes) | 32 per hashing thread; beyond, sign-up and sign-in answer "busy" at once |
 /// | [`rate_limits`](Self::rate_limits) | on: see [`RateLimits`] (`None`: every rate limit off) |
 /// | [`sign_in_throttle`](Self::sign_in_throttle) | on: see [`SignInThrottle`] (`None`: off) |
+/// | [`device_cookie_key`](Self::device_cookie_key) | none: a random key per process (device cookies then last as long as the process and work on its instance only) |
 /// | [`reject_common_passwords`](Self::reject_common_passwords) | `true` |
 #[derive(Clone)]
 pub struct Options {
@@ -67,6 +69,7 @@ pub struct Options {
     pub(crate) max_queued_hashes: Option<usize>,
     pub(crate) rate_limits: Option<RateLimits>,
     pub(crate) sign_in_throttle: Option<SignInThrottle>,
+    pub(crate) device_cookie_key: Option<Vec<u8>>,
     pub(crate) reject_common_passwords: bool,
     pub(crate) http: HttpOptions,
 }
@@ -99,6 +102,7 @@ impl fmt::Debug for Options {
             .field("max_queued_hashes", &self.max_queued_hashes)
             .field("rate_limits", &self.rate_limits)
             .field("sign_in_throttle", &self.sign_in_throttle)
+            .field("device_cookie_key", &self.device_cookie_key.is_some())
             .field("reject_common_passwords", &self.reject_common_passwords)
             .field("http", &self.http)
             .finish_non_exhaustive()
@@ -149,6 +153,7 @@ impl Options {
             max_queued_hashes: None,
             rate_limits: Some(RateLimits::default()),
             sign_in_throttle: Some(SignInThrottle::default()),
+            device_cookie_key: None,
             reject_common_passwords: true,
             http: HttpOptions::default(),
         }
@@ -348,6 +353,21 @@ impl Options {
         self
     }
 
+    /// The secret device cookies are signed with (HMAC-SHA-256), at least 32 bytes of
+    /// randomness; every instance of a service must share it, and keep it across restarts.
+    ///
+    /// A sign-up or sign-in gives the browser a device cookie for the email, which the sign-in
+    /// throttle counts apart from every other client (see [`SignInThrottle`]): that is what keeps
+    /// a stranger's failures from locking the owner out. Without a key (the default) each process
+    /// draws a random one at start: its device cookies are trusted by that process only, until it
+    /// stops, and after a restart, or on another instance, an owner's browser counts as untrusted
+    /// until its next sign-in. Rotating the key has the same effect once.
+    #[must_use]
+    pub fn device_cookie_key(mut self, secret: &[u8]) -> Self {
+        self.device_cookie_key = Some(secret.to_vec());
+        self
+    }
+
     /// Whether a new password (sign-up, change, reset) on the compiled-in list of common
     /// passwords is refused (see [`is_common_password`](super::is_common_password)); on by
     /// default.
@@ -384,6 +404,10 @@ pub(super) struct Settings {
     pub(super) max_password_bytes: usize,
     pub(super) rate_limits: Option<RateLimits>,
     pub(super) sign_in_throttle: Option<SignInThrottle>,
+    /// The configured device-cookie key, or this process's random one.
+    pub(super) device_key: DeviceKey,
+    /// How long a device cookie is trusted.
+    pub(super) device_lifetime: TimeDelta,
     pub(super) reject_common_passwords: bool,
     pub(super) http: HttpOptions,
 }
@@ -446,6 +470,20 @@ impl Options {
         self.http.check()?;
         abuse::check(self.rate_limits.as_ref(), self.sign_in_throttle.as_ref())?;
         self.check_capabilities()?;
+        let device_key = match &self.device_cookie_key {
+            Some(secret) if secret.len() < device::MIN_KEY_BYTES => {
+                return Err(ConfigError::Bounds(
+                    "device_cookie_key must be at least 32 bytes",
+                ));
+            }
+            Some(secret) => DeviceKey::new(secret),
+            None => DeviceKey::random().map_err(|err| ConfigError::Randomness(Box::new(err)))?,
+        };
+        let device_lifetime = self
+            .sign_in_throttle
+            .map(|throttle| ttl("device_lifetime", throttle.device_lifetime))
+            .transpose()?
+            .unwrap_or_default();
         Ok(Settings {
             access_ttl,
             refresh_ttl,
@@ -461,6 +499,8 @@ impl Options {
             max_password_bytes: self.max_password_bytes,
             rate_limits: self.rate_limits,
             sign_in_throttle: self.sign_in_throttle,
+            device_key,
+            device_lifetime,
             reject_common_passwords: self.reject_common_passwords,
             http: self.http.clone(),
         })
@@ -537,6 +577,9 @@ pub enum ConfigError {
     /// argon2 refuses the parameters.
     #[error("invalid argon2 parameters")]
     Argon2(#[source] crate::password::PasswordError),
+    /// The operating system gave no randomness for the process's device-cookie key.
+    #[error("no randomness for the device-cookie key")]
+    Randomness(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The password hashing threads could not be started.
     #[error("cannot start the password hashing threads")]
     HashThreads(#[source] std::io::Error),

@@ -48,6 +48,46 @@ pub(crate) fn reset_password(to: String, link: String, ttl: TimeDelta) -> Messag
     }
 }
 
+/// To the owner of `to`, whose sign-ins from untrusted browsers were just locked for `period` after
+/// `failures` consecutive failures; with the link that resets the password (valid for its
+/// lifetime), which opens the account at once.
+pub(crate) fn sign_ins_locked(
+    to: String,
+    failures: u32,
+    period: TimeDelta,
+    reset: Option<(String, TimeDelta)>,
+) -> Message {
+    let (reset_text, link) = match reset {
+        Some((link, ttl)) => (
+            format!(
+                "If it was not you, someone may be guessing your password. Follow this link \
+                 within {} to choose a new one, which also opens the account at once:\n\n\
+                 {link}\n\nIf it was you, ",
+                duration_words(ttl)
+            ),
+            Some(link),
+        ),
+        None => (
+            "If it was not you, someone may be guessing your password: reset it. If it was \
+             you, "
+                .to_owned(),
+            None,
+        ),
+    };
+    Message {
+        to,
+        subject: "Your account was locked".to_owned(),
+        text: format!(
+            "After {failures} failed sign-ins in a row, signing in to your account is locked \
+             for {} on browsers you have not signed in with before. A browser you signed in \
+             with before can still sign in. {reset_text}wait, or sign in from a browser you used \
+             before.",
+            duration_words(period)
+        ),
+        link,
+    }
+}
+
 /// To `to`, whose password a reset link just changed.
 pub(crate) fn password_reset(to: String) -> Message {
     Message {
@@ -158,6 +198,18 @@ mod tests {
             ),
             confirm_new_address("eve@evil.example".to_owned(), link(), hour),
             email_changed("ada@example.com".to_owned(), "eve@evil.example"),
+            sign_ins_locked(
+                "ada@example.com".to_owned(),
+                100,
+                TimeDelta::hours(24),
+                Some((link(), hour)),
+            ),
+            sign_ins_locked(
+                "ada@example.com".to_owned(),
+                100,
+                TimeDelta::hours(24),
+                None,
+            ),
         ];
         for message in &messages {
             assert!(!message.text.contains("  "), "{}", message.text);
@@ -175,6 +227,8 @@ mod tests {
         assert!(messages[0].text.contains("within 24 hours"));
         assert!(messages[2].text.contains("within 1 hour "));
         assert!(messages[4].text.contains("e***@e***.example"));
+        assert!(messages[7].text.contains("for 24 hours"));
+        assert!(messages[7].text.contains("within 1 hour "));
     }
 
     #[test]
