@@ -8,6 +8,9 @@ pub mod error;
 pub mod http;
 pub mod limits;
 pub mod mail;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod memory;
 pub mod model;
 pub mod password;
 pub mod postgres;

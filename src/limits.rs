@@ -38,6 +38,8 @@ impl RateLimit {
 /// | [`refresh`](Self::refresh) | 150 per 5 minutes | client address |
 /// | [`mail_per_address`](Self::mail_per_address) | 10 per hour | client address |
 /// | [`mail_per_email`](Self::mail_per_email) | 2 per hour | target email (its SHA-256) |
+/// | [`mail_per_account`](Self::mail_per_account) | 5 per hour | the signed-in account asking (a change of email) |
+/// | [`token`](Self::token) | 30 per 5 minutes | client address |
 ///
 /// A client address is an IPv4 address, or the /64 network of an IPv6 address (what one
 /// subscriber is usually given). A request with no known address (the app served without
@@ -56,6 +58,12 @@ pub struct RateLimits {
     pub mail_per_address: Option<RateLimit>,
     /// Password-reset and verification mails per target email (GoTrue: 2 mails an hour).
     pub mail_per_email: Option<RateLimit>,
+    /// Changes of email asked per account, each of which mails a link to a new address: one
+    /// account cannot mail any number of strangers.
+    pub mail_per_account: Option<RateLimit>,
+    /// Uses of a mailed link's token (verification, reset, change of email and its cancel) per
+    /// client address, whatever the token (GoTrue: 30 verifications per 5 minutes).
+    pub token: Option<RateLimit>,
 }
 
 impl Default for RateLimits {
@@ -66,6 +74,8 @@ impl Default for RateLimits {
             refresh: Some(RateLimit::new(150, 5 * MINUTE)),
             mail_per_address: Some(RateLimit::new(10, 60 * MINUTE)),
             mail_per_email: Some(RateLimit::new(2, 60 * MINUTE)),
+            mail_per_account: Some(RateLimit::new(5, 60 * MINUTE)),
+            token: Some(RateLimit::new(30, 5 * MINUTE)),
         }
     }
 }
@@ -106,6 +116,20 @@ impl RateLimits {
         self
     }
 
+    /// Sets [`mail_per_account`](Self::mail_per_account).
+    #[must_use]
+    pub fn mail_per_account(mut self, limit: Option<RateLimit>) -> Self {
+        self.mail_per_account = limit;
+        self
+    }
+
+    /// Sets [`token`](Self::token).
+    #[must_use]
+    pub fn token(mut self, limit: Option<RateLimit>) -> Self {
+        self.token = limit;
+        self
+    }
+
     /// The limit of `route`.
     pub fn of(&self, route: LimitedRoute) -> Option<RateLimit> {
         match route {
@@ -113,6 +137,7 @@ impl RateLimits {
             LimitedRoute::SignUp => self.sign_up,
             LimitedRoute::Refresh => self.refresh,
             LimitedRoute::Mail => self.mail_per_address,
+            LimitedRoute::Token => self.token,
         }
     }
 }
@@ -129,6 +154,9 @@ pub enum LimitedRoute {
     Refresh,
     /// A request that sends a password-reset or verification mail.
     Mail,
+    /// A use of a mailed link's token: `POST /verify-email`, `/reset-password`,
+    /// `/confirm-email`, `/cancel-email-change`.
+    Token,
 }
 
 impl LimitedRoute {
@@ -140,6 +168,7 @@ impl LimitedRoute {
             Self::SignUp => "sign-up",
             Self::Refresh => "refresh",
             Self::Mail => "mail",
+            Self::Token => "token",
         };
         format!("{route}:ip:{}", address_key(client))
     }
@@ -159,6 +188,11 @@ fn address_key(client: IpAddr) -> String {
             }
         },
     }
+}
+
+/// The counter of the mails one account asked: `mail:account:<user id>`.
+pub fn mail_account_key(user_id: &str) -> String {
+    format!("mail:account:{user_id}")
 }
 
 /// The counter of the mails sent to one email: `mail:email:<SHA-256 of the normalised email>`.

@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, Uri, header};
 use serde_json::{Map, Value, json};
 
 use crate::MOUNT;
-use crate::memory_store::*;
+use crate::fixtures::*;
 
 // Each enum lists first the choice of a well-formed request (what bytes of zero decode to), so
 // that mutations start from requests the routes accept and reach what lies behind them.

@@ -1,6 +1,6 @@
 //! Request decoding: arbitrary requests (method, path below the mount point, `Cookie`,
 //! `Content-Type`, `X-Authingo-Client` and other headers, body; see `input.rs`) through
-//! `auth.router()`, a few per input, over a store in memory reset to fixtures before each input,
+//! `auth.router()`, a few per input, over a `MemoryStore` seeded with fixtures before each input,
 //! so that a sign-up or a refresh can be followed by requests carrying the cookies it set.
 //!
 //! Checked for every answer: no panic; a status from the README's table (or 200, 404, 405) with
@@ -11,11 +11,12 @@
 
 #![no_main]
 
+mod fixtures;
 mod input;
-mod memory_store;
 
 use std::sync::{Arc, OnceLock};
 
+use authingo::memory::MemoryStore;
 use authingo::password::{PasswordError, PasswordHasher};
 use authingo::token::{Token, TokenKind};
 use authingo::{Auth, HttpOptions, Options};
@@ -25,8 +26,8 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
+use fixtures::*;
 use input::{Input, Issued, MethodChoice, Req, body, request};
-use memory_store::*;
 
 const MOUNT: &str = "/api/auth";
 /// Small, so that the fuzzer reaches the 413 answer with inputs of its usual size.
@@ -76,12 +77,11 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .expect("a runtime");
-        let store = Arc::new(MemoryStore::default());
+        let store = Arc::new(MemoryStore::new());
+        // The default rate limits and sign-in throttle stay on: the store keeps their counters,
+        // and a 429 is an answer the README documents.
         let options = Options::with_shared_store(store.clone())
             .cleanup_interval(None)
-            // The harness's store keeps no abuse counters.
-            .rate_limits(None)
-            .sign_in_throttle(None)
             .password_hasher(Arc::new(CheapHasher))
             .max_concurrent_hashes(1)
             .http(HttpOptions::default().max_body_bytes(MAX_BODY_BYTES));
@@ -134,9 +134,10 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 }
 
 fn run(harness: &Harness, req: &Req, issued: &mut Issued) {
-    harness
-        .store
-        .arm(req.fault.map(|(call, kind)| (usize::from(call % 4), kind)));
+    match req.fault {
+        Some((call, kind)) => harness.store.fail_call(usize::from(call % 4), kind.into()),
+        None => harness.store.clear_fault(),
+    }
     let is_head = matches!(req.method, MethodChoice::Head);
     let request = request(req, issued);
     let sent = body(&req.body);
@@ -250,7 +251,9 @@ fn run(harness: &Harness, req: &Req, issued: &mut Issued) {
 
 fuzz_target!(|input: Input| {
     let harness = harness();
-    harness.store.reset(&harness.password_hash);
+    harness
+        .runtime
+        .block_on(seed(&harness.store, &harness.password_hash));
     let mut issued = Issued::default();
     for req in input.requests.iter().take(MAX_REQUESTS) {
         run(harness, req, &mut issued);

@@ -15,10 +15,11 @@ use super::session::RequestContext;
 use super::{Auth, AuthError, input, internal};
 use crate::limits::{
     DeviceDigest, EmailDigest, LimitedRoute, RateLimit, RateLimits, SignInAttempt, SignInThrottle,
-    mail_email_key,
+    mail_account_key, mail_email_key,
 };
 use crate::mail::messages;
-use crate::model::{TokenPurpose, User};
+use crate::model::{SessionWithUser, TokenPurpose, User};
+use crate::password::PasswordError;
 
 /// The default bound of the hashing queue, per hashing thread.
 pub(super) const QUEUED_PER_THREAD: usize = 32;
@@ -39,6 +40,8 @@ pub(super) fn check(
             limits.refresh,
             limits.mail_per_address,
             limits.mail_per_email,
+            limits.mail_per_account,
+            limits.token,
         ];
         for limit in all.into_iter().flatten() {
             if limit.max == 0 || limit.window < Duration::from_secs(1) || limit.window > DAY {
@@ -48,22 +51,21 @@ pub(super) fn check(
             }
         }
     }
-    if let Some(throttle) = throttle {
-        if throttle.first_delay.is_zero()
+    if let Some(throttle) = throttle
+        && (throttle.first_delay.is_zero()
             || throttle.max_delay < throttle.first_delay
             || throttle.max_delay > DAY
             || throttle.lock_after == Some(0)
             || throttle.device_lock_after == 0
             || [throttle.forget_after, throttle.lock_for]
                 .iter()
-                .any(|period| period.is_zero() || *period > 365 * DAY)
-        {
-            return Err(ConfigError::Bounds(
-                "the sign-in throttle needs 0 < first_delay <= max_delay <= 1 day, \
-                 lock_after and device_lock_after of at least 1, and forget_after and lock_for \
-                 of up to a year",
-            ));
-        }
+                .any(|period| period.is_zero() || *period > 365 * DAY))
+    {
+        return Err(ConfigError::Bounds(
+            "the sign-in throttle needs 0 < first_delay <= max_delay <= 1 day, \
+             lock_after and device_lock_after of at least 1, and forget_after and lock_for of up \
+             to a year",
+        ));
     }
     Ok(())
 }
@@ -115,6 +117,10 @@ impl SignInTicket {
         let background = auth.inner.background.clone();
         let (auth, user) = (auth.clone(), user.clone());
         let work = async move {
+            // Within the mail limits, as every mail a stranger can cause.
+            if !auth.mail_within_limits(&user.email, None, false).await {
+                return;
+            }
             let settings = auth.settings();
             // A store without one-time tokens gets the notice without a link.
             let link = match auth.tokens() {
@@ -168,6 +174,58 @@ impl Auth {
         self.count(&route.key(client), limit).await
     }
 
+    /// Counts one use of a mailed link's token by the client of `context`, if known, against
+    /// [`RateLimits::token`].
+    pub(super) async fn check_token_rate_limit(
+        &self,
+        context: &RequestContext,
+    ) -> Result<(), AuthError> {
+        match context.ip_address {
+            Some(client) => self.check_rate_limit(LimitedRoute::Token, client).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Counts one mail asked by the account `user_id` against [`RateLimits::mail_per_account`].
+    pub(super) async fn check_account_mail_limit(&self, user_id: &str) -> Result<(), AuthError> {
+        match self.settings().rate_limits.and_then(|l| l.mail_per_account) {
+            Some(limit) => self.count(&mail_account_key(user_id), limit).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Off the request path, where the answer is already given: whether a mail to `email` asked
+    /// by `client` is within [`RateLimits::mail_per_email`] and
+    /// [`RateLimits::mail_per_address`] (counting it). Over a limit, or when the counters cannot
+    /// be reached, the mail is to be skipped, which is logged here (without the address).
+    ///
+    /// A notice (no link) counts on a budget of its own per address, as large as
+    /// [`RateLimits::mail_per_email`]: notices a stranger can trigger do not spend the owner's
+    /// budget of links.
+    pub(super) async fn mail_within_limits(
+        &self,
+        email: &str,
+        client: Option<IpAddr>,
+        notice: bool,
+    ) -> bool {
+        let checked = if notice {
+            self.check_notice_limit(email, client).await
+        } else {
+            self.check_mail_rate_limit(email, client).await
+        };
+        match checked {
+            Ok(()) => true,
+            Err(AuthError::TooManyRequests { .. }) => {
+                tracing::warn!("mail limit reached; mail skipped");
+                false
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "mail limits not checked; mail skipped");
+                false
+            }
+        }
+    }
+
     /// Counts one password-reset or verification mail to `email` asked by `client` (if known),
     /// against [`RateLimits::mail_per_email`] and [`RateLimits::mail_per_address`]: what the
     /// recovery and verification flows call before they send a mail. An email that has no
@@ -188,6 +246,21 @@ impl Auth {
         if let Some(limit) = self.settings().rate_limits.and_then(|l| l.mail_per_email) {
             self.count(&mail_email_key(&EmailDigest::of(&email)), limit)
                 .await?;
+        }
+        Ok(())
+    }
+
+    async fn check_notice_limit(
+        &self,
+        email: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
+        if let Some(client) = client {
+            self.check_rate_limit(LimitedRoute::Mail, client).await?;
+        }
+        if let Some(limit) = self.settings().rate_limits.and_then(|l| l.mail_per_email) {
+            let key = format!("notice:{}", mail_email_key(&EmailDigest::of(email)));
+            self.count(&key, limit).await?;
         }
         Ok(())
     }
@@ -232,6 +305,39 @@ impl Auth {
     /// A place for a sign-up's or change of password's hash, or [`AuthError::Busy`].
     pub(super) fn admit_hashing(&self) -> Result<Admission, AuthError> {
         self.inner.hashing.admit()
+    }
+
+    /// The current password of the signed-in user, checked as a sign-in checks it: through the
+    /// account's sign-in throttle (a wrong one counts as a failed sign-in, a right one clears
+    /// the failures) and one verification on the hashing threads.
+    ///
+    /// Answers the admitted attempt, which holds its place in the hashing queue for whatever
+    /// the caller hashes next.
+    pub(super) async fn check_current_password(
+        &self,
+        current: &SessionWithUser,
+        password: &str,
+    ) -> Result<SignInTicket, AuthError> {
+        let ticket = self
+            .admit_sign_in(&current.user.email, &RequestContext::default())
+            .await?;
+        let matches = match self
+            .inner
+            .hashing
+            .verify(password, current.user.password_hash.clone())
+            .await
+        {
+            Ok(matches) => matches,
+            // A hash this hasher cannot read matches no password.
+            Err(AuthError::Internal(err)) if err.is::<PasswordError>() => false,
+            Err(err) => return Err(err),
+        };
+        if !matches {
+            ticket.failed(self, &current.user);
+            return Err(AuthError::InvalidCredentials);
+        }
+        ticket.succeeded(self).await?;
+        Ok(ticket)
     }
 
     /// What a sign-in of `email` (normalised) passes before its password is checked, cheapest

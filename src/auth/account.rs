@@ -1,5 +1,7 @@
 //! Accounts: sign-up (with its enumeration-safe form when verification is required) and sign-in.
 
+use std::net::IpAddr;
+
 use chrono::Utc;
 use tracing::{Instrument as _, instrument};
 
@@ -94,7 +96,7 @@ impl Auth {
             updated_at: Some(now),
         };
         if self.settings().require_email_verification {
-            return Ok(self.sign_up_unverified(user));
+            return Ok(self.sign_up_unverified(user, context.ip_address));
         }
         let (session, tokens) = self.new_session(&user.id, now, context)?;
         let device = self.device_cookie(&user.email, context)?;
@@ -119,14 +121,18 @@ impl Auth {
     /// whose commit costs a new address a disk flush that a taken one (refused by the unique
     /// index) does not pay, and the mail happen on a task of their own: a verification link to
     /// a new address, a notice to the owner of a taken one, and for a store failure a log line
-    /// (no address in it) and no mail.
-    fn sign_up_unverified(&self, user: User) -> SignUp {
+    /// (no address in it) and no mail. Either mail counts on the mail limits of the address and
+    /// of the client; over one, the mail is skipped (logged), the answer being already given.
+    fn sign_up_unverified(&self, user: User, client: Option<IpAddr>) -> SignUp {
         // The id the account gets if the address is new, so that the lines below can be told
         // apart from another sign-up's.
         tracing::Span::current().record("user.id", &user.id);
         let auth = self.clone();
         let work = async move {
             match auth.inner.store.create_user(&user).await {
+                Ok(()) if !auth.mail_within_limits(&user.email, client, false).await => {
+                    tracing::info!("signed up, not verified");
+                }
                 Ok(()) => {
                     tracing::info!("signed up, not verified");
                     match auth
@@ -138,7 +144,9 @@ impl Auth {
                     }
                 }
                 Err(StoreError::DuplicateEmail) => {
-                    auth.mail(messages::sign_up_attempted(user.email));
+                    if auth.mail_within_limits(&user.email, client, true).await {
+                        auth.mail(messages::sign_up_attempted(user.email));
+                    }
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "sign-up not stored: no account, no mail");

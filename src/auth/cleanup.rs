@@ -84,10 +84,10 @@ impl Auth {
             .lock()
             .map(|mut task| task.take())
             .unwrap_or(None);
-        if let Some(task) = task {
-            if let Err(err) = task.await {
-                tracing::error!(error = %err, "cleanup loop ended abnormally");
-            }
+        if let Some(task) = task
+            && let Err(err) = task.await
+        {
+            tracing::error!(error = %err, "cleanup loop ended abnormally");
         }
     }
 }

@@ -5,11 +5,9 @@ use chrono::Utc;
 use tracing::instrument;
 
 use super::recovery::one_time;
-use super::session::RequestContext;
-use super::{Auth, AuthError, input, internal};
+use super::{Auth, AuthError, RequestContext, input, internal};
 use crate::mail::messages;
 use crate::model::{OneTimeToken, SessionWithUser, TokenPurpose, TokenUse, User};
-use crate::password::PasswordError;
 use crate::store::StoreError;
 use crate::token::{Token, TokenKind};
 
@@ -27,7 +25,9 @@ impl Auth {
     /// [`AuthError::ReauthenticationRequired`]; [`AuthError::InvalidInput`] for a malformed
     /// address (field `new_email`) or password (field `current_password`);
     /// [`AuthError::InvalidCredentials`] for a wrong password; [`AuthError::TooManyRequests`]
-    /// during the account's back-off or past the mail limit of the new address;
+    /// during the account's back-off, or past the mail limits of the account
+    /// ([`RateLimits::mail_per_account`](crate::RateLimits::mail_per_account)), of the client
+    /// in `context` or of the new address;
     /// [`AuthError::AccountLocked`]; [`AuthError::Busy`] when the hashing queue is full;
     /// [`AuthError::InvalidSession`] if the session ended or the password changed during the
     /// request (nothing is then issued); [`AuthError::Unavailable`] or [`AuthError::Internal`].
@@ -37,6 +37,7 @@ impl Auth {
         current: &SessionWithUser,
         current_password: &str,
         new_email: &str,
+        context: &RequestContext,
     ) -> Result<(), AuthError> {
         self.require_fresh(&current.session)?;
         let new_email = input::email(new_email).map_err(|err| err.for_field("new_email"))?;
@@ -47,7 +48,11 @@ impl Auth {
         if new_email == current.user.email {
             return Ok(());
         }
-        self.check_mail_rate_limit(&new_email, None).await?;
+        // The mails go to whatever address the session names: limited per account, per client
+        // address and per new address.
+        self.check_account_mail_limit(&current.user.id).await?;
+        self.check_mail_rate_limit(&new_email, context.ip_address)
+            .await?;
         // Both links only while the session and the password just checked are still the
         // account's: a reset or sign-out everywhere committed meanwhile took the links with it.
         let cancel = self
@@ -71,34 +76,6 @@ impl Auth {
         let link = self.link("confirm-email", &token);
         self.mail(messages::confirm_new_address(new_email, link, ttl));
         Ok(())
-    }
-
-    /// The current password of the signed-in user, checked as a sign-in checks it: through the
-    /// account's sign-in throttle (a wrong one counts as a failed sign-in, a right one clears
-    /// the failures) and one verification on the hashing threads.
-    async fn check_current_password(
-        &self,
-        current: &SessionWithUser,
-        password: &str,
-    ) -> Result<(), AuthError> {
-        let ticket = self
-            .admit_sign_in(&current.user.email, &RequestContext::default())
-            .await?;
-        let matches = match self
-            .inner
-            .hashing
-            .verify(password, current.user.password_hash.clone())
-            .await
-        {
-            Ok(matches) => matches,
-            // A hash this hasher cannot read matches no password.
-            Err(AuthError::Internal(err)) if err.is::<PasswordError>() => false,
-            Err(err) => return Err(err),
-        };
-        if !matches {
-            return Err(AuthError::InvalidCredentials);
-        }
-        ticket.succeeded(self).await
     }
 
     /// Makes and stores a token of `purpose` for the signed-in user, for `email`, while
@@ -137,10 +114,16 @@ impl Auth {
     /// while the address it was mailed to is still the account's.
     ///
     /// # Errors
-    /// [`AuthError::InvalidToken`] for an unknown, expired, used or other-purpose token, or one
-    /// whose change was already confirmed; [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    /// [`AuthError::TooManyRequests`] over the client's rate limit for links
+    /// ([`RateLimits::token`](crate::RateLimits::token), checked first); [`AuthError::InvalidToken`] for an unknown,
+    /// expired, used or other-purpose token, or one whose change was already confirmed; [`AuthError::Unavailable`] or [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id))]
-    pub async fn cancel_email_change(&self, token: &str) -> Result<(), AuthError> {
+    pub async fn cancel_email_change(
+        &self,
+        token: &str,
+        context: &RequestContext,
+    ) -> Result<(), AuthError> {
+        self.check_token_rate_limit(context).await?;
         let token = one_time(token)?;
         let used = self
             .tokens()?
@@ -157,10 +140,17 @@ impl Auth {
     /// The link works once.
     ///
     /// # Errors
-    /// [`AuthError::InvalidToken`]; [`AuthError::EmailTaken`] if the address was taken
+    /// [`AuthError::TooManyRequests`] over the client's rate limit for links
+    /// ([`RateLimits::token`](crate::RateLimits::token), checked first); [`AuthError::InvalidToken`];
+    /// [`AuthError::EmailTaken`] if the address was taken
     /// meanwhile (the link stays usable); [`AuthError::Unavailable`] or [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id))]
-    pub async fn confirm_email_change(&self, token: &str) -> Result<User, AuthError> {
+    pub async fn confirm_email_change(
+        &self,
+        token: &str,
+        context: &RequestContext,
+    ) -> Result<User, AuthError> {
+        self.check_token_rate_limit(context).await?;
         let token = one_time(token)?;
         let used = self
             .tokens()?

@@ -5,6 +5,7 @@ use chrono::Utc;
 use tracing::instrument;
 
 use super::{Auth, AuthError, input};
+use crate::mail::messages;
 use crate::model::{EndSessions, Session, SessionWithUser, User};
 
 impl Auth {
@@ -103,12 +104,15 @@ impl Auth {
     /// the hash the current password matched, so that a reset committed meanwhile stands; when
     /// `revoke_other_sessions` is true (the HTTP route's default) every other session of the user
     /// ends in the same transaction, and the current one stays. Every link mailed to the user
-    /// before (verification, reset, change of email) stops working.
+    /// before (verification, reset, change of email) stops working, and the owner is mailed a
+    /// notice.
     ///
     /// # Errors
     /// [`AuthError::ReauthenticationRequired`]; [`AuthError::InvalidInput`] for a new password
     /// the rules refuse, a common one too (checked before any hashing); [`AuthError::Busy`]
-    /// when the hashing queue is full; [`AuthError::InvalidCredentials`];
+    /// when the hashing queue is full; [`AuthError::InvalidCredentials`] (counted as a failed
+    /// sign-in of the account: [`AuthError::TooManyRequests`] and [`AuthError::AccountLocked`]
+    /// as for a sign-in, before any verification);
     /// [`AuthError::InvalidSession`] if the account is gone or its password changed since the
     /// session was read (a reset, which ended the session too); [`AuthError::Unavailable`] or
     /// [`AuthError::Internal`].
@@ -131,15 +135,12 @@ impl Auth {
                 other => other,
             },
         )?;
-        let _admission = self.admit_hashing()?;
-        let hashing = &self.inner.hashing;
-        if !hashing
-            .verify(current_password, current.user.password_hash.clone())
-            .await?
-        {
-            return Err(AuthError::InvalidCredentials);
-        }
-        let new_hash = hashing.hash(new_password).await?;
+        // Counted on the account's sign-in throttle, as a sign-in: no unlimited guessing for
+        // whoever holds the session. The ticket keeps the place in the hashing queue.
+        let _ticket = self
+            .check_current_password(current, current_password)
+            .await?;
+        let new_hash = self.inner.hashing.hash(new_password).await?;
         let end = if revoke_other_sessions {
             EndSessions::AllBut(&current.session.id)
         } else {
@@ -158,6 +159,10 @@ impl Auth {
             return Err(AuthError::InvalidSession);
         }
         tracing::info!(revoke_other_sessions, "password changed");
+        self.mail(messages::password_changed(
+            current.user.email.clone(),
+            revoke_other_sessions,
+        ));
         Ok(())
     }
 }

@@ -28,6 +28,7 @@ const DAY: u64 = 24 * 60 * 60;
 /// | [`fresh_age`](Self::fresh_age) | 24 hours: how recent a sign-in sensitive operations need |
 /// | [`max_sessions_per_user`](Self::max_sessions_per_user) | none (`Some(n)`: a sign-in ends the least recently used beyond `n`) |
 /// | [`mailer`](Self::mailer) | [`DevMailer`](crate::mail::DevMailer): logs each message and its link at INFO |
+/// | [`allow_dev_mailer`](Self::allow_dev_mailer) | only in a debug build: a release build refuses a mailer that logs its links |
 /// | [`reset_token_ttl`](Self::reset_token_ttl) | 1 hour |
 /// | [`verification_token_ttl`](Self::verification_token_ttl) | 24 hours (also a change of email's) |
 /// | [`require_email_verification`](Self::require_email_verification) | off |
@@ -54,6 +55,7 @@ pub struct Options {
     pub(crate) fresh_age: Duration,
     pub(crate) max_sessions_per_user: Option<u32>,
     pub(crate) mailer: Arc<dyn Mailer>,
+    pub(crate) allow_dev_mailer: bool,
     pub(crate) reset_token_ttl: Duration,
     pub(crate) verification_token_ttl: Duration,
     pub(crate) require_email_verification: bool,
@@ -104,6 +106,7 @@ impl fmt::Debug for Options {
             .field("sign_in_throttle", &self.sign_in_throttle)
             .field("device_cookie_key", &self.device_cookie_key.is_some())
             .field("reject_common_passwords", &self.reject_common_passwords)
+            .field("allow_dev_mailer", &self.allow_dev_mailer)
             .field("http", &self.http)
             .finish_non_exhaustive()
     }
@@ -131,6 +134,7 @@ impl Options {
             fresh_age: Duration::from_secs(DAY),
             max_sessions_per_user: None,
             mailer: Arc::new(DevMailer),
+            allow_dev_mailer: false,
             // OWASP's Forgot Password Cheat Sheet: short-lived reset tokens.
             reset_token_ttl: Duration::from_secs(60 * 60),
             verification_token_ttl: Duration::from_secs(DAY),
@@ -368,6 +372,17 @@ impl Options {
         self
     }
 
+    /// Whether a release build may run with a mailer that writes its links into the logs
+    /// ([`Mailer::logs_links`](crate::mail::Mailer::logs_links), the default
+    /// [`DevMailer`](crate::mail::DevMailer)): those links reset passwords, so by default only a
+    /// debug build accepts one, and [`Auth::new`](super::Auth::new) refuses it otherwise with
+    /// [`ConfigError::DevMailer`]. For a demo or a benchmark built in release.
+    #[must_use]
+    pub fn allow_dev_mailer(mut self, allow: bool) -> Self {
+        self.allow_dev_mailer = allow;
+        self
+    }
+
     /// Whether a new password (sign-up, change, reset) on the compiled-in list of common
     /// passwords is refused (see [`is_common_password`](super::is_common_password)); on by
     /// default.
@@ -467,6 +482,13 @@ impl Options {
             ttl("cleanup_interval", interval)?;
             ttl("cleanup_timeout", self.cleanup_timeout)?;
         }
+        if refuses_mailer(
+            self.mailer.logs_links(),
+            cfg!(debug_assertions),
+            self.allow_dev_mailer,
+        ) {
+            return Err(ConfigError::DevMailer);
+        }
         self.http.check()?;
         abuse::check(self.rate_limits.as_ref(), self.sign_in_throttle.as_ref())?;
         self.check_capabilities()?;
@@ -555,6 +577,11 @@ fn ttl(name: &'static str, value: Duration) -> Result<TimeDelta, ConfigError> {
     TimeDelta::from_std(value).map_err(|_| ConfigError::Duration(name))
 }
 
+/// Whether a mailer that logs its links is refused: in a release build, unless allowed.
+fn refuses_mailer(logs_links: bool, debug_build: bool, allowed: bool) -> bool {
+    logs_links && !debug_build && !allowed
+}
+
 /// A setting [`Auth::new`](super::Auth::new) refuses.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -591,7 +618,45 @@ pub enum ConfigError {
         /// What the store lacks.
         capability: crate::store::Capability,
     },
+    /// A release build was given a mailer that writes live links into the logs (the default
+    /// [`DevMailer`](crate::mail::DevMailer)), without [`Options::allow_dev_mailer`].
+    #[error(
+        "the development mailer writes live reset and verification links into the logs: set a \
+         real mailer with Options::mailer, or opt in with Options::allow_dev_mailer(true)"
+    )]
+    DevMailer,
     /// The cleanup loop needs a tokio runtime and none is running.
     #[error("Auth::new must be called inside a tokio runtime when the cleanup loop is on")]
     NoRuntime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::{MailError, Mailer, Message};
+
+    struct Delivering;
+
+    #[async_trait::async_trait]
+    impl Mailer for Delivering {
+        async fn send(&self, _message: Message) -> Result<(), MailError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_release_build_refuses_a_mailer_that_logs_links_unless_allowed() {
+        let dev = DevMailer.logs_links();
+        assert!(dev);
+        assert!(!Delivering.logs_links());
+        assert!(refuses_mailer(dev, false, false));
+        assert!(!refuses_mailer(dev, false, true));
+        assert!(!refuses_mailer(dev, true, false));
+        assert!(!refuses_mailer(Delivering.logs_links(), false, false));
+        let message = ConfigError::DevMailer.to_string();
+        assert!(
+            message.contains("Options::allow_dev_mailer(true)"),
+            "{message}"
+        );
+    }
 }

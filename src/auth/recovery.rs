@@ -39,10 +39,16 @@ impl Auth {
     /// user's; the link works once.
     ///
     /// # Errors
-    /// [`AuthError::InvalidToken`] for an unknown, expired, used or other-purpose token (a
-    /// malformed one without a query); [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    /// [`AuthError::TooManyRequests`] over the client's rate limit for links
+    /// ([`RateLimits::token`](crate::RateLimits::token), checked first); [`AuthError::InvalidToken`] for an unknown,
+    /// expired, used or other-purpose token (a malformed one without a query); [`AuthError::Unavailable`] or [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id))]
-    pub async fn verify_email(&self, token: &str) -> Result<User, AuthError> {
+    pub async fn verify_email(
+        &self,
+        token: &str,
+        context: &RequestContext,
+    ) -> Result<User, AuthError> {
+        self.check_token_rate_limit(context).await?;
         let token = one_time(token)?;
         let used = self
             .tokens()?
@@ -185,14 +191,31 @@ impl Auth {
     /// is signed in, and the address gets a "your password was changed" notice.
     ///
     /// # Errors
-    /// [`AuthError::InvalidInput`] for a new password the rules refuse (a common one too);
+    /// [`AuthError::TooManyRequests`] over the client's rate limit for links
+    /// ([`RateLimits::token`](crate::RateLimits::token), checked first); [`AuthError::InvalidInput`] for a new
+    /// password the rules refuse (a common one too);
     /// [`AuthError::Busy`] when the hashing queue is full; [`AuthError::InvalidToken`] (also for
     /// a link mailed to an address the account no longer has); [`AuthError::Unavailable`] or
     /// [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id))]
-    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), AuthError> {
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        context: &RequestContext,
+    ) -> Result<(), AuthError> {
+        self.check_token_rate_limit(context).await?;
         let token = one_time(token)?;
         self.check_new_password(new_password)?;
+        // Looked up before the hash: a random token costs one indexed read, not the hashing
+        // queue every sign-in needs. The use below still decides.
+        if !self
+            .tokens()?
+            .token_is_live(&token.digest(), TokenPurpose::ResetPassword)
+            .await?
+        {
+            return Err(AuthError::InvalidToken);
+        }
         let admission = self.admit_hashing()?;
         let password_hash = self.inner.hashing.hash(new_password).await?;
         drop(admission);

@@ -71,9 +71,12 @@ pub(crate) async fn resend_verification(
 pub(crate) async fn verify_email(
     State(auth): State<Auth>,
     _: ClientHeader,
+    client: Client,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
-    let user = auth.verify_email(&body.token).await?;
+    let user = auth
+        .verify_email(&body.token, &client.context(true))
+        .await?;
     Ok(Json(UserBody {
         user: (&user).into(),
     })
@@ -96,9 +99,11 @@ pub(crate) async fn request_password_reset(
 pub(crate) async fn reset_password(
     State(auth): State<Auth>,
     _: ClientHeader,
+    client: Client,
     ApiJson(body): ApiJson<ResetBody>,
 ) -> Result<Response, ApiError> {
-    auth.reset_password(&body.token, &body.new_password).await?;
+    auth.reset_password(&body.token, &body.new_password, &client.context(true))
+        .await?;
     Ok(success())
 }
 
@@ -107,10 +112,16 @@ pub(crate) async fn reset_password(
 pub(crate) async fn change_email(
     State(auth): State<Auth>,
     FreshUser(current): FreshUser,
+    client: Client,
     ApiJson(body): ApiJson<NewEmailBody>,
 ) -> Result<Response, ApiError> {
-    auth.request_email_change(&current, &body.current_password, &body.new_email)
-        .await?;
+    auth.request_email_change(
+        &current,
+        &body.current_password,
+        &body.new_email,
+        &client.context(true),
+    )
+    .await?;
     Ok(success())
 }
 
@@ -118,9 +129,11 @@ pub(crate) async fn change_email(
 pub(crate) async fn cancel_email_change(
     State(auth): State<Auth>,
     _: ClientHeader,
+    client: Client,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
-    auth.cancel_email_change(&body.token).await?;
+    auth.cancel_email_change(&body.token, &client.context(true))
+        .await?;
     Ok(success())
 }
 
@@ -128,9 +141,12 @@ pub(crate) async fn cancel_email_change(
 pub(crate) async fn confirm_email(
     State(auth): State<Auth>,
     _: ClientHeader,
+    client: Client,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<Response, ApiError> {
-    let user = auth.confirm_email_change(&body.token).await?;
+    let user = auth
+        .confirm_email_change(&body.token, &client.context(true))
+        .await?;
     Ok(Json(UserBody {
         user: (&user).into(),
     })

@@ -77,10 +77,8 @@ pub(crate) async fn sign_out(
     if let Some(token) = cookies.session_token(&jar) {
         ended = auth.sign_out(token).await?;
     }
-    if !ended {
-        if let Some(token) = cookies.refresh_token(&jar) {
-            auth.sign_out(token).await?;
-        }
+    if !ended && let Some(token) = cookies.refresh_token(&jar) {
+        auth.sign_out(token).await?;
     }
     Ok((cookies.expire(), Json(SuccessBody { success: true })).into_response())
 }

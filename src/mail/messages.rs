@@ -101,6 +101,25 @@ pub(crate) fn password_reset(to: String) -> Message {
     }
 }
 
+/// To `to`, whose password the signed-in owner (or whoever held the session) just changed.
+pub(crate) fn password_changed(to: String, other_sessions_ended: bool) -> Message {
+    let sessions = if other_sessions_ended {
+        "every other session of the account was signed out"
+    } else {
+        "the account's other sessions stay signed in"
+    };
+    Message {
+        to,
+        subject: "Your password was changed".to_owned(),
+        text: format!(
+            "The password of your account was just changed from a signed-in session, and \
+             {sessions}. If this was not you, reset your password at once (the reset signs \
+             every session out) and check your mailbox's security."
+        ),
+        link: None,
+    }
+}
+
 /// To the current address `to`, when a change to `new_email` was asked: the new address masked,
 /// and the link that cancels the change.
 pub(crate) fn email_change_asked(

@@ -74,6 +74,14 @@ pub trait Mailer: Send + Sync + 'static {
     /// # Errors
     /// When the message cannot be handed over; the engine logs it and carries on.
     async fn send(&self, message: Message) -> Result<(), MailError>;
+
+    /// Whether this mailer writes its messages, live links included, where others read them
+    /// (a log) instead of delivering them; `false` by default. A release build refuses such a
+    /// mailer unless [`Options::allow_dev_mailer`](crate::Options::allow_dev_mailer) says so. A
+    /// mailer that wraps another answers what the wrapped one does.
+    fn logs_links(&self) -> bool {
+        false
+    }
 }
 
 /// The development mailer, the default: logs each message at INFO with its link, so a person
@@ -92,5 +100,9 @@ impl Mailer for DevMailer {
             "mail (development mailer: not sent)"
         );
         Ok(())
+    }
+
+    fn logs_links(&self) -> bool {
+        true
     }
 }

@@ -179,8 +179,8 @@ pub(crate) fn from_diesel(err: DieselError) -> StoreError {
         // `Unknown` too: the store's statements are fixed, and the values they bind are checked
         // before they are sent, so what remains for a live connection is the server unable to
         // serve (a statement or lock timeout, 57014 and 55P03; a cancellation; a deadlock; no
-        // disk or memory). diesel-async 0.9 keeps the SQLSTATE to itself beyond the kinds above,
-        // so those cannot be told apart more finely without reading message text.
+        // disk or memory). Each of those means the same to a caller, so the kind is enough here,
+        // although since diesel 2.4 the error carries its SQLSTATE too.
         DieselError::DatabaseError(
             DatabaseErrorKind::ClosedConnection
             | DatabaseErrorKind::UnableToSendCommand

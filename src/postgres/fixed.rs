@@ -16,6 +16,7 @@
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryBuilder as _, QueryFragment, QueryId};
+use diesel::query_dsl::RunQueryDslSupport;
 use diesel::result::QueryResult;
 use diesel::sql_types::{Bool, Double, Integer, Nullable, Timestamptz, Varchar};
 
@@ -88,6 +89,9 @@ macro_rules! fixed_statement {
             type QueryId = $name<'static>;
             const HAS_STATIC_QUERY_ID: bool = true;
         }
+
+        // The marker that gives a query diesel-async's `RunQueryDsl` (`execute`, `get_result`).
+        impl RunQueryDslSupport for $name<'_> {}
 
         $(
             impl Query for $name<'_> {

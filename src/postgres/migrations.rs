@@ -173,10 +173,9 @@ fn catch_detail(last: Arc<Mutex<Option<String>>>) -> impl Instrumentation {
             error: Some(diesel::result::Error::DatabaseError(_, info)),
             ..
         } = event
+            && let Ok(mut last) = last.lock()
         {
-            if let Ok(mut last) = last.lock() {
-                *last = Some(DetailAndHint(info.as_ref()).to_string());
-            }
+            *last = Some(DetailAndHint(info.as_ref()).to_string());
         }
     }
 }

@@ -48,7 +48,7 @@ pub use bb8;
 pub use copy::{CopyMigrationsError, copy_migrations, missing_migrations};
 #[doc(hidden)]
 pub use diesel as __diesel;
-/// The connection crate [`PgPool`] holds (diesel-async 0.9): `AsyncPgConnection`, and
+/// The connection crate [`PgPool`] holds (diesel-async 0.10): `AsyncPgConnection`, and
 /// `RunQueryDsl` for an application's own queries on the shared pool.
 pub use diesel_async;
 pub use error::SetupError;

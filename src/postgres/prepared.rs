@@ -8,6 +8,7 @@
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_dsl::RunQueryDslSupport;
 use diesel::result::QueryResult;
 
 /// A statement to keep prepared, cached by its text; see the module docs.
@@ -32,3 +33,6 @@ impl<Q> QueryId for Prepared<Q> {
 impl<Q: Query> Query for Prepared<Q> {
     type SqlType = Q::SqlType;
 }
+
+// The marker that gives a query diesel-async's `RunQueryDsl` (`execute`, `get_result`).
+impl<Q> RunQueryDslSupport for Prepared<Q> {}

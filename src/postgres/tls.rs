@@ -310,10 +310,9 @@ fn find<'a, E: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<
         if let Some(wrapped) = cause
             .downcast_ref::<std::io::Error>()
             .and_then(std::io::Error::get_ref)
+            && let Some(found) = wrapped.downcast_ref::<E>()
         {
-            if let Some(found) = wrapped.downcast_ref::<E>() {
-                return Some(found);
-            }
+            return Some(found);
         }
         next = cause.source();
     }

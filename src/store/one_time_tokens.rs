@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::model::{OneTimeToken, TokenUse, UsedToken};
+use crate::model::{OneTimeToken, TokenPurpose, TokenUse, UsedToken};
 use crate::token::TokenDigest;
 
 #[cfg(doc)]
@@ -36,6 +36,18 @@ pub trait OneTimeTokens: Send + Sync {
         token: &OneTimeToken,
         session_id: &str,
         verified_hash: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether `token` is an unexpired token of `purpose`, without consuming it: what a
+    /// reset asks before it spends a password hash on the new password, so that random tokens
+    /// cost one indexed read each. [`use_token`](Self::use_token) still decides.
+    ///
+    /// # Errors
+    /// On database failure.
+    async fn token_is_live(
+        &self,
+        token: &TokenDigest,
+        purpose: TokenPurpose,
     ) -> Result<bool, StoreError>;
 
     /// Consumes the unexpired token `token` of the purpose `use_` needs and applies `use_`, in

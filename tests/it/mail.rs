@@ -89,9 +89,14 @@ async fn a_mail_server_that_is_down_changes_no_answer() {
         .await
         .unwrap();
     auth.send_verification_email(&ada.user).await.unwrap();
-    auth.request_email_change(&current(&ada), PASSWORD, "new@example.com")
-        .await
-        .unwrap();
+    auth.request_email_change(
+        &current(&ada),
+        PASSWORD,
+        "new@example.com",
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
     // The failures were logged off the request path; the engine carries on.
     auth.flush_background().await;
     auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())

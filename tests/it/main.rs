@@ -9,6 +9,7 @@ mod auth;
 #[cfg(feature = "bcrypt")]
 mod bcrypt;
 mod capabilities;
+mod contract;
 mod copy;
 mod example;
 mod http;

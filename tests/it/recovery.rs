@@ -67,13 +67,16 @@ async fn a_verification_link_verifies_once_and_a_newer_link_voids_the_older() {
     );
 
     assert!(matches!(
-        auth.verify_email(&older).await,
+        auth.verify_email(&older, &RequestContext::default()).await,
         Err(AuthError::InvalidToken)
     ));
-    let verified = auth.verify_email(&newer).await.unwrap();
+    let verified = auth
+        .verify_email(&newer, &RequestContext::default())
+        .await
+        .unwrap();
     assert!(verified.email_verified);
     assert!(matches!(
-        auth.verify_email(&newer).await,
+        auth.verify_email(&newer, &RequestContext::default()).await,
         Err(AuthError::InvalidToken)
     ));
     // Verified already: nothing more is sent.
@@ -110,13 +113,14 @@ async fn a_reset_ends_every_session_signs_nobody_in_and_notifies_the_owner() {
     let token = link.link_token().unwrap();
 
     assert!(matches!(
-        auth.reset_password(&token, "short").await,
+        auth.reset_password(&token, "short", &RequestContext::default())
+            .await,
         Err(AuthError::InvalidInput {
             field: "password",
             ..
         })
     ));
-    auth.reset_password(&token, "a brand new password")
+    auth.reset_password(&token, "a brand new password", &RequestContext::default())
         .await
         .unwrap();
     for signed_in in [&first, &second] {
@@ -141,7 +145,8 @@ async fn a_reset_ends_every_session_signs_nobody_in_and_notifies_the_owner() {
     .await
     .unwrap();
     assert!(matches!(
-        auth.reset_password(&token, "another new password").await,
+        auth.reset_password(&token, "another new password", &RequestContext::default())
+            .await,
         Err(AuthError::InvalidToken)
     ));
     auth.flush_background().await;
@@ -182,8 +187,12 @@ async fn of_twenty_concurrent_confirmations_exactly_one_wins() {
             let (auth, barrier, token) = (auth.clone(), barrier.clone(), token.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                auth.reset_password(&token, &format!("new password number {i}"))
-                    .await
+                auth.reset_password(
+                    &token,
+                    &format!("new password number {i}"),
+                    &RequestContext::default(),
+                )
+                .await
             })
         })
         .collect();
@@ -226,15 +235,17 @@ async fn expired_malformed_and_other_purpose_tokens_are_one_invalid_token() {
     let before = statements.total();
     for garbage in ["", "x", "not a token", &"a".repeat(500), "\0"] {
         assert!(matches!(
-            auth.verify_email(garbage).await,
+            auth.verify_email(garbage, &RequestContext::default()).await,
             Err(AuthError::InvalidToken)
         ));
         assert!(matches!(
-            auth.reset_password(garbage, "a brand new password").await,
+            auth.reset_password(garbage, "a brand new password", &RequestContext::default())
+                .await,
             Err(AuthError::InvalidToken)
         ));
         assert!(matches!(
-            auth.confirm_email_change(garbage).await,
+            auth.confirm_email_change(garbage, &RequestContext::default())
+                .await,
             Err(AuthError::InvalidToken)
         ));
     }
@@ -242,12 +253,17 @@ async fn expired_malformed_and_other_purpose_tokens_are_one_invalid_token() {
 
     // Another purpose: refused, and the token still works for its own.
     assert!(matches!(
-        auth.reset_password(&verification, "a brand new password")
-            .await,
+        auth.reset_password(
+            &verification,
+            "a brand new password",
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::InvalidToken)
     ));
     assert!(matches!(
-        auth.confirm_email_change(&verification).await,
+        auth.confirm_email_change(&verification, &RequestContext::default())
+            .await,
         Err(AuthError::InvalidToken)
     ));
     // Expired: written an hour into the past.
@@ -257,7 +273,8 @@ async fn expired_malformed_and_other_purpose_tokens_are_one_invalid_token() {
     )
     .await;
     assert!(matches!(
-        auth.verify_email(&verification).await,
+        auth.verify_email(&verification, &RequestContext::default())
+            .await,
         Err(AuthError::InvalidToken)
     ));
     assert_eq!(
@@ -300,30 +317,47 @@ async fn a_change_of_email_goes_to_the_new_address_and_tells_the_old_one() {
     .await
     .and_then(SignUp::signed_in)
     .unwrap();
-    auth.request_email_change(&current(&ada), PASSWORD, "Ada@New.example")
-        .await
-        .unwrap();
-    auth.request_email_change(&current(&ada), PASSWORD, "taken@example.com")
-        .await
-        .unwrap();
+    auth.request_email_change(
+        &current(&ada),
+        PASSWORD,
+        "Ada@New.example",
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
+    auth.request_email_change(
+        &current(&ada),
+        PASSWORD,
+        "taken@example.com",
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
     auth.flush_background().await;
     // Each request: a link to the new address and a notice to the current one.
     let messages = mail.sent();
     // The second request voided the first link.
     let first = to(&messages, "ada@new.example").link_token().unwrap();
     assert!(matches!(
-        auth.confirm_email_change(&first).await,
+        auth.confirm_email_change(&first, &RequestContext::default())
+            .await,
         Err(AuthError::InvalidToken)
     ));
     let taken = to(&messages, "taken@example.com").link_token().unwrap();
     assert!(matches!(
-        auth.confirm_email_change(&taken).await,
+        auth.confirm_email_change(&taken, &RequestContext::default())
+            .await,
         Err(AuthError::EmailTaken)
     ));
 
-    auth.request_email_change(&current(&ada), PASSWORD, "ada@new.example")
-        .await
-        .unwrap();
+    auth.request_email_change(
+        &current(&ada),
+        PASSWORD,
+        "ada@new.example",
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
     auth.flush_background().await;
     // The new link: the one to the new address that is not the voided first.
     let link = mail
@@ -333,11 +367,15 @@ async fn a_change_of_email_goes_to_the_new_address_and_tells_the_old_one() {
         .filter_map(Message::link_token)
         .find(|token| *token != first)
         .unwrap();
-    let moved = auth.confirm_email_change(&link).await.unwrap();
+    let moved = auth
+        .confirm_email_change(&link, &RequestContext::default())
+        .await
+        .unwrap();
     assert_eq!(moved.email, "ada@new.example");
     assert!(moved.email_verified);
     assert!(matches!(
-        auth.confirm_email_change(&link).await,
+        auth.confirm_email_change(&link, &RequestContext::default())
+            .await,
         Err(AuthError::InvalidToken)
     ));
     auth.flush_background().await;
@@ -366,8 +404,13 @@ async fn a_change_of_email_goes_to_the_new_address_and_tells_the_old_one() {
         .unwrap()
         .unwrap();
     assert!(matches!(
-        auth.request_email_change(&stale, PASSWORD, "elsewhere@example.com")
-            .await,
+        auth.request_email_change(
+            &stale,
+            PASSWORD,
+            "elsewhere@example.com",
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::ReauthenticationRequired)
     ));
 }
@@ -501,11 +544,41 @@ async fn with_verification_required_sign_up_reveals_nothing_and_sign_in_waits_fo
         .expect("a fresh link");
     // The fresh link voided the first.
     assert!(matches!(
-        auth.verify_email(&first).await,
+        auth.verify_email(&first, &RequestContext::default()).await,
         Err(AuthError::InvalidToken)
     ));
-    auth.verify_email(&link).await.unwrap();
+    auth.verify_email(&link, &RequestContext::default())
+        .await
+        .unwrap();
     auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_reset_with_a_random_token_spends_no_password_hash() {
+    let db = TestDb::new().await;
+    let hasher = Watched::new(FAST);
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .ready()
+        .await;
+    let hashes = hasher.count(&hasher.hashes);
+    for _ in 0..3 {
+        let random = authingo::token::Token::generate(authingo::token::TokenKind::OneTime).unwrap();
+        let refused = auth
+            .reset_password(
+                random.expose(),
+                "a brand new password",
+                &RequestContext::default(),
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(AuthError::InvalidToken)),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(hasher.count(&hasher.hashes), hashes);
+    assert_eq!(auth.hashes_admitted(), 0);
 }

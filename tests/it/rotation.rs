@@ -743,10 +743,10 @@ async fn the_cleanup_loop_forgets_spent_rotation_secrets_every_grace_window() {
     struct Cleared(Arc<tokio::sync::watch::Sender<usize>>);
     impl Instrumentation for Cleared {
         fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-            if let InstrumentationEvent::FinishQuery { query, .. } = event {
-                if query.to_string().contains("SET rotation_secret = NULL") {
-                    self.0.send_modify(|runs| *runs += 1);
-                }
+            if let InstrumentationEvent::FinishQuery { query, .. } = event
+                && query.to_string().contains("SET rotation_secret = NULL")
+            {
+                self.0.send_modify(|runs| *runs += 1);
             }
         }
     }

@@ -1,14 +1,15 @@
 //! Sessions a user can see and end, the per-user cap, freshness, and the change of password, on
 //! the engine and the real database. Sign-in times are written into the past instead of waiting.
 
-use authingo::SignUp;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use authingo::auth::RequestContext;
-use authingo::{Auth, AuthError, SessionWithUser, SignedIn};
+use authingo::mail::CapturingMailer;
+use authingo::{Auth, AuthError, RequestContext, SessionWithUser, SignUp, SignedIn};
 
 use crate::support::{
     EngineBuilder, FAST, PASSWORD, TestDb, Watched, count, counted_store, current, engine, exec,
+    sign_in_failures,
 };
 
 async fn sign_in(auth: &Auth, email: &str, agent: &str) -> SignedIn {
@@ -416,4 +417,97 @@ async fn a_session_lookup_is_still_one_statement() {
         assert!(alive(&auth, &ada).await);
     }
     assert_eq!(statements.total() - before, 5);
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_on_the_sign_in_throttle_and_stop_at_its_back_off() {
+    let db = TestDb::new().await;
+    let hasher = Watched::new(FAST);
+    let auth = EngineBuilder::over(&db)
+        .await
+        .hasher(hasher.clone())
+        .build();
+    let ada = sign_in_new(&auth, "ada@example.com").await;
+    // The default throttle's five free failures, each one verification...
+    for _ in 0..5 {
+        let wrong = auth
+            .change_password(
+                &current(&ada),
+                "not the password",
+                "a brand new password",
+                true,
+            )
+            .await;
+        assert!(
+            matches!(wrong, Err(AuthError::InvalidCredentials)),
+            "{wrong:?}"
+        );
+    }
+    assert_eq!(sign_in_failures(&db, "ada@example.com").await, 5);
+    // ...then the back-off refuses the next guess before any verification, here and at sign-in.
+    let work = hasher.count(&hasher.work);
+    let refused = auth
+        .change_password(
+            &current(&ada),
+            "another guess",
+            "a brand new password",
+            true,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(AuthError::TooManyRequests { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(hasher.count(&hasher.work), work);
+    let sign_in = auth
+        .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+        .await;
+    assert!(
+        matches!(sign_in, Err(AuthError::TooManyRequests { .. })),
+        "{sign_in:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_right_current_password_clears_the_failures_and_the_owner_is_mailed_a_notice() {
+    let db = TestDb::new().await;
+    let mail = Arc::new(CapturingMailer::new());
+    let auth = EngineBuilder::over(&db).await.mailer(mail.clone()).build();
+    let ada = sign_in_new(&auth, "ada@example.com").await;
+    let wrong = auth
+        .change_password(
+            &current(&ada),
+            "not the password",
+            "a brand new password",
+            true,
+        )
+        .await;
+    assert!(
+        matches!(wrong, Err(AuthError::InvalidCredentials)),
+        "{wrong:?}"
+    );
+    assert_eq!(sign_in_failures(&db, "ada@example.com").await, 1);
+    auth.change_password(&current(&ada), PASSWORD, "a brand new password", true)
+        .await
+        .unwrap();
+    assert_eq!(sign_in_failures(&db, "ada@example.com").await, 0);
+    auth.flush_background().await;
+    let notices = mail.sent_to("ada@example.com");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].subject, "Your password was changed");
+    assert!(
+        notices[0]
+            .text
+            .contains("every other session of the account was signed out"),
+        "{}",
+        notices[0].text
+    );
+    assert_eq!(notices[0].link, None);
+}
+
+async fn sign_in_new(auth: &Auth, email: &str) -> SignedIn {
+    auth.sign_up(email, PASSWORD, "Ada", &RequestContext::default())
+        .await
+        .and_then(SignUp::signed_in)
+        .unwrap()
 }

@@ -217,6 +217,25 @@ impl OneTimeTokens for PgStore {
         })
     }
 
+    async fn token_is_live(
+        &self,
+        token: &TokenDigest,
+        purpose: TokenPurpose,
+    ) -> Result<bool, StoreError> {
+        let digest = token.as_str();
+        let purpose = purpose.as_str();
+        run!(self, Retry::Idempotent, |conn| async move {
+            diesel::select(diesel::dsl::exists(
+                one_time_tokens::table
+                    .filter(one_time_tokens::token.eq(digest))
+                    .filter(one_time_tokens::purpose.eq(purpose))
+                    .filter(one_time_tokens::expires_at.gt(diesel::dsl::now)),
+            ))
+            .get_result::<bool>(conn)
+            .await
+        })
+    }
+
     async fn use_token(
         &self,
         token: &TokenDigest,

@@ -34,8 +34,13 @@ async fn a_change_of_email_needs_the_current_password_and_a_wrong_one_counts_as_
         .unwrap();
 
     assert!(matches!(
-        auth.request_email_change(&current(&ada), "", "thief@example.com")
-            .await,
+        auth.request_email_change(
+            &current(&ada),
+            "",
+            "thief@example.com",
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::InvalidInput {
             field: "current_password",
             ..
@@ -43,8 +48,13 @@ async fn a_change_of_email_needs_the_current_password_and_a_wrong_one_counts_as_
     ));
     let verifies = hasher.count(&hasher.verifies);
     assert!(matches!(
-        auth.request_email_change(&current(&ada), "a guessed password", "thief@example.com")
-            .await,
+        auth.request_email_change(
+            &current(&ada),
+            "a guessed password",
+            "thief@example.com",
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::InvalidCredentials)
     ));
     assert_eq!(hasher.count(&hasher.verifies) - verifies, 1);
@@ -58,9 +68,14 @@ async fn a_change_of_email_needs_the_current_password_and_a_wrong_one_counts_as_
 
     // The right one: one verification, the failures cleared, the links sent.
     let verifies = hasher.count(&hasher.verifies);
-    auth.request_email_change(&current(&ada), PASSWORD, "ada@new.example")
-        .await
-        .unwrap();
+    auth.request_email_change(
+        &current(&ada),
+        PASSWORD,
+        "ada@new.example",
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(hasher.count(&hasher.verifies) - verifies, 1);
     assert_eq!(sign_in_failures(&db, "ada@example.com").await, 0);
     auth.flush_background().await;
@@ -107,8 +122,13 @@ async fn a_change_of_email_stops_at_the_sign_in_lock_of_the_account() {
     // either, and is not even checked.
     let verifies = hasher.count(&hasher.verifies);
     assert!(matches!(
-        auth.request_email_change(&current(&ada), PASSWORD, "thief@example.com")
-            .await,
+        auth.request_email_change(
+            &current(&ada),
+            PASSWORD,
+            "thief@example.com",
+            &RequestContext::default()
+        )
+        .await,
         Err(AuthError::AccountLocked)
     ));
     assert_eq!(hasher.count(&hasher.verifies), verifies);
@@ -129,9 +149,14 @@ async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_c
         .await
         .and_then(SignUp::signed_in)
         .unwrap();
-    auth.request_email_change(&current(&ada), PASSWORD, "thief@evil.example")
-        .await
-        .unwrap();
+    auth.request_email_change(
+        &current(&ada),
+        PASSWORD,
+        "thief@evil.example",
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
     auth.flush_background().await;
 
     let notices = mail.sent_to("ada@example.com");
@@ -154,13 +179,17 @@ async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_c
     );
     let change = mail.sent_to("thief@evil.example")[0].link_token().unwrap();
 
-    auth.cancel_email_change(&cancel).await.unwrap();
+    auth.cancel_email_change(&cancel, &RequestContext::default())
+        .await
+        .unwrap();
     assert!(matches!(
-        auth.confirm_email_change(&change).await,
+        auth.confirm_email_change(&change, &RequestContext::default())
+            .await,
         Err(AuthError::InvalidToken)
     ));
     assert!(matches!(
-        auth.cancel_email_change(&cancel).await,
+        auth.cancel_email_change(&cancel, &RequestContext::default())
+            .await,
         Err(AuthError::InvalidToken)
     ));
     assert_eq!(tokens_of(&db, &ada.user).await, 0);
@@ -169,9 +198,14 @@ async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_c
         .unwrap();
 
     // A cancel link of a change already confirmed is dead: the change of email ended it.
-    auth.request_email_change(&current(&ada), PASSWORD, "ada@new.example")
-        .await
-        .unwrap();
+    auth.request_email_change(
+        &current(&ada),
+        PASSWORD,
+        "ada@new.example",
+        &RequestContext::default(),
+    )
+    .await
+    .unwrap();
     auth.flush_background().await;
     let cancel = mail
         .last_to("ada@example.com")
@@ -179,9 +213,12 @@ async fn the_old_address_hears_of_a_change_at_once_with_the_new_one_masked_and_c
         .link_token()
         .unwrap();
     let change = mail.sent_to("ada@new.example")[0].link_token().unwrap();
-    auth.confirm_email_change(&change).await.unwrap();
+    auth.confirm_email_change(&change, &RequestContext::default())
+        .await
+        .unwrap();
     assert!(matches!(
-        auth.cancel_email_change(&cancel).await,
+        auth.cancel_email_change(&cancel, &RequestContext::default())
+            .await,
         Err(AuthError::InvalidToken)
     ));
 }

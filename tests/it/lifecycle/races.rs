@@ -111,7 +111,11 @@ async fn a_sign_in_that_verified_the_old_password_opens_no_session_after_a_reset
     // The old password has matched; the owner resets it before the sign-in writes its session.
     while_held(
         &hasher,
-        auth.reset_password(&reset, "the owner's new password"),
+        auth.reset_password(
+            &reset,
+            "the owner's new password",
+            &RequestContext::default(),
+        ),
     )
     .await;
 
@@ -150,7 +154,11 @@ async fn a_password_change_that_verified_the_old_password_does_not_overwrite_a_r
     });
     while_held(
         &hasher,
-        auth.reset_password(&reset, "the owner's new password"),
+        auth.reset_password(
+            &reset,
+            "the owner's new password",
+            &RequestContext::default(),
+        ),
     )
     .await;
 
@@ -210,8 +218,12 @@ async fn a_reset_racing_a_sign_out_everywhere_and_a_change_of_email_deadlocks_wi
             let (auth, barrier) = (auth.clone(), barrier.clone());
             async move {
                 barrier.wait().await;
-                auth.reset_password(&reset, "the owner's new password")
-                    .await
+                auth.reset_password(
+                    &reset,
+                    "the owner's new password",
+                    &RequestContext::default(),
+                )
+                .await
             }
         });
         let b = tokio::spawn({
@@ -225,7 +237,9 @@ async fn a_reset_racing_a_sign_out_everywhere_and_a_change_of_email_deadlocks_wi
             let (auth, barrier) = (auth.clone(), barrier.clone());
             async move {
                 barrier.wait().await;
-                auth.confirm_email_change(&change).await.map(drop)
+                auth.confirm_email_change(&change, &RequestContext::default())
+                    .await
+                    .map(drop)
             }
         });
         for (what, outcome) in [("reset", a), ("sign out everywhere", b), ("change", c)] {
@@ -249,15 +263,24 @@ async fn a_change_of_email_that_verified_the_password_issues_no_link_after_a_res
         let change = tokio::spawn({
             let (auth, current) = (auth.clone(), current(&thief));
             async move {
-                auth.request_email_change(&current, PASSWORD, "thief@evil.example")
-                    .await
+                auth.request_email_change(
+                    &current,
+                    PASSWORD,
+                    "thief@evil.example",
+                    &RequestContext::default(),
+                )
+                .await
             }
         });
         match event {
             "reset" => {
                 while_held(
                     &hasher,
-                    auth.reset_password(&reset, "the owner's new password"),
+                    auth.reset_password(
+                        &reset,
+                        "the owner's new password",
+                        &RequestContext::default(),
+                    ),
                 )
                 .await;
             }

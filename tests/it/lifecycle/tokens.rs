@@ -40,13 +40,22 @@ async fn all_refused(auth: &Auth, links: &Links, used: &str) {
             continue;
         }
         let refused = match name {
-            "verify" => auth.verify_email(token).await.err(),
-            "reset" => auth
-                .reset_password(token, "a brand new password")
+            "verify" => auth
+                .verify_email(token, &RequestContext::default())
                 .await
                 .err(),
-            "change" => auth.confirm_email_change(token).await.err(),
-            _ => auth.cancel_email_change(token).await.err(),
+            "reset" => auth
+                .reset_password(token, "a brand new password", &RequestContext::default())
+                .await
+                .err(),
+            "change" => auth
+                .confirm_email_change(token, &RequestContext::default())
+                .await
+                .err(),
+            _ => auth
+                .cancel_email_change(token, &RequestContext::default())
+                .await
+                .err(),
         };
         assert!(
             matches!(refused, Some(AuthError::InvalidToken)),
@@ -79,9 +88,13 @@ async fn every_link_of_a_user_dies_with_a_reset_a_password_change_a_sign_out_eve
         let links = every_link(&auth, &signed_in, &new_email).await;
         let used = match event {
             "reset" => {
-                auth.reset_password(&links.reset, "a brand new password")
-                    .await
-                    .unwrap();
+                auth.reset_password(
+                    &links.reset,
+                    "a brand new password",
+                    &RequestContext::default(),
+                )
+                .await
+                .unwrap();
                 links.reset.clone()
             }
             "change password" => {
@@ -101,7 +114,9 @@ async fn every_link_of_a_user_dies_with_a_reset_a_password_change_a_sign_out_eve
                 String::new()
             }
             _ => {
-                auth.confirm_email_change(&links.change).await.unwrap();
+                auth.confirm_email_change(&links.change, &RequestContext::default())
+                    .await
+                    .unwrap();
                 links.change.clone()
             }
         };
@@ -170,7 +185,8 @@ async fn a_reset_link_works_only_for_the_address_it_was_mailed_to() {
     )
     .await;
     assert!(matches!(
-        auth.reset_password(&reset, "a brand new password").await,
+        auth.reset_password(&reset, "a brand new password", &RequestContext::default())
+            .await,
         Err(AuthError::InvalidToken)
     ));
     auth.sign_in(

@@ -36,7 +36,8 @@ async fn an_unverified_user_whose_link_expired_gets_a_new_one_by_email_without_a
     )
     .await;
     assert!(matches!(
-        auth.verify_email(&expired).await,
+        auth.verify_email(&expired, &RequestContext::default())
+            .await,
         Err(AuthError::InvalidToken)
     ));
 
@@ -47,7 +48,12 @@ async fn an_unverified_user_whose_link_expired_gets_a_new_one_by_email_without_a
     let messages = mail.sent_to("ada@example.com");
     assert_eq!(messages.len(), 2);
     let fresh = messages[1].link_token().unwrap();
-    assert!(auth.verify_email(&fresh).await.unwrap().email_verified);
+    assert!(
+        auth.verify_email(&fresh, &RequestContext::default())
+            .await
+            .unwrap()
+            .email_verified
+    );
     auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
         .unwrap();
@@ -72,7 +78,9 @@ async fn a_resend_request_does_the_same_work_for_any_address_and_mails_only_the_
     }
     auth.flush_background().await;
     let bob = mail.sent_to("bob@example.com")[0].link_token().unwrap();
-    auth.verify_email(&bob).await.unwrap();
+    auth.verify_email(&bob, &RequestContext::default())
+        .await
+        .unwrap();
     let before = mail.sent().len();
 
     let mut seen = Vec::new();
@@ -137,7 +145,7 @@ async fn a_completed_reset_through_a_mailed_link_verifies_the_address() {
         .find(|m| m.subject == "Reset your password")
         .and_then(Message::link_token)
         .unwrap();
-    auth.reset_password(&reset, "a brand new password")
+    auth.reset_password(&reset, "a brand new password", &RequestContext::default())
         .await
         .unwrap();
     let signed_in = auth

@@ -348,7 +348,7 @@ async fn the_owner_is_mailed_once_when_the_lock_is_reached() {
     assert!(notice.text.contains("24 hours"), "{}", notice.text);
     // Its link resets the password, which opens the account at once.
     let token = notice.link_token().expect("a reset link");
-    auth.reset_password(&token, "a brand new passphrase")
+    auth.reset_password(&token, "a brand new passphrase", &RequestContext::default())
         .await
         .unwrap();
     auth.sign_in(ADA, "a brand new passphrase", &RequestContext::default())

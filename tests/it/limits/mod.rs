@@ -6,6 +6,7 @@
 
 mod devices;
 mod failures;
+mod mails;
 mod passwords;
 mod queue;
 mod rates;

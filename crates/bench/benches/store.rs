@@ -3,8 +3,8 @@
 //! against one unbounded DELETE, what the engine and the axum layer add to `GET /session`, and
 //! whether enumeration-safe sign-up takes as long for a taken address as for a new one.
 //!
-//! Run it with `cargo bench --bench store -- [options]` (`--help` lists them) against a
-//! PostgreSQL server where the user may create databases (`DATABASE_URL`, default
+//! Run it with `cargo bench -p authingo-bench --bench store -- [options]` (`--help` lists them)
+//! against a PostgreSQL server where the user may create databases (`DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). It makes its own databases
 //! (`authingo_bench_<owner>_*`, see `support/db.rs`) and drops them at the end, after an error
 //! or on Ctrl-C. The figures and how to read them are in `BENCHMARKS.md`.
@@ -44,11 +44,9 @@ const CLEANUP_CLIENTS: usize = 8;
 const AFTERMATH: Duration = Duration::from_secs(2);
 
 /// Sessions with known raw tokens that the HTTP section's requests draw from.
-#[cfg(feature = "axum")]
 const HTTP_SESSIONS: u64 = 100_000;
 
 /// How long the sign-ins run before the paced traffic is measured beside them.
-#[cfg(feature = "axum")]
 const SIGN_IN_SETTLE: Duration = Duration::from_millis(300);
 
 /// The one statement the cleanup section compares the bounded sweep with.
@@ -138,9 +136,7 @@ async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
         store: None,
         cleanup: None,
         http: None,
-        #[cfg(feature = "axum")]
         flood: None,
-        #[cfg(feature = "axum")]
         peers: None,
         signup: None,
         seconds: 0.0,
@@ -154,37 +150,20 @@ async fn bench(options: Options, databases: Arc<Databases>) -> Result<()> {
         report.cleanup = Some(cleanup);
     }
     if context.options.runs(Section::Http) {
-        #[cfg(feature = "axum")]
-        {
-            let http = http_section(&context).await?;
-            report::print_http(&http);
-            report.http = Some(http);
-        }
-        #[cfg(not(feature = "axum"))]
-        eprintln!("http: skipped, the bench was built without the `axum` feature");
+        let http = http_section(&context).await?;
+        report::print_http(&http);
+        report.http = Some(http);
     }
-
     if context.options.runs(Section::Flood) {
-        #[cfg(feature = "axum")]
-        {
-            let flood = flood_section(&context).await?;
-            report::print_flood(&flood);
-            report.flood = Some(flood);
-        }
-        #[cfg(not(feature = "axum"))]
-        eprintln!("flood: skipped, the bench was built without the `axum` feature");
+        let flood = flood_section(&context).await?;
+        report::print_flood(&flood);
+        report.flood = Some(flood);
     }
     if context.options.runs(Section::Peers) {
-        #[cfg(feature = "axum")]
-        {
-            let peers = peers_section(&context).await?;
-            support::peers::print(&peers);
-            report.peers = Some(peers);
-        }
-        #[cfg(not(feature = "axum"))]
-        eprintln!("peers: skipped, the bench was built without the `axum` feature");
+        let peers = peers_section(&context).await?;
+        support::peers::print(&peers);
+        report.peers = Some(peers);
     }
-
     if context.options.runs(Section::SignupTiming) {
         let signup = signup_timing_section(&context).await?;
         support::signup::print(&signup);
@@ -647,7 +626,6 @@ async fn cleanup_run(context: &Context, url: &str, method: Method) -> Result<Cle
 /// `auth.router()`, through a minimal axum handler calling the engine, and through a minimal
 /// handler running the same statement on the baseline's pool. Then through the router at a
 /// paced rate, in rounds alternating without and with sign-ins running on the same server.
-#[cfg(feature = "axum")]
 async fn http_section(context: &Context) -> Result<report::HttpReport> {
     eprintln!("http: {HTTP_SESSIONS} sessions with known tokens...");
     let name = context
@@ -659,7 +637,6 @@ async fn http_section(context: &Context) -> Result<report::HttpReport> {
     outcome
 }
 
-#[cfg(feature = "axum")]
 async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
     use authingo::{Auth, HttpOptions};
     use support::web::{self, GetSession, MOUNT, Server, SignIn};
@@ -677,7 +654,12 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
     .await?;
     // The default argon2 parameters and hashing threads (one fewer than the cores); no cleanup
     // loop.
-    let auth = Auth::new(authingo::Options::new(PgStore::new(pool)).cleanup_interval(None))?;
+    let auth = Auth::new(
+        authingo::Options::new(PgStore::new(pool))
+            // Built in release; the mail of its sign-ups is read by nobody.
+            .allow_dev_mailer(true)
+            .cleanup_interval(None),
+    )?;
     let cookie: Arc<str> = Arc::from(HttpOptions::default().session_cookie);
     let routed = Server::start(axum::Router::new().nest(MOUNT, auth.router())).await?;
     let base = baseline::pool(&with_application_name(url, BASELINE_APP), size).await?;
@@ -727,6 +709,8 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
     let all_cores = {
         let auth = Auth::new(
             authingo::Options::with_shared_store(Arc::clone(auth.store()))
+                // Built in release; the mail of its sign-ups is read by nobody.
+                .allow_dev_mailer(true)
                 .cleanup_interval(None)
                 .max_concurrent_hashes(every_core),
         )?;
@@ -814,7 +798,6 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
 /// server's (`/api/auth` and a protected `/api/me`, peers' addresses recorded, this host trusted
 /// as a proxy so that each client's forwarded address counts), with the default options, while
 /// `GET /session` runs paced beside them; then the same traffic without the flood.
-#[cfg(feature = "axum")]
 async fn flood_section(context: &Context) -> Result<report::FloodReport> {
     let name = context
         .databases
@@ -825,7 +808,6 @@ async fn flood_section(context: &Context) -> Result<report::FloodReport> {
     outcome
 }
 
-#[cfg(feature = "axum")]
 async fn flood_run(context: &Context, url: &str) -> Result<report::FloodReport> {
     use authingo::http::CurrentUser;
     use authingo::{Auth, HttpOptions};
@@ -843,6 +825,8 @@ async fn flood_run(context: &Context, url: &str) -> Result<report::FloodReport> 
     let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
     let auth = Auth::new(
         authingo::Options::new(PgStore::new(pool))
+            // Built in release; the mail of its sign-ups is read by nobody.
+            .allow_dev_mailer(true)
             .cleanup_interval(None)
             .http(HttpOptions::default().trusted_proxies([loopback])),
     )?;
@@ -936,7 +920,6 @@ async fn flood_run(context: &Context, url: &str) -> Result<report::FloodReport> 
 
 /// Section 5: `GET /api/me` through authingo, axum-login + tower-sessions and a minimal handler
 /// on one copy of the seed (see `support/peers.rs`).
-#[cfg(feature = "axum")]
 async fn peers_section(context: &Context) -> Result<support::peers::PeersReport> {
     let name = context
         .databases

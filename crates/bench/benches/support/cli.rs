@@ -32,7 +32,7 @@ pub(crate) enum Section {
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "store",
-    override_usage = "cargo bench --bench store -- [OPTIONS]"
+    override_usage = "cargo bench -p authingo-bench --bench store -- [OPTIONS]"
 )]
 pub(crate) struct Options {
     /// Measured seconds per side, operation and concurrency; also of pgbench and of each idle

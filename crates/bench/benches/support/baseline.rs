@@ -2,9 +2,10 @@
 //! connection, on a bb8-postgres pool configured as `PgStore`'s is (no check on checkout).
 //!
 //! The SQL text is not copied by hand: it is rendered by Diesel from the same query-builder
-//! expressions `src/postgres/store.rs` uses, or read from the same `.sql` files. After each
-//! store measurement the bench compares it with what `PgStore`'s connections last ran
-//! (`pg_stat_activity`), so a change in `src/` that alters the SQL shows up in the report.
+//! expressions authingo's `src/postgres/store.rs` uses, or read from the same `.sql` files. After
+//! each store measurement the bench compares it with what `PgStore`'s connections last ran
+//! (`pg_stat_activity`), so a change in authingo's `src/` that alters the SQL shows up in the
+//! report.
 
 use std::time::{Duration, SystemTime};
 
@@ -23,12 +24,13 @@ use super::Result;
 use super::workload::Op;
 
 /// The statements `PgStore` reads from its `.sql` files, read from the same files.
-const GET_SESSION_SQL: &str = include_str!("../../src/postgres/get_session.sql");
-const REFRESH_SQL: &str = include_str!("../../src/postgres/refresh_session.sql");
-const GET_USER_SQL: &str = include_str!("../../src/postgres/get_user_by_email.sql");
-const RATE_LIMIT_SQL: &str = include_str!("../../src/postgres/rate_limit_hit.sql");
-const SIGN_IN_ATTEMPT_SQL: &str = include_str!("../../src/postgres/sign_in_attempt.sql");
-const CLEAR_FAILURES_SQL: &str = include_str!("../../src/postgres/clear_sign_in_failures.sql");
+const GET_SESSION_SQL: &str = include_str!("../../../../src/postgres/get_session.sql");
+const REFRESH_SQL: &str = include_str!("../../../../src/postgres/refresh_session.sql");
+const GET_USER_SQL: &str = include_str!("../../../../src/postgres/get_user_by_email.sql");
+const RATE_LIMIT_SQL: &str = include_str!("../../../../src/postgres/rate_limit_hit.sql");
+const SIGN_IN_ATTEMPT_SQL: &str = include_str!("../../../../src/postgres/sign_in_attempt.sql");
+const CLEAR_FAILURES_SQL: &str =
+    include_str!("../../../../src/postgres/clear_sign_in_failures.sql");
 
 /// The SQL of `op` as `PgStore` sends it.
 pub(crate) fn sql(op: Op) -> String {

@@ -5,16 +5,13 @@ pub(crate) mod baseline;
 pub(crate) mod cli;
 pub(crate) mod cpu;
 pub(crate) mod db;
-#[cfg(feature = "axum")]
 pub(crate) mod figures;
 pub(crate) mod flood;
 pub(crate) mod measure;
-#[cfg(feature = "axum")]
 pub(crate) mod peers;
 pub(crate) mod pgbench;
 pub(crate) mod report;
 pub(crate) mod signup;
-#[cfg(feature = "axum")]
 pub(crate) mod web;
 pub(crate) mod workload;
 

@@ -140,7 +140,6 @@ pub(crate) struct HttpReport {
 }
 
 /// Sign-ins flooding the example's router while `GET /session` runs paced beside them.
-#[cfg(feature = "axum")]
 #[derive(Debug, Clone)]
 pub(crate) struct FloodReport {
     /// Clients signing in back to back, each from its own forwarded address.
@@ -170,9 +169,7 @@ pub(crate) struct Report {
     pub(crate) store: Option<StoreReport>,
     pub(crate) cleanup: Option<CleanupReport>,
     pub(crate) http: Option<HttpReport>,
-    #[cfg(feature = "axum")]
     pub(crate) flood: Option<FloodReport>,
-    #[cfg(feature = "axum")]
     pub(crate) peers: Option<super::peers::PeersReport>,
     pub(crate) signup: Option<super::signup::SignupReport>,
     pub(crate) seconds: f64,
@@ -425,7 +422,6 @@ pub(crate) fn print_cleanup(report: &CleanupReport, data: Dataset) {
     }
 }
 
-#[cfg(feature = "axum")]
 pub(crate) fn print_http(report: &HttpReport) {
     println!();
     println!(
@@ -511,7 +507,6 @@ pub(crate) fn print_http(report: &HttpReport) {
     disturbed("with no sign-ins", &report.idle);
 }
 
-#[cfg(feature = "axum")]
 pub(crate) fn print_flood(report: &FloodReport) {
     println!();
     println!(
@@ -634,7 +629,6 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
             }),
         })
     });
-    #[cfg(feature = "axum")]
     let flood = report.flood.as_ref().map(|flood| {
         let c = &flood.statuses;
         json!({
@@ -651,12 +645,7 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
             "peak_rss_kib": flood.peak_rss_kib,
         })
     });
-    #[cfg(not(feature = "axum"))]
-    let flood: Option<Value> = None;
-    #[cfg(feature = "axum")]
     let peers = report.peers.as_ref().map(super::peers::to_json);
-    #[cfg(not(feature = "axum"))]
-    let peers: Option<Value> = None;
     json!({
         "machine": {
             "cores": report.machine.cores,
