@@ -18,10 +18,12 @@ pub mod store;
 pub mod token;
 
 pub use auth::{
-    Auth, AuthError, ConfigError, DeviceCookie, HttpOptions, IssuedTokens, Options, RequestContext,
-    SignUp, SignedIn,
+    Auth, AuthError, ConfigError, DeviceCookie, ForwardedHeader, HttpOptions, IssuedTokens,
+    Options, RequestContext, SignUp, SignedIn,
 };
 pub use error::{BoxError, InputReason};
+/// The CIDR range type [`HttpOptions::trusted_proxies`] takes, from the `ipnet` crate.
+pub use ipnet::IpNet;
 pub use limits::{RateLimit, RateLimits, SignInThrottle};
 pub use model::{
     EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser,

@@ -3,19 +3,17 @@
 //! sheds load when the hashing queue is full.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use tracing::Instrument as _;
 
 use super::device::DeviceCookie;
 use super::hashing::Admission;
-use super::options::ConfigError;
 use super::session::RequestContext;
 use super::{Auth, AuthError, input, internal};
 use crate::limits::{
-    DeviceDigest, EmailDigest, LimitedRoute, RateLimit, RateLimits, SignInAttempt, SignInThrottle,
-    mail_account_key, mail_email_key,
+    DeviceDigest, EmailDigest, LimitedRoute, RateLimit, SignInAttempt, mail_account_key,
+    mail_email_key,
 };
 use crate::mail::messages;
 use crate::model::{SessionWithUser, TokenPurpose, User};
@@ -23,52 +21,6 @@ use crate::password::PasswordError;
 
 /// The default bound of the hashing queue, per hashing thread.
 pub(super) const QUEUED_PER_THREAD: usize = 32;
-
-/// The longest window or delay accepted: a day for windows and delays, a year for forgetting.
-const DAY: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// Refuses limits that cannot work: a zero count or duration, windows over a day, a longest
-/// delay below the first.
-pub(super) fn check(
-    limits: Option<&RateLimits>,
-    throttle: Option<&SignInThrottle>,
-) -> Result<(), ConfigError> {
-    if let Some(limits) = limits {
-        let all = [
-            limits.sign_in,
-            limits.sign_up,
-            limits.refresh,
-            limits.mail_per_address,
-            limits.mail_per_email,
-            limits.mail_per_account,
-            limits.token,
-        ];
-        for limit in all.into_iter().flatten() {
-            if limit.max == 0 || limit.window < Duration::from_secs(1) || limit.window > DAY {
-                return Err(ConfigError::Bounds(
-                    "a rate limit needs a max of at least 1 and a window of 1 s to 1 day",
-                ));
-            }
-        }
-    }
-    if let Some(throttle) = throttle
-        && (throttle.first_delay.is_zero()
-            || throttle.max_delay < throttle.first_delay
-            || throttle.max_delay > DAY
-            || throttle.lock_after == Some(0)
-            || throttle.device_lock_after == 0
-            || [throttle.forget_after, throttle.lock_for]
-                .iter()
-                .any(|period| period.is_zero() || *period > 365 * DAY))
-    {
-        return Err(ConfigError::Bounds(
-            "the sign-in throttle needs 0 < first_delay <= max_delay <= 1 day, \
-             lock_after and device_lock_after of at least 1, and forget_after and lock_for of up \
-             to a year",
-        ));
-    }
-    Ok(())
-}
 
 /// An admitted sign-in: its place in the hashing queue, and the count it added to.
 #[derive(Debug)]
@@ -175,7 +127,7 @@ impl Auth {
     }
 
     /// Counts one use of a mailed link's token by the client of `context`, if known, against
-    /// [`RateLimits::token`].
+    /// [`RateLimits::token`](crate::RateLimits::token).
     pub(super) async fn check_token_rate_limit(
         &self,
         context: &RequestContext,
@@ -186,7 +138,7 @@ impl Auth {
         }
     }
 
-    /// Counts one mail asked by the account `user_id` against [`RateLimits::mail_per_account`].
+    /// Counts one mail asked by the account `user_id` against [`RateLimits::mail_per_account`](crate::RateLimits::mail_per_account).
     pub(super) async fn check_account_mail_limit(&self, user_id: &str) -> Result<(), AuthError> {
         match self.settings().rate_limits.and_then(|l| l.mail_per_account) {
             Some(limit) => self.count(&mail_account_key(user_id), limit).await,
@@ -195,12 +147,12 @@ impl Auth {
     }
 
     /// Off the request path, where the answer is already given: whether a mail to `email` asked
-    /// by `client` is within [`RateLimits::mail_per_email`] and
-    /// [`RateLimits::mail_per_address`] (counting it). Over a limit, or when the counters cannot
+    /// by `client` is within [`RateLimits::mail_per_email`](crate::RateLimits::mail_per_email) and
+    /// [`RateLimits::mail_per_address`](crate::RateLimits::mail_per_address) (counting it). Over a limit, or when the counters cannot
     /// be reached, the mail is to be skipped, which is logged here (without the address).
     ///
     /// A notice (no link) counts on a budget of its own per address, as large as
-    /// [`RateLimits::mail_per_email`]: notices a stranger can trigger do not spend the owner's
+    /// [`RateLimits::mail_per_email`](crate::RateLimits::mail_per_email): notices a stranger can trigger do not spend the owner's
     /// budget of links.
     pub(super) async fn mail_within_limits(
         &self,
@@ -227,7 +179,7 @@ impl Auth {
     }
 
     /// Counts one password-reset or verification mail to `email` asked by `client` (if known),
-    /// against [`RateLimits::mail_per_email`] and [`RateLimits::mail_per_address`]: what the
+    /// against [`RateLimits::mail_per_email`](crate::RateLimits::mail_per_email) and [`RateLimits::mail_per_address`](crate::RateLimits::mail_per_address): what the
     /// recovery and verification flows call before they send a mail. An email that has no
     /// account counts the same.
     ///

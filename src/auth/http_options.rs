@@ -1,6 +1,6 @@
 //! Settings of the HTTP layer, with their defaults.
 
-use std::net::IpAddr;
+use ipnet::IpNet;
 
 use super::ConfigError;
 
@@ -17,6 +17,7 @@ use super::ConfigError;
 /// | `device_path` | `None`: where the routes are mounted, plus `/sign-in` (`/api/auth/sign-in` under `/api/auth`) |
 /// | `max_body_bytes` | 16 KiB |
 /// | `trusted_proxies` | none: the client's address is the TCP peer's |
+/// | `forwarded_header` | [`ForwardedHeader::XForwardedFor`], read only from trusted proxies (none by default) |
 /// | `app_url` | `http://localhost:8080`: set it to your site; mailed links start with it |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -42,11 +43,17 @@ pub struct HttpOptions {
     pub device_path: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed for the client's
-    /// address (recorded with each session, and what the rate limits count by): when the TCP peer is
-    /// one of them, the client's address is the last address in those headers that is not one
-    /// of them. Without any (the default) the headers are ignored, since anyone can send them.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Proxies, as addresses or CIDR ranges, whose [`forwarded_header`](Self::forwarded_header)
+    /// is believed for the client's address (recorded with each session, and what the rate
+    /// limits count by). When the TCP peer is one of them, the header's chain is read from the
+    /// right: each trusted hop passes on to the hop it names, and the first address that is not
+    /// a trusted proxy is the client's. Without any (the default) the header is ignored, since
+    /// anyone can send it. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) counts as the IPv4
+    /// address, in a range as in a peer.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The header the trusted proxies write the client's address in; the other one is ignored
+    /// (a client may send any header its proxy passes on unchanged).
+    pub forwarded_header: ForwardedHeader,
     /// Where the application's pages live; mailed links are `{app_url}/verify-email?token=…`,
     /// `{app_url}/reset-password?token=…` and `{app_url}/confirm-email?token=…`, pages that
     /// read the token and post it to the matching route.
@@ -65,6 +72,7 @@ impl Default for HttpOptions {
             device_path: None,
             max_body_bytes: 16 * 1024,
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
             app_url: "http://localhost:8080".to_owned(),
         }
     }
@@ -121,11 +129,20 @@ impl HttpOptions {
         self
     }
 
-    /// Sets the proxies whose forwarding headers are believed (see
-    /// [`trusted_proxies`](Self::trusted_proxies)).
+    /// Sets the proxies whose forwarding header is believed (see
+    /// [`trusted_proxies`](Self::trusted_proxies)): addresses (`IpAddr`) or ranges
+    /// ([`IpNet`](crate::IpNet), `"10.0.0.0/8".parse()?`).
     #[must_use]
-    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
-        self.trusted_proxies = proxies.into_iter().collect();
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = impl Into<IpNet>>) -> Self {
+        self.trusted_proxies = proxies.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the header the trusted proxies write (see
+    /// [`forwarded_header`](Self::forwarded_header)).
+    #[must_use]
+    pub fn forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.forwarded_header = header;
         self
     }
 
@@ -158,4 +175,20 @@ impl HttpOptions {
             ))
         }
     }
+}
+
+/// The header trusted proxies write the client's address in. Only the one configured is read,
+/// and only from a trusted proxy: a client can send either, and a proxy passes on what it does
+/// not write itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`, as nginx's `$proxy_add_x_forwarded_for`,
+    /// HAProxy's `option forwardfor` and AWS's load balancers write it.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for="[2001:db8::1]:4711"` (RFC 7239); only `for=` is read.
+    Forwarded,
+    /// Neither: the client's address is the TCP peer's even when it is a trusted proxy.
+    None,
 }

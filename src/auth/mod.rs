@@ -29,7 +29,7 @@ pub use account::SignUp;
 pub use common_passwords::is_common_password;
 pub use device::DeviceCookie;
 pub use error::AuthError;
-pub use http_options::HttpOptions;
+pub use http_options::{ForwardedHeader, HttpOptions};
 pub use options::{ConfigError, Options};
 
 use self::options::Settings;

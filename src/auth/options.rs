@@ -11,8 +11,8 @@ use crate::mail::{DevMailer, Mailer};
 use crate::password::{Argon2Params, PasswordHasher};
 use crate::store::{Capability, CleanupPace, Store};
 
+use super::HttpOptions;
 use super::device::{self, DeviceKey};
-use super::{HttpOptions, abuse};
 
 const DAY: u64 = 24 * 60 * 60;
 
@@ -490,7 +490,7 @@ impl Options {
             return Err(ConfigError::DevMailer);
         }
         self.http.check()?;
-        abuse::check(self.rate_limits.as_ref(), self.sign_in_throttle.as_ref())?;
+        check_limits(self.rate_limits.as_ref(), self.sign_in_throttle.as_ref())?;
         self.check_capabilities()?;
         let device_key = match &self.device_cookie_key {
             Some(secret) if secret.len() < device::MIN_KEY_BYTES => {
@@ -575,6 +575,52 @@ fn ttl(name: &'static str, value: Duration) -> Result<TimeDelta, ConfigError> {
         return Err(ConfigError::Duration(name));
     }
     TimeDelta::from_std(value).map_err(|_| ConfigError::Duration(name))
+}
+
+/// The longest window or delay accepted: a day for windows and delays, a year for forgetting.
+const LIMIT_DAY: Duration = Duration::from_secs(DAY);
+
+/// Refuses limits that cannot work: a zero count or duration, windows over a day, a longest
+/// delay below the first.
+fn check_limits(
+    limits: Option<&RateLimits>,
+    throttle: Option<&SignInThrottle>,
+) -> Result<(), ConfigError> {
+    if let Some(limits) = limits {
+        let all = [
+            limits.sign_in,
+            limits.sign_up,
+            limits.refresh,
+            limits.mail_per_address,
+            limits.mail_per_email,
+            limits.mail_per_account,
+            limits.token,
+        ];
+        for limit in all.into_iter().flatten() {
+            if limit.max == 0 || limit.window < Duration::from_secs(1) || limit.window > LIMIT_DAY {
+                return Err(ConfigError::Bounds(
+                    "a rate limit needs a max of at least 1 and a window of 1 s to 1 day",
+                ));
+            }
+        }
+    }
+    if let Some(throttle) = throttle
+        && (throttle.first_delay.is_zero()
+            || throttle.max_delay < throttle.first_delay
+            || throttle.max_delay > LIMIT_DAY
+            || throttle.lock_after == Some(0)
+            || throttle.device_lock_after == 0
+            || [throttle.forget_after, throttle.lock_for]
+                .iter()
+                .any(|period| period.is_zero() || *period > 365 * LIMIT_DAY))
+    {
+        return Err(ConfigError::Bounds(
+            "the sign-in throttle needs 0 < first_delay <= max_delay <= 1 day, \
+             lock_after and device_lock_after of at least 1, and forget_after and lock_for of up \
+             to a year",
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a mailer that logs its links is refused: in a release build, unless allowed.

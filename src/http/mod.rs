@@ -27,7 +27,8 @@
 //! [`Options::fresh_age`](crate::Options::fresh_age) (403 `reauthentication_required`).
 //! The client's address recorded at sign-in is the TCP peer's when the app is served with
 //! `into_make_service_with_connect_info::<SocketAddr>()` (none otherwise), or, from a peer in
-//! [`HttpOptions::trusted_proxies`](crate::HttpOptions), the forwarded one. Errors are
+//! [`HttpOptions::trusted_proxies`](crate::HttpOptions), the one its
+//! [`forwarded_header`](crate::HttpOptions::forwarded_header) names. Errors are
 //! `{"error": code, "message": text}` with the status of [`ApiError::status_and_code`], including
 //! an unknown path below the mount point (404) and a wrong method (405). Sign-up, sign-in and
 //! refresh count against the client address's rate limits (429 `too_many_requests` with
@@ -40,6 +41,7 @@ mod client;
 mod cookies;
 mod error;
 mod extract;
+mod forwarded;
 mod layer;
 mod manage;
 mod recovery;

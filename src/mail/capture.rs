@@ -22,19 +22,20 @@ use super::{MailError, Mailer, Message};
 /// use std::sync::Arc;
 ///
 /// use authingo::mail::CapturingMailer;
-/// use authingo::{Auth, Options};
+/// use authingo::{Auth, Options, RequestContext};
 ///
 /// # async fn run(store: authingo::postgres::PgStore) -> Result<(), Box<dyn std::error::Error>> {
 /// let mail = Arc::new(CapturingMailer::new());
 /// let auth = Auth::new(Options::new(store).mailer(mail.clone()))?;
-/// auth.sign_up("ada@example.com", "correct horse battery", "Ada").await?;
-/// auth.request_password_reset("ada@example.com").await?;
+/// let client = RequestContext::default();
+/// auth.sign_up("ada@example.com", "correct horse battery", "Ada", &client).await?;
+/// auth.request_password_reset("ada@example.com", &client).await?;
 /// auth.flush_background().await;
 ///
 /// let reset = mail.last_to("ada@example.com").expect("a reset link");
 /// assert_eq!(reset.subject, "Reset your password");
 /// let token = reset.link_token().expect("a token in the link");
-/// auth.reset_password(&token, "a brand new password").await?;
+/// auth.reset_password(&token, "a brand new password", &client).await?;
 /// # Ok(()) }
 /// ```
 ///

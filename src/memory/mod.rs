@@ -64,18 +64,14 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 
-use crate::error::InputReason;
 use crate::limits::{DeviceDigest, EmailDigest};
 use crate::model::{OneTimeToken, Session, User};
 use crate::store::StoreError;
+use crate::store::{check_text, storable};
 use crate::token::{RotationSecret, TokenDigest};
 
 #[cfg(doc)]
 use crate::store::{CleanupPace, Store};
-
-/// The longest text a value may have, in characters: every text column of the schema is a
-/// `VARCHAR(255)`.
-const MAX_TEXT_CHARS: usize = 255;
 
 /// How an injected fault fails a call (see [`MemoryStore::fail_call`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,27 +288,6 @@ fn later(at: DateTime<Utc>, by: TimeDelta) -> DateTime<Utc> {
 /// A duration as a time span; one too long for it as the longest.
 fn span(duration: std::time::Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
-}
-
-/// Refuses a value that PostgreSQL would reject (a NUL byte) or not hold (more than 255
-/// characters), as `PgStore` refuses it before sending anything.
-fn check_text(field: &'static str, value: &str) -> Result<(), StoreError> {
-    let reason = if value.contains('\0') {
-        InputReason::NulByte
-    } else if value.chars().count() > MAX_TEXT_CHARS {
-        InputReason::TooLong {
-            max: MAX_TEXT_CHARS,
-            unit: "characters",
-        }
-    } else {
-        return Ok(());
-    };
-    Err(StoreError::InvalidInput { field, reason })
-}
-
-/// A value with a NUL byte can be no stored value: a lookup by it finds nothing.
-fn storable(value: &str) -> bool {
-    !value.contains('\0')
 }
 
 /// A failure of a constraint the tables declare (a key taken, a user that does not exist).

@@ -29,7 +29,7 @@ WITH ended AS (
   WHERE device_digest IN (SELECT device_digest FROM forgotten_devices)
   RETURNING 1
 )
--- The largest of the deletions: the sweep goes on while any filled its batch.
-SELECT GREATEST((SELECT count(*) FROM gone_counters), (SELECT count(*) FROM gone_failures),
-                (SELECT count(*) FROM gone_devices))
-       AS deleted;
+-- The three counts: the caller adds them up, and goes on while any filled its batch.
+SELECT (SELECT count(*) FROM gone_counters) AS counters,
+       (SELECT count(*) FROM gone_failures) AS failures,
+       (SELECT count(*) FROM gone_devices) AS devices;

@@ -8,7 +8,7 @@ use std::fmt;
 use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
 
 use super::schema_problem::SchemaProblem;
-use crate::error::{BoxError, InputReason};
+use crate::error::BoxError;
 use crate::store::StoreError;
 
 /// Why connecting, creating a database or migrating failed: the set-up a service does once at
@@ -163,9 +163,6 @@ pub(crate) fn redact_values(detail: &str) -> Cow<'_, str> {
 /// made by the Go library's `ApplySchema` has the same name.
 pub(crate) const USERS_EMAIL_KEY: &str = "users_email_key";
 
-/// The length limit of every text column of the schema (`VARCHAR(255)`).
-pub(crate) const MAX_TEXT_CHARS: usize = 255;
-
 pub(crate) fn from_diesel(err: DieselError) -> StoreError {
     match err {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, ref info)
@@ -193,20 +190,7 @@ pub(crate) fn from_diesel(err: DieselError) -> StoreError {
     }
 }
 
-/// Refuses a value PostgreSQL would reject or truncate, before anything is sent.
-pub(crate) fn check_text(field: &'static str, value: &str) -> Result<(), StoreError> {
-    let reason = if value.contains('\0') {
-        InputReason::NulByte
-    } else if value.chars().count() > MAX_TEXT_CHARS {
-        InputReason::TooLong {
-            max: MAX_TEXT_CHARS,
-            unit: "characters",
-        }
-    } else {
-        return Ok(());
-    };
-    Err(StoreError::InvalidInput { field, reason })
-}
+pub(crate) use crate::store::check_text;
 
 #[cfg(test)]
 mod tests {

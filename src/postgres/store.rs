@@ -1,4 +1,5 @@
-//! `PgStore`: the [`Store`] contract on PostgreSQL.
+//! `PgStore`: the [`Store`] core on PostgreSQL, with the statement runner (`run`) and, one file
+//! each, its three capabilities (`management`, `tokens`, `counters`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -185,11 +186,7 @@ async fn delete_sessions_of(
     }
 }
 
-/// Text that PostgreSQL cannot hold (a NUL byte) cannot be a stored value either, so a lookup by
-/// it finds nothing without asking the database.
-fn storable(value: &str) -> bool {
-    !value.contains('\0')
-}
+use crate::store::storable;
 
 #[async_trait]
 impl Store for PgStore {

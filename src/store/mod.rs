@@ -276,3 +276,29 @@ impl fmt::Display for Capability {
         })
     }
 }
+
+/// The length limit of every text the stores keep (the schema's `VARCHAR(255)`).
+const MAX_TEXT_CHARS: usize = 255;
+
+/// Refuses, before anything is sent, a value a store cannot keep as given: a NUL byte (which
+/// PostgreSQL's text cannot hold) or more than [`MAX_TEXT_CHARS`] characters (which its columns
+/// would refuse). Every store in this crate makes the same check, so that they answer alike.
+pub(crate) fn check_text(field: &'static str, value: &str) -> Result<(), StoreError> {
+    let reason = if value.contains('\0') {
+        InputReason::NulByte
+    } else if value.chars().count() > MAX_TEXT_CHARS {
+        InputReason::TooLong {
+            max: MAX_TEXT_CHARS,
+            unit: "characters",
+        }
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::InvalidInput { field, reason })
+}
+
+/// Whether `value` can be a stored value: text with a NUL byte cannot, so a lookup by it finds
+/// nothing without asking the store.
+pub(crate) fn storable(value: &str) -> bool {
+    !value.contains('\0')
+}

@@ -56,9 +56,13 @@ fn attempt(row: Option<AttemptRow>, throttle: &SignInThrottle) -> SignInAttempt 
 }
 
 #[derive(QueryableByName)]
-struct DeletedRow {
+struct DeletedRows {
     #[diesel(sql_type = BigInt)]
-    deleted: i64,
+    counters: i64,
+    #[diesel(sql_type = BigInt)]
+    failures: i64,
+    #[diesel(sql_type = BigInt)]
+    devices: i64,
 }
 
 /// A count of seconds from the database as a duration; anything not a positive finite number is
@@ -187,12 +191,11 @@ impl AbuseCounters for PgStore {
                     diesel::sql_query(include_str!("../cleanup_rate_limits.sql"))
                         .bind::<BigInt, _>(BATCH_SIZE as i64),
                 )
-                .get_result::<DeletedRow>(conn)
+                .get_result::<DeletedRows>(conn)
                 .await
             })?;
-            let deleted = u64::try_from(row.deleted).unwrap_or(0);
-            total += deleted;
-            if row.deleted < BATCH_SIZE as i64 {
+            total += u64::try_from(row.counters + row.failures + row.devices).unwrap_or(0);
+            if row.counters.max(row.failures).max(row.devices) < BATCH_SIZE as i64 {
                 return Ok(total);
             }
         }

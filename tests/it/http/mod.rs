@@ -18,6 +18,7 @@ mod cookies;
 mod errors;
 mod expiry;
 mod faults;
+mod forwarded;
 mod hostile;
 mod instances;
 mod limits;
