@@ -18,8 +18,8 @@ pub mod store;
 pub mod token;
 
 pub use auth::{
-    Auth, AuthError, ConfigError, ForwardedHeader, HttpOptions, IssuedTokens, Options,
-    RequestContext, SignUp, SignedIn,
+    Auth, AuthError, ConfigError, DeviceCookie, ForwardedHeader, HttpOptions, IssuedTokens,
+    Options, RequestContext, SignUp, SignedIn,
 };
 pub use error::{BoxError, InputReason};
 /// The CIDR range type [`HttpOptions::trusted_proxies`] takes, from the `ipnet` crate.

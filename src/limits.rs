@@ -214,8 +214,16 @@ pub struct WindowCount {
 /// [`free_failures`](Self::free_failures) consecutive failures each attempt waits
 /// [`first_delay`](Self::first_delay) after the last failure, doubled with each further failure
 /// up to [`max_delay`](Self::max_delay); after [`lock_after`](Self::lock_after) the email is
-/// locked until unlocked. A correct password, or an unlock, clears the count; so does a day
-/// without failure ([`forget_after`](Self::forget_after)) while not locked.
+/// locked for [`lock_for`](Self::lock_for), or until unlocked. A correct password, or an unlock,
+/// clears the count; so does a day without failure ([`forget_after`](Self::forget_after)) while
+/// not locked.
+///
+/// That count is of *untrusted* clients. A browser that signed in to the email before holds a
+/// device cookie (OWASP's "device cookies"): its attempts are counted on that device alone, with
+/// the same free failures and delays, and are never slowed or locked by anyone else's failures;
+/// after [`device_lock_after`](Self::device_lock_after) consecutive failures of its own its cookie
+/// is no longer trusted (until a day without failure, or a sign-in that gives it a new one), and
+/// its attempts count as untrusted.
 ///
 /// | setting | default |
 /// |---|---|
@@ -223,7 +231,10 @@ pub struct WindowCount {
 /// | `first_delay` | 1 second (then 2 s, 4 s, 8 s…) |
 /// | `max_delay` | 15 minutes |
 /// | `lock_after` | 100 consecutive failures (NIST SP 800-63B §5.2.2); `None`: never |
+/// | `lock_for` | 24 hours from the failure that locked |
 /// | `forget_after` | 24 hours |
+/// | `device_lock_after` | 10 consecutive failures of one device |
+/// | `device_lifetime` | 365 days from the sign-in that issued the cookie |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SignInThrottle {
@@ -233,10 +244,17 @@ pub struct SignInThrottle {
     pub first_delay: Duration,
     /// The longest delay.
     pub max_delay: Duration,
-    /// Consecutive failures that lock the email; `None`: never locked.
+    /// Consecutive failures that lock the email for untrusted clients; `None`: never locked.
     pub lock_after: Option<u32>,
-    /// How long after its last failure a count that has not locked is forgotten.
+    /// How long a lock lasts, from the failure that reached it; then the count starts again.
+    pub lock_for: Duration,
+    /// How long after its last failure a count that has not locked is forgotten, and a device
+    /// that is no longer trusted is trusted again.
     pub forget_after: Duration,
+    /// Consecutive failures of one trusted device after which its cookie is no longer trusted.
+    pub device_lock_after: u32,
+    /// How long a device cookie is trusted after the sign-in that issued it.
+    pub device_lifetime: Duration,
 }
 
 impl Default for SignInThrottle {
@@ -246,7 +264,10 @@ impl Default for SignInThrottle {
             first_delay: Duration::from_secs(1),
             max_delay: 15 * MINUTE,
             lock_after: Some(100),
+            lock_for: 24 * 60 * MINUTE,
             forget_after: 24 * 60 * MINUTE,
+            device_lock_after: 10,
+            device_lifetime: 365 * 24 * 60 * MINUTE,
         }
     }
 }
@@ -274,27 +295,53 @@ impl SignInThrottle {
         self
     }
 
+    /// Sets [`lock_for`](Self::lock_for).
+    #[must_use]
+    pub fn lock_for(mut self, period: Duration) -> Self {
+        self.lock_for = period;
+        self
+    }
+
     /// Sets [`forget_after`](Self::forget_after).
     #[must_use]
     pub fn forget_after(mut self, after: Duration) -> Self {
         self.forget_after = after;
         self
     }
+
+    /// Sets [`device_lock_after`](Self::device_lock_after).
+    #[must_use]
+    pub fn device_lock_after(mut self, failures: u32) -> Self {
+        self.device_lock_after = failures;
+        self
+    }
+
+    /// Sets [`device_lifetime`](Self::device_lifetime).
+    #[must_use]
+    pub fn device_lifetime(mut self, lifetime: Duration) -> Self {
+        self.device_lifetime = lifetime;
+        self
+    }
 }
 
-/// What the store says of a sign-in attempt.
+/// What the store says of a sign-in attempt, of an email's untrusted clients or of one device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SignInAttempt {
     /// It may check the password; it is already counted as a failure, which a correct password
     /// clears.
-    Allowed,
+    Allowed {
+        /// The consecutive failures counted, this attempt's included: when it equals the lock
+        /// threshold, a wrong password now locks.
+        failures: u32,
+    },
     /// Too soon after the last failure: wait `retry_after`.
     Throttled {
         /// How long until an attempt is allowed.
         retry_after: Duration,
     },
-    /// Locked after too many failures, until unlocked.
+    /// Locked after too many failures: an email's untrusted clients until the lock ends or is
+    /// cleared; a device, no longer trusted until its count is forgotten.
     Locked,
 }
 
@@ -320,6 +367,29 @@ impl EmailDigest {
 impl fmt::Debug for EmailDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("EmailDigest(..)")
+    }
+}
+
+/// The SHA-256 (lower-case hex) of a device cookie's random nonce: how the counters key a
+/// trusted device's failures. The cookie itself is never stored.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct DeviceDigest(String);
+
+impl DeviceDigest {
+    /// The digest of a device cookie's `nonce`.
+    pub fn of(nonce: &[u8]) -> Self {
+        Self(hex::encode(Sha256::digest(nonce)))
+    }
+
+    /// The 64 hex characters.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DeviceDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeviceDigest(..)")
     }
 }
 

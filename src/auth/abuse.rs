@@ -1,35 +1,106 @@
 //! Abuse limits in the engine: rate limits per client address, the failed-sign-in throttle per
-//! email, and the admission that sheds load when the hashing queue is full.
+//! email (and per trusted device, with the device cookies it hands out), and the admission that
+//! sheds load when the hashing queue is full.
 
 use std::net::IpAddr;
 
+use chrono::{TimeDelta, Utc};
+use tracing::Instrument as _;
+
+use super::device::DeviceCookie;
 use super::hashing::Admission;
 use super::session::RequestContext;
-use super::{Auth, AuthError, input};
+use super::{Auth, AuthError, input, internal};
 use crate::limits::{
-    EmailDigest, LimitedRoute, RateLimit, SignInAttempt, mail_account_key, mail_email_key,
+    DeviceDigest, EmailDigest, LimitedRoute, RateLimit, SignInAttempt, mail_account_key,
+    mail_email_key,
 };
-use crate::model::SessionWithUser;
+use crate::mail::Mail;
+use crate::model::{SessionWithUser, TokenPurpose, User};
 use crate::password::PasswordError;
 
 /// The default bound of the hashing queue, per hashing thread.
 pub(super) const QUEUED_PER_THREAD: usize = 32;
 
-/// An admitted sign-in: its place in the hashing queue, and the email whose failure count it
-/// added to (none when the throttle is off).
+/// An admitted sign-in: its place in the hashing queue, and the count it added to.
 #[derive(Debug)]
 pub(super) struct SignInTicket {
     _admission: Admission,
-    counted: Option<EmailDigest>,
+    counted: Counted,
+    /// Whether this attempt, if it fails, locks the email.
+    locks_if_failed: bool,
+}
+
+/// Which count an admitted sign-in added to.
+#[derive(Debug)]
+enum Counted {
+    /// None: the throttle is off.
+    Nothing,
+    /// The email's untrusted clients'.
+    Email(EmailDigest),
+    /// One trusted device's, whose cookie came with the attempt.
+    Device(DeviceDigest),
 }
 
 impl SignInTicket {
-    /// The password was right: the email's failures, counted in advance, are cleared.
+    /// The password was right: the failures counted in advance (of the device the attempt came
+    /// from, or else of the email's untrusted clients) are cleared.
     pub(super) async fn succeeded(&self, auth: &Auth) -> Result<(), AuthError> {
-        if let Some(email) = &self.counted {
-            auth.counters()?.clear_sign_in_failures(email).await?;
+        match &self.counted {
+            Counted::Nothing => {}
+            Counted::Email(email) => {
+                auth.counters()?.clear_sign_in_failures(email).await?;
+            }
+            Counted::Device(device) => {
+                auth.counters()?.clear_device_failures(device).await?;
+            }
         }
         Ok(())
+    }
+
+    /// The password was wrong for `user`: if this failure locked the email, its owner is told,
+    /// once, off the request path, with a link that resets the password (which unlocks it).
+    pub(super) fn failed(&self, auth: &Auth, user: &User) {
+        let (true, Some(throttle)) = (self.locks_if_failed, auth.settings().sign_in_throttle)
+        else {
+            return;
+        };
+        tracing::warn!(user.id = %user.id, "sign-ins locked for untrusted clients");
+        let background = auth.inner.background.clone();
+        let (auth, user) = (auth.clone(), user.clone());
+        let work = async move {
+            // Within the mail limits, as every mail a stranger can cause.
+            if !auth.mail_within_limits(&user.email, None, false).await {
+                return;
+            }
+            let settings = auth.settings();
+            // A store without one-time tokens gets the notice without a link.
+            let link = match auth.tokens() {
+                Ok(_) => match auth
+                    .issue_token(&user, TokenPurpose::ResetPassword, Some(&user.email))
+                    .await
+                {
+                    Ok(token) => Some((
+                        auth.link("reset-password", &token),
+                        settings.reset_token_ttl,
+                    )),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "the lock notice goes without a reset link");
+                        None
+                    }
+                },
+                Err(_) => None,
+            };
+            auth.mail(
+                user.email,
+                &Mail::SignInsLocked {
+                    failures: throttle.lock_after.unwrap_or_default(),
+                    locked_for: TimeDelta::from_std(throttle.lock_for).unwrap_or(TimeDelta::MAX),
+                    reset: link.as_ref().map(|(link, ttl)| (link.as_str(), *ttl)),
+                },
+            );
+        };
+        background.spawn(work.in_current_span());
     }
 }
 
@@ -216,6 +287,7 @@ impl Auth {
             Err(err) => return Err(err),
         };
         if !matches {
+            ticket.failed(self, &current.user);
             return Err(AuthError::InvalidCredentials);
         }
         ticket.succeeded(self).await?;
@@ -225,7 +297,9 @@ impl Auth {
     /// What a sign-in of `email` (normalised) passes before its password is checked, cheapest
     /// refusal first: a place in the hashing queue (no database work, so that a flood is shed
     /// without loading the pool that every other request needs), the client address's rate
-    /// limit, then the email's failures (which counts this attempt as one).
+    /// limit, then the failures (which counts this attempt as one): of the device, when the
+    /// request carries a device cookie this engine issued for the email and the device is still
+    /// trusted; else of the email's untrusted clients.
     pub(super) async fn admit_sign_in(
         &self,
         email: &str,
@@ -235,26 +309,76 @@ impl Auth {
         if let Some(client) = request.ip_address {
             self.check_rate_limit(LimitedRoute::SignIn, client).await?;
         }
-        let Some(throttle) = self.settings().sign_in_throttle else {
-            return Ok(SignInTicket {
-                _admission: admission,
-                counted: None,
-            });
+        let ticket = |counted, locks_if_failed| SignInTicket {
+            _admission: admission,
+            counted,
+            locks_if_failed,
         };
+        let Some(throttle) = self.settings().sign_in_throttle else {
+            return Ok(ticket(Counted::Nothing, false));
+        };
+        let counters = self.counters()?;
         let digest = EmailDigest::of(email);
-        match self
-            .counters()?
-            .begin_sign_in_attempt(&digest, &throttle)
-            .await?
-        {
-            SignInAttempt::Allowed => Ok(SignInTicket {
-                _admission: admission,
-                counted: Some(digest),
-            }),
+        if let Some(device) = self.trusted_device(&digest, request) {
+            match counters
+                .begin_device_sign_in_attempt(&device, &throttle)
+                .await?
+            {
+                SignInAttempt::Allowed { .. } => return Ok(ticket(Counted::Device(device), false)),
+                SignInAttempt::Throttled { retry_after } => {
+                    return Err(AuthError::TooManyRequests { retry_after });
+                }
+                // Failed too often on its own: no longer trusted, counted as untrusted.
+                SignInAttempt::Locked => {}
+            }
+        }
+        match counters.begin_sign_in_attempt(&digest, &throttle).await? {
+            SignInAttempt::Allowed { failures } => Ok(ticket(
+                Counted::Email(digest),
+                throttle.lock_after == Some(failures),
+            )),
             SignInAttempt::Throttled { retry_after } => {
                 Err(AuthError::TooManyRequests { retry_after })
             }
             SignInAttempt::Locked => Err(AuthError::AccountLocked),
         }
+    }
+
+    /// The device of the request's device cookie, if this engine's key signed it for `email` and
+    /// it is still alive.
+    fn trusted_device(
+        &self,
+        email: &EmailDigest,
+        request: &RequestContext,
+    ) -> Option<DeviceDigest> {
+        let settings = self.settings();
+        let cookie = request.device.as_deref()?;
+        settings
+            .device_key
+            .verify(cookie, email, Utc::now(), settings.device_lifetime)
+    }
+
+    /// A new device cookie for a browser that just proved the password of `email` (normalised),
+    /// kept as long as the session it came with; none when the sign-in throttle is off, which
+    /// then has nothing to count apart.
+    pub(super) fn device_cookie(
+        &self,
+        email: &str,
+        request: &RequestContext,
+    ) -> Result<Option<DeviceCookie>, AuthError> {
+        let settings = self.settings();
+        if settings.sign_in_throttle.is_none() {
+            return Ok(None);
+        }
+        settings
+            .device_key
+            .issue(
+                &EmailDigest::of(email),
+                Utc::now(),
+                settings.device_lifetime,
+                request.remember_me,
+            )
+            .map(Some)
+            .map_err(internal)
     }
 }

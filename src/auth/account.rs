@@ -99,6 +99,7 @@ impl Auth {
             return Ok(self.sign_up_unverified(user, context.ip_address));
         }
         let (session, tokens) = self.new_session(&user.id, now, context)?;
+        let device = self.device_cookie(&user.email, context)?;
         tracing::Span::current()
             .record("user.id", &user.id)
             .record("session.id", &session.id);
@@ -111,6 +112,7 @@ impl Auth {
             user,
             session,
             tokens,
+            device,
         }))
     }
 
@@ -165,7 +167,11 @@ impl Auth {
     ///
     /// Consecutive failures per email slow further attempts down, then lock them
     /// ([`Options::sign_in_throttle`](super::Options::sign_in_throttle)), whether or not the
-    /// email has an account; a refused attempt checks no password.
+    /// email has an account; a refused attempt checks no password. An attempt with a device
+    /// cookie from an earlier sign-in to the email ([`RequestContext::device`]) is counted on
+    /// that device alone, untouched by other clients' failures; a success gives the client a new
+    /// one ([`SignedIn::device`]). The failure that locks the email mails its owner a notice
+    /// with a reset link.
     ///
     /// The session is written only if the password hash the password matched is still the
     /// account's: a sign-in that raced a reset or change of password fails as a wrong password.
@@ -204,6 +210,7 @@ impl Auth {
             Err(err) => return Err(err),
         };
         if !matches {
+            ticket.failed(self, &user);
             return Err(AuthError::InvalidCredentials);
         }
         if self.settings().require_email_verification && !user.email_verified {
@@ -211,12 +218,14 @@ impl Auth {
             // address up with a password of their choosing would otherwise learn from this
             // answer (or from the throttle it clears) that the address had no account. The
             // owner gets a fresh link instead, within the mail limits.
+            ticket.failed(self, &user);
             self.remind_to_verify(email);
             return Err(AuthError::InvalidCredentials);
         }
         ticket.succeeded(self).await?;
         let user = self.upgrade_password_hash(user, password).await;
         let (session, tokens) = self.new_session(&user.id, Utc::now(), context)?;
+        let device = self.device_cookie(&user.email, context)?;
         tracing::Span::current()
             .record("user.id", &user.id)
             .record("session.id", &session.id);
@@ -242,6 +251,7 @@ impl Auth {
             user,
             session,
             tokens,
+            device,
         })
     }
 }

@@ -10,9 +10,11 @@ use super::ConfigError;
 /// |---|---|
 /// | `session_cookie` | `authingo_session` |
 /// | `refresh_cookie` | `authingo_refresh` |
+/// | `device_cookie` | `authingo_device` |
 /// | `secure` | `true` (cookies only over HTTPS; browsers accept them from `http://localhost` too) |
 /// | `domain` | none (host-only cookies) |
 /// | `refresh_path` | `None`: where the routes are mounted, plus `/refresh` (`/api/auth/refresh` under `/api/auth`) |
+/// | `device_path` | `None`: where the routes are mounted, plus `/sign-in` (`/api/auth/sign-in` under `/api/auth`) |
 /// | `max_body_bytes` | 16 KiB |
 /// | `trusted_proxies` | none: the client's address is the TCP peer's |
 /// | `forwarded_header` | [`ForwardedHeader::XForwardedFor`], read only from trusted proxies (none by default) |
@@ -24,12 +26,21 @@ pub struct HttpOptions {
     pub session_cookie: String,
     /// Name of the refresh-token cookie.
     pub refresh_cookie: String,
+    /// Name of the device cookie: the proof that a browser signed in to an email before, which
+    /// the sign-in throttle counts apart (see [`SignInThrottle`](crate::SignInThrottle)). Set
+    /// by sign-up and sign-in, HttpOnly, SameSite=Strict, on the sign-in route's path alone; it
+    /// lasts as long as the engine trusts it (a year by default), or the browser session for a
+    /// session without "remember me", and stays after a sign-out.
+    pub device_cookie: String,
     /// Whether cookies carry `Secure`.
     pub secure: bool,
     /// The cookies' `Domain`, for sharing them with subdomains.
     pub domain: Option<String>,
     /// The refresh cookie's `Path`; `None` derives it from where the routes are mounted.
     pub refresh_path: Option<String>,
+    /// The device cookie's `Path`, the sign-in route's; `None` derives it from where the routes
+    /// are mounted.
+    pub device_path: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Proxies, as addresses or CIDR ranges, whose [`forwarded_header`](Self::forwarded_header)
@@ -54,9 +65,11 @@ impl Default for HttpOptions {
         Self {
             session_cookie: "authingo_session".to_owned(),
             refresh_cookie: "authingo_refresh".to_owned(),
+            device_cookie: "authingo_device".to_owned(),
             secure: true,
             domain: None,
             refresh_path: None,
+            device_path: None,
             max_body_bytes: 16 * 1024,
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::default(),
@@ -88,10 +101,24 @@ impl HttpOptions {
         self
     }
 
+    /// Sets the device cookie's name.
+    #[must_use]
+    pub fn device_cookie(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.device_cookie);
+        self
+    }
+
     /// Sets the refresh cookie's `Path` (`None`: derived from the mount point).
     #[must_use]
     pub fn refresh_path(mut self, path: Option<String>) -> Self {
         self.refresh_path = path;
+        self
+    }
+
+    /// Sets the device cookie's `Path` (`None`: derived from the mount point).
+    #[must_use]
+    pub fn device_path(mut self, path: Option<String>) -> Self {
+        self.device_path = path;
         self
     }
 
@@ -126,7 +153,7 @@ impl HttpOptions {
         self
     }
 
-    /// Refuses cookie names that are not two different RFC 6265 tokens.
+    /// Refuses cookie names that are not three different RFC 6265 tokens.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         let token = |name: &str| {
             !name.is_empty()
@@ -134,14 +161,17 @@ impl HttpOptions {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
         };
-        if token(&self.session_cookie)
-            && token(&self.refresh_cookie)
-            && self.session_cookie != self.refresh_cookie
-        {
+        let names = [
+            &self.session_cookie,
+            &self.refresh_cookie,
+            &self.device_cookie,
+        ];
+        let distinct = names[0] != names[1] && names[0] != names[2] && names[1] != names[2];
+        if distinct && names.iter().all(|name| token(name)) {
             Ok(())
         } else {
             Err(ConfigError::Bounds(
-                "cookie names must be two different RFC 6265 tokens",
+                "cookie names must be three different RFC 6265 tokens",
             ))
         }
     }

@@ -8,6 +8,7 @@ mod abuse;
 mod account;
 mod cleanup;
 mod common_passwords;
+mod device;
 mod email_change;
 mod error;
 mod hashing;
@@ -26,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 pub use account::SignUp;
 pub use common_passwords::is_common_password;
+pub use device::DeviceCookie;
 pub use error::AuthError;
 pub use http_options::{ForwardedHeader, HttpOptions};
 pub use options::{ConfigError, Options};

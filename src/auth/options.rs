@@ -12,6 +12,7 @@ use crate::password::{Argon2Params, PasswordHasher};
 use crate::store::{Capability, CleanupPace, Store};
 
 use super::HttpOptions;
+use super::device::{self, DeviceKey};
 
 const DAY: u64 = 24 * 60 * 60;
 
@@ -43,6 +44,7 @@ const DAY: u64 = 24 * 60 * 60;
 /// | [`max_queued_hashes`](Self::max_queued_hashes) | 32 per hashing thread; beyond, sign-up and sign-in answer "busy" at once |
 /// | [`rate_limits`](Self::rate_limits) | on: see [`RateLimits`] (`None`: every rate limit off) |
 /// | [`sign_in_throttle`](Self::sign_in_throttle) | on: see [`SignInThrottle`] (`None`: off) |
+/// | [`device_cookie_key`](Self::device_cookie_key) | none: a random key per process (device cookies then last as long as the process and work on its instance only) |
 /// | [`reject_common_passwords`](Self::reject_common_passwords) | `true` |
 #[derive(Clone)]
 pub struct Options {
@@ -73,6 +75,7 @@ pub struct Options {
     pub(crate) max_queued_hashes: Option<usize>,
     pub(crate) rate_limits: Option<RateLimits>,
     pub(crate) sign_in_throttle: Option<SignInThrottle>,
+    pub(crate) device_cookie_key: Option<Vec<u8>>,
     pub(crate) reject_common_passwords: bool,
     pub(crate) http: HttpOptions,
 }
@@ -105,6 +108,7 @@ impl fmt::Debug for Options {
             .field("max_queued_hashes", &self.max_queued_hashes)
             .field("rate_limits", &self.rate_limits)
             .field("sign_in_throttle", &self.sign_in_throttle)
+            .field("device_cookie_key", &self.device_cookie_key.is_some())
             .field("reject_common_passwords", &self.reject_common_passwords)
             .field("allow_dev_mailer", &self.allow_dev_mailer)
             .field("product_name", &self.product_name)
@@ -160,6 +164,7 @@ impl Options {
             max_queued_hashes: None,
             rate_limits: Some(RateLimits::default()),
             sign_in_throttle: Some(SignInThrottle::default()),
+            device_cookie_key: None,
             reject_common_passwords: true,
             http: HttpOptions::default(),
         }
@@ -375,6 +380,21 @@ impl Options {
         self
     }
 
+    /// The secret device cookies are signed with (HMAC-SHA-256), at least 32 bytes of
+    /// randomness; every instance of a service must share it, and keep it across restarts.
+    ///
+    /// A sign-up or sign-in gives the browser a device cookie for the email, which the sign-in
+    /// throttle counts apart from every other client (see [`SignInThrottle`]): that is what keeps
+    /// a stranger's failures from locking the owner out. Without a key (the default) each process
+    /// draws a random one at start: its device cookies are trusted by that process only, until it
+    /// stops, and after a restart, or on another instance, an owner's browser counts as untrusted
+    /// until its next sign-in. Rotating the key has the same effect once.
+    #[must_use]
+    pub fn device_cookie_key(mut self, secret: &[u8]) -> Self {
+        self.device_cookie_key = Some(secret.to_vec());
+        self
+    }
+
     /// Whether a release build may run with a mailer that writes its links into the logs
     /// ([`Mailer::logs_links`](crate::mail::Mailer::logs_links), the default
     /// [`DevMailer`](crate::mail::DevMailer)): those links reset passwords, so by default only a
@@ -422,6 +442,10 @@ pub(super) struct Settings {
     pub(super) max_password_bytes: usize,
     pub(super) rate_limits: Option<RateLimits>,
     pub(super) sign_in_throttle: Option<SignInThrottle>,
+    /// The configured device-cookie key, or this process's random one.
+    pub(super) device_key: DeviceKey,
+    /// How long a device cookie is trusted.
+    pub(super) device_lifetime: TimeDelta,
     pub(super) reject_common_passwords: bool,
     pub(super) http: HttpOptions,
 }
@@ -491,6 +515,20 @@ impl Options {
         self.http.check()?;
         check_limits(self.rate_limits.as_ref(), self.sign_in_throttle.as_ref())?;
         self.check_capabilities()?;
+        let device_key = match &self.device_cookie_key {
+            Some(secret) if secret.len() < device::MIN_KEY_BYTES => {
+                return Err(ConfigError::Bounds(
+                    "device_cookie_key must be at least 32 bytes",
+                ));
+            }
+            Some(secret) => DeviceKey::new(secret),
+            None => DeviceKey::random().map_err(|err| ConfigError::Randomness(Box::new(err)))?,
+        };
+        let device_lifetime = self
+            .sign_in_throttle
+            .map(|throttle| ttl("device_lifetime", throttle.device_lifetime))
+            .transpose()?
+            .unwrap_or_default();
         Ok(Settings {
             access_ttl,
             refresh_ttl,
@@ -506,6 +544,8 @@ impl Options {
             max_password_bytes: self.max_password_bytes,
             rate_limits: self.rate_limits,
             sign_in_throttle: self.sign_in_throttle,
+            device_key,
+            device_lifetime,
             reject_common_passwords: self.reject_common_passwords,
             http: self.http.clone(),
         })
@@ -592,12 +632,15 @@ fn check_limits(
             || throttle.max_delay < throttle.first_delay
             || throttle.max_delay > LIMIT_DAY
             || throttle.lock_after == Some(0)
-            || throttle.forget_after.is_zero()
-            || throttle.forget_after > 365 * LIMIT_DAY)
+            || throttle.device_lock_after == 0
+            || [throttle.forget_after, throttle.lock_for]
+                .iter()
+                .any(|period| period.is_zero() || *period > 365 * LIMIT_DAY))
     {
         return Err(ConfigError::Bounds(
             "the sign-in throttle needs 0 < first_delay <= max_delay <= 1 day, \
-                 lock_after of at least 1, and forget_after of up to a year",
+             lock_after and device_lock_after of at least 1, and forget_after and lock_for of up \
+             to a year",
         ));
     }
     Ok(())
@@ -653,6 +696,9 @@ pub enum ConfigError {
     /// argon2 refuses the parameters.
     #[error("invalid argon2 parameters")]
     Argon2(#[source] crate::password::PasswordError),
+    /// The operating system gave no randomness for the process's device-cookie key.
+    #[error("no randomness for the device-cookie key")]
+    Randomness(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The password hashing threads could not be started.
     #[error("cannot start the password hashing threads")]
     HashThreads(#[source] std::io::Error),

@@ -1,11 +1,13 @@
 //! Sessions: what a sign-in hands out, and lookup, refresh (with its grace window and reuse
 //! detection) and sign-out by token.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use tracing::instrument;
 
+use super::device::DeviceCookie;
 use super::{Auth, AuthError, internal};
 use crate::limits::LimitedRoute;
 use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
@@ -30,7 +32,8 @@ pub struct IssuedTokens {
     pub persistent: bool,
 }
 
-/// The outcome of a sign-up, sign-in or refresh: the user, the session and its new tokens.
+/// The outcome of a sign-up, sign-in or refresh: the user, the session and its new tokens, and
+/// for a sign-up or sign-in a new device cookie.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
     /// The account.
@@ -39,14 +42,20 @@ pub struct SignedIn {
     pub session: Session,
     /// The raw tokens for the client; the store never saw them.
     pub tokens: IssuedTokens,
+    /// A new device cookie for the client (cookie `authingo_device`), which its later sign-ins
+    /// present in [`RequestContext::device`]: given by a sign-up or sign-in while the sign-in
+    /// throttle is on, never by a refresh.
+    pub device: Option<DeviceCookie>,
 }
 
 /// What the engine knows of the request an operation serves: the client's address (which the
-/// rate limits count), its user agent, and, for a sign-up or sign-in, whether to remember the
-/// session it opens. Every operation a client starts without a session takes one.
+/// rate limits count), its user agent, for a sign-in the device cookie it holds, and, for a
+/// sign-up or sign-in, whether to remember the session it opens. Every operation a client starts
+/// without a session takes one.
 ///
-/// `RequestContext::default()` is an unknown client asking for a remembered session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `RequestContext::default()` is an unknown client asking for a remembered session. `Debug`
+/// shows whether a device cookie came, not its value.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RequestContext {
     /// Whether the session outlives the browser session ("remember me"); default `true`.
@@ -55,6 +64,11 @@ pub struct RequestContext {
     pub user_agent: Option<String>,
     /// The client's address.
     pub ip_address: Option<IpAddr>,
+    /// The device cookie the client holds ([`SignedIn::device`] of an earlier sign-in), as it
+    /// sent it: a sign-in with one this engine issued for the same email, still alive, is counted
+    /// on that device alone (see [`SignInThrottle`](crate::limits::SignInThrottle)). Anything
+    /// else is ignored.
+    pub device: Option<String>,
 }
 
 impl Default for RequestContext {
@@ -63,7 +77,19 @@ impl Default for RequestContext {
             remember_me: true,
             user_agent: None,
             ip_address: None,
+            device: None,
         }
+    }
+}
+
+impl fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("remember_me", &self.remember_me)
+            .field("user_agent", &self.user_agent)
+            .field("ip_address", &self.ip_address)
+            .field("device", &self.device.is_some())
+            .finish()
     }
 }
 
@@ -86,6 +112,13 @@ impl RequestContext {
     #[must_use]
     pub fn ip_address(mut self, ip_address: Option<IpAddr>) -> Self {
         self.ip_address = ip_address;
+        self
+    }
+
+    /// Sets [`device`](Self::device).
+    #[must_use]
+    pub fn device(mut self, cookie: Option<&str>) -> Self {
+        self.device = cookie.map(str::to_owned);
         self
     }
 }
@@ -212,6 +245,7 @@ impl Auth {
             },
             user: found.user,
             session,
+            device: None,
         })
     }
 

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 
 use super::client::Client;
-use super::cookies::Mount;
+use super::cookies::{Mount, RequestCookies};
 use super::error::ApiError;
 use super::extract::{ApiJson, ClientHeader};
 use super::session::signed_in;
@@ -68,19 +68,20 @@ pub(crate) async fn sign_up(
     })
 }
 
+/// Signs in, counted on the browser's device cookie if it has one (see `SignInThrottle`), and
+/// gives it a new one.
 pub(crate) async fn sign_in(
     State(auth): State<Auth>,
     _: ClientHeader,
     mount: Mount,
     client: Client,
+    jar: RequestCookies,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> Result<Response, ApiError> {
-    let outcome = auth
-        .sign_in(
-            &body.email,
-            &body.password,
-            &client.context(body.remember_me),
-        )
-        .await?;
-    Ok(signed_in(&mount.cookies(&auth), &outcome))
+    let cookies = mount.cookies(&auth);
+    let context = client
+        .context(body.remember_me)
+        .device(cookies.device(&jar));
+    let outcome = auth.sign_in(&body.email, &body.password, &context).await?;
+    Ok(signed_in(&cookies, &outcome))
 }

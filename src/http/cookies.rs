@@ -1,4 +1,5 @@
-//! The two cookies: what they carry, their attributes, and their removal.
+//! The cookies: the session's two (what they carry, their attributes, their removal) and the
+//! device cookie a sign-in leaves.
 
 use std::convert::Infallible;
 
@@ -8,7 +9,7 @@ use axum::http::{HeaderMap, Uri, header};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use cookie::time::{Duration, OffsetDateTime};
 
-use crate::auth::{Auth, HttpOptions, IssuedTokens};
+use crate::auth::{Auth, DeviceCookie, HttpOptions, IssuedTokens};
 
 /// The cookies a request carries, from every `Cookie` header.
 ///
@@ -84,26 +85,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Mount {
     }
 }
 
-/// The cookies of one request, with the refresh cookie's path resolved.
+/// The cookies of one request, with the refresh and device cookies' paths resolved.
 pub(crate) struct Cookies<'a> {
     options: &'a HttpOptions,
     refresh_path: String,
+    device_path: String,
 }
 
 impl<'a> Cookies<'a> {
     /// `original` is the full request path, `routed` the part below where the routes are
-    /// mounted; the difference is the mount prefix the refresh cookie's path follows.
+    /// mounted; the difference is the mount prefix the refresh and device cookies' paths follow.
     pub(crate) fn new(options: &'a HttpOptions, original: &Uri, routed: &Uri) -> Self {
-        let refresh_path = options.refresh_path.clone().unwrap_or_else(|| {
-            let prefix = original
-                .path()
-                .strip_suffix(routed.path())
-                .unwrap_or_default();
-            format!("{prefix}/refresh")
-        });
+        let prefix = original
+            .path()
+            .strip_suffix(routed.path())
+            .unwrap_or_default();
+        let below = |path: &Option<String>, route: &str| {
+            path.clone().unwrap_or_else(|| format!("{prefix}/{route}"))
+        };
         Self {
             options,
-            refresh_path,
+            refresh_path: below(&options.refresh_path, "refresh"),
+            device_path: below(&options.device_path, "sign-in"),
         }
     }
 
@@ -113,6 +116,36 @@ impl<'a> Cookies<'a> {
 
     pub(crate) fn refresh_token<'r>(&self, request: &'r RequestCookies) -> Option<&'r str> {
         request.get(&self.options.refresh_cookie)
+    }
+
+    pub(crate) fn device<'r>(&self, request: &'r RequestCookies) -> Option<&'r str> {
+        request.get(&self.options.device_cookie)
+    }
+
+    /// Adds the device cookie to `jar`: HttpOnly, SameSite=Strict (only the application's own
+    /// sign-in form needs it), on the sign-in route's path, living as long as the engine trusts
+    /// it, or the browser session if the session it came with is not remembered.
+    pub(crate) fn add_device(&self, jar: CookieJar, device: &DeviceCookie) -> CookieJar {
+        let mut cookie = self
+            .base(
+                self.options.device_cookie.clone(),
+                device.expose().to_owned(),
+            )
+            .path(self.device_path.clone())
+            .same_site(SameSite::Strict)
+            .build()
+            .into_owned();
+        if device.persistent() {
+            let expires_at = device.expires_at();
+            cookie.set_expires(
+                OffsetDateTime::from_unix_timestamp(expires_at.timestamp())
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            );
+            cookie.set_max_age(Duration::seconds(
+                (expires_at - device.issued_at()).num_seconds().max(0),
+            ));
+        }
+        jar.add(cookie)
     }
 
     /// Sets both cookies for `tokens`. Both live as long as the refresh token: the server alone

@@ -11,9 +11,13 @@ use super::extract::{ClientHeader, CurrentUser, authenticate};
 use super::views::{SessionBody, SuccessBody, UserBody};
 use crate::auth::{Auth, AuthError, SignedIn};
 
-/// The response to a sign-up, sign-in or refresh: the user, and both cookies set.
+/// The response to a sign-up, sign-in or refresh: the user, both cookies set, and the device
+/// cookie a sign-up or sign-in gives.
 pub(crate) fn signed_in(cookies: &Cookies<'_>, signed_in: &SignedIn) -> Response {
-    let jar = cookies.issue(&signed_in.tokens);
+    let mut jar = cookies.issue(&signed_in.tokens);
+    if let Some(device) = &signed_in.device {
+        jar = cookies.add_device(jar, device);
+    }
     (
         jar,
         Json(UserBody {

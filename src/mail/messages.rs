@@ -51,6 +51,17 @@ pub enum Mail<'a> {
         /// How long the link works.
         valid_for: TimeDelta,
     },
+    /// Sign-ins from browsers the owner has not signed in with before were locked after
+    /// `failures` consecutive failures, for `locked_for`; with the link that resets the
+    /// password (which opens the account at once), when one could be issued.
+    SignInsLocked {
+        /// The consecutive failures that locked it.
+        failures: u32,
+        /// How long the lock lasts.
+        locked_for: TimeDelta,
+        /// The reset link and how long it works.
+        reset: Option<(&'a str, TimeDelta)>,
+    },
     /// To the previous address: the account moved to another.
     EmailChanged {
         /// The new address, masked.
@@ -66,6 +77,10 @@ impl Mail<'_> {
             | Self::ResetPassword { link, .. }
             | Self::ConfirmNewAddress { link, .. } => Some(link),
             Self::EmailChangeAsked { cancel_link, .. } => Some(cancel_link),
+            Self::SignInsLocked {
+                reset: Some((link, _)),
+                ..
+            } => Some(link),
             _ => None,
         }
     }
@@ -207,6 +222,37 @@ impl MailTemplates for DefaultTemplates {
                     Paragraph::Text("If you did not ask for this, ignore this message.".to_owned()),
                 ],
             ),
+            Mail::SignInsLocked {
+                failures,
+                locked_for,
+                reset,
+            } => {
+                let mut paragraphs = vec![Paragraph::Text(format!(
+                    "After {failures} failed sign-ins in a row, signing in to your {product} \
+                     account is locked for {} on browsers you have not signed in with before. A \
+                     browser you signed in with before can still sign in.",
+                    duration_words(locked_for)
+                ))];
+                match reset {
+                    Some((link, valid_for)) => {
+                        paragraphs.push(Paragraph::Text(format!(
+                            "If it was not you, someone may be guessing your password. Follow \
+                             this link within {} to choose a new one, which also opens the \
+                             account at once:",
+                            duration_words(valid_for)
+                        )));
+                        paragraphs.push(Paragraph::Link(link));
+                    }
+                    None => paragraphs.push(Paragraph::Text(
+                        "If it was not you, someone may be guessing your password: reset it."
+                            .to_owned(),
+                    )),
+                }
+                paragraphs.push(Paragraph::Text(
+                    "If it was you, wait, or sign in from a browser you used before.".to_owned(),
+                ));
+                ("Your account was locked".to_owned(), paragraphs)
+            }
             Mail::EmailChanged { new_email_masked } => (
                 "Your address was changed".to_owned(),
                 vec![Paragraph::Text(format!(
@@ -335,6 +381,16 @@ mod tests {
             Mail::EmailChanged {
                 new_email_masked: "e***@e***.example",
             },
+            Mail::SignInsLocked {
+                failures: 100,
+                locked_for: TimeDelta::hours(24),
+                reset: Some((LINK, hour)),
+            },
+            Mail::SignInsLocked {
+                failures: 100,
+                locked_for: TimeDelta::hours(24),
+                reset: None,
+            },
         ]
     }
 
@@ -376,6 +432,9 @@ mod tests {
         assert!(verify.text.contains("within 24 hours"));
         let asked = templates.render(&every_mail()[5]);
         assert!(asked.text.contains("e***@e***.example"));
+        let locked = templates.render(&every_mail()[8]);
+        assert!(locked.text.contains("for 24 hours"), "{}", locked.text);
+        assert!(locked.text.contains("within 1 hour "), "{}", locked.text);
     }
 
     #[test]

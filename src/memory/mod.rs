@@ -64,7 +64,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 
-use crate::limits::EmailDigest;
+use crate::limits::{DeviceDigest, EmailDigest};
 use crate::model::{OneTimeToken, Session, User};
 use crate::store::StoreError;
 use crate::store::{check_text, storable};
@@ -105,8 +105,10 @@ struct State {
     tokens: HashMap<TokenDigest, OneTimeToken>,
     /// Rate-limit windows by key.
     counters: HashMap<String, Counter>,
-    /// Consecutive failed sign-ins by email digest.
+    /// Consecutive failed sign-ins of untrusted clients by email digest.
     failures: HashMap<EmailDigest, Failures>,
+    /// Consecutive failed sign-ins of trusted devices by device digest.
+    device_failures: HashMap<DeviceDigest, Failures>,
     /// The armed fault, and the calls counted since it was armed.
     fault: Armed,
 }
@@ -130,12 +132,12 @@ struct Counter {
     window_ends_at: DateTime<Utc>,
 }
 
-/// The consecutive failed sign-ins of one email.
+/// The consecutive failed sign-ins of one email's untrusted clients, or of one trusted device.
 struct Failures {
     failures: i64,
     last_failed_at: DateTime<Utc>,
-    /// `None` once the count has reached the lock: kept until cleared.
-    forget_at: Option<DateTime<Utc>>,
+    /// When the count is forgotten: a day after its last failure, or the end of its lock.
+    forget_at: DateTime<Utc>,
 }
 
 /// The fault to inject, counted in calls.
@@ -180,9 +182,14 @@ impl MemoryStore {
         for counter in state.counters.values_mut() {
             counter.window_ends_at = back(counter.window_ends_at);
         }
-        for failures in state.failures.values_mut() {
-            failures.last_failed_at = back(failures.last_failed_at);
-            failures.forget_at = failures.forget_at.map(back);
+        let State {
+            failures,
+            device_failures,
+            ..
+        } = &mut *state;
+        for count in failures.values_mut().chain(device_failures.values_mut()) {
+            count.last_failed_at = back(count.last_failed_at);
+            count.forget_at = back(count.forget_at);
         }
     }
 
@@ -252,6 +259,7 @@ impl fmt::Debug for MemoryStore {
             .field("one_time_tokens", &state.tokens.len())
             .field("rate_limits", &state.counters.len())
             .field("sign_in_failures", &state.failures.len())
+            .field("sign_in_device_failures", &state.device_failures.len())
             .field("fault_armed", &state.fault.at.map(|(_, fault)| fault))
             .finish()
     }

@@ -185,6 +185,27 @@ fixed_statement! {
         lock_after: Option<i32> => Nullable<Integer>,
         /// Seconds after the last failure when an unlocked count is forgotten.
         forget_after: f64 => Double,
+        /// Seconds a lock lasts.
+        lock_for: f64 => Double,
+    }
+}
+
+fixed_statement! {
+    /// `sign_in_device_attempt.sql`: one sign-in attempt counted against a trusted device, unless
+    /// its own count throttles it or no longer trusts it; the same row as `sign_in_attempt.sql`'s.
+    BeginDeviceSignInAttempt<'a>("sign_in_device_attempt.sql") -> (Bool, Integer, Bool, Double) {
+        /// The digest of the device cookie's nonce.
+        device_digest: &'a str => Varchar,
+        /// Failures allowed without delay.
+        free_failures: i32 => Integer,
+        /// The first delay, in seconds.
+        first_delay: f64 => Double,
+        /// The longest delay, in seconds.
+        max_delay: f64 => Double,
+        /// Failures after which the device is no longer trusted.
+        lock_after: i32 => Integer,
+        /// Seconds after the last failure when the count is forgotten.
+        forget_after: f64 => Double,
     }
 }
 
@@ -193,5 +214,13 @@ fixed_statement! {
     ClearSignInFailures<'a>("clear_sign_in_failures.sql") {
         /// The email's digest.
         email_digest: &'a str => Varchar,
+    }
+}
+
+fixed_statement! {
+    /// `clear_device_failures.sql`: a trusted device's failures deleted.
+    ClearDeviceFailures<'a>("clear_device_failures.sql") {
+        /// The digest of the device cookie's nonce.
+        device_digest: &'a str => Varchar,
     }
 }

@@ -56,6 +56,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    sign_in_device_failures (device_digest) {
+        #[max_length = 64]
+        device_digest -> Varchar,
+        failures -> Int4,
+        last_failed_at -> Timestamptz,
+        forget_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sign_in_failures (email_digest) {
         #[max_length = 64]
         email_digest -> Varchar,
@@ -88,6 +98,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     one_time_tokens,
     rate_limits,
     sessions,
+    sign_in_device_failures,
     sign_in_failures,
     users,
 );

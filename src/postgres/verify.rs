@@ -13,13 +13,14 @@ use super::schema_problem::SchemaProblem;
 
 /// The versions of the migrations that make the columns, as Diesel records them: the
 /// specification's schema, refresh rotation and lifetimes, the clients of sessions, one-time
-/// tokens, abuse limits, refresh families.
+/// tokens, abuse limits, refresh families, device failures.
 const SPEC: &str = "20261127000000";
 const ROTATION: &str = "20261130000000";
 const CLIENTS: &str = "20261130000001";
 const TOKENS: &str = "20261130000002";
 const LIMITS: &str = "20261130000003";
 const FAMILIES: &str = "20261207000000";
+const DEVICES: &str = "20261208000000";
 
 /// Types as PostgreSQL's `format_type` prints them.
 const VARCHAR_255: &str = "character varying(255)";
@@ -263,6 +264,38 @@ pub(crate) const EXPECTED: &[Column] = &[
         Null::No,
         Unique::No,
         LIMITS,
+    ),
+    col(
+        "sign_in_device_failures",
+        "device_digest",
+        VARCHAR_64,
+        Null::No,
+        Unique::Yes,
+        DEVICES,
+    ),
+    col(
+        "sign_in_device_failures",
+        "failures",
+        INTEGER,
+        Null::No,
+        Unique::No,
+        DEVICES,
+    ),
+    col(
+        "sign_in_device_failures",
+        "last_failed_at",
+        TIMESTAMPTZ,
+        Null::No,
+        Unique::No,
+        DEVICES,
+    ),
+    col(
+        "sign_in_device_failures",
+        "forget_at",
+        TIMESTAMPTZ,
+        Null::No,
+        Unique::No,
+        DEVICES,
     ),
     col(
         "sign_in_failures",

@@ -32,7 +32,9 @@ const FIFTH: &str = "20261130000003";
 const SIXTH: &str = "20261207000000";
 /// One-time tokens that cancel a change of email: the purpose constraint gains one value.
 const SEVENTH: &str = "20261207000001";
-const ALL: [&str; 7] = [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH];
+/// Device cookies: the failures of each trusted device, a new table; and locks that end.
+const EIGHTH: &str = "20261208000000";
+const ALL: [&str; 8] = [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH, EIGHTH];
 
 /// The Go AuthInGo's schema as the specification quotes it (postgres-adapter.md, "Database
 /// Schema"; the Go library's `postgres.SchemaSQL`), copied byte for byte.
@@ -85,7 +87,7 @@ async fn second_run_is_a_no_op() {
     assert!(run_migrations(db.url()).await.unwrap().is_empty());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
-        7
+        8
     );
 }
 
@@ -198,7 +200,7 @@ async fn reverting_every_migration_leaves_nothing_of_ours() {
 
     assert_eq!(
         reverted,
-        [SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST]
+        [EIGHTH, SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST]
     );
     assert_eq!(names(&db, OWN_OBJECTS_SQL).await, Vec::<String>::new());
     assert_eq!(
@@ -235,16 +237,72 @@ async fn the_cancel_purpose_comes_with_its_migration_and_goes_with_its_revert() 
     let url = db.url().to_owned();
     let reverted = tokio::task::spawn_blocking(move || {
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).unwrap();
-        conn.revert_last_migration(MIGRATIONS).unwrap().to_string()
+        [(); 2].map(|()| conn.revert_last_migration(MIGRATIONS).unwrap().to_string())
     })
     .await
     .unwrap();
-    assert_eq!(reverted, SEVENTH);
+    assert_eq!(reverted, [EIGHTH, SEVENTH]);
     // The previous constraint again: the cancel links went with their purpose, the rest stayed.
     assert!(!token_of_purpose(&db, "cancel_email_change").await);
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM one_time_tokens").await,
         1
+    );
+}
+
+#[tokio::test]
+async fn the_device_failures_migration_ends_old_locks_and_its_revert_drops_only_its_table() {
+    let db = TestDb::empty().await;
+    // Diesel's harness on the blocking pool, as run_migrations runs it.
+    let harness = |revert: bool| {
+        let url = db.url().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).unwrap();
+            if revert {
+                conn.revert_last_migration(MIGRATIONS).unwrap().to_string()
+            } else {
+                let ran = conn.run_pending_migrations(MIGRATIONS).unwrap();
+                ran.last().map(ToString::to_string).unwrap_or_default()
+            }
+        })
+    };
+    let (run, revert) = (|| harness(false), || harness(true));
+    assert_eq!(run().await.unwrap(), EIGHTH);
+    assert_eq!(revert().await.unwrap(), EIGHTH);
+    // A lock as the seventh migration's version wrote it (no end), and a count that is no lock.
+    diesel::sql_query(
+        "INSERT INTO sign_in_failures (email_digest, failures, last_failed_at, forget_at) VALUES \
+         ('locked', 100, now() - interval '1 hour', NULL), \
+         ('counted', 3, now() - interval '1 hour', now() + interval '23 hours')",
+    )
+    .execute(&mut db.conn().await)
+    .await
+    .unwrap();
+    assert_eq!(run().await.unwrap(), EIGHTH);
+    let ends = "SELECT count(*) AS n FROM sign_in_failures \
+                WHERE forget_at = last_failed_at + interval '24 hours' AND failures = 100";
+    assert_eq!(
+        count(&db, ends).await,
+        1,
+        "the old lock ends a day after its failure"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM sign_in_device_failures").await,
+        0
+    );
+    assert_eq!(revert().await.unwrap(), EIGHTH);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) AS n FROM information_schema.tables \
+             WHERE table_name = 'sign_in_device_failures'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM sign_in_failures").await,
+        2
     );
 }
 

@@ -4,15 +4,19 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use diesel::pg::Pg;
-use diesel::sql_types::{BigInt, Bool, Double, Integer};
-use diesel::{OptionalExtension as _, Queryable, QueryableByName, deserialize};
+use diesel::sql_types::BigInt;
+use diesel::{OptionalExtension as _, Queryable, QueryableByName};
 use diesel_async::RunQueryDsl;
 
 use super::{BATCH_SIZE, PgStore, Retry, seconds};
-use crate::limits::{EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount};
+use crate::limits::{
+    DeviceDigest, EmailDigest, RateLimit, SignInAttempt, SignInThrottle, WindowCount,
+};
 use crate::postgres::error::check_text;
-use crate::postgres::fixed::{BeginSignInAttempt, ClearSignInFailures, RateLimitHit};
+use crate::postgres::fixed::{
+    BeginDeviceSignInAttempt, BeginSignInAttempt, ClearDeviceFailures, ClearSignInFailures,
+    RateLimitHit,
+};
 use crate::postgres::prepared::Prepared;
 use crate::store::{AbuseCounters, StoreError};
 
@@ -23,25 +27,31 @@ struct CountRow {
     resets_in_secs: f64,
 }
 
-/// A row of `sign_in_attempt.sql`, read by position: whether the attempt may go ahead, the
-/// count (not needed here), whether the email is locked, and the seconds to wait.
+/// A row of `sign_in_attempt.sql` or `sign_in_device_attempt.sql`, read by position: whether
+/// the attempt may go ahead, the count, whether the email is locked (the device no longer
+/// trusted), and the seconds to wait.
+#[derive(Queryable)]
 struct AttemptRow {
     allowed: bool,
+    failures: i32,
     locked: bool,
     retry_after_secs: f64,
 }
 
-impl Queryable<(Bool, Integer, Bool, Double), Pg> for AttemptRow {
-    type Row = (bool, i32, bool, f64);
-
-    fn build(
-        (allowed, _failures, locked, retry_after_secs): Self::Row,
-    ) -> deserialize::Result<Self> {
-        Ok(Self {
-            allowed,
-            locked,
-            retry_after_secs,
-        })
+/// What a row of an attempt's statement says, `None` for no row: refused on a row a concurrent
+/// attempt made after the statement's snapshot, so that attempt is the one going ahead.
+fn attempt(row: Option<AttemptRow>, throttle: &SignInThrottle) -> SignInAttempt {
+    match row {
+        Some(row) if row.allowed => SignInAttempt::Allowed {
+            failures: u32::try_from(row.failures).unwrap_or(0),
+        },
+        Some(row) if row.locked => SignInAttempt::Locked,
+        Some(row) => SignInAttempt::Throttled {
+            retry_after: duration(row.retry_after_secs),
+        },
+        None => SignInAttempt::Throttled {
+            retry_after: throttle.first_delay,
+        },
     }
 }
 
@@ -51,6 +61,8 @@ struct DeletedRows {
     counters: i64,
     #[diesel(sql_type = BigInt)]
     failures: i64,
+    #[diesel(sql_type = BigInt)]
+    devices: i64,
 }
 
 /// A count of seconds from the database as a duration; anything not a positive finite number is
@@ -90,10 +102,11 @@ impl AbuseCounters for PgStore {
     ) -> Result<SignInAttempt, StoreError> {
         let digest = email.as_str();
         let (free, lock) = (int(throttle.free_failures), throttle.lock_after.map(int));
-        let (first, max, forget) = (
+        let (first, max, forget, lock_for) = (
             seconds(throttle.first_delay),
             seconds(throttle.max_delay),
             seconds(throttle.forget_after),
+            seconds(throttle.lock_for),
         );
         // A fixed statement, as `rate_limit_hit.sql`: every sign-in runs it.
         let row = run!(self, Retry::Never, |conn| async move {
@@ -104,23 +117,55 @@ impl AbuseCounters for PgStore {
                 max_delay: max,
                 lock_after: lock,
                 forget_after: forget,
+                lock_for,
             }
             .get_result::<AttemptRow>(conn)
             .await
             .optional()
         })?;
-        Ok(match row {
-            Some(row) if row.allowed => SignInAttempt::Allowed,
-            Some(row) if row.locked => SignInAttempt::Locked,
-            Some(row) => SignInAttempt::Throttled {
-                retry_after: duration(row.retry_after_secs),
-            },
-            // Refused, on a row a concurrent attempt made after this statement's snapshot: that
-            // attempt is the one going ahead.
-            None => SignInAttempt::Throttled {
-                retry_after: throttle.first_delay,
-            },
-        })
+        Ok(attempt(row, throttle))
+    }
+
+    async fn begin_device_sign_in_attempt(
+        &self,
+        device: &DeviceDigest,
+        throttle: &SignInThrottle,
+    ) -> Result<SignInAttempt, StoreError> {
+        let digest = device.as_str();
+        let (free, lock) = (int(throttle.free_failures), int(throttle.device_lock_after));
+        let (first, max, forget) = (
+            seconds(throttle.first_delay),
+            seconds(throttle.max_delay),
+            seconds(throttle.forget_after),
+        );
+        // Not repeated, as the email's attempt: a repeat would count the attempt twice.
+        let row = run!(self, Retry::Never, |conn| async move {
+            BeginDeviceSignInAttempt {
+                device_digest: digest,
+                free_failures: free,
+                first_delay: first,
+                max_delay: max,
+                lock_after: lock,
+                forget_after: forget,
+            }
+            .get_result::<AttemptRow>(conn)
+            .await
+            .optional()
+        })?;
+        Ok(attempt(row, throttle))
+    }
+
+    async fn clear_device_failures(&self, device: &DeviceDigest) -> Result<bool, StoreError> {
+        let digest = device.as_str();
+        // Not repeated, as `clear_sign_in_failures`.
+        let deleted = run!(self, Retry::Never, |conn| async move {
+            ClearDeviceFailures {
+                device_digest: digest,
+            }
+            .execute(conn)
+            .await
+        })?;
+        Ok(deleted > 0)
     }
 
     async fn clear_sign_in_failures(&self, email: &EmailDigest) -> Result<bool, StoreError> {
@@ -149,8 +194,8 @@ impl AbuseCounters for PgStore {
                 .get_result::<DeletedRows>(conn)
                 .await
             })?;
-            total += u64::try_from(row.counters + row.failures).unwrap_or(0);
-            if row.counters.max(row.failures) < BATCH_SIZE as i64 {
+            total += u64::try_from(row.counters + row.failures + row.devices).unwrap_or(0);
+            if row.counters.max(row.failures).max(row.devices) < BATCH_SIZE as i64 {
                 return Ok(total);
             }
         }

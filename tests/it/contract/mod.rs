@@ -93,6 +93,7 @@ impl Backend {
                     ("one_time_tokens", &["expires_at", "created_at"]),
                     ("rate_limits", &["window_ends_at"]),
                     ("sign_in_failures", &["last_failed_at", "forget_at"]),
+                    ("sign_in_device_failures", &["last_failed_at", "forget_at"]),
                 ] {
                     let set: Vec<String> = columns
                         .iter()

@@ -1,4 +1,4 @@
-//! The two cookies: their attributes, their path under any prefix, the options that change them.
+//! The cookies: their attributes, their path under any prefix, the options that change them.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::app::{app, default_server};
-use super::reply::{REFRESH, SESSION, key_set};
+use super::reply::{DEVICE, REFRESH, SESSION, key_set};
 use super::server::TestServer;
 use crate::support::{EngineBuilder, PASSWORD, TestDb, engine};
 
@@ -22,7 +22,7 @@ async fn sign_up_sets_both_cookies_with_the_exact_attributes() {
     let (reply, tokens) = server.sign_up("ada@example.com").await;
     let after = Utc::now();
 
-    assert_eq!(reply.cookies.len(), 2, "{:?}", reply.cookies);
+    assert_eq!(reply.cookies.len(), 3, "{:?}", reply.cookies);
     let expected: BTreeSet<&str> = [
         "path", "httponly", "secure", "samesite", "max-age", "expires",
     ]
@@ -38,6 +38,10 @@ async fn sign_up_sets_both_cookies_with_the_exact_attributes() {
     assert_eq!(refresh.attribute_names(), expected, "{refresh:?}");
     assert_eq!(session.expires(), refresh.expires());
     assert_ne!(tokens.access, tokens.refresh);
+    let device = reply.cookie(DEVICE);
+    device.assert_attributes("/api/auth/sign-in", "Strict", true);
+    assert_eq!(device.attribute_names(), expected, "{device:?}");
+    assert_eq!(device.max_age(), Some(365 * 24 * 60 * 60));
 
     let body = reply.json();
     assert_eq!(key_set(&body), ["user"].into());
@@ -61,8 +65,9 @@ async fn sign_in_and_refresh_set_the_same_attributes_as_sign_up() {
     let after = Utc::now();
     refreshed.assert_ok();
 
-    for reply in [&signed_in, &refreshed] {
-        assert_eq!(reply.cookies.len(), 2, "{:?}", reply.cookies);
+    // A refresh, which proves no password, gives no device cookie.
+    for (reply, cookies) in [(&signed_in, 3), (&refreshed, 2)] {
+        assert_eq!(reply.cookies.len(), cookies, "{:?}", reply.cookies);
         let session = reply.cookie(SESSION);
         session.assert_attributes("/", "Lax", true);
         session.assert_lasts_thirty_days(before, after);
@@ -214,13 +219,17 @@ async fn custom_cookie_names_are_set_and_read() {
     let db = TestDb::new().await;
     let auth = EngineBuilder::over(&db)
         .await
-        .http(HttpOptions::default().cookie_names("sid", "rid"))
+        .http(
+            HttpOptions::default()
+                .cookie_names("sid", "rid")
+                .device_cookie("did"),
+        )
         .build();
     let server = TestServer::start(app(&auth, "/api/auth")).await;
     let reply = server.try_sign_up("ada@example.com", PASSWORD, "Ada").await;
     reply.assert_ok();
     let names: BTreeSet<&str> = reply.cookies.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["rid", "sid"].into());
+    assert_eq!(names, ["did", "rid", "sid"].into());
     let access = reply.cookie("sid").value.clone();
     let refresh = reply.cookie("rid").value.clone();
     reply

@@ -14,7 +14,7 @@ use reqwest::header::RETRY_AFTER;
 use serde_json::json;
 
 use super::app::app;
-use super::reply::Reply;
+use super::reply::{DEVICE, Reply};
 use super::server::TestServer;
 use crate::support::{EngineBuilder, Gated, PASSWORD, TestDb, exec};
 
@@ -234,4 +234,71 @@ async fn a_full_hashing_queue_is_503_busy_with_retry_after() {
     hasher.set(true);
     held.await.unwrap().unwrap();
     server.sign_up("ada@example.com").await;
+}
+
+#[tokio::test]
+async fn the_owners_browser_keeps_signing_in_over_http_while_a_stranger_is_locked_out() {
+    let db = TestDb::new().await;
+    let server = limited_server(&db, |options| {
+        options
+            .rate_limits(None)
+            .sign_in_throttle(Some(SignInThrottle::default()))
+    })
+    .await;
+    let (signed_up, _) = server.sign_up("ada@example.com").await;
+    let signed_in = server.sign_in("ada@example.com", PASSWORD).await;
+    signed_in.assert_ok();
+    // Sign-up and sign-in each give the browser a device cookie, for the sign-in route alone.
+    for reply in [&signed_up, &signed_in] {
+        let device = reply.cookie(DEVICE);
+        device.assert_attributes("/api/auth/sign-in", "Strict", true);
+        assert_eq!(device.max_age(), Some(365 * 24 * 60 * 60), "{device:?}");
+    }
+    let device = format!("{DEVICE}={}", signed_in.cookie(DEVICE).value);
+    let sign_in_on = |cookie: Option<&str>| {
+        let request = server
+            .post("/api/auth/sign-in")
+            .json(&json!({"email": "ada@example.com", "password": PASSWORD}));
+        match cookie {
+            Some(cookie) => request.cookie(cookie),
+            None => request,
+        }
+        .send()
+    };
+    // A stranger tries 200 wrong passwords, each past the back-off (the last failure moved an
+    // hour back), and locks the email for untrusted clients at the hundredth.
+    let mut answers = std::collections::BTreeMap::new();
+    for _ in 0..200 {
+        let reply = server.sign_in("ada@example.com", "wrong password").await;
+        *answers
+            .entry(reply.json()["error"].to_string())
+            .or_insert(0) += 1;
+        exec(
+            &mut db.conn().await,
+            "UPDATE sign_in_failures SET last_failed_at = last_failed_at - interval '1 hour'",
+        )
+        .await;
+    }
+    assert_eq!(
+        answers,
+        [
+            ("\"account_locked\"".to_owned(), 100),
+            ("\"invalid_credentials\"".to_owned(), 100)
+        ]
+        .into()
+    );
+    // A new browser with the right password: locked out, as the stranger is.
+    let locked = sign_in_on(None).await;
+    locked.assert_error(StatusCode::TOO_MANY_REQUESTS, "account_locked");
+    locked.assert_no_cookies();
+    let tampered = format!("{device}x");
+    sign_in_on(Some(&tampered))
+        .await
+        .assert_error(StatusCode::TOO_MANY_REQUESTS, "account_locked");
+    // Ada's browser signs in, and its device cookie is renewed.
+    let again = sign_in_on(Some(&device)).await;
+    again.assert_ok();
+    again.tokens();
+    assert_ne!(format!("{DEVICE}={}", again.cookie(DEVICE).value), device);
+    server.assert_no_secrets(&[PASSWORD]);
 }

@@ -13,6 +13,8 @@ use serde_json::Value;
 pub(super) const SESSION: &str = "authingo_session";
 /// The default name of the refresh-token cookie.
 pub(super) const REFRESH: &str = "authingo_refresh";
+/// The default name of the device cookie.
+pub(super) const DEVICE: &str = "authingo_device";
 const THIRTY_DAYS: i64 = 30 * 24 * 60 * 60;
 
 /// The keys of the JSON object `value`.

@@ -14,7 +14,7 @@ use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE};
 use serde_json::{Value, json};
 
-use super::reply::{Reply, SetCookie, Tokens};
+use super::reply::{DEVICE, Reply, SetCookie, Tokens};
 use crate::support::PASSWORD;
 
 /// The anti-CSRF header every route of the router requires.
@@ -133,29 +133,31 @@ impl TestServer {
         self.post("/api/auth/sign-out").cookie(cookie).send().await
     }
 
-    /// How many cookies with a value (tokens) the replies so far set.
+    /// How many cookies with a value (tokens) the replies so far set, device cookies aside.
     pub(super) fn tokens_issued(&self) -> usize {
         self.seen
             .lock()
             .unwrap()
             .iter()
             .flat_map(|reply| &reply.cookies)
-            .filter(|cookie| !cookie.value.is_empty())
+            .filter(|cookie| !cookie.value.is_empty() && cookie.name != DEVICE)
             .map(|cookie| cookie.value.clone())
             .collect::<std::collections::HashSet<_>>()
             .len()
     }
 
     /// Checks every body fetched so far: no password of `passwords`, no argon2 hash, no token
-    /// seen in any `Set-Cookie`, no digest of one, and no key that names a secret.
+    /// or device cookie seen in any `Set-Cookie`, no digest of a token, and no key that names a
+    /// secret.
     pub(super) fn assert_no_secrets(&self, passwords: &[&str]) {
         let seen = self.seen.lock().unwrap();
-        let tokens: Vec<&str> = seen
+        let (devices, tokens): (Vec<&SetCookie>, Vec<&SetCookie>) = seen
             .iter()
             .flat_map(|reply| &reply.cookies)
-            .map(|cookie| cookie.value.as_str())
-            .filter(|value| !value.is_empty())
-            .collect();
+            .filter(|cookie| !cookie.value.is_empty())
+            .partition(|cookie| cookie.name == DEVICE);
+        let devices: Vec<&str> = devices.iter().map(|cookie| cookie.value.as_str()).collect();
+        let tokens: Vec<&str> = tokens.iter().map(|cookie| cookie.value.as_str()).collect();
         assert!(!tokens.is_empty(), "the flow saw no token to look for");
         let digests: Vec<String> = tokens
             .iter()
@@ -174,6 +176,7 @@ impl TestServer {
             }
             for secret in tokens
                 .iter()
+                .chain(&devices)
                 .copied()
                 .chain(digests.iter().map(String::as_str))
             {

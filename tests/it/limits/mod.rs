@@ -4,6 +4,7 @@
 //! back-off are moved with rows written in the past, never by sleeping; races start together
 //! behind a `Barrier`. What they share is here.
 
+mod devices;
 mod failures;
 mod mails;
 mod passwords;

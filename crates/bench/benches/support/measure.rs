@@ -63,7 +63,7 @@ impl Target {
                 let throttle = SignInThrottle::default();
                 let attempt = counters.begin_sign_in_attempt(email, &throttle).await?;
                 let cleared = counters.clear_sign_in_failures(email).await?;
-                matches!(attempt, SignInAttempt::Allowed) && cleared
+                matches!(attempt, SignInAttempt::Allowed { .. }) && cleared
             }
             (Self::Baseline(pool), Input::SignInThrottle(email)) => {
                 baseline::sign_in_throttle(pool, email, &SignInThrottle::default()).await?
