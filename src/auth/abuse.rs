@@ -294,10 +294,10 @@ impl Auth {
         Ok(ticket)
     }
 
-    /// What a sign-in of `email` (normalised) passes before its password is checked, cheapest
-    /// refusal first: a place in the hashing queue (no database work, so that a flood is shed
-    /// without loading the pool that every other request needs), the client address's rate
-    /// limit, then the failures (which counts this attempt as one): of the device, when the
+    /// What a sign-in of `email` (normalised) passes before its password is checked: the client
+    /// address's rate limit (counted even when the queue then refuses, so that a flooding
+    /// address is told 429 and leaves the queue to others), a place in the hashing queue, then
+    /// the failures (which counts this attempt as one): of the device, when the
     /// request carries a device cookie this engine issued for the email and the device is still
     /// trusted; else of the email's untrusted clients.
     pub(super) async fn admit_sign_in(
@@ -305,10 +305,14 @@ impl Auth {
         email: &str,
         request: &RequestContext,
     ) -> Result<SignInTicket, AuthError> {
-        let admission = self.inner.hashing.admit()?;
+        // The address is counted before the queue is asked, so that a flooding address is told
+        // 429 (its requests count even while the queue is full) and the others keep their share;
+        // the email is counted after admission, so that a busy answer never adds a failure to
+        // an owner's account.
         if let Some(client) = request.ip_address {
             self.check_rate_limit(LimitedRoute::SignIn, client).await?;
         }
+        let admission = self.inner.hashing.admit()?;
         let ticket = |counted, locks_if_failed| SignInTicket {
             _admission: admission,
             counted,

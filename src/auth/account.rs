@@ -77,11 +77,12 @@ impl Auth {
         let email = input::email(email)?;
         self.check_new_password(password)?;
         let name = input::name(name)?;
-        // Shed first: a full queue refuses without any database work.
-        let admission = self.admit_hashing()?;
+        // The address first, counted even when the queue then refuses: a flooding address is
+        // told 429 and leaves the queue to the others.
         if let Some(client) = context.ip_address {
             self.check_rate_limit(LimitedRoute::SignUp, client).await?;
         }
+        let admission = self.admit_hashing()?;
 
         let password_hash = self.inner.hashing.hash(password).await?;
         drop(admission);
