@@ -268,6 +268,8 @@ async fn usage_errors_exit_2() {
         &authingo(Some(db.url()), &["users", "show", "not an email"]).await,
         2,
     );
+    let url = format!("{}?sslmode=sometimes", db.url());
+    assert_failed(&authingo(Some(&url), &["verify-schema"]).await, 2);
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use std::error::Error;
 use std::process::ExitCode;
 
-use authingo::postgres::SetupError;
+use authingo::postgres::{SetupError, TlsError};
 use authingo::{AuthError, StoreError};
 
 /// The exit codes other than success, as `--help` lists them.
@@ -46,7 +46,14 @@ impl Failure {
 impl From<SetupError> for Failure {
     fn from(err: SetupError) -> Self {
         let code = match &err {
-            SetupError::InvalidUrl(_) => Code::Usage,
+            // A connection string that cannot be used as written is the operator's to fix, not
+            // a reason to retry.
+            SetupError::InvalidUrl(_)
+            | SetupError::Tls(
+                TlsError::InvalidSslMode(_)
+                | TlsError::WeakModeWithSystemRoots(_)
+                | TlsError::MalformedConnectionString,
+            ) => Code::Usage,
             SetupError::Unavailable(_) | SetupError::Tls(_) => Code::Unavailable,
             SetupError::IncompatibleSchema { .. } => Code::Schema,
             _ => Code::Failed,
