@@ -1,5 +1,5 @@
 //! Managing sessions: the user's list, ending one, the others or all of them, freshness for
-//! sensitive operations, and the change of password.
+//! sensitive operations, and the change of password; and the lookups of admin tooling.
 
 use chrono::Utc;
 use tracing::instrument;
@@ -16,6 +16,18 @@ impl Auth {
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
     pub async fn list_sessions(&self, user: &User) -> Result<Vec<Session>, AuthError> {
         self.list_user_sessions(&user.id).await
+    }
+
+    /// The account with this email (normalised as a sign-in normalises it: trimmed,
+    /// lower-cased, its domain in Unicode form), for an application's admin tooling; `None` when
+    /// there is none.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`] for a malformed email; [`AuthError::Unavailable`] or
+    /// [`AuthError::Internal`].
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, AuthError> {
+        let email = input::email(email)?;
+        Ok(self.store().get_user_by_email(&email).await?)
     }
 
     /// [`list_sessions`](Self::list_sessions) by user id, for an application's admin tooling.

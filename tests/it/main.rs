@@ -9,6 +9,8 @@ mod auth;
 #[cfg(feature = "bcrypt")]
 mod bcrypt;
 mod capabilities;
+#[cfg(feature = "cli")]
+mod cli;
 mod contract;
 mod copy;
 mod example;
