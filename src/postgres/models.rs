@@ -1,13 +1,13 @@
 //! Row types: what Diesel reads from and writes to `users` and `sessions` through the query
-//! builder, and their conversions to and from the public records. (A session read together with
-//! its user by a fixed statement: see `store.rs`.)
+//! builder, the rows of the fixed statements that read a session together with its user, and
+//! their conversions to and from the public records.
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 
 use super::schema::{sessions, users};
-use crate::model::{Session, User};
+use crate::model::{Session, SessionWithUser, User};
 use crate::token::TokenDigest;
 
 /// A user read with the query builder (by id, or as an update returns it), or by position from a
@@ -137,6 +137,64 @@ impl From<SessionRow> for Session {
             persistent: row.persistent,
             user_agent: row.user_agent,
             ip_address: row.ip_address,
+        }
+    }
+}
+
+/// One row of `get_session.sql` or `refresh_session.sql`: a session and its user, read by
+/// position (`(SessionSql, UserSql)` in `fixed.rs`).
+#[derive(Queryable)]
+pub(crate) struct SessionUserRow {
+    pub(crate) session: SessionColumns,
+    pub(crate) user: UserRecord,
+}
+
+/// A row of `replayed_session.sql`: the session and its user, with the last rotation's secret,
+/// whether the token is the one that rotation replaced, and whether it is within the window.
+#[derive(Queryable)]
+pub(crate) struct ReplayedRow {
+    pub(crate) found: SessionUserRow,
+    pub(crate) rotation_secret: Option<String>,
+    pub(crate) replaced_last: bool,
+    pub(crate) within_grace: bool,
+}
+
+/// The session's columns in those rows, in the order the `.sql` files select them.
+#[derive(Queryable)]
+pub(crate) struct SessionColumns {
+    session_id: String,
+    token: String,
+    refresh_token: String,
+    expires_at: DateTime<Utc>,
+    refresh_expires_at: DateTime<Utc>,
+    session_created_at: Option<DateTime<Utc>>,
+    rotated_at: Option<DateTime<Utc>>,
+    absolute_expires_at: Option<DateTime<Utc>>,
+    persistent: bool,
+    user_agent: Option<String>,
+    ip_address: Option<String>,
+}
+
+impl From<SessionUserRow> for SessionWithUser {
+    fn from(row: SessionUserRow) -> Self {
+        let user = User::from(row.user);
+        let session = row.session;
+        Self {
+            session: Session {
+                id: session.session_id,
+                user_id: user.id.clone(),
+                token: TokenDigest::from_stored(session.token),
+                refresh_token: TokenDigest::from_stored(session.refresh_token),
+                expires_at: session.expires_at,
+                refresh_expires_at: session.refresh_expires_at,
+                created_at: session.session_created_at,
+                rotated_at: session.rotated_at,
+                absolute_expires_at: session.absolute_expires_at,
+                persistent: session.persistent,
+                user_agent: session.user_agent,
+                ip_address: session.ip_address,
+            },
+            user,
         }
     }
 }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Nullable, Timestamptz, Varchar};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::error::check_text;
 use super::fixed::{GetSession, GetUserByEmail, RefreshSession, ReplayedSession};
-use super::models::{NewSessionRow, NewUserRow, UserRecord};
+use super::models::{NewSessionRow, NewUserRow, ReplayedRow, SessionUserRow, UserRecord};
 use super::pool::PgPool;
 use super::prepared::Prepared;
 use super::schema::{one_time_tokens, sessions, users};
@@ -505,63 +505,5 @@ impl Store for PgStore {
 
     fn abuse_counters(self: Arc<Self>) -> Option<Arc<dyn AbuseCounters>> {
         Some(self)
-    }
-}
-
-/// One row of `get_session.sql` or `refresh_session.sql`: a session and its user, read by
-/// position (`(SessionSql, UserSql)` in `fixed.rs`).
-#[derive(Queryable)]
-struct SessionUserRow {
-    session: SessionColumns,
-    user: UserRecord,
-}
-
-/// A row of `replayed_session.sql`: the session and its user, with the last rotation's secret,
-/// whether the token is the one that rotation replaced, and whether it is within the window.
-#[derive(Queryable)]
-struct ReplayedRow {
-    found: SessionUserRow,
-    rotation_secret: Option<String>,
-    replaced_last: bool,
-    within_grace: bool,
-}
-
-/// The session's columns in those rows, in the order the `.sql` files select them.
-#[derive(Queryable)]
-struct SessionColumns {
-    session_id: String,
-    token: String,
-    refresh_token: String,
-    expires_at: DateTime<Utc>,
-    refresh_expires_at: DateTime<Utc>,
-    session_created_at: Option<DateTime<Utc>>,
-    rotated_at: Option<DateTime<Utc>>,
-    absolute_expires_at: Option<DateTime<Utc>>,
-    persistent: bool,
-    user_agent: Option<String>,
-    ip_address: Option<String>,
-}
-
-impl From<SessionUserRow> for SessionWithUser {
-    fn from(row: SessionUserRow) -> Self {
-        let user = User::from(row.user);
-        let session = row.session;
-        Self {
-            session: Session {
-                id: session.session_id,
-                user_id: user.id.clone(),
-                token: TokenDigest::from_stored(session.token),
-                refresh_token: TokenDigest::from_stored(session.refresh_token),
-                expires_at: session.expires_at,
-                refresh_expires_at: session.refresh_expires_at,
-                created_at: session.session_created_at,
-                rotated_at: session.rotated_at,
-                absolute_expires_at: session.absolute_expires_at,
-                persistent: session.persistent,
-                user_agent: session.user_agent,
-                ip_address: session.ip_address,
-            },
-            user,
-        }
     }
 }
