@@ -215,6 +215,18 @@ fn run(harness: &Harness, req: &Req, issued: &mut Issued) {
         let cookie = cookie.to_str().expect("our cookies are ASCII");
         let pair = cookie.split(';').next().unwrap_or_default();
         let (name, value) = pair.split_once('=').expect("a cookie is name=value");
+        // The device cookie a sign-in gives: signed, HttpOnly, never a session token.
+        if name == "authingo_device" {
+            assert!(
+                cookie.contains("HttpOnly"),
+                "a device cookie scripts can read: {cookie}"
+            );
+            assert!(
+                value.starts_with("v1.") && value.split('.').count() == 4,
+                "a device cookie of another shape: {cookie}"
+            );
+            continue;
+        }
         let (slot, kind) = match name {
             "authingo_session" => (&mut issued.access, TokenKind::Access),
             "authingo_refresh" => (&mut issued.refresh, TokenKind::Refresh),
