@@ -162,12 +162,7 @@ impl Auth {
         client: Option<IpAddr>,
         notice: bool,
     ) -> bool {
-        let checked = if notice {
-            self.check_notice_limit(email, client).await
-        } else {
-            self.check_mail_rate_limit(email, client).await
-        };
-        match checked {
+        match self.count_mail(email, client, notice).await {
             Ok(()) => true,
             Err(AuthError::TooManyRequests { .. }) => {
                 tracing::warn!("mail limit reached; mail skipped");
@@ -194,26 +189,23 @@ impl Auth {
         client: Option<IpAddr>,
     ) -> Result<(), AuthError> {
         let email = input::email(email)?;
-        if let Some(client) = client {
-            self.check_rate_limit(LimitedRoute::Mail, client).await?;
-        }
-        if let Some(limit) = self.settings().rate_limits.and_then(|l| l.mail_per_email) {
-            self.count(&mail_email_key(&EmailDigest::of(&email)), limit)
-                .await?;
-        }
-        Ok(())
+        self.count_mail(&email, client, false).await
     }
 
-    async fn check_notice_limit(
+    /// Counts one mail to `email` (normalised) asked by `client` on the client's limit and on
+    /// the address's budget: of links, or of notices when `notice`.
+    async fn count_mail(
         &self,
         email: &str,
         client: Option<IpAddr>,
+        notice: bool,
     ) -> Result<(), AuthError> {
         if let Some(client) = client {
             self.check_rate_limit(LimitedRoute::Mail, client).await?;
         }
         if let Some(limit) = self.settings().rate_limits.and_then(|l| l.mail_per_email) {
-            let key = format!("notice:{}", mail_email_key(&EmailDigest::of(email)));
+            let key = mail_email_key(&EmailDigest::of(email));
+            let key = if notice { format!("notice:{key}") } else { key };
             self.count(&key, limit).await?;
         }
         Ok(())
