@@ -18,17 +18,20 @@ pub mod store;
 pub mod token;
 
 pub use auth::{
-    Auth, AuthError, ConfigError, DeviceCookie, ForwardedHeader, HttpOptions, IssuedTokens,
-    Options, RequestContext, SignUp, SignedIn,
+    Auth, AuthError, ConfigError, DeviceCookie, DeviceTrust, EncryptionKey, ForwardedHeader,
+    HttpOptions, IssuedTokens, KeyError, Options, RecoveryCodes, RequestContext, SecondFactorCode,
+    SignIn, SignUp, SignedIn, TotpEnrolment, TwoFactorChallenge, TwoFactorProof, TwoFactorStatus,
 };
 pub use error::{BoxError, InputReason};
 /// The CIDR range type [`HttpOptions::trusted_proxies`] takes, from the `ipnet` crate.
 pub use ipnet::IpNet;
 pub use limits::{RateLimit, RateLimits, SignInThrottle};
 pub use model::{
-    EndSessions, OneTimeToken, RefreshOutcome, Session, SessionRotation, SessionWithUser,
-    TokenPurpose, TokenUse, UsedToken, User,
+    EndSessions, OneTimeToken, RefreshOutcome, SecondFactorProof, Session, SessionRotation,
+    SessionWithUser, SignInChallenge, TokenPurpose, TokenUse, TotpSecret, TrustedDevice, UsedToken,
+    User,
 };
 pub use store::{
-    AbuseCounters, Capability, CleanupPace, OneTimeTokens, SessionManagement, Store, StoreError,
+    AbuseCounters, Capability, CleanupPace, OneTimeTokens, SecondFactors, SessionManagement, Store,
+    StoreError,
 };

@@ -248,3 +248,73 @@ pub struct UsedToken {
     /// The user's address before the change (the same but for a change of email).
     pub previous_email: String,
 }
+
+/// A user's TOTP secret as a store keeps it: encrypted by the engine (AES-256-GCM under the key
+/// `key_id`), never in clear. `Debug` leaves out the ciphertext.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpSecret {
+    /// Whose it is.
+    pub user_id: String,
+    /// The id of the encryption key that sealed it.
+    pub key_id: String,
+    /// The nonce followed by the sealed secret and its tag.
+    pub ciphertext: Vec<u8>,
+    /// When its owner proved their authenticator holds it; `None` while the enrolment is
+    /// pending (it then protects nothing).
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The last time step a code was accepted for (RFC 6238 §5.2: a code is accepted once).
+    pub last_used_step: Option<i64>,
+}
+
+impl fmt::Debug for TotpSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpSecret")
+            .field("user_id", &self.user_id)
+            .field("key_id", &self.key_id)
+            .field("confirmed_at", &self.confirmed_at)
+            .field("last_used_step", &self.last_used_step)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A sign-in waiting for its second factor: the password was right; the challenge cookie the
+/// client holds is what it presents with the code. Stored by its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInChallenge {
+    /// Digest of the challenge token.
+    pub digest: TokenDigest,
+    /// The user whose password was right.
+    pub user_id: String,
+    /// Whether the session it opens is remembered (the sign-in's "remember me").
+    pub persistent: bool,
+    /// Wrong codes presented so far.
+    pub failures: u32,
+    /// When it stops being accepted.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What answers a [`SignInChallenge`], checked by the engine and spent by the store in the
+/// transaction that opens the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactorProof<'a> {
+    /// A TOTP code of this time step: accepted only if the step is later than the last one
+    /// accepted for the user (a compare-and-set).
+    Totp {
+        /// The time step the code matched.
+        step: i64,
+    },
+    /// A recovery code of the user, by digest: deleted as it is used.
+    RecoveryCode(&'a TokenDigest),
+}
+
+/// A browser trusted to skip the second factor at sign-in until `expires_at`: stored by the
+/// digest of the token its cookie holds, ended with the user's sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedDevice {
+    /// Digest of the device's token.
+    pub digest: TokenDigest,
+    /// Whose it is.
+    pub user_id: String,
+    /// When the trust ends.
+    pub expires_at: DateTime<Utc>,
+}

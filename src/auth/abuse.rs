@@ -25,7 +25,8 @@ pub(super) const QUEUED_PER_THREAD: usize = 32;
 /// An admitted sign-in: its place in the hashing queue, and the count it added to.
 #[derive(Debug)]
 pub(super) struct SignInTicket {
-    _admission: Admission,
+    /// Its place in the hashing queue; none for a second factor's code, which hashes nothing.
+    _admission: Option<Admission>,
     counted: Counted,
     /// Whether this attempt, if it fails, locks the email.
     locks_if_failed: bool,
@@ -305,6 +306,33 @@ impl Auth {
             self.check_rate_limit(LimitedRoute::SignIn, client).await?;
         }
         let admission = self.inner.hashing.admit()?;
+        self.count_attempt(email, request, Some(admission)).await
+    }
+
+    /// What a second factor's code for `email` (normalised) passes before it is checked: the
+    /// client address's sign-in rate limit, then the account's failures, as
+    /// [`admit_sign_in`](Self::admit_sign_in) counts them (the code hashes nothing, so it takes
+    /// no place in the hashing queue).
+    pub(super) async fn admit_second_factor(
+        &self,
+        email: &str,
+        request: &RequestContext,
+    ) -> Result<SignInTicket, AuthError> {
+        if let Some(client) = request.ip_address {
+            self.check_rate_limit(LimitedRoute::SignIn, client).await?;
+        }
+        self.count_attempt(email, request, None).await
+    }
+
+    /// Counts an attempt on the failures of the request's trusted device, or else of the
+    /// email's untrusted clients (a failure in advance, cleared by
+    /// [`SignInTicket::succeeded`]); refused while throttled or locked.
+    async fn count_attempt(
+        &self,
+        email: &str,
+        request: &RequestContext,
+        admission: Option<Admission>,
+    ) -> Result<SignInTicket, AuthError> {
         let ticket = |counted, locks_if_failed| SignInTicket {
             _admission: admission,
             counted,

@@ -6,6 +6,7 @@ use chrono::Utc;
 use tracing::{Instrument as _, instrument};
 
 use super::session::{RequestContext, SignedIn};
+use super::two_factor::SignIn;
 use super::{Auth, AuthError, input, internal};
 use crate::limits::LimitedRoute;
 use crate::mail::Mail;
@@ -114,6 +115,7 @@ impl Auth {
             session,
             tokens,
             device,
+            trusted_device: None,
         }))
     }
 
@@ -174,6 +176,11 @@ impl Auth {
     /// one ([`SignedIn::device`]). The failure that locks the email mails its owner a notice
     /// with a reset link.
     ///
+    /// An account with a second factor opens no session here: the answer is
+    /// [`SignIn::TwoFactorRequired`], whose challenge [`Auth::verify_two_factor`] answers, unless
+    /// the request carries the trust of a browser the owner trusted
+    /// ([`RequestContext::trusted_device`]).
+    ///
     /// The session is written only if the password hash the password matched is still the
     /// account's: a sign-in that raced a reset or change of password fails as a wrong password.
     ///
@@ -188,7 +195,7 @@ impl Auth {
         email: &str,
         password: &str,
         context: &RequestContext,
-    ) -> Result<SignedIn, AuthError> {
+    ) -> Result<SignIn, AuthError> {
         let email = input::email(email)?;
         input::password(password, 0, self.settings().max_password_bytes)?;
         // Throttled, locked or busy: refused here, before any password work.
@@ -223,8 +230,16 @@ impl Auth {
             self.remind_to_verify(email);
             return Err(AuthError::InvalidCredentials);
         }
-        ticket.succeeded(self).await?;
         let user = self.upgrade_password_hash(user, password).await;
+        // A second factor: no session yet, and the failures counted in advance stay counted
+        // until the code proves the owner (so a stolen password cannot reset the count while
+        // guessing codes).
+        if let Some(challenge) = self.second_factor_challenge(&user, context).await? {
+            tracing::Span::current().record("user.id", &user.id);
+            tracing::info!("password right; waiting for the second factor");
+            return Ok(SignIn::TwoFactorRequired(challenge));
+        }
+        ticket.succeeded(self).await?;
         let (session, tokens) = self.new_session(&user.id, Utc::now(), context)?;
         let device = self.device_cookie(&user.email, context)?;
         tracing::Span::current()
@@ -248,11 +263,12 @@ impl Auth {
             }
         }
         tracing::info!("signed in");
-        Ok(SignedIn {
+        Ok(SignIn::SignedIn(SignedIn {
             user,
             session,
             tokens,
             device,
-        })
+            trusted_device: None,
+        }))
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Auth;
-use crate::store::{AbuseCounters, CleanupPace, OneTimeTokens, Store, StoreError};
+use crate::store::{AbuseCounters, CleanupPace, OneTimeTokens, SecondFactors, Store, StoreError};
 
 /// What a sweep cleans: the store's sessions, and its one-time tokens and abuse counters where
 /// it keeps them.
@@ -25,6 +25,7 @@ pub(super) struct Sweeps {
     pub(super) store: Arc<dyn Store>,
     pub(super) tokens: Option<Arc<dyn OneTimeTokens>>,
     pub(super) counters: Option<Arc<dyn AbuseCounters>>,
+    pub(super) second_factors: Option<Arc<dyn SecondFactors>>,
 }
 
 /// The loop's handle: its task, its stop signal and its count of sweeps.
@@ -177,7 +178,8 @@ fn first_delay(max: Duration) -> Duration {
 }
 
 /// One sweep, bounded by `timeout`, its outcome logged. Never panics. After the dead sessions,
-/// the expired one-time tokens and the abuse counters whose time is past go too.
+/// the expired one-time tokens, the abuse counters whose time is past, and the expired
+/// second-factor challenges and trusted devices go too.
 async fn sweep(targets: Sweeps, timeout: Duration, pace: CleanupPace) {
     let started = Instant::now();
     let task = tokio::spawn(async move {
@@ -191,6 +193,12 @@ async fn sweep(targets: Sweeps, timeout: Duration, pace: CleanupPace) {
                 match counters.cleanup_rate_limits().await {
                     Ok(counters) => tracing::debug!(counters, "abuse counters cleaned up"),
                     Err(err) => tracing::warn!(error = %err, "abuse counters cleanup failed"),
+                }
+            }
+            if let Some(second_factors) = &targets.second_factors {
+                match second_factors.cleanup_second_factors().await {
+                    Ok(rows) => tracing::debug!(rows, "second-factor rows cleaned up"),
+                    Err(err) => tracing::warn!(error = %err, "second-factor cleanup failed"),
                 }
             }
             Ok::<_, StoreError>((sessions, tokens))

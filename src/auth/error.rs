@@ -59,6 +59,30 @@ pub enum AuthError {
     /// The store could not be reached; nothing was decided. Retrying later may succeed.
     #[error("the session store is unavailable")]
     Unavailable(#[source] StoreError),
+    /// A sign-in whose password was right, for an account with a second factor:
+    /// [`SignIn::signed_in`](super::SignIn::signed_in) of a
+    /// [`SignIn::TwoFactorRequired`](super::SignIn::TwoFactorRequired). No session was opened.
+    #[error("this account needs its second factor")]
+    TwoFactorRequired,
+    /// A second-factor sign-in whose challenge is unknown, expired, used, or ended by too many
+    /// wrong codes: sign in again.
+    #[error("the sign-in expired or was already completed; sign in again")]
+    InvalidChallenge,
+    /// A TOTP or recovery code that is wrong, already used, or for another step (one message
+    /// for all).
+    #[error("invalid code")]
+    InvalidCode,
+    /// The account has no second factor (or only a pending enrolment, for what needs a
+    /// confirmed one).
+    #[error("the account has no second factor")]
+    TwoFactorNotEnabled,
+    /// The account already has a confirmed second factor: disable it first.
+    #[error("the account already has a second factor")]
+    TwoFactorAlreadyEnabled,
+    /// No [`Options::encryption_key`](super::Options::encryption_key) is configured, so no second
+    /// factor can be enrolled; or a secret was sealed under a key no longer configured.
+    #[error("no encryption key is configured for second factors")]
+    NoEncryptionKey,
     /// The store lacks the capability this operation needs ([`Auth::supports`](crate::Auth::supports)):
     /// nothing was done.
     #[error("the store does not offer {0}")]

@@ -11,10 +11,12 @@ use super::ConfigError;
 /// | `session_cookie` | `authingo_session` |
 /// | `refresh_cookie` | `authingo_refresh` |
 /// | `device_cookie` | `authingo_device` |
+/// | `two_factor_cookie` | `authingo_two_factor` (a sign-in waiting for its second factor) |
+/// | `trusted_device_cookie` | `authingo_trusted_device` (a browser that skips the second factor) |
 /// | `secure` | `true` (cookies only over HTTPS; browsers accept them from `http://localhost` too) |
 /// | `domain` | none (host-only cookies) |
 /// | `refresh_path` | `None`: where the routes are mounted, plus `/refresh` (`/api/auth/refresh` under `/api/auth`) |
-/// | `device_path` | `None`: where the routes are mounted, plus `/sign-in` (`/api/auth/sign-in` under `/api/auth`) |
+/// | `device_path` | `None`: where the routes are mounted (`/api/auth`), so that sign-in and the second factor's routes see it |
 /// | `max_body_bytes` | 16 KiB |
 /// | `trusted_proxies` | none: the client's address is the TCP peer's |
 /// | `forwarded_header` | [`ForwardedHeader::XForwardedFor`], read only from trusted proxies (none by default) |
@@ -28,18 +30,25 @@ pub struct HttpOptions {
     pub refresh_cookie: String,
     /// Name of the device cookie: the proof that a browser signed in to an email before, which
     /// the sign-in throttle counts apart (see [`SignInThrottle`](crate::SignInThrottle)). Set
-    /// by sign-up and sign-in, HttpOnly, SameSite=Strict, on the sign-in route's path alone; it
-    /// lasts as long as the engine trusts it (a year by default), or the browser session for a
-    /// session without "remember me", and stays after a sign-out.
+    /// by sign-up and sign-in, HttpOnly, SameSite=Strict, on [`device_path`](Self::device_path);
+    /// it lasts as long as the engine trusts it (a year by default), or the browser session for
+    /// a session without "remember me", and stays after a sign-out.
     pub device_cookie: String,
+    /// Name of the cookie of a sign-in waiting for its second factor: HttpOnly,
+    /// SameSite=Strict, on the `/two-factor` routes' path, for 5 minutes, single use.
+    pub two_factor_cookie: String,
+    /// Name of the cookie of a browser trusted to skip the second factor
+    /// ([`Options::trusted_device_lifetime`](crate::Options::trusted_device_lifetime)):
+    /// HttpOnly, SameSite=Strict, on [`device_path`](Self::device_path).
+    pub trusted_device_cookie: String,
     /// Whether cookies carry `Secure`.
     pub secure: bool,
     /// The cookies' `Domain`, for sharing them with subdomains.
     pub domain: Option<String>,
     /// The refresh cookie's `Path`; `None` derives it from where the routes are mounted.
     pub refresh_path: Option<String>,
-    /// The device cookie's `Path`, the sign-in route's; `None` derives it from where the routes
-    /// are mounted.
+    /// The `Path` of the device cookie and of the trusted-device cookie; `None`: where the routes
+    /// are mounted, which covers sign-in and the second factor's answer.
     pub device_path: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
@@ -66,6 +75,8 @@ impl Default for HttpOptions {
             session_cookie: "authingo_session".to_owned(),
             refresh_cookie: "authingo_refresh".to_owned(),
             device_cookie: "authingo_device".to_owned(),
+            two_factor_cookie: "authingo_two_factor".to_owned(),
+            trusted_device_cookie: "authingo_trusted_device".to_owned(),
             secure: true,
             domain: None,
             refresh_path: None,

@@ -17,7 +17,10 @@ mod input;
 mod manage;
 mod options;
 mod recovery;
+mod sealing;
 mod session;
+mod totp;
+mod two_factor;
 mod upgrade;
 
 use std::fmt;
@@ -31,6 +34,11 @@ pub use device::DeviceCookie;
 pub use error::AuthError;
 pub use http_options::{ForwardedHeader, HttpOptions};
 pub use options::{ConfigError, Options};
+pub use sealing::{EncryptionKey, KeyError};
+pub use totp::{RecoveryCodes, TotpEnrolment};
+pub use two_factor::{
+    DeviceTrust, SecondFactorCode, SignIn, TwoFactorChallenge, TwoFactorProof, TwoFactorStatus,
+};
 
 use self::options::Settings;
 pub use session::{IssuedTokens, RequestContext, SignedIn};
@@ -39,7 +47,9 @@ use self::cleanup::Cleanup;
 use self::hashing::Hashing;
 use crate::mail::{MailTemplates, Mailer};
 use crate::password::{self, PasswordHasher};
-use crate::store::{AbuseCounters, Capability, OneTimeTokens, SessionManagement, Store};
+use crate::store::{
+    AbuseCounters, Capability, OneTimeTokens, SecondFactors, SessionManagement, Store,
+};
 
 /// The authentication engine: the Rust counterpart of AuthInGo's `authingo.New(...)`.
 ///
@@ -56,6 +66,7 @@ struct Inner {
     management: Option<Arc<dyn SessionManagement>>,
     tokens: Option<Arc<dyn OneTimeTokens>>,
     counters: Option<Arc<dyn AbuseCounters>>,
+    second_factors: Option<Arc<dyn SecondFactors>>,
     /// The options, checked.
     settings: Settings,
     mailer: Arc<dyn Mailer>,
@@ -97,6 +108,7 @@ impl Auth {
         let management = options.store.clone().session_management();
         let tokens = options.store.clone().one_time_tokens();
         let counters = options.store.clone().abuse_counters();
+        let second_factors = options.store.clone().second_factors();
         let cleanup = match options.cleanup_interval {
             Some(interval) => {
                 if tokio::runtime::Handle::try_current().is_err() {
@@ -107,6 +119,7 @@ impl Auth {
                         store: options.store.clone(),
                         tokens: tokens.clone(),
                         counters: counters.clone(),
+                        second_factors: second_factors.clone(),
                     },
                     cleanup::Schedule {
                         interval,
@@ -125,6 +138,7 @@ impl Auth {
                 management,
                 tokens,
                 counters,
+                second_factors,
                 settings,
                 templates,
                 mailer: options.mailer,
@@ -157,6 +171,7 @@ impl Auth {
             Capability::SessionManagement => self.inner.management.is_some(),
             Capability::OneTimeTokens => self.inner.tokens.is_some(),
             Capability::AbuseCounters => self.inner.counters.is_some(),
+            Capability::SecondFactors => self.inner.second_factors.is_some(),
         }
     }
 
@@ -179,6 +194,13 @@ impl Auth {
             .counters
             .as_deref()
             .ok_or(AuthError::Unsupported(Capability::AbuseCounters))
+    }
+
+    fn second_factors(&self) -> Result<&dyn SecondFactors, AuthError> {
+        self.inner
+            .second_factors
+            .as_deref()
+            .ok_or(AuthError::Unsupported(Capability::SecondFactors))
     }
 
     /// Waits for the engine's start-up work: the dummy hash that a sign-in of an unknown email

@@ -13,6 +13,7 @@ use crate::store::{Capability, CleanupPace, Store};
 
 use super::HttpOptions;
 use super::device::{self, DeviceKey};
+use super::sealing::{EncryptionKey, Keyring};
 
 const DAY: u64 = 24 * 60 * 60;
 
@@ -46,6 +47,9 @@ const DAY: u64 = 24 * 60 * 60;
 /// | [`sign_in_throttle`](Self::sign_in_throttle) | on: see [`SignInThrottle`] (`None`: off) |
 /// | [`device_cookie_key`](Self::device_cookie_key) | none: a random key per process (device cookies then last as long as the process and work on its instance only) |
 /// | [`reject_common_passwords`](Self::reject_common_passwords) | `true` |
+/// | [`encryption_key`](Self::encryption_key) | none: no second factor can be enrolled (those enrolled still ask for their code, and only recovery codes can answer it) |
+/// | [`old_encryption_keys`](Self::old_encryption_keys) | none |
+/// | [`trusted_device_lifetime`](Self::trusted_device_lifetime) | 30 days: how long a browser trusted at a second-factor sign-in skips the code |
 #[derive(Clone)]
 pub struct Options {
     pub(crate) store: Arc<dyn Store>,
@@ -77,6 +81,9 @@ pub struct Options {
     pub(crate) sign_in_throttle: Option<SignInThrottle>,
     pub(crate) device_cookie_key: Option<Vec<u8>>,
     pub(crate) reject_common_passwords: bool,
+    pub(crate) encryption_key: Option<EncryptionKey>,
+    pub(crate) old_encryption_keys: Vec<EncryptionKey>,
+    pub(crate) trusted_device_lifetime: Duration,
     pub(crate) http: HttpOptions,
 }
 
@@ -112,6 +119,9 @@ impl fmt::Debug for Options {
             .field("reject_common_passwords", &self.reject_common_passwords)
             .field("allow_dev_mailer", &self.allow_dev_mailer)
             .field("product_name", &self.product_name)
+            .field("encryption_key", &self.encryption_key)
+            .field("old_encryption_keys", &self.old_encryption_keys)
+            .field("trusted_device_lifetime", &self.trusted_device_lifetime)
             .field("http", &self.http)
             .finish_non_exhaustive()
     }
@@ -166,6 +176,10 @@ impl Options {
             sign_in_throttle: Some(SignInThrottle::default()),
             device_cookie_key: None,
             reject_common_passwords: true,
+            encryption_key: None,
+            old_encryption_keys: Vec::new(),
+            // As better-auth's trusted devices, and GitHub's "don't ask again on this device".
+            trusted_device_lifetime: Duration::from_secs(30 * DAY),
             http: HttpOptions::default(),
         }
     }
@@ -395,6 +409,36 @@ impl Options {
         self
     }
 
+    /// The key that seals second-factor secrets at rest (AES-256-GCM); every instance of a
+    /// service must share it and keep it across restarts. Without one, enrolling a second factor
+    /// is refused ([`AuthError::NoEncryptionKey`](super::AuthError::NoEncryptionKey)). To
+    /// rotate, make the new key this one and pass the old one to
+    /// [`old_encryption_keys`](Self::old_encryption_keys): each secret is sealed again under the
+    /// new key the next time its code is accepted. Needs a store with
+    /// [`SecondFactors`](crate::SecondFactors).
+    #[must_use]
+    pub fn encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.encryption_key = Some(key);
+        self
+    }
+
+    /// Older keys, which still open the secrets sealed under them (see
+    /// [`encryption_key`](Self::encryption_key)).
+    #[must_use]
+    pub fn old_encryption_keys(mut self, keys: impl IntoIterator<Item = EncryptionKey>) -> Self {
+        self.old_encryption_keys = keys.into_iter().collect();
+        self
+    }
+
+    /// How long a browser trusted at a second-factor sign-in (`trust_device`) skips the code at
+    /// its later sign-ins; the trust ends sooner with every session of the user (sign-out
+    /// everywhere, a password reset) or with the second factor.
+    #[must_use]
+    pub fn trusted_device_lifetime(mut self, lifetime: Duration) -> Self {
+        self.trusted_device_lifetime = lifetime;
+        self
+    }
+
     /// Whether a release build may run with a mailer that writes its links into the logs
     /// ([`Mailer::logs_links`](crate::mail::Mailer::logs_links), the default
     /// [`DevMailer`](crate::mail::DevMailer)): those links reset passwords, so by default only a
@@ -447,6 +491,11 @@ pub(super) struct Settings {
     /// How long a device cookie is trusted.
     pub(super) device_lifetime: TimeDelta,
     pub(super) reject_common_passwords: bool,
+    /// The keys second-factor secrets are sealed with.
+    pub(super) keyring: Keyring,
+    pub(super) trusted_device_lifetime: TimeDelta,
+    /// The product name authenticator apps show beside the account.
+    pub(super) issuer: String,
     pub(super) http: HttpOptions,
 }
 
@@ -547,6 +596,12 @@ impl Options {
             device_key,
             device_lifetime,
             reject_common_passwords: self.reject_common_passwords,
+            keyring: Keyring::new(
+                self.encryption_key.clone(),
+                self.old_encryption_keys.clone(),
+            ),
+            trusted_device_lifetime: ttl("trusted_device_lifetime", self.trusted_device_lifetime)?,
+            issuer: self.product(),
             http: self.http.clone(),
         })
     }
@@ -576,11 +631,17 @@ impl Options {
                 self.sign_in_throttle.is_some(),
                 Capability::AbuseCounters,
             ),
+            (
+                "encryption_key",
+                self.encryption_key.is_some(),
+                Capability::SecondFactors,
+            ),
         ];
         let offered = |capability| match capability {
             Capability::SessionManagement => store.clone().session_management().is_some(),
             Capability::OneTimeTokens => store.clone().one_time_tokens().is_some(),
             Capability::AbuseCounters => store.clone().abuse_counters().is_some(),
+            Capability::SecondFactors => store.clone().second_factors().is_some(),
         };
         match needs
             .into_iter()
@@ -652,7 +713,12 @@ impl Options {
         if let Some(templates) = &self.mail_templates {
             return templates.clone();
         }
-        let product = match &self.product_name {
+        Arc::new(DefaultTemplates::new(&self.product()))
+    }
+
+    /// The product's name: [`product_name`](Self::product_name), or the application's host.
+    fn product(&self) -> String {
+        match &self.product_name {
             Some(name) => name.clone(),
             None => url::Url::parse(&self.http.app_url)
                 .ok()
@@ -664,8 +730,7 @@ impl Options {
                     })
                 })
                 .unwrap_or_else(|| self.http.app_url.clone()),
-        };
-        Arc::new(DefaultTemplates::new(&product))
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use super::device::DeviceCookie;
+use super::two_factor::DeviceTrust;
 use super::{Auth, AuthError, internal};
 use crate::limits::LimitedRoute;
 use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
@@ -46,6 +47,10 @@ pub struct SignedIn {
     /// present in [`RequestContext::device`]: given by a sign-up or sign-in while the sign-in
     /// throttle is on, never by a refresh.
     pub device: Option<DeviceCookie>,
+    /// The second factor's trust of this browser (cookie `authingo_trusted_device`), which its
+    /// later sign-ins present in [`RequestContext::trusted_device`] to skip the code: given by a
+    /// second-factor sign-in that asked for it.
+    pub trusted_device: Option<DeviceTrust>,
 }
 
 /// What the engine knows of the request an operation serves: the client's address (which the
@@ -69,6 +74,10 @@ pub struct RequestContext {
     /// on that device alone (see [`SignInThrottle`](crate::limits::SignInThrottle)). Anything
     /// else is ignored.
     pub device: Option<String>,
+    /// The second factor's trust the client holds ([`SignedIn::trusted_device`] of an earlier
+    /// second-factor sign-in): a sign-in of the account it was given for, while the trust lasts,
+    /// needs no code.
+    pub trusted_device: Option<String>,
 }
 
 impl Default for RequestContext {
@@ -78,6 +87,7 @@ impl Default for RequestContext {
             user_agent: None,
             ip_address: None,
             device: None,
+            trusted_device: None,
         }
     }
 }
@@ -89,6 +99,7 @@ impl fmt::Debug for RequestContext {
             .field("user_agent", &self.user_agent)
             .field("ip_address", &self.ip_address)
             .field("device", &self.device.is_some())
+            .field("trusted_device", &self.trusted_device.is_some())
             .finish()
     }
 }
@@ -119,6 +130,13 @@ impl RequestContext {
     #[must_use]
     pub fn device(mut self, cookie: Option<&str>) -> Self {
         self.device = cookie.map(str::to_owned);
+        self
+    }
+
+    /// Sets [`trusted_device`](Self::trusted_device).
+    #[must_use]
+    pub fn trusted_device(mut self, cookie: Option<&str>) -> Self {
+        self.trusted_device = cookie.map(str::to_owned);
         self
     }
 }
@@ -246,6 +264,7 @@ impl Auth {
             user: found.user,
             session,
             device: None,
+            trusted_device: None,
         })
     }
 

@@ -10,8 +10,8 @@ use super::cookies::{Mount, RequestCookies};
 use super::error::ApiError;
 use super::extract::{ApiJson, ClientHeader};
 use super::session::signed_in;
-use super::views::VerificationSentBody;
-use crate::auth::{Auth, SignUp};
+use super::views::{TwoFactorRequiredBody, VerificationSentBody};
+use crate::auth::{Auth, SignIn, SignUp};
 
 #[derive(Deserialize)]
 pub(crate) struct SignUpBody {
@@ -82,6 +82,18 @@ pub(crate) async fn sign_in(
     let context = client
         .context(body.remember_me)
         .device(cookies.device(&jar));
-    let outcome = auth.sign_in(&body.email, &body.password, &context).await?;
-    Ok(signed_in(&cookies, &outcome))
+    let context = context.trusted_device(cookies.trusted_device(&jar));
+    Ok(
+        match auth.sign_in(&body.email, &body.password, &context).await? {
+            SignIn::SignedIn(outcome) => signed_in(&cookies, &outcome),
+            // The password was right; the session waits for the second factor.
+            SignIn::TwoFactorRequired(challenge) => (
+                cookies.add_two_factor(&challenge),
+                Json(TwoFactorRequiredBody {
+                    two_factor_required: true,
+                }),
+            )
+                .into_response(),
+        },
+    )
 }

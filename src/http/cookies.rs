@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Uri, header};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use cookie::time::{Duration, OffsetDateTime};
 
-use crate::auth::{Auth, DeviceCookie, HttpOptions, IssuedTokens};
+use crate::auth::{Auth, DeviceCookie, DeviceTrust, HttpOptions, IssuedTokens, TwoFactorChallenge};
 
 /// The cookies a request carries, from every `Cookie` header.
 ///
@@ -90,6 +90,7 @@ pub(crate) struct Cookies<'a> {
     options: &'a HttpOptions,
     refresh_path: String,
     device_path: String,
+    two_factor_path: String,
 }
 
 impl<'a> Cookies<'a> {
@@ -106,7 +107,14 @@ impl<'a> Cookies<'a> {
         Self {
             options,
             refresh_path: below(&options.refresh_path, "refresh"),
-            device_path: below(&options.device_path, "sign-in"),
+            device_path: options.device_path.clone().unwrap_or_else(|| {
+                if prefix.is_empty() {
+                    "/".to_owned()
+                } else {
+                    prefix.to_owned()
+                }
+            }),
+            two_factor_path: format!("{prefix}/two-factor"),
         }
     }
 
@@ -120,6 +128,67 @@ impl<'a> Cookies<'a> {
 
     pub(crate) fn device<'r>(&self, request: &'r RequestCookies) -> Option<&'r str> {
         request.get(&self.options.device_cookie)
+    }
+
+    pub(crate) fn trusted_device<'r>(&self, request: &'r RequestCookies) -> Option<&'r str> {
+        request.get(&self.options.trusted_device_cookie)
+    }
+
+    pub(crate) fn two_factor<'r>(&self, request: &'r RequestCookies) -> Option<&'r str> {
+        request.get(&self.options.two_factor_cookie)
+    }
+
+    /// The cookie of a sign-in waiting for its second factor: HttpOnly, SameSite=Strict, sent
+    /// to the `/two-factor` routes only, gone with the challenge (5 minutes) or the browser
+    /// session.
+    pub(crate) fn add_two_factor(&self, challenge: &TwoFactorChallenge) -> CookieJar {
+        let mut cookie = self
+            .base(
+                self.options.two_factor_cookie.clone(),
+                challenge.expose().to_owned(),
+            )
+            .path(self.two_factor_path.clone())
+            .same_site(SameSite::Strict)
+            .build()
+            .into_owned();
+        let seconds = (challenge.expires_at() - chrono::Utc::now()).num_seconds();
+        cookie.set_max_age(Duration::seconds(seconds.max(0)));
+        CookieJar::new().add(cookie)
+    }
+
+    /// Expires the challenge cookie (answered, or dead).
+    pub(crate) fn expire_two_factor(&self, jar: CookieJar) -> CookieJar {
+        let mut cookie = self
+            .base(self.options.two_factor_cookie.clone(), String::new())
+            .path(self.two_factor_path.clone())
+            .same_site(SameSite::Strict)
+            .build()
+            .into_owned();
+        cookie.make_removal();
+        jar.add(cookie)
+    }
+
+    /// Adds the trusted-device cookie to `jar`: HttpOnly, SameSite=Strict, on the device path,
+    /// until the trust ends.
+    pub(crate) fn add_trusted_device(&self, jar: CookieJar, trust: &DeviceTrust) -> CookieJar {
+        let mut cookie = self
+            .base(
+                self.options.trusted_device_cookie.clone(),
+                trust.expose().to_owned(),
+            )
+            .path(self.device_path.clone())
+            .same_site(SameSite::Strict)
+            .build()
+            .into_owned();
+        let expires_at = trust.expires_at();
+        cookie.set_expires(
+            OffsetDateTime::from_unix_timestamp(expires_at.timestamp())
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        );
+        cookie.set_max_age(Duration::seconds(
+            (expires_at - chrono::Utc::now()).num_seconds().max(0),
+        ));
+        jar.add(cookie)
     }
 
     /// Adds the device cookie to `jar`: HttpOnly, SameSite=Strict (only the application's own

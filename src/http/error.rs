@@ -80,6 +80,16 @@ impl ApiError {
                 AuthError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
                 AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                 AuthError::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, "unsupported"),
+                AuthError::TwoFactorRequired => (StatusCode::UNAUTHORIZED, "two_factor_required"),
+                AuthError::InvalidChallenge => (StatusCode::UNAUTHORIZED, "invalid_challenge"),
+                AuthError::InvalidCode => (StatusCode::UNAUTHORIZED, "invalid_code"),
+                AuthError::TwoFactorNotEnabled => {
+                    (StatusCode::BAD_REQUEST, "two_factor_not_enabled")
+                }
+                AuthError::TwoFactorAlreadyEnabled => {
+                    (StatusCode::CONFLICT, "two_factor_already_enabled")
+                }
+                AuthError::NoEncryptionKey => (StatusCode::NOT_IMPLEMENTED, "no_encryption_key"),
                 AuthError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             Self::MissingClientHeader => (StatusCode::FORBIDDEN, "missing_client_header"),

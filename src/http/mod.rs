@@ -4,7 +4,7 @@
 //! | route | body | success |
 //! |---|---|---|
 //! | `POST /sign-up` | `{"email", "password", "name", "remember_me"?}` | `{"user": …}`, both cookies set; with verification required `{"verification_sent": true}` and no cookie, new address or taken |
-//! | `POST /sign-in` | `{"email", "password", "remember_me"?}` | `{"user": …}`, both cookies set |
+//! | `POST /sign-in` | `{"email", "password", "remember_me"?}` | `{"user": …}`, both cookies set; for an account with a second factor `{"two_factor_required": true}` and the challenge cookie only (unless the browser is trusted) |
 //! | `GET /session` | — | `{"user": …, "session": …}` |
 //! | `POST /refresh` | — | `{"user": …}`, both cookies rotated |
 //! | `POST /sign-out` | — | `{"success": true}`, both cookies expired; the session ends, also when a refresh replaced the access cookie within the grace window |
@@ -20,6 +20,12 @@
 //! | `POST /change-email` | `{"current_password", "new_email"}` | `{"success": true}`; a link to the new address, a notice with a cancel link to the current one; needs a fresh session and the password (401 `invalid_credentials`, counted as a failed sign-in) |
 //! | `POST /confirm-email` | `{"token"}` | `{"user": …}` at its new, verified address, every other link ended (409 `email_taken` if taken meanwhile) |
 //! | `POST /cancel-email-change` | `{"token"}` | `{"success": true}`; the pending change's link no longer works |
+//! | `GET /two-factor` | — | `{"enabled", "recovery_codes_left"}` |
+//! | `POST /two-factor/enable` | `{"current_password"}` | `{"secret", "otpauth_uri", "qr_svg"}`, once; nothing is on until confirmed; needs a fresh session (409 `two_factor_already_enabled`, 501 `no_encryption_key`) |
+//! | `POST /two-factor/confirm` | `{"code"}` | `{"recovery_codes": [10 codes]}`, once; every other session ended; needs a fresh session (401 `invalid_code`) |
+//! | `POST /two-factor/verify` | `{"code"}` or `{"recovery_code"}`, `"trust_device"`? | `{"user": …}`, both cookies set, the challenge cookie expired (401 `invalid_code`, 401 `invalid_challenge`: sign in again) |
+//! | `POST /two-factor/disable` | `{"current_password"}` or `{"code"}` | `{"success": true}`; needs a fresh session |
+//! | `POST /two-factor/recovery-codes` | `{"code"}` | `{"recovery_codes": [10 codes]}`, the old ones void; needs a fresh session |
 //! | `POST /change-password` | `{"current_password", "new_password", "revoke_other_sessions"?}` | `{"success": true}`; other sessions end unless `false`; needs a fresh session |
 //!
 //! Every route requires the header `X-Authingo-Client: true` (403 without); the session routes
@@ -46,6 +52,7 @@ mod layer;
 mod manage;
 mod recovery;
 mod session;
+mod two_factor;
 mod views;
 
 use axum::Router;
@@ -95,6 +102,12 @@ impl Auth {
             .route("/change-email", post(recovery::change_email))
             .route("/confirm-email", post(recovery::confirm_email))
             .route("/cancel-email-change", post(recovery::cancel_email_change))
+            .route("/two-factor", get(two_factor::status))
+            .route("/two-factor/enable", post(two_factor::enable))
+            .route("/two-factor/confirm", post(two_factor::confirm))
+            .route("/two-factor/verify", post(two_factor::verify))
+            .route("/two-factor/disable", post(two_factor::disable))
+            .route("/two-factor/recovery-codes", post(two_factor::regenerate))
             .fallback(async || ApiError::NotFound)
             .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)
             .layer(DefaultBodyLimit::max(self.http_options().max_body_bytes))

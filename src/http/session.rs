@@ -8,15 +8,31 @@ use super::client::Client;
 use super::cookies::{Cookies, Mount, RequestCookies};
 use super::error::ApiError;
 use super::extract::{ClientHeader, CurrentUser, authenticate};
-use super::views::{SessionBody, SuccessBody, UserBody};
+use super::views::{SessionBody, SuccessBody, UserBody, UserView};
 use crate::auth::{Auth, AuthError, SignedIn};
+use crate::store::Capability;
+use axum_extra::extract::CookieJar;
 
 /// The response to a sign-up, sign-in or refresh: the user, both cookies set, and the device
-/// cookie a sign-up or sign-in gives.
+/// cookie (and trusted-device cookie) a sign-in gives.
 pub(crate) fn signed_in(cookies: &Cookies<'_>, signed_in: &SignedIn) -> Response {
-    let mut jar = cookies.issue(&signed_in.tokens);
+    signed_in_with(cookies, signed_in, CookieJar::new())
+}
+
+/// [`signed_in`], with the cookies of `jar` too.
+pub(crate) fn signed_in_with(
+    cookies: &Cookies<'_>,
+    signed_in: &SignedIn,
+    mut jar: CookieJar,
+) -> Response {
+    for cookie in cookies.issue(&signed_in.tokens).iter() {
+        jar = jar.add(cookie.clone());
+    }
     if let Some(device) = &signed_in.device {
         jar = cookies.add_device(jar, device);
+    }
+    if let Some(trust) = &signed_in.trusted_device {
+        jar = cookies.add_trusted_device(jar, trust);
     }
     (
         jar,
@@ -35,8 +51,13 @@ pub(crate) async fn session(
 ) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let current: CurrentUser = authenticate(&auth, &parts).await?;
+    let mut user = UserView::from(&current.user);
+    if auth.supports(Capability::SecondFactors) {
+        let status = auth.two_factor_status(&current.user.id).await?;
+        user = user.with_two_factor(status.enabled);
+    }
     Ok(Json(SessionBody {
-        user: (&current.user).into(),
+        user,
         session: (&current.session).into(),
     })
     .into_response())

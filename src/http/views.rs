@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::model::{Session, User};
 
 /// A user as the routes show it: `id`, `email`, `name`, `email_verified`, `created_at`,
-/// `updated_at`. Serialize it, e.g. `Json(UserView::from(&current.user))`.
+/// `updated_at`, and on `GET /session` `two_factor_enabled`. Serialize it, e.g.
+/// `Json(UserView::from(&current.user))`.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct UserView<'a> {
     id: &'a str,
@@ -20,6 +21,17 @@ pub struct UserView<'a> {
     email_verified: bool,
     created_at: Option<DateTime<Utc>>,
     updated_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    two_factor_enabled: Option<bool>,
+}
+
+impl UserView<'_> {
+    /// The view with `two_factor_enabled` (see [`Auth::two_factor_status`](crate::Auth::two_factor_status)).
+    #[must_use]
+    pub fn with_two_factor(mut self, enabled: bool) -> Self {
+        self.two_factor_enabled = Some(enabled);
+        self
+    }
 }
 
 impl<'a> From<&'a User> for UserView<'a> {
@@ -31,6 +43,7 @@ impl<'a> From<&'a User> for UserView<'a> {
             email_verified: user.email_verified,
             created_at: user.created_at,
             updated_at: user.updated_at,
+            two_factor_enabled: None,
         }
     }
 }
@@ -75,6 +88,12 @@ pub(crate) struct SessionBody<'a> {
 #[derive(Serialize)]
 pub(crate) struct VerificationSentBody {
     pub(crate) verification_sent: bool,
+}
+
+/// `{"two_factor_required": true}`: a sign-in waiting for its second factor.
+#[derive(Serialize)]
+pub(crate) struct TwoFactorRequiredBody {
+    pub(crate) two_factor_required: bool,
 }
 
 /// `{"success": true}`: sign-out.

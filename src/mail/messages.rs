@@ -67,6 +67,15 @@ pub enum Mail<'a> {
         /// The new address, masked.
         new_email_masked: &'a str,
     },
+    /// A second factor (an authenticator app) now protects the account.
+    TwoFactorEnabled,
+    /// The account's second factor was turned off.
+    TwoFactorDisabled,
+    /// A recovery code was used to sign in.
+    RecoveryCodeUsed {
+        /// The unused recovery codes left.
+        left: u64,
+    },
 }
 
 impl Mail<'_> {
@@ -260,6 +269,31 @@ impl MailTemplates for DefaultTemplates {
                      {new_email_masked}. If this was not you, reset your password at once."
                 ))],
             ),
+            Mail::TwoFactorEnabled => (
+                "Two-step sign-in is on".to_owned(),
+                vec![Paragraph::Text(format!(
+                    "Signing in to your {product} account now asks for a code from your \
+                     authenticator app after the password, and every other session was signed \
+                     out. Keep your recovery codes somewhere safe. If this was not you, reset \
+                     your password at once."
+                ))],
+            ),
+            Mail::TwoFactorDisabled => (
+                "Two-step sign-in is off".to_owned(),
+                vec![Paragraph::Text(format!(
+                    "Signing in to your {product} account no longer asks for a code from an \
+                     authenticator app. If this was not you, reset your password at once and \
+                     turn two-step sign-in on again."
+                ))],
+            ),
+            Mail::RecoveryCodeUsed { left } => (
+                "A recovery code was used".to_owned(),
+                vec![Paragraph::Text(format!(
+                    "A recovery code was just used to sign in to your {product} account; \
+                     {left} unused codes are left. If this was not you, reset your password at \
+                     once and make new recovery codes."
+                ))],
+            ),
         };
         Rendered {
             text: plain(&paragraphs),
@@ -391,6 +425,9 @@ mod tests {
                 locked_for: TimeDelta::hours(24),
                 reset: None,
             },
+            Mail::TwoFactorEnabled,
+            Mail::TwoFactorDisabled,
+            Mail::RecoveryCodeUsed { left: 9 },
         ]
     }
 

@@ -41,7 +41,8 @@
 //!     .signed_in()?;
 //! let signed_in = auth
 //!     .sign_in("ada@example.com", "correct horse battery", &client)
-//!     .await?;
+//!     .await?
+//!     .signed_in()?;
 //! assert_eq!(signed_in.user.id, signed_up.user.id);
 //! let found = auth.get_session(signed_in.tokens.access_token.expose()).await?;
 //! assert_eq!(found.map(|found| found.session.id), Some(signed_in.session.id));

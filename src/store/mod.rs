@@ -1,10 +1,11 @@
 //! The storage contract: [`Store`], the users and sessions every backend keeps, and the
-//! capabilities a backend may add (session management, one-time tokens, abuse counters), each a
-//! trait of its own; and their error.
+//! capabilities a backend may add (session management, one-time tokens, abuse counters, second
+//! factors), each a trait of its own; and their error.
 
 mod abuse_counters;
 mod management;
 mod one_time_tokens;
+mod second_factors;
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use chrono::TimeDelta;
 pub use abuse_counters::AbuseCounters;
 pub use management::SessionManagement;
 pub use one_time_tokens::OneTimeTokens;
+pub use second_factors::SecondFactors;
 
 use crate::error::{BoxError, InputReason};
 use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
@@ -252,6 +254,11 @@ pub trait Store: Send + Sync {
     fn abuse_counters(self: Arc<Self>) -> Option<Arc<dyn AbuseCounters>> {
         None
     }
+
+    /// This store's [`SecondFactors`], if it has that capability. The default: `None`.
+    fn second_factors(self: Arc<Self>) -> Option<Arc<dyn SecondFactors>> {
+        None
+    }
 }
 
 /// A capability a [`Store`] may lack, as [`Auth::new`](crate::Auth::new) and
@@ -265,6 +272,8 @@ pub enum Capability {
     OneTimeTokens,
     /// [`AbuseCounters`].
     AbuseCounters,
+    /// [`SecondFactors`].
+    SecondFactors,
 }
 
 impl fmt::Display for Capability {
@@ -273,6 +282,7 @@ impl fmt::Display for Capability {
             Self::SessionManagement => "session management",
             Self::OneTimeTokens => "one-time tokens",
             Self::AbuseCounters => "abuse counters",
+            Self::SecondFactors => "second factors",
         })
     }
 }

@@ -81,6 +81,7 @@ async fn full_flow_sign_up_session_refresh_sign_out() {
     let signed_in = auth
         .sign_in("ADA@example.com", PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     assert_eq!(signed_in.user.id, signed_up.user.id);
     let access = signed_in.tokens.access_token.expose();
@@ -204,6 +205,7 @@ async fn every_failed_sign_in_costs_exactly_one_argon2_operation_and_says_the_sa
         let err = auth
             .sign_in(email, password, &RequestContext::default())
             .await
+            .and_then(authingo::SignIn::signed_in)
             .unwrap_err();
         assert!(
             matches!(err, AuthError::InvalidCredentials),
@@ -242,6 +244,7 @@ async fn raw_tokens_are_nowhere_in_the_database() {
     let third = auth
         .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
 
     #[derive(QueryableByName)]
@@ -419,7 +422,8 @@ async fn every_input_rule_is_refused_before_anything_is_stored() {
     // Sign-in applies the email rules and the password's upper bound too.
     assert!(matches!(
         auth.sign_in("ada.example.com", PASSWORD, &RequestContext::default())
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidInput { field: "email", .. })
     ));
     assert!(matches!(
@@ -428,7 +432,8 @@ async fn every_input_rule_is_refused_before_anything_is_stored() {
             &long_password,
             &RequestContext::default()
         )
-        .await,
+        .await
+        .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidInput {
             field: "password",
             ..
@@ -463,6 +468,7 @@ async fn first_failing_sign_ins_after_a_start_each_verify_once() {
                 &RequestContext::default(),
             )
             .await
+            .and_then(authingo::SignIn::signed_in)
         });
     }
     while let Some(result) = sign_ins.join_next().await {
@@ -574,7 +580,8 @@ async fn exhausted_store_is_unavailable_not_a_bad_credential() {
     ));
     assert!(matches!(
         auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
         Err(AuthError::Unavailable(_))
     ));
     assert!(matches!(

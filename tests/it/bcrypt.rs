@@ -55,6 +55,7 @@ async fn a_go_user_signs_in_with_each_bcrypt_prefix_and_then_holds_an_argon2id_h
         let signed_in = auth
             .sign_in(&go.email, PASSWORD, &RequestContext::default())
             .await
+            .and_then(authingo::SignIn::signed_in)
             .unwrap();
         let stored = stored_hash(&db, &go.email).await;
         assert!(stored.starts_with("$argon2id$v=19$"), "{stored}");
@@ -62,11 +63,13 @@ async fn a_go_user_signs_in_with_each_bcrypt_prefix_and_then_holds_an_argon2id_h
         // A hash of the same password: the next sign-in verifies it and rewrites nothing.
         auth.sign_in(&go.email, PASSWORD, &RequestContext::default())
             .await
+            .and_then(authingo::SignIn::signed_in)
             .unwrap();
         assert_eq!(stored_hash(&db, &go.email).await, stored);
         assert!(matches!(
             auth.sign_in(&go.email, "not the password", &RequestContext::default())
-                .await,
+                .await
+                .and_then(authingo::SignIn::signed_in),
             Err(AuthError::InvalidCredentials)
         ));
     }
@@ -132,6 +135,7 @@ async fn a_wrong_password_against_a_bcrypt_hash_costs_one_bcrypt_verification_an
     let err = auth
         .sign_in(&go.email, "not the password", &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap_err();
     assert!(matches!(err, AuthError::InvalidCredentials), "{err:?}");
     assert_eq!(costs(), (before.0 + 1, before.1), "one bcrypt verification");
@@ -142,6 +146,7 @@ async fn a_wrong_password_against_a_bcrypt_hash_costs_one_bcrypt_verification_an
     let err = auth
         .sign_in("nobody@example.com", PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap_err();
     assert!(matches!(err, AuthError::InvalidCredentials), "{err:?}");
     assert_eq!(costs(), (before.0 + 1, before.1 + 1));
@@ -150,6 +155,7 @@ async fn a_wrong_password_against_a_bcrypt_hash_costs_one_bcrypt_verification_an
     let (before, hashes) = (costs(), argon2.count(&argon2.hashes));
     auth.sign_in(&go.email, PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     assert_eq!(costs(), (before.0 + 1, before.1 + 1));
     assert_eq!(argon2.count(&argon2.hashes), hashes + 1);
@@ -173,6 +179,7 @@ async fn a_re_hash_that_cannot_be_stored_leaves_the_sign_in_and_the_old_hash() {
     let signed_in = auth
         .sign_in(&go.email, PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     assert_eq!(signed_in.user.password_hash, go.password_hash);
     assert_eq!(stored_hash(&db, &go.email).await, go.password_hash);
@@ -183,6 +190,7 @@ async fn a_re_hash_that_cannot_be_stored_leaves_the_sign_in_and_the_old_hash() {
         .unwrap();
     auth.sign_in(&go.email, PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     assert!(stored_hash(&db, &go.email).await.starts_with("$argon2id$"));
     assert_eq!(rows(&db, "sessions").await, 2);
@@ -236,6 +244,7 @@ async fn a_re_hash_never_undoes_a_password_change_made_during_the_sign_in() {
         async move {
             auth.sign_in(&email, PASSWORD, &RequestContext::default())
                 .await
+                .and_then(authingo::SignIn::signed_in)
         }
     });
     // The old password has matched and its re-hash is under way: the password changes now.

@@ -176,6 +176,7 @@ async fn a_core_store_serves_the_core_and_answers_unsupported_for_the_rest() {
             &RequestContext::default(),
         )
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     let found = auth
         .get_session(signed_in.tokens.access_token.expose())

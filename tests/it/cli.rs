@@ -60,7 +60,10 @@ async fn sign_in(auth: &Auth, email: &str, agent: &str) -> SignedIn {
     let client = RequestContext::default()
         .user_agent(Some(agent))
         .ip_address(Some(IpAddr::from([203, 0, 113, 7])));
-    auth.sign_in(email, PASSWORD, &client).await.unwrap()
+    auth.sign_in(email, PASSWORD, &client)
+        .await
+        .and_then(authingo::SignIn::signed_in)
+        .unwrap()
 }
 
 async fn alive(auth: &Auth, signed_in: &SignedIn) -> bool {
@@ -220,7 +223,8 @@ async fn unlock_clears_the_failed_sign_ins_of_an_email() {
                 "wrong password",
                 &RequestContext::default(),
             )
-            .await;
+            .await
+            .and_then(authingo::SignIn::signed_in);
         assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
     }
     assert_eq!(sign_in_failures(&db, "ada@example.com").await, 2);

@@ -103,6 +103,7 @@ async fn a_reset_ends_every_session_signs_nobody_in_and_notifies_the_owner() {
     let second = auth
         .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     auth.request_password_reset(" ADA@example.com ", &RequestContext::default())
         .await
@@ -134,7 +135,8 @@ async fn a_reset_ends_every_session_signs_nobody_in_and_notifies_the_owner() {
     assert_eq!(count(&db, "SELECT count(*) AS n FROM sessions").await, 0);
     assert!(matches!(
         auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidCredentials)
     ));
     auth.sign_in(
@@ -143,6 +145,7 @@ async fn a_reset_ends_every_session_signs_nobody_in_and_notifies_the_owner() {
         &RequestContext::default(),
     )
     .await
+    .and_then(authingo::SignIn::signed_in)
     .unwrap();
     assert!(matches!(
         auth.reset_password(&token, "another new password", &RequestContext::default())
@@ -390,6 +393,7 @@ async fn a_change_of_email_goes_to_the_new_address_and_tells_the_old_one() {
     assert!(!notice.text.contains("ada@new.example"));
     auth.sign_in("ada@new.example", PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
 
     // A stale session cannot ask.
@@ -531,7 +535,8 @@ async fn with_verification_required_sign_up_reveals_nothing_and_sign_in_waits_fo
     for password in ["wrong password", PASSWORD] {
         assert!(matches!(
             auth.sign_in("ada@example.com", password, &RequestContext::default())
-                .await,
+                .await
+                .and_then(authingo::SignIn::signed_in),
             Err(AuthError::InvalidCredentials)
         ));
     }
@@ -552,6 +557,7 @@ async fn with_verification_required_sign_up_reveals_nothing_and_sign_in_waits_fo
         .unwrap();
     auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
 }
 

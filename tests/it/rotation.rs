@@ -99,6 +99,7 @@ async fn every_token_a_session_retired_revokes_it_however_many_rotations_ago() {
                 let signed_in = auth
                     .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
                     .await
+                    .and_then(authingo::SignIn::signed_in)
                     .unwrap();
                 let mut retired = vec![refresh_of(&signed_in)];
                 let mut current = signed_in;
@@ -497,6 +498,7 @@ async fn a_session_without_remember_me_lives_a_day_and_stays_so_through_refreshe
             &RequestContext::default().remember_me(false),
         )
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     let created = short.session.created_at.unwrap();
     assert!(!short.session.persistent && !short.tokens.persistent);
@@ -673,6 +675,7 @@ async fn a_rotation_secret_is_forgotten_once_its_window_has_passed() {
     let other = auth
         .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     auth.refresh(&refresh_of(&other), &RequestContext::default())
         .await

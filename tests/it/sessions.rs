@@ -21,6 +21,7 @@ async fn sign_in(auth: &Auth, email: &str, agent: &str) -> SignedIn {
             .ip_address(Some(IpAddr::from([203, 0, 113, 7]))),
     )
     .await
+    .and_then(authingo::SignIn::signed_in)
     .unwrap()
 }
 
@@ -252,6 +253,7 @@ async fn a_wrong_current_password_changes_nothing_and_costs_one_verification() {
     assert!(alive(&auth, &other).await);
     auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
 
     // A new password the sign-up rules refuse costs nothing at all.
@@ -292,7 +294,8 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
     assert!(!alive(&auth, &ada).await && !alive(&auth, &tablet).await);
     assert!(matches!(
         auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidCredentials)
     ));
     let again = auth
@@ -302,6 +305,7 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
             &RequestContext::default(),
         )
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     assert!(again.user.updated_at.unwrap() > updated_before);
 
@@ -461,7 +465,8 @@ async fn wrong_current_passwords_count_on_the_sign_in_throttle_and_stop_at_its_b
     assert_eq!(hasher.count(&hasher.work), work);
     let sign_in = auth
         .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
-        .await;
+        .await
+        .and_then(authingo::SignIn::signed_in);
     assert!(
         matches!(sign_in, Err(AuthError::TooManyRequests { .. })),
         "{sign_in:?}"

@@ -312,6 +312,7 @@ async fn smoke_set(pool: PgPool) {
     let signed_in = auth
         .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     let current = auth
         .get_session(signed_in.tokens.access_token.expose())

@@ -106,6 +106,7 @@ async fn a_sign_in_that_verified_the_old_password_opens_no_session_after_a_reset
         async move {
             auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
                 .await
+                .and_then(authingo::SignIn::signed_in)
         }
     });
     // The old password has matched; the owner resets it before the sign-in writes its session.
@@ -126,7 +127,8 @@ async fn a_sign_in_that_verified_the_old_password_opens_no_session_after_a_reset
     assert_eq!(rows(&db, "sessions").await, 0);
     assert!(matches!(
         auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidCredentials)
     ));
     auth.sign_in(
@@ -135,6 +137,7 @@ async fn a_sign_in_that_verified_the_old_password_opens_no_session_after_a_reset
         &RequestContext::default(),
     )
     .await
+    .and_then(authingo::SignIn::signed_in)
     .unwrap();
 }
 
@@ -170,7 +173,8 @@ async fn a_password_change_that_verified_the_old_password_does_not_overwrite_a_r
     for dead in [PASSWORD, "the thief's password"] {
         assert!(matches!(
             auth.sign_in("ada@example.com", dead, &RequestContext::default())
-                .await,
+                .await
+                .and_then(authingo::SignIn::signed_in),
             Err(AuthError::InvalidCredentials)
         ));
     }
@@ -180,6 +184,7 @@ async fn a_password_change_that_verified_the_old_password_does_not_overwrite_a_r
         &RequestContext::default(),
     )
     .await
+    .and_then(authingo::SignIn::signed_in)
     .unwrap();
 }
 

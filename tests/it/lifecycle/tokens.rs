@@ -195,5 +195,6 @@ async fn a_reset_link_works_only_for_the_address_it_was_mailed_to() {
         &RequestContext::default(),
     )
     .await
+    .and_then(authingo::SignIn::signed_in)
     .unwrap();
 }

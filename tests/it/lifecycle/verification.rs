@@ -56,6 +56,7 @@ async fn an_unverified_user_whose_link_expired_gets_a_new_one_by_email_without_a
     );
     auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
 }
 
@@ -155,6 +156,7 @@ async fn a_completed_reset_through_a_mailed_link_verifies_the_address() {
             &RequestContext::default(),
         )
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     assert!(signed_in.user.email_verified);
 }

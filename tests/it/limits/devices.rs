@@ -34,6 +34,7 @@ async fn ada_with_a_device(auth: &Auth) -> String {
         &auth
             .sign_in(ADA, PASSWORD, &RequestContext::default())
             .await
+            .and_then(authingo::SignIn::signed_in)
             .unwrap(),
     )
 }
@@ -59,6 +60,7 @@ async fn stranger_fails(auth: &Auth, db: &TestDb, email: &str, attempts: usize) 
         match auth
             .sign_in(email, "wrong password", &RequestContext::default())
             .await
+            .and_then(authingo::SignIn::signed_in)
         {
             Err(AuthError::InvalidCredentials) => checked += 1,
             Err(AuthError::TooManyRequests { .. }) => {}
@@ -88,19 +90,28 @@ async fn the_owners_device_signs_in_at_once_after_a_stranger_failed_200_times() 
     let work = hasher.count(&hasher.work);
     assert!(matches!(
         auth.sign_in(ADA, PASSWORD, &RequestContext::default())
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
         Err(AuthError::AccountLocked)
     ));
     assert_eq!(hasher.count(&hasher.work), work);
     // Her own browser signs in at once, and gets a new device cookie.
-    let again = auth.sign_in(ADA, PASSWORD, &on(&device)).await.unwrap();
+    let again = auth
+        .sign_in(ADA, PASSWORD, &on(&device))
+        .await
+        .and_then(authingo::SignIn::signed_in)
+        .unwrap();
     assert_ne!(device_of(&again), device);
     // The untrusted count is the stranger's still: signing in on a device clears nothing of it.
     assert_eq!(sign_in_failures(&db, ADA).await, 100);
     // The old cookie, and the new one, are both the device's until they expire.
-    auth.sign_in(ADA, PASSWORD, &on(&device)).await.unwrap();
+    auth.sign_in(ADA, PASSWORD, &on(&device))
+        .await
+        .and_then(authingo::SignIn::signed_in)
+        .unwrap();
     auth.sign_in(ADA, PASSWORD, &on(&device_of(&again)))
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
 }
 
@@ -113,20 +124,26 @@ async fn a_new_browser_of_the_owner_is_throttled_like_the_stranger() {
     for _ in 0..5 {
         assert!(matches!(
             auth.sign_in(ADA, "wrong password", &RequestContext::default())
-                .await,
+                .await
+                .and_then(authingo::SignIn::signed_in),
             Err(AuthError::InvalidCredentials)
         ));
     }
     // Past the free failures: the new browser waits, the device does not.
     let wait = retry_after(
         auth.sign_in(ADA, PASSWORD, &RequestContext::default())
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
     );
     assert!(wait > StdDuration::ZERO && wait <= StdDuration::from_secs(1));
-    auth.sign_in(ADA, PASSWORD, &on(&device)).await.unwrap();
+    auth.sign_in(ADA, PASSWORD, &on(&device))
+        .await
+        .and_then(authingo::SignIn::signed_in)
+        .unwrap();
     retry_after(
         auth.sign_in(ADA, PASSWORD, &RequestContext::default())
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
     );
 }
 
@@ -149,6 +166,7 @@ async fn a_forged_tampered_or_another_accounts_device_cookie_is_untrusted() {
         &auth
             .sign_in("eve@example.com", PASSWORD, &RequestContext::default())
             .await
+            .and_then(authingo::SignIn::signed_in)
             .unwrap(),
     );
     // The same shape under another key: a second engine's, which a forger could run.
@@ -160,6 +178,7 @@ async fn a_forged_tampered_or_another_accounts_device_cookie_is_untrusted() {
         &other_key
             .sign_in(ADA, PASSWORD, &RequestContext::default())
             .await
+            .and_then(authingo::SignIn::signed_in)
             .unwrap(),
     );
     assert_eq!(stranger_fails(&auth, &db, ADA, 101).await, 100);
@@ -191,7 +210,9 @@ async fn a_forged_tampered_or_another_accounts_device_cookie_is_untrusted() {
     ] {
         assert!(
             matches!(
-                auth.sign_in(ADA, PASSWORD, &on(cookie)).await,
+                auth.sign_in(ADA, PASSWORD, &on(cookie))
+                    .await
+                    .and_then(authingo::SignIn::signed_in),
                 Err(AuthError::AccountLocked)
             ),
             "{cookie:.40} was trusted"
@@ -202,7 +223,11 @@ async fn a_forged_tampered_or_another_accounts_device_cookie_is_untrusted() {
         .await
         .with(|options| options.device_cookie_key(&[7; 32]))
         .build();
-    same_key.sign_in(ADA, PASSWORD, &on(&device)).await.unwrap();
+    same_key
+        .sign_in(ADA, PASSWORD, &on(&device))
+        .await
+        .and_then(authingo::SignIn::signed_in)
+        .unwrap();
 }
 
 #[tokio::test]
@@ -219,7 +244,9 @@ async fn a_device_that_fails_is_throttled_on_its_own_count_then_no_longer_truste
     };
     for _ in 0..5 {
         assert!(matches!(
-            auth.sign_in(ADA, "wrong password", &on(&device)).await,
+            auth.sign_in(ADA, "wrong password", &on(&device))
+                .await
+                .and_then(authingo::SignIn::signed_in),
             Err(AuthError::InvalidCredentials)
         ));
     }
@@ -227,10 +254,15 @@ async fn a_device_that_fails_is_throttled_on_its_own_count_then_no_longer_truste
     // Counted on the device alone: an untrusted client of Ada's is not slowed by them...
     assert_eq!(sign_in_failures(&db, ADA).await, 0);
     // ...and the device is, as an untrusted client would be after five failures.
-    let wait = retry_after(auth.sign_in(ADA, PASSWORD, &on(&device)).await);
+    let wait = retry_after(
+        auth.sign_in(ADA, PASSWORD, &on(&device))
+            .await
+            .and_then(authingo::SignIn::signed_in),
+    );
     assert!(wait > StdDuration::ZERO && wait <= StdDuration::from_secs(1));
     auth.sign_in(ADA, "wrong password", &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap_err();
     assert_eq!(sign_in_failures(&db, ADA).await, 1);
     // Past the device's limit (10 by default) its cookie is no longer trusted: its attempts
@@ -242,21 +274,31 @@ async fn a_device_that_fails_is_throttled_on_its_own_count_then_no_longer_truste
     )
     .await;
     assert!(matches!(
-        auth.sign_in(ADA, "wrong password", &on(&device)).await,
+        auth.sign_in(ADA, "wrong password", &on(&device))
+            .await
+            .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidCredentials)
     ));
     assert_eq!(sign_in_failures(&db, ADA).await, 2);
     assert_eq!(device_failures().await, 10);
     // A success, as an untrusted client, clears the untrusted count and gives a new cookie.
-    let again = auth.sign_in(ADA, PASSWORD, &on(&device)).await.unwrap();
+    let again = auth
+        .sign_in(ADA, PASSWORD, &on(&device))
+        .await
+        .and_then(authingo::SignIn::signed_in)
+        .unwrap();
     assert_eq!(sign_in_failures(&db, ADA).await, 0);
     let fresh = device_of(&again);
     auth.sign_in(ADA, "wrong password", &on(&fresh))
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap_err();
     assert_eq!(device_failures().await, 11);
     // A success on a trusted device clears that device's count.
-    auth.sign_in(ADA, PASSWORD, &on(&fresh)).await.unwrap();
+    auth.sign_in(ADA, PASSWORD, &on(&fresh))
+        .await
+        .and_then(authingo::SignIn::signed_in)
+        .unwrap();
     assert_eq!(device_failures().await, 10);
     // The cleanup forgets a device's count a day after its last failure.
     exec(
@@ -290,7 +332,8 @@ async fn the_lock_expires_after_its_period() {
     .await;
     assert!(matches!(
         auth.sign_in(ADA, PASSWORD, &RequestContext::default())
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
         Err(AuthError::AccountLocked)
     ));
     // A day after it: open again, with a fresh count.
@@ -302,6 +345,7 @@ async fn the_lock_expires_after_its_period() {
     .await;
     auth.sign_in(ADA, PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     assert_eq!(sign_in_failures(&db, ADA).await, 0);
     // A lock written by an earlier version (no end) ends a day after its last failure too.
@@ -316,6 +360,7 @@ async fn the_lock_expires_after_its_period() {
     .await;
     auth.sign_in(ADA, PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
 }
 
@@ -353,5 +398,6 @@ async fn the_owner_is_mailed_once_when_the_lock_is_reached() {
         .unwrap();
     auth.sign_in(ADA, "a brand new passphrase", &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
 }

@@ -48,7 +48,8 @@ async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the
                 "wrong password",
                 &RequestContext::default()
             )
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
             Err(AuthError::InvalidCredentials)
         ));
     }
@@ -58,7 +59,8 @@ async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the
         let work = hasher.count(&hasher.work);
         let wait = retry_after(
             auth.sign_in("ADA@example.com", PASSWORD, &RequestContext::default())
-                .await,
+                .await
+                .and_then(authingo::SignIn::signed_in),
         );
         assert_eq!(
             hasher.count(&hasher.work),
@@ -77,7 +79,8 @@ async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the
                 "wrong password",
                 &RequestContext::default()
             )
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
             Err(AuthError::InvalidCredentials)
         ));
         assert_eq!(hasher.count(&hasher.work), work + 1);
@@ -91,13 +94,15 @@ async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the
     .await;
     let wait = retry_after(
         auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
     );
     assert!(wait <= StdDuration::from_secs(900) && wait > StdDuration::from_secs(890));
     // Past the delay, the right password signs in and clears the count: five free failures again.
     age_failures(&db, "ada@example.com", 900.0).await;
     auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     assert_eq!(rows(&db, "sign_in_failures").await, 0);
     for _ in 0..5 {
@@ -107,13 +112,15 @@ async fn failures_back_off_exponentially_without_argon2_and_a_success_resets_the
                 "wrong password",
                 &RequestContext::default()
             )
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
             Err(AuthError::InvalidCredentials)
         ));
     }
     retry_after(
         auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
     );
 }
 
@@ -143,7 +150,8 @@ async fn the_hundredth_failure_locks_for_a_day_or_until_unlocked() {
             "wrong password",
             &RequestContext::default()
         )
-        .await,
+        .await
+        .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidCredentials)
     ));
     // 99 consecutive failures, the last an hour ago: the hundredth is still checked...
@@ -158,7 +166,8 @@ async fn the_hundredth_failure_locks_for_a_day_or_until_unlocked() {
             "wrong password",
             &RequestContext::default()
         )
-        .await,
+        .await
+        .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidCredentials)
     ));
     assert_eq!(sign_in_failures(&db, "ada@example.com").await, 100);
@@ -179,7 +188,8 @@ async fn the_hundredth_failure_locks_for_a_day_or_until_unlocked() {
     for password in [PASSWORD, "wrong password"] {
         assert!(matches!(
             auth.sign_in("ada@example.com", password, &RequestContext::default())
-                .await,
+                .await
+                .and_then(authingo::SignIn::signed_in),
             Err(AuthError::AccountLocked)
         ));
     }
@@ -188,6 +198,7 @@ async fn the_hundredth_failure_locks_for_a_day_or_until_unlocked() {
     assert!(!auth.unlock_account("ada@example.com").await.unwrap());
     auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
 }
 
@@ -220,6 +231,7 @@ async fn unknown_and_existing_emails_are_throttled_identically() {
                 match auth
                     .sign_in(email, "wrong password", &RequestContext::default())
                     .await
+                    .and_then(authingo::SignIn::signed_in)
                 {
                     Err(AuthError::InvalidCredentials) => "invalid".to_owned(),
                     Err(AuthError::TooManyRequests { retry_after }) => {
@@ -252,7 +264,8 @@ async fn unknown_and_existing_emails_are_throttled_identically() {
     for email in ["ada@example.com", "nobody@example.com"] {
         assert!(matches!(
             auth.sign_in(email, PASSWORD, &RequestContext::default())
-                .await,
+                .await
+                .and_then(authingo::SignIn::signed_in),
             Err(AuthError::AccountLocked)
         ));
     }
@@ -286,7 +299,8 @@ async fn of_concurrent_attempts_past_the_free_failures_one_checks_a_password() {
             "wrong password",
             &RequestContext::default()
         )
-        .await,
+        .await
+        .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidCredentials)
     ));
     exec(
@@ -307,6 +321,7 @@ async fn of_concurrent_attempts_past_the_free_failures_one_checks_a_password() {
                 &RequestContext::default(),
             )
             .await
+            .and_then(authingo::SignIn::signed_in)
         });
     }
     let (mut checked, mut throttled) = (0, 0);
@@ -338,7 +353,8 @@ async fn a_day_without_failure_forgets_the_count_and_the_cleanup_removes_old_cou
         for _ in 0..5 {
             assert!(matches!(
                 auth.sign_in(email, "wrong password", &from("203.0.113.7"))
-                    .await,
+                    .await
+                    .and_then(authingo::SignIn::signed_in),
                 Err(AuthError::InvalidCredentials)
             ));
         }
@@ -379,7 +395,8 @@ async fn a_day_without_failure_forgets_the_count_and_the_cleanup_removes_old_cou
             "wrong password",
             &RequestContext::default()
         )
-        .await,
+        .await
+        .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidCredentials)
     ));
     assert_eq!(sign_in_failures(&db, "old@example.com").await, 1);

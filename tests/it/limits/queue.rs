@@ -63,7 +63,8 @@ async fn a_full_queue_answers_busy_at_once_and_a_dropped_requests_hash_is_skippe
             .await
             .and_then(SignUp::signed_in),
             auth.sign_in("ada@example.com", PASSWORD, &RequestContext::default())
-                .await,
+                .await
+                .and_then(authingo::SignIn::signed_in),
         )
     })
     .await
@@ -126,11 +127,18 @@ async fn under_a_full_queue_a_flooding_address_is_told_429_and_others_busy() {
     // The flooding address: its first two attempts find the queue full, and they count...
     let flood = from("198.51.100.9");
     for _ in 0..2 {
-        let busy = auth.sign_in("eve@example.com", PASSWORD, &flood).await;
+        let busy = auth
+            .sign_in("eve@example.com", PASSWORD, &flood)
+            .await
+            .and_then(authingo::SignIn::signed_in);
         assert!(matches!(busy, Err(AuthError::Busy)), "{busy:?}");
     }
     // ...so the third, and its sign-ups past their own limit, are told to slow down.
-    retry_after(auth.sign_in("eve@example.com", PASSWORD, &flood).await);
+    retry_after(
+        auth.sign_in("eve@example.com", PASSWORD, &flood)
+            .await
+            .and_then(authingo::SignIn::signed_in),
+    );
     for _ in 0..2 {
         let busy = auth.sign_up("x@example.com", PASSWORD, "X", &flood).await;
         assert!(matches!(busy, Err(AuthError::Busy)), "{busy:?}");
@@ -139,7 +147,8 @@ async fn under_a_full_queue_a_flooding_address_is_told_429_and_others_busy() {
     // Another address is only busy, and no email was counted by a busy answer.
     let other = auth
         .sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
-        .await;
+        .await
+        .and_then(authingo::SignIn::signed_in);
     assert!(matches!(other, Err(AuthError::Busy)), "{other:?}");
     assert_eq!(
         crate::support::sign_in_failures(&db, "eve@example.com").await,

@@ -26,17 +26,20 @@ async fn the_request_past_the_limit_is_refused_until_the_window_ends() {
     for _ in 0..3 {
         auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
             .await
+            .and_then(authingo::SignIn::signed_in)
             .unwrap();
     }
     let refused = auth
         .sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
-        .await;
+        .await
+        .and_then(authingo::SignIn::signed_in);
     let wait = retry_after(refused);
     assert!(wait <= FIVE_MINUTES && wait > FIVE_MINUTES - StdDuration::from_secs(60));
     // Another address has its own count; a wrong password counts as much as a right one.
     assert!(matches!(
         auth.sign_in("ada@example.com", "wrong password", &from("198.51.100.1"))
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidCredentials)
     ));
     // The window ended (written in the past): counted from one again.
@@ -47,6 +50,7 @@ async fn the_request_past_the_limit_is_refused_until_the_window_ends() {
     .await;
     auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     assert_eq!(
         count(
@@ -84,12 +88,14 @@ async fn two_engines_on_one_database_share_the_counts() {
     for auth in [&first, &second, &first, &second] {
         auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
             .await
+            .and_then(authingo::SignIn::signed_in)
             .unwrap();
     }
     for auth in [&first, &second] {
         retry_after(
             auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
-                .await,
+                .await
+                .and_then(authingo::SignIn::signed_in),
         );
     }
     // Failures too: five on one engine, the sixth on the other waits.
@@ -106,14 +112,16 @@ async fn two_engines_on_one_database_share_the_counts() {
                     "wrong password",
                     &RequestContext::default()
                 )
-                .await,
+                .await
+                .and_then(authingo::SignIn::signed_in),
             Err(AuthError::InvalidCredentials)
         ));
     }
     retry_after(
         third
             .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
     );
 }
 
@@ -204,6 +212,7 @@ async fn rate_limits_turn_off_with_one_option() {
     for _ in 0..40 {
         auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
             .await
+            .and_then(authingo::SignIn::signed_in)
             .unwrap();
     }
     assert_eq!(rows(&db, "rate_limits").await, 0);
@@ -254,7 +263,8 @@ async fn each_check_is_one_statement() {
     let before = sent();
     assert!(matches!(
         auth.sign_in("ada@example.com", "wrong password", &from("203.0.113.7"))
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidCredentials)
     ));
     // The address's count, the email's attempt, the user.
@@ -262,6 +272,7 @@ async fn each_check_is_one_statement() {
     let before = sent();
     auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     // The same three, the count cleared, the session inserted.
     assert_eq!(sent() - before, 5, "a sign-in");
@@ -291,11 +302,13 @@ async fn the_counters_asynchronous_commit_stays_with_their_own_statements() {
     .unwrap();
     assert!(matches!(
         auth.sign_in("ada@example.com", "wrong password", &from("203.0.113.7"))
-            .await,
+            .await
+            .and_then(authingo::SignIn::signed_in),
         Err(AuthError::InvalidCredentials)
     ));
     auth.sign_in("ada@example.com", PASSWORD, &from("203.0.113.7"))
         .await
+        .and_then(authingo::SignIn::signed_in)
         .unwrap();
     // The one connection that ran every counter statement still commits synchronously, so the
     // sessions it inserts next are durable when they are answered.
