@@ -25,6 +25,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    recovery_codes (user_id, code_digest) {
+        #[max_length = 255]
+        user_id -> Varchar,
+        #[max_length = 64]
+        code_digest -> Varchar,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         #[max_length = 255]
         id -> Varchar,
@@ -76,6 +86,43 @@ diesel::table! {
 }
 
 diesel::table! {
+    totp_secrets (user_id) {
+        #[max_length = 255]
+        user_id -> Varchar,
+        #[max_length = 64]
+        key_id -> Varchar,
+        ciphertext -> Bytea,
+        confirmed_at -> Nullable<Timestamptz>,
+        last_used_step -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    trusted_devices (device_digest) {
+        #[max_length = 64]
+        device_digest -> Varchar,
+        #[max_length = 255]
+        user_id -> Varchar,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    two_factor_challenges (challenge_digest) {
+        #[max_length = 64]
+        challenge_digest -> Varchar,
+        #[max_length = 255]
+        user_id -> Varchar,
+        persistent -> Bool,
+        failures -> Int4,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         #[max_length = 255]
         id -> Varchar,
@@ -92,13 +139,21 @@ diesel::table! {
 }
 
 diesel::joinable!(one_time_tokens -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(totp_secrets -> users (user_id));
+diesel::joinable!(trusted_devices -> users (user_id));
+diesel::joinable!(two_factor_challenges -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     one_time_tokens,
     rate_limits,
+    recovery_codes,
     sessions,
     sign_in_device_failures,
     sign_in_failures,
+    totp_secrets,
+    trusted_devices,
+    two_factor_challenges,
     users,
 );

@@ -19,7 +19,7 @@ use super::prepared::Prepared;
 use super::schema::{one_time_tokens, sessions, users};
 use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
 use crate::store::{
-    AbuseCounters, CleanupPace, OneTimeTokens, SessionManagement, Store, StoreError,
+    AbuseCounters, CleanupPace, OneTimeTokens, SecondFactors, SessionManagement, Store, StoreError,
 };
 use crate::token::{RotationSecret, TokenDigest};
 
@@ -84,6 +84,7 @@ use run::Retry;
 
 mod counters;
 mod management;
+mod second_factors;
 mod tokens;
 
 /// A duration as the seconds PostgreSQL multiplies an `INTERVAL '1 second'` by; a negative one
@@ -164,6 +165,8 @@ async fn lock_user(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<b
 /// Deletes every one-time token of `user_id`: the links mailed before an event that should end
 /// them (a new password, every session ended, a new address).
 async fn delete_tokens_of(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<usize> {
+    // The sign-ins waiting for a second factor end with them.
+    second_factors::delete_challenges_of(conn, user_id).await?;
     diesel::delete(one_time_tokens::table.filter(one_time_tokens::user_id.eq(user_id)))
         .execute(conn)
         .await
@@ -182,7 +185,11 @@ async fn delete_sessions_of(
                 .execute(conn)
                 .await
         }
-        None => diesel::delete(of_user).execute(conn).await,
+        None => {
+            // Every session: the browsers trusted to skip the second factor end with them.
+            second_factors::delete_trusted_devices_of(conn, user_id).await?;
+            diesel::delete(of_user).execute(conn).await
+        }
     }
 }
 
@@ -504,6 +511,10 @@ impl Store for PgStore {
     }
 
     fn abuse_counters(self: Arc<Self>) -> Option<Arc<dyn AbuseCounters>> {
+        Some(self)
+    }
+
+    fn second_factors(self: Arc<Self>) -> Option<Arc<dyn SecondFactors>> {
         Some(self)
     }
 }

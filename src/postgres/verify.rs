@@ -13,7 +13,7 @@ use super::schema_problem::SchemaProblem;
 
 /// The versions of the migrations that make the columns, as Diesel records them: the
 /// specification's schema, refresh rotation and lifetimes, the clients of sessions, one-time
-/// tokens, abuse limits, refresh families, device failures.
+/// tokens, abuse limits, refresh families, device failures, second factors.
 const SPEC: &str = "20261127000000";
 const ROTATION: &str = "20261130000000";
 const CLIENTS: &str = "20261130000001";
@@ -21,6 +21,7 @@ const TOKENS: &str = "20261130000002";
 const LIMITS: &str = "20261130000003";
 const FAMILIES: &str = "20261207000000";
 const DEVICES: &str = "20261208000000";
+const SECOND: &str = "20261208000001";
 
 /// Types as PostgreSQL's `format_type` prints them.
 const VARCHAR_255: &str = "character varying(255)";
@@ -29,6 +30,8 @@ const VARCHAR_32: &str = "character varying(32)";
 const INTEGER: &str = "integer";
 const TIMESTAMPTZ: &str = "timestamp with time zone";
 const BOOLEAN: &str = "boolean";
+const BIGINT: &str = "bigint";
+const BYTEA: &str = "bytea";
 
 /// Every column the crate reads or writes, in the order of `schema.rs`'s tables. A table is made
 /// by the migration of its first line; a later migration adds its columns with
@@ -329,6 +332,158 @@ pub(crate) const EXPECTED: &[Column] = &[
         Unique::No,
         LIMITS,
     ),
+    col(
+        "totp_secrets",
+        "user_id",
+        VARCHAR_255,
+        Null::No,
+        Unique::Yes,
+        SECOND,
+    ),
+    col(
+        "totp_secrets",
+        "key_id",
+        VARCHAR_64,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "totp_secrets",
+        "ciphertext",
+        BYTEA,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "totp_secrets",
+        "confirmed_at",
+        TIMESTAMPTZ,
+        Null::Yes,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "totp_secrets",
+        "last_used_step",
+        BIGINT,
+        Null::Yes,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "totp_secrets",
+        "created_at",
+        TIMESTAMPTZ,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "recovery_codes",
+        "user_id",
+        VARCHAR_255,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "recovery_codes",
+        "code_digest",
+        VARCHAR_64,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "recovery_codes",
+        "created_at",
+        TIMESTAMPTZ,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "two_factor_challenges",
+        "challenge_digest",
+        VARCHAR_64,
+        Null::No,
+        Unique::Yes,
+        SECOND,
+    ),
+    col(
+        "two_factor_challenges",
+        "user_id",
+        VARCHAR_255,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "two_factor_challenges",
+        "persistent",
+        BOOLEAN,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "two_factor_challenges",
+        "failures",
+        INTEGER,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "two_factor_challenges",
+        "expires_at",
+        TIMESTAMPTZ,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "two_factor_challenges",
+        "created_at",
+        TIMESTAMPTZ,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "trusted_devices",
+        "device_digest",
+        VARCHAR_64,
+        Null::No,
+        Unique::Yes,
+        SECOND,
+    ),
+    col(
+        "trusted_devices",
+        "user_id",
+        VARCHAR_255,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "trusted_devices",
+        "expires_at",
+        TIMESTAMPTZ,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
+    col(
+        "trusted_devices",
+        "created_at",
+        TIMESTAMPTZ,
+        Null::No,
+        Unique::No,
+        SECOND,
+    ),
 ];
 
 /// One line of [`EXPECTED`].
@@ -568,6 +723,8 @@ mod tests {
                     ("Timestamptz", None) => TIMESTAMPTZ.to_owned(),
                     ("Bool", None) => BOOLEAN.to_owned(),
                     ("Int4", None) => INTEGER.to_owned(),
+                    ("Int8", None) => BIGINT.to_owned(),
+                    ("Bytea", None) => BYTEA.to_owned(),
                     other => panic!("a type this test does not know yet: {other:?}"),
                 };
                 tables
