@@ -108,3 +108,27 @@ pub const USER_ID: &str = "user.id";
 /// The field of the engine's spans that holds the session's id, once known.
 pub const SESSION_ID: &str = "session.id";
 
+#[cfg(test)]
+mod tests {
+    use super::METRICS;
+
+    /// The README's "Metrics" table has a row for each metric, and none for another.
+    #[test]
+    fn the_readme_table_lists_every_metric_and_no_other() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("\n## Metrics\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("a \"Metrics\" section in the README");
+        let rows: Vec<&str> = section
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `")?.split('`').next())
+            .collect();
+        let mut listed = rows.clone();
+        listed.sort_unstable();
+        let mut metrics = METRICS.to_vec();
+        metrics.sort_unstable();
+        assert_eq!(listed, metrics);
+    }
+}
