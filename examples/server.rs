@@ -9,6 +9,9 @@
 //! free port) and, once it accepts connections, prints one line on stdout:
 //! `listening on http://localhost:<port>/`. Logs go to stderr (`RUST_LOG`, default `info`).
 //!
+//! With `METRICS=1` it also serves the crate's metrics (the README's "Metrics") at `GET /metrics`
+//! in Prometheus's text format, through `metrics-exporter-prometheus`: point a Prometheus at it.
+//!
 //! Mail (verification and reset links, notices) is logged at INFO by the development mailer,
 //! links included: follow them from the terminal. Built with the `smtp` feature
 //! (`cargo run --example server --features smtp`), it sends through an SMTP server instead when
@@ -37,6 +40,7 @@ use authingo::mail::{DevMailer, Mailer};
 use authingo::postgres::{self, PgStore};
 use authingo::{Auth, HttpOptions, Options};
 use axum::extract::ConnectInfo;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -44,6 +48,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower::Layer as _;
@@ -97,6 +102,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .route("/cancel-email-change", get(page))
         .route("/api/me", get(me))
         .with_state(auth.clone())
+        .merge(metrics_route()?)
         .nest("/api/auth", auth.router())
         .fallback(async || ApiError::NotFound)
         .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)
@@ -109,6 +115,44 @@ async fn main() -> Result<(), Box<dyn Error>> {
     auth.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `GET /metrics` when `METRICS=1`: installs a Prometheus recorder as the process's recorder,
+/// which the crate's metrics then reach through the `metrics` facade. Durations are rendered as
+/// Prometheus histograms (buckets, which a Prometheus can add up across instances) rather than
+/// the exporter's default summaries.
+fn metrics_route() -> Result<Router, Box<dyn Error>> {
+    if std::env::var("METRICS").as_deref() != Ok("1") {
+        return Ok(Router::new());
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".to_owned()),
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0,
+            ],
+        )?
+        .install_recorder()?;
+    // The exporter leaves its periodic upkeep (draining histogram samples) to its user.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    tracing::info!("metrics at /metrics");
+    Ok(Router::new().route(
+        "/metrics",
+        get(async move || {
+            (
+                [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                handle.render(),
+            )
+        }),
+    ))
 }
 
 /// Where mail goes: an SMTP server when `SMTP_PORT` is set (feature `smtp`), else the log.

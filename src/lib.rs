@@ -15,6 +15,7 @@ pub mod model;
 pub mod password;
 pub mod postgres;
 pub mod store;
+pub mod telemetry;
 pub mod token;
 
 pub use auth::{

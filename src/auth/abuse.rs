@@ -5,10 +5,11 @@
 use std::net::IpAddr;
 
 use chrono::{TimeDelta, Utc};
-use tracing::Instrument as _;
+use tracing::{Instrument as _, instrument};
 
 use super::device::DeviceCookie;
 use super::hashing::Admission;
+use super::observe::{self, Mailed, Throttled};
 use super::session::RequestContext;
 use super::{Auth, AuthError, input, internal};
 use crate::limits::{
@@ -114,6 +115,7 @@ impl Auth {
     /// # Errors
     /// [`AuthError::TooManyRequests`] over the limit; [`AuthError::Unavailable`] or
     /// [`AuthError::Internal`].
+    #[instrument(skip_all, fields(route = observe::route_limit(route)))]
     pub async fn check_rate_limit(
         &self,
         route: LimitedRoute,
@@ -126,7 +128,8 @@ impl Auth {
         else {
             return Ok(());
         };
-        self.count(&route.key(client), limit).await
+        self.count(&route.key(client), limit, observe::route_limit(route))
+            .await
     }
 
     /// Counts one use of a mailed link's token by the client of `context`, if known, against
@@ -144,7 +147,10 @@ impl Auth {
     /// Counts one mail asked by the account `user_id` against [`RateLimits::mail_per_account`](crate::RateLimits::mail_per_account).
     pub(super) async fn check_account_mail_limit(&self, user_id: &str) -> Result<(), AuthError> {
         match self.settings().rate_limits.and_then(|l| l.mail_per_account) {
-            Some(limit) => self.count(&mail_account_key(user_id), limit).await,
+            Some(limit) => {
+                self.count(&mail_account_key(user_id), limit, "mail_per_account")
+                    .await
+            }
             None => Ok(()),
         }
     }
@@ -167,6 +173,7 @@ impl Auth {
             Ok(()) => true,
             Err(AuthError::TooManyRequests { .. }) => {
                 tracing::warn!("mail limit reached; mail skipped");
+                observe::mail(Mailed::SkippedOverLimit);
                 false
             }
             Err(err) => {
@@ -184,6 +191,7 @@ impl Auth {
     /// # Errors
     /// [`AuthError::InvalidInput`] for a malformed email; [`AuthError::TooManyRequests`] over
     /// either limit; [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all)]
     pub async fn check_mail_rate_limit(
         &self,
         email: &str,
@@ -206,15 +214,27 @@ impl Auth {
         }
         if let Some(limit) = self.settings().rate_limits.and_then(|l| l.mail_per_email) {
             let key = mail_email_key(&EmailDigest::of(email));
-            let key = if notice { format!("notice:{key}") } else { key };
-            self.count(&key, limit).await?;
+            let (key, name) = if notice {
+                (format!("notice:{key}"), "notices_per_email")
+            } else {
+                (key, "mail_per_email")
+            };
+            self.count(&key, limit, name).await?;
         }
         Ok(())
     }
 
-    async fn count(&self, key: &str, limit: RateLimit) -> Result<(), AuthError> {
+    /// Counts one request on the counter `key`; over `limit`, refused and counted as a refusal
+    /// of `name`.
+    async fn count(
+        &self,
+        key: &str,
+        limit: RateLimit,
+        name: &'static str,
+    ) -> Result<(), AuthError> {
         let count = self.counters()?.count_request(key, &limit).await?;
         if count.hits > limit.max {
+            observe::rate_limited(name);
             return Err(AuthError::TooManyRequests {
                 retry_after: count.resets_in,
             });
@@ -230,6 +250,7 @@ impl Auth {
     /// [`AuthError::InvalidInput`] for a malformed email; [`AuthError::Unsupported`] when the
     /// store keeps no [`AbuseCounters`](crate::AbuseCounters); [`AuthError::Unavailable`] or
     /// [`AuthError::Internal`].
+    #[instrument(skip_all)]
     pub async fn unlock_account(&self, email: &str) -> Result<bool, AuthError> {
         let email = input::email(email)?;
         Ok(self
@@ -350,6 +371,7 @@ impl Auth {
             {
                 SignInAttempt::Allowed { .. } => return Ok(ticket(Counted::Device(device), false)),
                 SignInAttempt::Throttled { retry_after } => {
+                    observe::throttled(Throttled::DeviceBackOff);
                     return Err(AuthError::TooManyRequests { retry_after });
                 }
                 // Failed too often on its own: no longer trusted, counted as untrusted.
@@ -362,9 +384,13 @@ impl Auth {
                 throttle.lock_after == Some(failures),
             )),
             SignInAttempt::Throttled { retry_after } => {
+                observe::throttled(Throttled::BackOff);
                 Err(AuthError::TooManyRequests { retry_after })
             }
-            SignInAttempt::Locked => Err(AuthError::AccountLocked),
+            SignInAttempt::Locked => {
+                observe::throttled(Throttled::Locked);
+                Err(AuthError::AccountLocked)
+            }
         }
     }
 

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use chrono::Utc;
 use tracing::{Instrument as _, instrument};
 
+use super::observe::{self, Revoked};
 use super::session::{RequestContext, SignedIn};
 use super::two_factor::SignIn;
 use super::{Auth, AuthError, input, internal};
@@ -69,6 +70,22 @@ impl Auth {
     /// [`SignUp::VerificationSent`]).
     #[instrument(skip_all, fields(user.id, session.id))]
     pub async fn sign_up(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+        context: &RequestContext,
+    ) -> Result<SignUp, AuthError> {
+        let signed_up = self.sign_up_counted(email, password, name, context).await;
+        observe::sign_up(match &signed_up {
+            Ok(outcome) => Ok(matches!(outcome, SignUp::SignedIn(_))),
+            Err(err) => Err(err),
+        });
+        signed_up
+    }
+
+    /// [`sign_up`](Self::sign_up), whose every outcome its caller counts.
+    async fn sign_up_counted(
         &self,
         email: &str,
         password: &str,
@@ -196,6 +213,18 @@ impl Auth {
         password: &str,
         context: &RequestContext,
     ) -> Result<SignIn, AuthError> {
+        let signed_in = self.sign_in_counted(email, password, context).await;
+        observe::sign_in(&signed_in);
+        signed_in
+    }
+
+    /// [`sign_in`](Self::sign_in), whose every outcome its caller counts.
+    async fn sign_in_counted(
+        &self,
+        email: &str,
+        password: &str,
+        context: &RequestContext,
+    ) -> Result<SignIn, AuthError> {
         let email = input::email(email)?;
         input::password(password, 0, self.settings().max_password_bytes)?;
         // Throttled, locked or busy: refused here, before any password work.
@@ -258,6 +287,7 @@ impl Auth {
         }
         if let Some(cap) = self.settings().max_sessions_per_user {
             let evicted = self.management()?.evict_sessions(&user.id, cap).await?;
+            observe::revoked(Revoked::Evicted, evicted);
             if evicted > 0 {
                 tracing::info!(evicted, "least recently used sessions ended by the cap");
             }

@@ -14,8 +14,9 @@ use chrono::TimeDelta;
 use rand::Rng as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
-use super::Auth;
+use super::{Auth, observe};
 use crate::store::{AbuseCounters, CleanupPace, OneTimeTokens, SecondFactors, Store, StoreError};
 
 /// What a sweep cleans: the store's sessions, and its one-time tokens and abuse counters where
@@ -180,9 +181,10 @@ fn first_delay(max: Duration) -> Duration {
 /// One sweep, bounded by `timeout`, its outcome logged. Never panics. After the dead sessions,
 /// the expired one-time tokens, the abuse counters whose time is past, and the expired
 /// second-factor challenges and trusted devices go too.
+#[tracing::instrument(name = "cleanup", skip_all)]
 async fn sweep(targets: Sweeps, timeout: Duration, pace: CleanupPace) {
     let started = Instant::now();
-    let task = tokio::spawn(async move {
+    let work = async move {
         tokio::time::timeout(timeout, async {
             let sessions = targets.store.cleanup_expired_sessions_paced(pace).await?;
             let tokens = match &targets.tokens {
@@ -191,7 +193,10 @@ async fn sweep(targets: Sweeps, timeout: Duration, pace: CleanupPace) {
             };
             if let Some(counters) = &targets.counters {
                 match counters.cleanup_rate_limits().await {
-                    Ok(counters) => tracing::debug!(counters, "abuse counters cleaned up"),
+                    Ok(counters) => {
+                        observe::cleanup_rows("rate_limits", counters);
+                        tracing::debug!(counters, "abuse counters cleaned up");
+                    }
                     Err(err) => tracing::warn!(error = %err, "abuse counters cleanup failed"),
                 }
             }
@@ -204,10 +209,24 @@ async fn sweep(targets: Sweeps, timeout: Duration, pace: CleanupPace) {
             Ok::<_, StoreError>((sessions, tokens))
         })
         .await
-    });
+    };
+    // The store's spans are the sweep's children, though they run on a task of their own.
+    let task = tokio::spawn(work.in_current_span());
     let elapsed_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    match task.await {
+    let outcome = task.await;
+    observe::cleanup_finished(
+        match &outcome {
+            Ok(Ok(Ok(_))) => "ok",
+            Ok(Ok(Err(_))) => "failed",
+            Ok(Err(_)) => "timed_out",
+            Err(_) => "panicked",
+        },
+        started.elapsed(),
+    );
+    match outcome {
         Ok(Ok(Ok((deleted, tokens)))) => {
+            observe::cleanup_rows("sessions", deleted);
+            observe::cleanup_rows("one_time_tokens", tokens);
             tracing::info!(
                 deleted,
                 tokens,

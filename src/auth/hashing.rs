@@ -17,14 +17,15 @@
 //! is skipped when its turn comes, not hashed, and counted.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use thread_priority::ThreadPriority;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, oneshot};
 
-use super::{AuthError, internal};
+use super::{AuthError, internal, observe};
 use crate::password::PasswordHasher;
 
 /// The hashing threads and the dummy hash, as the engine uses them.
@@ -81,7 +82,10 @@ impl Hashing {
             .clone()
             .try_acquire_owned()
             .map(Admission)
-            .map_err(|_| AuthError::Busy)
+            .map_err(|_| {
+                observe::hashing_refused();
+                AuthError::Busy
+            })
     }
 
     /// Operations admitted now (running or waiting).
@@ -148,6 +152,8 @@ struct HashPool {
     jobs: mpsc::Sender<Job>,
     /// Jobs not run because nobody waited for their result any more.
     skipped: Arc<AtomicU64>,
+    /// Jobs sent and not yet taken by a thread.
+    queued: Arc<AtomicUsize>,
 }
 
 /// The hashing threads could not run a job: they are gone, or the job panicked.
@@ -170,6 +176,7 @@ impl HashPool {
             hasher,
             jobs,
             skipped: Arc::new(AtomicU64::new(0)),
+            queued: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -180,18 +187,31 @@ impl HashPool {
     ) -> Result<T, HashPoolFailed> {
         let (result, receive) = oneshot::channel();
         let (hasher, skipped) = (self.hasher.clone(), self.skipped.clone());
-        self.jobs
-            .send(Box::new(move || {
-                // The caller went while the job waited (its request was dropped): skip it.
-                if result.is_closed() {
-                    skipped.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                // The caller may go while it runs; then nobody wants the result.
-                let _ = result.send(job(hasher.as_ref()));
-            }))
-            .map_err(|_| HashPoolFailed)?;
-        receive.await.map_err(|_| HashPoolFailed)
+        let queued = self.queued.clone();
+        // The metrics are recorded here, on the caller's task, not on the hashing thread: a
+        // recorder the application scoped to its tasks' thread sees them too.
+        observe::hash_queue_depth(self.queued.fetch_add(1, Ordering::Relaxed) + 1);
+        let enqueued = Instant::now();
+        let sent = self.jobs.send(Box::new(move || {
+            queued.fetch_sub(1, Ordering::Relaxed);
+            // The caller went while the job waited (its request was dropped): skip it.
+            if result.is_closed() {
+                skipped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let started = Instant::now();
+            // The caller may go while it runs; then nobody wants the result.
+            let _ = result.send((started, job(hasher.as_ref())));
+        }));
+        if sent.is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(HashPoolFailed);
+        }
+        let received = receive.await;
+        observe::hash_queue_depth(self.queued.load(Ordering::Relaxed));
+        let (started, value) = received.map_err(|_| HashPoolFailed)?;
+        observe::hash_queue_wait(started.saturating_duration_since(enqueued));
+        Ok(value)
     }
 }
 

@@ -4,6 +4,7 @@
 use chrono::Utc;
 use tracing::instrument;
 
+use super::observe::{self, Revoked};
 use super::{Auth, AuthError, input};
 use crate::mail::Mail;
 use crate::model::{EndSessions, Session, SessionWithUser, User};
@@ -14,6 +15,7 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id = %user.id))]
     pub async fn list_sessions(&self, user: &User) -> Result<Vec<Session>, AuthError> {
         self.list_user_sessions(&user.id).await
     }
@@ -25,15 +27,21 @@ impl Auth {
     /// # Errors
     /// [`AuthError::InvalidInput`] for a malformed email; [`AuthError::Unavailable`] or
     /// [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id))]
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, AuthError> {
         let email = input::email(email)?;
-        Ok(self.store().get_user_by_email(&email).await?)
+        let found = self.store().get_user_by_email(&email).await?;
+        if let Some(user) = &found {
+            tracing::Span::current().record("user.id", &user.id);
+        }
+        Ok(found)
     }
 
     /// [`list_sessions`](Self::list_sessions) by user id, for an application's admin tooling.
     ///
     /// # Errors
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id = %user_id))]
     pub async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<Session>, AuthError> {
         Ok(self.management()?.list_sessions(user_id).await?)
     }
@@ -45,10 +53,12 @@ impl Auth {
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id = %user.id))]
     pub async fn revoke_session(&self, user: &User, session_id: &str) -> Result<bool, AuthError> {
-        Ok(self
+        let ended = self
             .management()?
             .delete_user_session(&user.id, session_id)
-            .await?)
+            .await?;
+        observe::revoked(Revoked::One, u64::from(ended));
+        Ok(ended)
     }
 
     /// Ends every session of the user but `current`; returns how many ended.
@@ -57,10 +67,12 @@ impl Auth {
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id = %current.user.id, session.id = %current.session.id))]
     pub async fn revoke_other_sessions(&self, current: &SessionWithUser) -> Result<u64, AuthError> {
-        Ok(self
+        let ended = self
             .management()?
             .delete_user_sessions(&current.user.id, Some(&current.session.id))
-            .await?)
+            .await?;
+        observe::revoked(Revoked::Others, ended);
+        Ok(ended)
     }
 
     /// Ends every session of the user, `current` included ("sign out everywhere"), and voids
@@ -82,11 +94,14 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id = %user_id))]
     pub async fn revoke_user_sessions(&self, user_id: &str) -> Result<u64, AuthError> {
-        Ok(self
+        let ended = self
             .management()?
             .delete_user_sessions(user_id, None)
-            .await?)
+            .await?;
+        observe::revoked(Revoked::Everywhere, ended);
+        Ok(ended)
     }
 
     /// Whether `session` signed in (its sign-in, not its last refresh) within

@@ -15,6 +15,7 @@ mod hashing;
 mod http_options;
 mod input;
 mod manage;
+mod observe;
 mod options;
 mod recovery;
 mod sealing;

@@ -7,8 +7,9 @@
 //! whatever the address (the lookup, the token and the mail happen on a task of their own).
 
 use chrono::Utc;
-use tracing::instrument;
+use tracing::{Instrument as _, instrument};
 
+use super::observe::{self, Mailed};
 use super::{Auth, AuthError, RequestContext, input, internal};
 use crate::limits::EmailDigest;
 use crate::mail::{Mail, Message};
@@ -73,6 +74,7 @@ impl Auth {
     /// it has an account), or of the client's address in `context`; [`AuthError::Unsupported`]
     /// when the store keeps no one-time tokens; [`AuthError::Unavailable`] or
     /// [`AuthError::Internal`].
+    #[instrument(skip_all)]
     pub async fn resend_verification(
         &self,
         email: &str,
@@ -94,7 +96,12 @@ impl Auth {
         self.inner.background.spawn(async move {
             let sent = match auth.check_mail_rate_limit(&email, None).await {
                 Ok(()) => auth.send_verification_link(&email).await,
-                Err(err) => Err(err),
+                Err(err) => {
+                    if matches!(err, AuthError::TooManyRequests { .. }) {
+                        observe::mail(Mailed::SkippedOverLimit);
+                    }
+                    Err(err)
+                }
             };
             if let Err(err) = sent {
                 tracing::warn!(error = %err, "verification reminder not sent");
@@ -127,6 +134,7 @@ impl Auth {
     /// it has an account), or of the client's address in `context`; [`AuthError::Unsupported`]
     /// when the store keeps no one-time tokens; [`AuthError::Unavailable`] or
     /// [`AuthError::Internal`].
+    #[instrument(skip_all)]
     pub async fn request_password_reset(
         &self,
         email: &str,
@@ -160,11 +168,12 @@ impl Auth {
         let email = input::email(email)?;
         self.check_mail_rate_limit(&email, client).await?;
         let auth = self.clone();
-        self.inner.background.spawn(async move {
+        let work = async move {
             if let Err(err) = send(auth, email).await {
                 tracing::warn!(error = %err, "{failure}");
             }
-        });
+        };
+        self.inner.background.spawn(work.in_current_span());
         Ok(())
     }
 
@@ -264,12 +273,17 @@ impl Auth {
             link: mail.link().map(str::to_owned),
         };
         let mailer = self.inner.mailer.clone();
-        self.inner.background.spawn(async move {
+        let work = async move {
             let subject = message.subject.clone();
-            if let Err(err) = mailer.send(message).await {
-                tracing::warn!(error = %err, subject, "mail not sent");
+            match mailer.send(message).await {
+                Ok(()) => observe::mail(Mailed::Sent),
+                Err(err) => {
+                    observe::mail(Mailed::Failed);
+                    tracing::warn!(error = %err, subject, "mail not sent");
+                }
             }
-        });
+        };
+        self.inner.background.spawn(work.in_current_span());
     }
 
     /// Mails `email` the link that verifies it with `token`.

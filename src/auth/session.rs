@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use super::device::DeviceCookie;
+use super::observe::{self, Refresh, Revoked};
 use super::two_factor::DeviceTrust;
 use super::{Auth, AuthError, internal};
 use crate::limits::LimitedRoute;
@@ -164,6 +165,7 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id, session.id))]
     pub async fn get_session(
         &self,
         access_token: &str,
@@ -171,7 +173,13 @@ impl Auth {
         let Some(token) = Token::parse(access_token, TokenKind::Access) else {
             return Ok(None);
         };
-        Ok(self.inner.store.get_session(&token.digest()).await?)
+        let found = self.inner.store.get_session(&token.digest()).await?;
+        if let Some(found) = &found {
+            tracing::Span::current()
+                .record("user.id", &found.user.id)
+                .record("session.id", &found.session.id);
+        }
+        Ok(found)
     }
 
     /// Exchanges a refresh token for a new pair; the old access token stops working.
@@ -201,8 +209,10 @@ impl Auth {
         if let Some(client) = context.ip_address {
             self.check_rate_limit(LimitedRoute::Refresh, client).await?;
         }
-        let presented =
-            Token::parse(refresh_token, TokenKind::Refresh).ok_or(AuthError::InvalidSession)?;
+        let Some(presented) = Token::parse(refresh_token, TokenKind::Refresh) else {
+            observe::refresh(Refresh::Invalid);
+            return Err(AuthError::InvalidSession);
+        };
         let now = Utc::now();
         let secret = RotationSecret::generate().map_err(internal)?;
         let (access, refresh) = derived_pair(&secret, &presented);
@@ -222,15 +232,20 @@ impl Auth {
             .refresh_session(&presented.digest(), &rotation)
             .await?
         {
-            RefreshOutcome::Rotated(found) => (found, access, refresh),
+            RefreshOutcome::Rotated(found) => {
+                observe::refresh(Refresh::Rotated);
+                (found, access, refresh)
+            }
             RefreshOutcome::Replayed { found, secret } => {
                 // The pair the rotation issued, re-derived; the row must still hold it.
                 let (access, refresh) = derived_pair(&secret, &presented);
                 if access.digest() != found.session.token
                     || refresh.digest() != found.session.refresh_token
                 {
+                    observe::refresh(Refresh::Invalid);
                     return Err(AuthError::InvalidSession);
                 }
+                observe::refresh(Refresh::GraceReplay);
                 tracing::debug!(session.id = %found.session.id, "refresh replayed within the grace window");
                 (found, access, refresh)
             }
@@ -239,6 +254,8 @@ impl Auth {
                 user_id,
             } => {
                 // A replaced token after the grace window: revoked, logged for the security log.
+                observe::refresh(Refresh::ReuseDetected);
+                observe::revoked(Revoked::ReuseDetected, 1);
                 tracing::warn!(
                     session.id = %session_id,
                     user.id = %user_id,
@@ -246,7 +263,10 @@ impl Auth {
                 );
                 return Err(AuthError::InvalidSession);
             }
-            RefreshOutcome::Invalid => return Err(AuthError::InvalidSession),
+            RefreshOutcome::Invalid => {
+                observe::refresh(Refresh::Invalid);
+                return Err(AuthError::InvalidSession);
+            }
         };
         tracing::Span::current()
             .record("user.id", &found.user.id)
@@ -278,7 +298,15 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    #[instrument(skip_all)]
     pub async fn sign_out(&self, token: &str) -> Result<bool, AuthError> {
+        let ended = self.end_session(token).await?;
+        observe::revoked(Revoked::SignOut, u64::from(ended));
+        Ok(ended)
+    }
+
+    /// [`sign_out`](Self::sign_out), which counts what it ended.
+    async fn end_session(&self, token: &str) -> Result<bool, AuthError> {
         let store = &self.inner.store;
         if let Some(access) = Token::parse(token, TokenKind::Access) {
             let digest = access.digest();

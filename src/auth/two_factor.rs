@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tracing::instrument;
 
 use super::abuse::SignInTicket;
+use super::observe;
 use super::session::{RequestContext, SignedIn};
 use super::totp::{self, RecoveryCodes, TotpEnrolment};
 use super::{Auth, AuthError, internal};
@@ -379,6 +380,24 @@ impl Auth {
     /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
     #[instrument(skip_all, fields(user.id, session.id))]
     pub async fn verify_two_factor(
+        &self,
+        challenge: &str,
+        code: SecondFactorCode<'_>,
+        trust_device: bool,
+        context: &RequestContext,
+    ) -> Result<SignedIn, AuthError> {
+        let outcome = self
+            .verify_two_factor_counted(challenge, code, trust_device, context)
+            .await;
+        observe::two_factor(&outcome.as_ref().map(|_| match code {
+            SecondFactorCode::Totp(_) => "totp",
+            SecondFactorCode::RecoveryCode(_) => "recovery_code",
+        }));
+        outcome
+    }
+
+    /// [`verify_two_factor`](Self::verify_two_factor), whose every outcome its caller counts.
+    async fn verify_two_factor_counted(
         &self,
         challenge: &str,
         code: SecondFactorCode<'_>,

@@ -9,6 +9,7 @@ mod fixed;
 mod joins;
 mod migrations;
 mod models;
+mod observe;
 mod pool;
 mod prepared;
 /// The tables the crate uses, as `diesel print-schema` writes them from the migrations, for the

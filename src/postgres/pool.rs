@@ -122,6 +122,7 @@ impl PgPool {
         &self,
     ) -> Result<PooledConnection<'_, AsyncDieselConnectionManager<AsyncPgConnection>>, StoreError>
     {
+        let _waiting = super::observe::checkout(&self.pool.state());
         self.pool.get().await.map_err(|err| {
             let waited = self.config.connection_timeout;
             let err = match (err, self.last_connect_error.get()) {

@@ -10,10 +10,12 @@ use chrono::{TimeDelta, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Nullable, Timestamptz, Varchar};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tracing::instrument;
 
 use super::error::check_text;
 use super::fixed::{GetSession, GetUserByEmail, RefreshSession, ReplayedSession};
 use super::models::{NewSessionRow, NewUserRow, ReplayedRow, SessionUserRow, UserRecord};
+use super::observe;
 use super::pool::PgPool;
 use super::prepared::Prepared;
 use super::schema::{one_time_tokens, sessions, users};
@@ -21,6 +23,7 @@ use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, Us
 use crate::store::{
     AbuseCounters, CleanupPace, OneTimeTokens, SecondFactors, SessionManagement, Store, StoreError,
 };
+use crate::telemetry::STORE_SPAN;
 use crate::token::{RotationSecret, TokenDigest};
 
 /// Rows per statement of the sweeps that have no pace of their own (one-time tokens, rotation
@@ -197,12 +200,16 @@ use crate::store::storable;
 
 #[async_trait]
 impl Store for PgStore {
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "create_user"))]
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let _timed = observe::timed("create_user");
         check_user(user)?;
         run!(self, Retry::Never, |conn| insert_user(conn, user))
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "get_user_by_email"))]
     async fn get_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let _timed = observe::timed("get_user_by_email");
         if !storable(email) {
             return Ok(None);
         }
@@ -217,16 +224,20 @@ impl Store for PgStore {
         Ok(row.map(User::from))
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "create_session"))]
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let _timed = observe::timed("create_session");
         check_session(session)?;
         run!(self, Retry::Never, |conn| insert_session(conn, session))
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "create_session_verified"))]
     async fn create_session_verified(
         &self,
         session: &Session,
         verified_hash: &str,
     ) -> Result<bool, StoreError> {
+        let _timed = observe::timed("create_session_verified");
         check_session(session)?;
         if !storable(verified_hash) {
             return Ok(false);
@@ -254,11 +265,13 @@ impl Store for PgStore {
         Ok(inserted == 1)
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "create_user_with_session"))]
     async fn create_user_with_session(
         &self,
         user: &User,
         session: &Session,
     ) -> Result<(), StoreError> {
+        let _timed = observe::timed("create_user_with_session");
         check_user(user)?;
         check_session(session)?;
         run!(self, Retry::Never, |conn| async move {
@@ -270,10 +283,12 @@ impl Store for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "get_session"))]
     async fn get_session(
         &self,
         token: &TokenDigest,
     ) -> Result<Option<SessionWithUser>, StoreError> {
+        let _timed = observe::timed("get_session");
         // Hand-written rather than built: the query builder renders its SQL text anew on every
         // call, a cost the hottest statement should not carry.
         let token = token.as_str();
@@ -286,7 +301,9 @@ impl Store for PgStore {
         Ok(row.map(SessionWithUser::from))
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "delete_session"))]
     async fn delete_session(&self, token: &TokenDigest) -> Result<bool, StoreError> {
+        let _timed = observe::timed("delete_session");
         let digest = token.as_str();
         // Not repeated: a repeat after a first run that deleted the row would report `false`.
         let deleted = run!(self, Retry::Never, |conn| async move {
@@ -304,11 +321,13 @@ impl Store for PgStore {
         Ok(deleted > 0)
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "delete_rotated_session"))]
     async fn delete_rotated_session(
         &self,
         token: &TokenDigest,
         grace: TimeDelta,
     ) -> Result<bool, StoreError> {
+        let _timed = observe::timed("delete_rotated_session");
         if grace <= TimeDelta::zero() {
             return Ok(false);
         }
@@ -327,7 +346,9 @@ impl Store for PgStore {
         Ok(deleted > 0)
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "clear_rotation_secrets"))]
     async fn clear_rotation_secrets(&self, grace: TimeDelta) -> Result<u64, StoreError> {
+        let _timed = observe::timed("clear_rotation_secrets");
         let grace = seconds(grace.max(TimeDelta::zero()));
         let mut total = 0;
         loop {
@@ -348,11 +369,13 @@ impl Store for PgStore {
         }
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "refresh_session"))]
     async fn refresh_session(
         &self,
         refresh_token: &TokenDigest,
         rotation: &SessionRotation,
     ) -> Result<RefreshOutcome, StoreError> {
+        let _timed = observe::timed("refresh_session");
         check_text("token", rotation.token.as_str())?;
         check_text("refresh_token", rotation.refresh_token.as_str())?;
         let secret = rotation.secret.to_stored();
@@ -432,12 +455,14 @@ impl Store for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "replace_password_hash"))]
     async fn replace_password_hash(
         &self,
         user_id: &str,
         expected: &str,
         password_hash: &str,
     ) -> Result<bool, StoreError> {
+        let _timed = observe::timed("replace_password_hash");
         check_text("password_hash", password_hash)?;
         if !storable(user_id) || !storable(expected) {
             return Ok(false);
@@ -457,7 +482,9 @@ impl Store for PgStore {
         Ok(updated == 1)
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "get_user"))]
     async fn get_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        let _timed = observe::timed("get_user");
         if !storable(user_id) {
             return Ok(None);
         }
@@ -472,7 +499,9 @@ impl Store for PgStore {
         Ok(row.map(User::from))
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "cleanup_expired_sessions_paced"))]
     async fn cleanup_expired_sessions_paced(&self, pace: CleanupPace) -> Result<u64, StoreError> {
+        let _timed = observe::timed("cleanup_expired_sessions_paced");
         let batch_size = u64::from(pace.batch_size.max(1));
         let limit = batch_size as i64;
         let mut total = 0;

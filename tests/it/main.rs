@@ -29,4 +29,5 @@ mod sessions;
 mod sign_up;
 mod store;
 mod support;
+mod telemetry;
 mod tls;

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use diesel::sql_types::BigInt;
 use diesel::{OptionalExtension as _, Queryable, QueryableByName};
 use diesel_async::RunQueryDsl;
+use tracing::instrument;
 
 use super::{BATCH_SIZE, PgStore, Retry, seconds};
 use crate::limits::{
@@ -17,8 +18,10 @@ use crate::postgres::fixed::{
     BeginDeviceSignInAttempt, BeginSignInAttempt, ClearDeviceFailures, ClearSignInFailures,
     RateLimitHit,
 };
+use crate::postgres::observe;
 use crate::postgres::prepared::Prepared;
 use crate::store::{AbuseCounters, StoreError};
+use crate::telemetry::STORE_SPAN;
 
 /// A row of `rate_limit_hit.sql`, read by position.
 #[derive(Queryable)]
@@ -78,7 +81,9 @@ fn int(n: u32) -> i32 {
 
 #[async_trait]
 impl AbuseCounters for PgStore {
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "count_request"))]
     async fn count_request(&self, key: &str, limit: &RateLimit) -> Result<WindowCount, StoreError> {
+        let _timed = observe::timed("count_request");
         check_text("key", key)?;
         // One past the limit is where the count stops: kept below INTEGER's maximum.
         let max = int(limit.max.min(i32::MAX as u32 - 1));
@@ -95,11 +100,13 @@ impl AbuseCounters for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "begin_sign_in_attempt"))]
     async fn begin_sign_in_attempt(
         &self,
         email: &EmailDigest,
         throttle: &SignInThrottle,
     ) -> Result<SignInAttempt, StoreError> {
+        let _timed = observe::timed("begin_sign_in_attempt");
         let digest = email.as_str();
         let (free, lock) = (int(throttle.free_failures), throttle.lock_after.map(int));
         let (first, max, forget, lock_for) = (
@@ -126,11 +133,13 @@ impl AbuseCounters for PgStore {
         Ok(attempt(row, throttle))
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "begin_device_sign_in_attempt"))]
     async fn begin_device_sign_in_attempt(
         &self,
         device: &DeviceDigest,
         throttle: &SignInThrottle,
     ) -> Result<SignInAttempt, StoreError> {
+        let _timed = observe::timed("begin_device_sign_in_attempt");
         let digest = device.as_str();
         let (free, lock) = (int(throttle.free_failures), int(throttle.device_lock_after));
         let (first, max, forget) = (
@@ -155,7 +164,9 @@ impl AbuseCounters for PgStore {
         Ok(attempt(row, throttle))
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "clear_device_failures"))]
     async fn clear_device_failures(&self, device: &DeviceDigest) -> Result<bool, StoreError> {
+        let _timed = observe::timed("clear_device_failures");
         let digest = device.as_str();
         // Not repeated, as `clear_sign_in_failures`.
         let deleted = run!(self, Retry::Never, |conn| async move {
@@ -168,7 +179,9 @@ impl AbuseCounters for PgStore {
         Ok(deleted > 0)
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "clear_sign_in_failures"))]
     async fn clear_sign_in_failures(&self, email: &EmailDigest) -> Result<bool, StoreError> {
+        let _timed = observe::timed("clear_sign_in_failures");
         let digest = email.as_str();
         // Not repeated, as `delete_session`: a repeat after a first run that deleted would say
         // `false`.
@@ -182,7 +195,9 @@ impl AbuseCounters for PgStore {
         Ok(deleted > 0)
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "cleanup_rate_limits"))]
     async fn cleanup_rate_limits(&self) -> Result<u64, StoreError> {
+        let _timed = observe::timed("cleanup_rate_limits");
         let mut total = 0;
         loop {
             // A batch deletes only counters past their time: repeating one is harmless.

@@ -5,18 +5,23 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Timestamptz, Varchar};
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use tracing::instrument;
 
 use super::{PgStore, Retry, delete_sessions_of, delete_tokens_of, lock_user, storable};
 use crate::model::{EndSessions, Session};
 use crate::postgres::error::check_text;
 use crate::postgres::models::SessionRow;
+use crate::postgres::observe;
 use crate::postgres::prepared::Prepared;
 use crate::postgres::schema::{sessions, users};
 use crate::store::{SessionManagement, StoreError};
+use crate::telemetry::STORE_SPAN;
 
 #[async_trait]
 impl SessionManagement for PgStore {
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "list_sessions"))]
     async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
+        let _timed = observe::timed("list_sessions");
         if !storable(user_id) {
             return Ok(Vec::new());
         }
@@ -44,11 +49,13 @@ impl SessionManagement for PgStore {
         Ok(rows.into_iter().map(Session::from).collect())
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "delete_user_session"))]
     async fn delete_user_session(
         &self,
         user_id: &str,
         session_id: &str,
     ) -> Result<bool, StoreError> {
+        let _timed = observe::timed("delete_user_session");
         if !storable(user_id) || !storable(session_id) {
             return Ok(false);
         }
@@ -64,11 +71,13 @@ impl SessionManagement for PgStore {
         Ok(deleted > 0)
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "delete_user_sessions"))]
     async fn delete_user_sessions(
         &self,
         user_id: &str,
         keep: Option<&str>,
     ) -> Result<u64, StoreError> {
+        let _timed = observe::timed("delete_user_sessions");
         if !storable(user_id) {
             return Ok(0);
         }
@@ -90,7 +99,9 @@ impl SessionManagement for PgStore {
         Ok(deleted as u64)
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "evict_sessions"))]
     async fn evict_sessions(&self, user_id: &str, keep: u32) -> Result<u64, StoreError> {
+        let _timed = observe::timed("evict_sessions");
         if !storable(user_id) {
             return Ok(0);
         }
@@ -108,6 +119,7 @@ impl SessionManagement for PgStore {
         Ok(deleted as u64)
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "set_password_hash"))]
     async fn set_password_hash(
         &self,
         user_id: &str,
@@ -115,6 +127,7 @@ impl SessionManagement for PgStore {
         password_hash: &str,
         end: EndSessions<'_>,
     ) -> Result<bool, StoreError> {
+        let _timed = observe::timed("set_password_hash");
         check_text("password_hash", password_hash)?;
         if !storable(user_id) || !storable(expected) {
             return Ok(false);

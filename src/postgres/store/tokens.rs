@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tracing::instrument;
 
 use super::{
     BATCH_SIZE, PgStore, Retry, delete_sessions_of, delete_tokens_of, lock_user, storable,
@@ -12,9 +13,11 @@ use super::{
 use crate::model::{OneTimeToken, TokenPurpose, TokenUse, UsedToken};
 use crate::postgres::error::check_text;
 use crate::postgres::models::UserRecord;
+use crate::postgres::observe;
 use crate::postgres::prepared::Prepared;
 use crate::postgres::schema::{one_time_tokens, sessions, users};
 use crate::store::{OneTimeTokens, StoreError};
+use crate::telemetry::STORE_SPAN;
 use crate::token::TokenDigest;
 
 /// Consumes the token (one `DELETE … RETURNING`, after its user's lock) and applies `use_`;
@@ -156,7 +159,9 @@ async fn insert_token(conn: &mut AsyncPgConnection, token: &OneTimeToken) -> Que
 
 #[async_trait]
 impl OneTimeTokens for PgStore {
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "issue_token"))]
     async fn issue_token(&self, token: &OneTimeToken) -> Result<(), StoreError> {
+        let _timed = observe::timed("issue_token");
         check_text("user_id", &token.user_id)?;
         if let Some(email) = &token.email {
             check_text("email", email)?;
@@ -170,12 +175,14 @@ impl OneTimeTokens for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "issue_token_for_session"))]
     async fn issue_token_for_session(
         &self,
         token: &OneTimeToken,
         session_id: &str,
         verified_hash: &str,
     ) -> Result<bool, StoreError> {
+        let _timed = observe::timed("issue_token_for_session");
         check_text("user_id", &token.user_id)?;
         if let Some(email) = &token.email {
             check_text("email", email)?;
@@ -217,11 +224,13 @@ impl OneTimeTokens for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "token_is_live"))]
     async fn token_is_live(
         &self,
         token: &TokenDigest,
         purpose: TokenPurpose,
     ) -> Result<bool, StoreError> {
+        let _timed = observe::timed("token_is_live");
         let digest = token.as_str();
         let purpose = purpose.as_str();
         run!(self, Retry::Idempotent, |conn| async move {
@@ -236,11 +245,13 @@ impl OneTimeTokens for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "use_token"))]
     async fn use_token(
         &self,
         token: &TokenDigest,
         use_: TokenUse<'_>,
     ) -> Result<Option<UsedToken>, StoreError> {
+        let _timed = observe::timed("use_token");
         if let TokenUse::ResetPassword { password_hash } = use_ {
             check_text("password_hash", password_hash)?;
         }
@@ -258,7 +269,9 @@ impl OneTimeTokens for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "cleanup_expired_tokens"))]
     async fn cleanup_expired_tokens(&self) -> Result<u64, StoreError> {
+        let _timed = observe::timed("cleanup_expired_tokens");
         let mut total = 0;
         loop {
             // Bounded batches, as the sessions' sweep; deleting expired rows twice is harmless.

@@ -4,12 +4,13 @@
 //! mails through a real SMTP server.
 //!
 //! [`ExampleServer`] is the harness; its interface is the example's: `DATABASE_URL`, `PORT=0`,
-//! `SMTP_PORT`, and the address it prints on stdout.
+//! `SMTP_PORT`, `METRICS`, and the address it prints on stdout.
 
 mod bounds;
 mod browser;
 #[cfg(feature = "smtp")]
 mod links;
+mod metrics;
 mod process;
 mod routes;
 
