@@ -31,3 +31,4 @@ mod store;
 mod support;
 mod telemetry;
 mod tls;
+mod two_factor;

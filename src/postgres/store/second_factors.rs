@@ -7,15 +7,18 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tracing::instrument;
 
 use super::{BATCH_SIZE, PgStore, Retry, check_session, insert_session, lock_user, storable};
 use crate::model::{SecondFactorProof, Session, SignInChallenge, TotpSecret, TrustedDevice};
 use crate::postgres::error::check_text;
+use crate::postgres::observe;
 use crate::postgres::prepared::Prepared;
 use crate::postgres::schema::{
     recovery_codes, sessions, totp_secrets, trusted_devices, two_factor_challenges,
 };
 use crate::store::{SecondFactors, StoreError};
+use crate::telemetry::STORE_SPAN;
 use crate::token::TokenDigest;
 
 /// A row of `totp_secrets`.
@@ -150,7 +153,9 @@ fn nothing<T>(outcome: QueryResult<Option<T>>) -> QueryResult<Option<T>> {
 
 #[async_trait]
 impl SecondFactors for PgStore {
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "totp_secret"))]
     async fn totp_secret(&self, user_id: &str) -> Result<Option<TotpSecret>, StoreError> {
+        let _timed = observe::timed("totp_secret");
         if !storable(user_id) {
             return Ok(None);
         }
@@ -165,7 +170,9 @@ impl SecondFactors for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "begin_totp"))]
     async fn begin_totp(&self, secret: &TotpSecret) -> Result<bool, StoreError> {
+        let _timed = observe::timed("begin_totp");
         check_text("user_id", &secret.user_id)?;
         check_text("key_id", &secret.key_id)?;
         run!(self, Retry::Never, |conn| async move {
@@ -201,6 +208,7 @@ impl SecondFactors for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "confirm_totp"))]
     async fn confirm_totp(
         &self,
         user_id: &str,
@@ -209,6 +217,7 @@ impl SecondFactors for PgStore {
         recovery_codes: &[TokenDigest],
         keep_session: &str,
     ) -> Result<bool, StoreError> {
+        let _timed = observe::timed("confirm_totp");
         if !storable(user_id) || !storable(keep_session) {
             return Ok(false);
         }
@@ -249,6 +258,7 @@ impl SecondFactors for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "reseal_totp"))]
     async fn reseal_totp(
         &self,
         user_id: &str,
@@ -256,6 +266,7 @@ impl SecondFactors for PgStore {
         key_id: &str,
         ciphertext: &[u8],
     ) -> Result<bool, StoreError> {
+        let _timed = observe::timed("reseal_totp");
         check_text("key_id", key_id)?;
         if !storable(user_id) {
             return Ok(false);
@@ -276,7 +287,9 @@ impl SecondFactors for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "accept_totp_step"))]
     async fn accept_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
+        let _timed = observe::timed("accept_totp_step");
         if !storable(user_id) {
             return Ok(false);
         }
@@ -284,12 +297,14 @@ impl SecondFactors for PgStore {
         run!(self, Retry::Never, |conn| accept_step(conn, user_id, step))
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "replace_recovery_codes"))]
     async fn replace_recovery_codes(
         &self,
         user_id: &str,
         step: i64,
         recovery_codes: &[TokenDigest],
     ) -> Result<bool, StoreError> {
+        let _timed = observe::timed("replace_recovery_codes");
         if !storable(user_id) {
             return Ok(false);
         }
@@ -305,7 +320,9 @@ impl SecondFactors for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "recovery_codes_left"))]
     async fn recovery_codes_left(&self, user_id: &str) -> Result<u64, StoreError> {
+        let _timed = observe::timed("recovery_codes_left");
         if !storable(user_id) {
             return Ok(0);
         }
@@ -319,7 +336,9 @@ impl SecondFactors for PgStore {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "remove_second_factor"))]
     async fn remove_second_factor(&self, user_id: &str) -> Result<bool, StoreError> {
+        let _timed = observe::timed("remove_second_factor");
         if !storable(user_id) {
             return Ok(false);
         }
@@ -341,7 +360,9 @@ impl SecondFactors for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "create_challenge"))]
     async fn create_challenge(&self, challenge: &SignInChallenge) -> Result<(), StoreError> {
+        let _timed = observe::timed("create_challenge");
         check_text("user_id", &challenge.user_id)?;
         let failures = i32::try_from(challenge.failures).unwrap_or(i32::MAX);
         run!(self, Retry::Never, |conn| async move {
@@ -359,10 +380,12 @@ impl SecondFactors for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "get_challenge"))]
     async fn get_challenge(
         &self,
         digest: &TokenDigest,
     ) -> Result<Option<SignInChallenge>, StoreError> {
+        let _timed = observe::timed("get_challenge");
         let digest = digest.as_str();
         run!(self, Retry::Idempotent, |conn| async move {
             two_factor_challenges::table
@@ -376,11 +399,13 @@ impl SecondFactors for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "fail_challenge"))]
     async fn fail_challenge(
         &self,
         digest: &TokenDigest,
         max_failures: u32,
     ) -> Result<bool, StoreError> {
+        let _timed = observe::timed("fail_challenge");
         let digest = digest.as_str();
         let max = i32::try_from(max_failures).unwrap_or(i32::MAX);
         run!(self, Retry::Never, |conn| async move {
@@ -403,12 +428,14 @@ impl SecondFactors for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "complete_challenge"))]
     async fn complete_challenge(
         &self,
         digest: &TokenDigest,
         proof: SecondFactorProof<'_>,
         session: &Session,
     ) -> Result<Option<u64>, StoreError> {
+        let _timed = observe::timed("complete_challenge");
         check_session(session)?;
         let digest = digest.as_str();
         let user_id = session.user_id.as_str();
@@ -464,7 +491,9 @@ impl SecondFactors for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "trust_device"))]
     async fn trust_device(&self, device: &TrustedDevice) -> Result<(), StoreError> {
+        let _timed = observe::timed("trust_device");
         check_text("user_id", &device.user_id)?;
         run!(self, Retry::Never, |conn| async move {
             diesel::insert_into(trusted_devices::table)
@@ -479,11 +508,13 @@ impl SecondFactors for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "is_trusted_device"))]
     async fn is_trusted_device(
         &self,
         digest: &TokenDigest,
         user_id: &str,
     ) -> Result<bool, StoreError> {
+        let _timed = observe::timed("is_trusted_device");
         if !storable(user_id) {
             return Ok(false);
         }
@@ -500,7 +531,9 @@ impl SecondFactors for PgStore {
         })
     }
 
+    #[instrument(name = STORE_SPAN, skip_all, fields(op = "cleanup_second_factors"))]
     async fn cleanup_second_factors(&self) -> Result<u64, StoreError> {
+        let _timed = observe::timed("cleanup_second_factors");
         let mut total = 0;
         loop {
             // Bounded batches, as the other sweeps; deleting a due row twice is harmless.

@@ -28,3 +28,4 @@ mod refresh;
 mod secrets;
 mod session;
 mod sessions;
+mod two_factor;

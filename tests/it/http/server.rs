@@ -164,6 +164,8 @@ impl TestServer {
             .filter_map(|value| {
                 Token::parse(value, TokenKind::Access)
                     .or_else(|| Token::parse(value, TokenKind::Refresh))
+                    // A second factor's challenge or trusted browser.
+                    .or_else(|| Token::parse(value, TokenKind::OneTime))
             })
             .map(|token| token.digest().as_str().to_owned())
             .collect();
