@@ -9,6 +9,11 @@
 //! free port) and, once it accepts connections, prints one line on stdout:
 //! `listening on http://localhost:<port>/`. Logs go to stderr (`RUST_LOG`, default `info`).
 //!
+//! The second factor (authenticator apps, the README's "Second factor") is on: its secrets are
+//! sealed with the key in `AUTHINGO_ENCRYPTION_KEY` (32 bytes in base64, e.g.
+//! `openssl rand -base64 32`), or, when it is unset, with a key drawn at start, and a warning
+//! that enrolments made now will not open after a restart.
+//!
 //! With `METRICS=1` it also serves the crate's metrics (the README's "Metrics") at `GET /metrics`
 //! in Prometheus's text format, through `metrics-exporter-prometheus`: point a Prometheus at it.
 //!
@@ -38,7 +43,7 @@ use std::time::Duration;
 use authingo::http::{ApiError, CurrentUser, UserView};
 use authingo::mail::{DevMailer, Mailer};
 use authingo::postgres::{self, PgStore};
-use authingo::{Auth, HttpOptions, Options};
+use authingo::{Auth, EncryptionKey, HttpOptions, Options};
 use axum::extract::ConnectInfo;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::Html;
@@ -89,6 +94,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let port = listener.local_addr()?.port();
     let store = PgStore::new(postgres::connect(&url).await?);
     let options = Options::new(store)
+        .encryption_key(encryption_key()?)
         .mailer(mailer)
         // Mailed links lead back to this server's page, on whatever port it got.
         .http(HttpOptions::default().app_url(&format!("http://localhost:{port}")));
@@ -153,6 +159,20 @@ fn metrics_route() -> Result<Router, Box<dyn Error>> {
             )
         }),
     ))
+}
+
+/// The key second factors are sealed with: `AUTHINGO_ENCRYPTION_KEY`, or one drawn now.
+fn encryption_key() -> Result<EncryptionKey, Box<dyn Error>> {
+    match std::env::var("AUTHINGO_ENCRYPTION_KEY") {
+        Ok(encoded) => Ok(EncryptionKey::from_base64(&encoded)?),
+        Err(_) => {
+            tracing::warn!(
+                "AUTHINGO_ENCRYPTION_KEY is not set: second factors are sealed with a key drawn \
+                 at start, and those enrolled now will not open after a restart"
+            );
+            Ok(EncryptionKey::generate()?)
+        }
+    }
 }
 
 /// Where mail goes: an SMTP server when `SMTP_PORT` is set (feature `smtp`), else the log.

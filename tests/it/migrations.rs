@@ -34,7 +34,11 @@ const SIXTH: &str = "20261207000000";
 const SEVENTH: &str = "20261207000001";
 /// Device cookies: the failures of each trusted device, a new table; and locks that end.
 const EIGHTH: &str = "20261208000000";
-const ALL: [&str; 8] = [FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH, EIGHTH];
+/// The second factor: TOTP secrets, recovery codes, challenges and trusted devices, new tables.
+const NINTH: &str = "20261208000001";
+const ALL: [&str; 9] = [
+    FIRST, SECOND, THIRD, FOURTH, FIFTH, SIXTH, SEVENTH, EIGHTH, NINTH,
+];
 
 /// The Go AuthInGo's schema as the specification quotes it (postgres-adapter.md, "Database
 /// Schema"; the Go library's `postgres.SchemaSQL`), copied byte for byte.
@@ -200,7 +204,9 @@ async fn reverting_every_migration_leaves_nothing_of_ours() {
 
     assert_eq!(
         reverted,
-        [EIGHTH, SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST]
+        [
+            NINTH, EIGHTH, SEVENTH, SIXTH, FIFTH, FOURTH, THIRD, SECOND, FIRST
+        ]
     );
     assert_eq!(names(&db, OWN_OBJECTS_SQL).await, Vec::<String>::new());
     assert_eq!(
@@ -237,11 +243,11 @@ async fn the_cancel_purpose_comes_with_its_migration_and_goes_with_its_revert() 
     let url = db.url().to_owned();
     let reverted = tokio::task::spawn_blocking(move || {
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).unwrap();
-        [(); 2].map(|()| conn.revert_last_migration(MIGRATIONS).unwrap().to_string())
+        [(); 3].map(|()| conn.revert_last_migration(MIGRATIONS).unwrap().to_string())
     })
     .await
     .unwrap();
-    assert_eq!(reverted, [EIGHTH, SEVENTH]);
+    assert_eq!(reverted, [NINTH, EIGHTH, SEVENTH]);
     // The previous constraint again: the cancel links went with their purpose, the rest stayed.
     assert!(!token_of_purpose(&db, "cancel_email_change").await);
     assert_eq!(
@@ -267,7 +273,8 @@ async fn the_device_failures_migration_ends_old_locks_and_its_revert_drops_only_
         })
     };
     let (run, revert) = (|| harness(false), || harness(true));
-    assert_eq!(run().await.unwrap(), EIGHTH);
+    assert_eq!(run().await.unwrap(), NINTH);
+    assert_eq!(revert().await.unwrap(), NINTH);
     assert_eq!(revert().await.unwrap(), EIGHTH);
     // A lock as the seventh migration's version wrote it (no end), and a count that is no lock.
     diesel::sql_query(
@@ -278,7 +285,7 @@ async fn the_device_failures_migration_ends_old_locks_and_its_revert_drops_only_
     .execute(&mut db.conn().await)
     .await
     .unwrap();
-    assert_eq!(run().await.unwrap(), EIGHTH);
+    assert_eq!(run().await.unwrap(), NINTH);
     let ends = "SELECT count(*) AS n FROM sign_in_failures \
                 WHERE forget_at = last_failed_at + interval '24 hours' AND failures = 100";
     assert_eq!(
@@ -290,6 +297,7 @@ async fn the_device_failures_migration_ends_old_locks_and_its_revert_drops_only_
         count(&db, "SELECT count(*) AS n FROM sign_in_device_failures").await,
         0
     );
+    assert_eq!(revert().await.unwrap(), NINTH);
     assert_eq!(revert().await.unwrap(), EIGHTH);
     assert_eq!(
         count(
@@ -361,5 +369,57 @@ fn no_diesel_setup_migration_is_embedded() {
     assert!(
         !names.iter().any(|name| name.starts_with("00000000000000")),
         "delete the migration `diesel setup` wrote: {names:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_second_factor_migration_adds_four_tables_and_its_revert_drops_only_them() {
+    let db = TestDb::empty().await;
+    assert_eq!(run_migrations(db.url()).await.unwrap(), ALL);
+    let mut conn = db.conn().await;
+    conn.batch_execute(
+        "INSERT INTO users (id, email, name, password_hash) VALUES ('usr_1', 'a@x.io', 'A', 'h');
+         INSERT INTO totp_secrets (user_id, key_id, ciphertext) VALUES ('usr_1', 'k1', '\\x00');
+         INSERT INTO recovery_codes (user_id, code_digest) VALUES ('usr_1', 'd1');
+         INSERT INTO two_factor_challenges (challenge_digest, user_id, persistent, expires_at)
+           VALUES ('c1', 'usr_1', true, now() + interval '5 minutes');
+         INSERT INTO trusted_devices (device_digest, user_id, expires_at)
+           VALUES ('t1', 'usr_1', now() + interval '30 days');",
+    )
+    .await
+    .unwrap();
+    let tables = "SELECT count(*) AS n FROM information_schema.tables WHERE table_name IN \
+                  ('totp_secrets', 'recovery_codes', 'two_factor_challenges', 'trusted_devices')";
+    assert_eq!(count(&db, tables).await, 4);
+    // Deleting the user takes its second factor with it.
+    conn.batch_execute("DELETE FROM users WHERE id = 'usr_1'")
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM totp_secrets").await,
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) AS n FROM trusted_devices").await,
+        0
+    );
+
+    let url = db.url().to_owned();
+    let reverted = tokio::task::spawn_blocking(move || {
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).unwrap();
+        conn.revert_last_migration(MIGRATIONS).unwrap().to_string()
+    })
+    .await
+    .unwrap();
+    assert_eq!(reverted, NINTH);
+    assert_eq!(count(&db, tables).await, 0);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) AS n FROM information_schema.tables \
+             WHERE table_name IN ('users', 'sessions', 'sign_in_device_failures')"
+        )
+        .await,
+        3
     );
 }
