@@ -91,7 +91,7 @@ async fn second_run_is_a_no_op() {
     assert!(run_migrations(db.url()).await.unwrap().is_empty());
     assert_eq!(
         count(&db, "SELECT count(*) AS n FROM __diesel_schema_migrations").await,
-        8
+        ALL.len() as i64
     );
 }
 

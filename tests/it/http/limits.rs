@@ -248,10 +248,11 @@ async fn the_owners_browser_keeps_signing_in_over_http_while_a_stranger_is_locke
     let (signed_up, _) = server.sign_up("ada@example.com").await;
     let signed_in = server.sign_in("ada@example.com", PASSWORD).await;
     signed_in.assert_ok();
-    // Sign-up and sign-in each give the browser a device cookie, for the sign-in route alone.
+    // Sign-up and sign-in each give the browser a device cookie, for the routes' mount point
+    // (sign-in and the second factor's answer).
     for reply in [&signed_up, &signed_in] {
         let device = reply.cookie(DEVICE);
-        device.assert_attributes("/api/auth/sign-in", "Strict", true);
+        device.assert_attributes("/api/auth", "Strict", true);
         assert_eq!(device.max_age(), Some(365 * 24 * 60 * 60), "{device:?}");
     }
     let device = format!("{DEVICE}={}", signed_in.cookie(DEVICE).value);

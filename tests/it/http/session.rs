@@ -29,10 +29,12 @@ async fn session_route_returns_user_and_session_without_secrets() {
             "email_verified",
             "id",
             "name",
+            "two_factor_enabled",
             "updated_at"
         ]
         .into()
     );
+    assert_eq!(user["two_factor_enabled"], false);
     assert_eq!(user["id"], user_id);
     assert_eq!(user["email"], "ada@example.com");
     assert_eq!(user["name"], "Ada");
