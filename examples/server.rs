@@ -1,7 +1,7 @@
 //! The example server: AuthInGo's routes under `/api/auth`, a protected `GET /api/me`, and a
 //! small page at `/` to try them from a browser, which also answers the links the server mails
-//! (`/verify-email`, `/reset-password`, `/confirm-email` and `/cancel-email-change`, each
-//! `?token=…`).
+//! (`/verify-email`, `/reset-password`, `/confirm-email`, `/cancel-email-change` and
+//! `/remove-two-factor`, each `?token=…`).
 //!
 //! Run it with `cargo run --example server`, then open <http://localhost:8080/>. It reads
 //! `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/authingo_demo`, created if
@@ -106,6 +106,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .route("/reset-password", get(page))
         .route("/confirm-email", get(page))
         .route("/cancel-email-change", get(page))
+        .route("/remove-two-factor", get(page))
         .route("/api/me", get(me))
         .with_state(auth.clone())
         .merge(metrics_route()?)
@@ -305,6 +306,9 @@ const PAGE: &str = r#"<!doctype html>
 <fieldset id="cancel-view" hidden><legend>Cancel the change of your email</legend>
   <button id="cancel-email-change" onclick="call('POST', '/api/auth/cancel-email-change', {token}, spent)">Cancel the change</button>
 </fieldset>
+<fieldset id="remove-view" hidden><legend>Remove a second factor you did not add</legend>
+  <button id="remove-two-factor" onclick="call('POST', '/api/auth/two-factor/remove', {token}, spent)">Remove it and sign every session out</button>
+</fieldset>
 <fieldset><legend>Account</legend>
   <input id="name" placeholder="name" autocomplete="name">
   <input id="email" placeholder="email" autocomplete="email">
@@ -335,6 +339,18 @@ const PAGE: &str = r#"<!doctype html>
   <input id="email-password" type="password" placeholder="current password" autocomplete="current-password">
   <button id="change-email" onclick="call('POST', '/api/auth/change-email', {current_password: v('email-password'), new_email: v('new-email')})">Change email (mails a link to the new one, a notice to this one)</button>
 </fieldset>
+<fieldset><legend>Second factor (authenticator app)</legend>
+  <input id="two-factor-password" type="password" placeholder="current password" autocomplete="current-password">
+  <button id="enable-two-factor" onclick="call('POST', '/api/auth/two-factor/enable', {current_password: v('two-factor-password')}, enrol)">Enable (shows a QR code)</button>
+  <div id="qr"></div>
+  <input id="code" placeholder="6-digit code" autocomplete="one-time-code" inputmode="numeric">
+  <button id="confirm-two-factor" onclick="call('POST', '/api/auth/two-factor/confirm', {code: v('code')}, enrolled)">Confirm (shows recovery codes)</button>
+  <label><input id="trust-device" type="checkbox" style="display:inline;width:auto"> Trust this browser for 30 days</label>
+  <button id="verify-two-factor" onclick="call('POST', '/api/auth/two-factor/verify', {code: v('code'), trust_device: document.getElementById('trust-device').checked})">Sign in with the code</button>
+  <input id="recovery-code" placeholder="recovery code">
+  <button id="verify-recovery-code" onclick="call('POST', '/api/auth/two-factor/verify', {recovery_code: v('recovery-code')})">Sign in with a recovery code</button>
+  <button id="disable-two-factor" onclick="call('POST', '/api/auth/two-factor/disable', {current_password: v('two-factor-password')})">Disable (with the password)</button>
+</fieldset>
 <!-- data-answers counts the answers shown, so a test can wait for the next one. -->
 <pre id="out" data-answers="0">Responses appear here. With the default mailer, mailed links appear in the server's log.</pre>
 <script>
@@ -342,7 +358,8 @@ const PAGE: &str = r#"<!doctype html>
   const token = new URLSearchParams(location.search).get("token");
   const view = { "/verify-email": "verify-view", "/reset-password": "reset-view",
                  "/confirm-email": "confirm-view",
-                 "/cancel-email-change": "cancel-view" }[location.pathname];
+                 "/cancel-email-change": "cancel-view",
+                 "/remove-two-factor": "remove-view" }[location.pathname];
   if (view && token) document.getElementById(view).hidden = false;
 
   const send = (method, path, body) => fetch(path, {
@@ -370,6 +387,16 @@ const PAGE: &str = r#"<!doctype html>
     }
     out.textContent = shown;
     out.dataset.answers = Number(out.dataset.answers) + 1;
+  }
+
+  // The enrolment: the QR code (an SVG the server drew) for the app to scan.
+  function enrol(json) {
+    document.getElementById("qr").innerHTML = json.qr_svg;
+  }
+
+  // Confirmed: the QR code goes; the recovery codes stay in the answer shown.
+  function enrolled() {
+    document.getElementById("qr").textContent = "";
   }
 
   // A link's token works once: once used, the view goes and the address loses it.

@@ -180,6 +180,9 @@ pub enum TokenPurpose {
     ChangeEmail,
     /// Cancels a pending change of email: mailed to the old address when the change is asked.
     CancelEmailChange,
+    /// Removes a second factor just added, and ends every session: mailed to the owner when the
+    /// factor is confirmed, for whoever did not add it.
+    RemoveTwoFactor,
 }
 
 impl TokenPurpose {
@@ -190,6 +193,7 @@ impl TokenPurpose {
             Self::ResetPassword => "reset_password",
             Self::ChangeEmail => "change_email",
             Self::CancelEmailChange => "cancel_email_change",
+            Self::RemoveTwoFactor => "remove_two_factor",
         }
     }
 }
@@ -226,6 +230,10 @@ pub enum TokenUse<'a> {
     ChangeEmail,
     /// Voids the user's pending change of email, if the token's address is still the user's.
     CancelEmailChange,
+    /// Removes the user's second factor (secret, recovery codes, trusted devices, challenges)
+    /// and ends every session and every other link of the user, if the token's address is still
+    /// the user's.
+    RemoveTwoFactor,
 }
 
 impl TokenUse<'_> {
@@ -236,6 +244,7 @@ impl TokenUse<'_> {
             Self::ResetPassword { .. } => TokenPurpose::ResetPassword,
             Self::ChangeEmail => TokenPurpose::ChangeEmail,
             Self::CancelEmailChange => TokenPurpose::CancelEmailChange,
+            Self::RemoveTwoFactor => TokenPurpose::RemoveTwoFactor,
         }
     }
 }

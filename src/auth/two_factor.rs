@@ -13,7 +13,8 @@ use super::totp::{self, RecoveryCodes, TotpEnrolment};
 use super::{Auth, AuthError, internal};
 use crate::mail::Mail;
 use crate::model::{
-    SecondFactorProof, SessionWithUser, SignInChallenge, TotpSecret, TrustedDevice, User,
+    OneTimeToken, SecondFactorProof, SessionWithUser, SignInChallenge, TokenPurpose, TokenUse,
+    TotpSecret, TrustedDevice, User,
 };
 use crate::store::SecondFactors;
 use crate::token::{Token, TokenKind};
@@ -22,6 +23,9 @@ use crate::token::{Token, TokenKind};
 const CHALLENGE_TTL: TimeDelta = TimeDelta::minutes(5);
 /// Wrong codes a challenge takes before it ends.
 const MAX_CHALLENGE_FAILURES: u32 = 5;
+/// How long the link mailed when a factor is added can remove it: long enough for an owner who
+/// reads mail weekly, since a thief who added it keeps the account until then.
+pub(super) const REMOVAL_LINK_TTL: TimeDelta = TimeDelta::days(7);
 
 /// The outcome of a sign-in whose password was right.
 #[derive(Debug, Clone)]
@@ -240,8 +244,72 @@ impl Auth {
             return Err(AuthError::InvalidCode);
         }
         tracing::info!("second factor enabled");
-        self.mail(user.email.clone(), &Mail::TwoFactorEnabled);
+        self.mail_factor_added(user).await;
         Ok(codes)
+    }
+
+    /// Follows the link mailed when a second factor was added, for an owner who did not add it:
+    /// the factor goes (secret, recovery codes, trusted browsers), and so do every session and
+    /// every other link of the account; the owner is mailed a notice. The link works once, for
+    /// 7 days, while the account keeps the address it was mailed to.
+    ///
+    /// # Errors
+    /// [`AuthError::TooManyRequests`] over the client's rate limit for links;
+    /// [`AuthError::InvalidToken`]; [`AuthError::Unsupported`]; [`AuthError::Unavailable`] or
+    /// [`AuthError::Internal`].
+    #[instrument(skip_all, fields(user.id))]
+    pub async fn remove_two_factor_by_link(
+        &self,
+        token: &str,
+        context: &RequestContext,
+    ) -> Result<(), AuthError> {
+        self.check_token_rate_limit(context).await?;
+        let token = super::recovery::one_time(token)?;
+        let used = self
+            .tokens()?
+            .use_token(&token.digest(), TokenUse::RemoveTwoFactor)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        tracing::Span::current().record("user.id", &used.user.id);
+        tracing::warn!("second factor removed by its owner's link; every session ended");
+        self.mail(used.user.email.clone(), &Mail::TwoFactorDisabled);
+        Ok(())
+    }
+
+    /// The notice of a factor just added, with the link that removes it (when the store keeps
+    /// one-time tokens and one could be issued).
+    async fn mail_factor_added(&self, user: &User) {
+        let link = match self.tokens() {
+            Ok(tokens) => {
+                let issued = async {
+                    let token = Token::generate(TokenKind::OneTime).map_err(internal)?;
+                    tokens
+                        .issue_token(&OneTimeToken {
+                            token: token.digest(),
+                            user_id: user.id.clone(),
+                            purpose: TokenPurpose::RemoveTwoFactor,
+                            email: Some(user.email.clone()),
+                            expires_at: Utc::now() + REMOVAL_LINK_TTL,
+                        })
+                        .await?;
+                    Ok::<_, AuthError>(self.link("remove-two-factor", &token))
+                };
+                match issued.await {
+                    Ok(link) => Some(link),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "the notice goes without a removal link");
+                        None
+                    }
+                }
+            }
+            Err(_) => None,
+        };
+        self.mail(
+            user.email.clone(),
+            &Mail::TwoFactorEnabled {
+                remove: link.as_deref().map(|link| (link, REMOVAL_LINK_TTL)),
+            },
+        );
     }
 
     /// Turns the second factor off (the secret, the recovery codes and the trusted browsers go),

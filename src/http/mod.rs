@@ -26,6 +26,7 @@
 //! | `POST /two-factor/verify` | `{"code"}` or `{"recovery_code"}`, `"trust_device"`? | `{"user": …}`, both cookies set, the challenge cookie expired (401 `invalid_code`, 401 `invalid_challenge`: sign in again) |
 //! | `POST /two-factor/disable` | `{"current_password"}` or `{"code"}` | `{"success": true}`; needs a fresh session |
 //! | `POST /two-factor/recovery-codes` | `{"code"}` | `{"recovery_codes": [10 codes]}`, the old ones void; needs a fresh session |
+//! | `POST /two-factor/remove` | `{"token"}` | `{"success": true}`: the link mailed when a factor was added removes it and ends every session |
 //! | `POST /change-password` | `{"current_password", "new_password", "revoke_other_sessions"?}` | `{"success": true}`; other sessions end unless `false`; needs a fresh session |
 //!
 //! Every route requires the header `X-Authingo-Client: true` (403 without); the session routes
@@ -108,6 +109,7 @@ impl Auth {
             .route("/two-factor/verify", post(two_factor::verify))
             .route("/two-factor/disable", post(two_factor::disable))
             .route("/two-factor/recovery-codes", post(two_factor::regenerate))
+            .route("/two-factor/remove", post(two_factor::remove))
             .fallback(async || ApiError::NotFound)
             .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)
             .layer(DefaultBodyLimit::max(self.http_options().max_body_bytes))

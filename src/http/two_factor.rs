@@ -190,6 +190,24 @@ pub(crate) async fn disable(
     Ok(Json(SuccessBody { success: true }).into_response())
 }
 
+#[derive(Deserialize)]
+pub(crate) struct TokenBody {
+    #[serde(default)]
+    token: String,
+}
+
+/// The link mailed when a factor was added: removes it and ends every session.
+pub(crate) async fn remove(
+    State(auth): State<Auth>,
+    _: ClientHeader,
+    client: Client,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> Result<Response, ApiError> {
+    auth.remove_two_factor_by_link(&body.token, &client.context(true))
+        .await?;
+    Ok(Json(SuccessBody { success: true }).into_response())
+}
+
 /// New recovery codes, proved by a code of the app. Needs a fresh session.
 pub(crate) async fn regenerate(
     State(auth): State<Auth>,

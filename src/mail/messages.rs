@@ -67,8 +67,13 @@ pub enum Mail<'a> {
         /// The new address, masked.
         new_email_masked: &'a str,
     },
-    /// A second factor (an authenticator app) now protects the account.
-    TwoFactorEnabled,
+    /// A second factor (an authenticator app) now protects the account; with the link that
+    /// removes it and signs every session out, for an owner who did not add it, when one could be
+    /// issued.
+    TwoFactorEnabled {
+        /// The removal link and how long it works.
+        remove: Option<(&'a str, TimeDelta)>,
+    },
     /// The account's second factor was turned off.
     TwoFactorDisabled,
     /// A recovery code was used to sign in.
@@ -89,6 +94,9 @@ impl Mail<'_> {
             Self::SignInsLocked {
                 reset: Some((link, _)),
                 ..
+            }
+            | Self::TwoFactorEnabled {
+                remove: Some((link, _)),
             } => Some(link),
             _ => None,
         }
@@ -269,15 +277,28 @@ impl MailTemplates for DefaultTemplates {
                      {new_email_masked}. If this was not you, reset your password at once."
                 ))],
             ),
-            Mail::TwoFactorEnabled => (
-                "Two-step sign-in is on".to_owned(),
-                vec![Paragraph::Text(format!(
+            Mail::TwoFactorEnabled { remove } => {
+                let mut paragraphs = vec![Paragraph::Text(format!(
                     "Signing in to your {product} account now asks for a code from your \
                      authenticator app after the password, and every other session was signed \
-                     out. Keep your recovery codes somewhere safe. If this was not you, reset \
-                     your password at once."
-                ))],
-            ),
+                     out. Keep your recovery codes somewhere safe."
+                ))];
+                if let Some((link, valid_for)) = remove {
+                    paragraphs.push(Paragraph::Text(format!(
+                        "If this was not you, someone has your password: follow this link within \
+                         {} to remove that app and sign every session out, then reset your \
+                         password:",
+                        duration_words(valid_for)
+                    )));
+                    paragraphs.push(Paragraph::Link(link));
+                } else {
+                    paragraphs.push(Paragraph::Text(
+                        "If this was not you, someone has your password: reset it at once."
+                            .to_owned(),
+                    ));
+                }
+                ("Two-step sign-in is on".to_owned(), paragraphs)
+            }
             Mail::TwoFactorDisabled => (
                 "Two-step sign-in is off".to_owned(),
                 vec![Paragraph::Text(format!(
@@ -425,7 +446,10 @@ mod tests {
                 locked_for: TimeDelta::hours(24),
                 reset: None,
             },
-            Mail::TwoFactorEnabled,
+            Mail::TwoFactorEnabled {
+                remove: Some((LINK, TimeDelta::days(7))),
+            },
+            Mail::TwoFactorEnabled { remove: None },
             Mail::TwoFactorDisabled,
             Mail::RecoveryCodeUsed { left: 9 },
         ]

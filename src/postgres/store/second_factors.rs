@@ -122,6 +122,23 @@ async fn accept_step(conn: &mut AsyncPgConnection, user_id: &str, step: i64) -> 
     .map(|updated| updated == 1)
 }
 
+/// Deletes the user's second factor: its secret, recovery codes, trusted devices and challenges;
+/// says whether it had a secret.
+pub(super) async fn delete_second_factor_of(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+) -> QueryResult<bool> {
+    let removed = diesel::delete(totp_secrets::table.filter(totp_secrets::user_id.eq(user_id)))
+        .execute(conn)
+        .await?;
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
+        .execute(conn)
+        .await?;
+    delete_trusted_devices_of(conn, user_id).await?;
+    delete_challenges_of(conn, user_id).await?;
+    Ok(removed == 1)
+}
+
 /// Deletes the user's challenges: what ends the sign-ins waiting for a code when the password,
 /// the address or the second factor changes.
 pub(super) async fn delete_challenges_of(
@@ -345,16 +362,7 @@ impl SecondFactors for PgStore {
         run!(self, Retry::Never, |conn| async move {
             conn.transaction(async |conn| {
                 lock_user(conn, user_id).await?;
-                let removed =
-                    diesel::delete(totp_secrets::table.filter(totp_secrets::user_id.eq(user_id)))
-                        .execute(conn)
-                        .await?;
-                diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
-                    .execute(conn)
-                    .await?;
-                delete_trusted_devices_of(conn, user_id).await?;
-                delete_challenges_of(conn, user_id).await?;
-                Ok(removed == 1)
+                delete_second_factor_of(conn, user_id).await
             })
             .await
         })

@@ -111,6 +111,15 @@ async fn use_token_in(
             delete_tokens_of(conn, &user_id).await?;
             user
         }
+        TokenUse::RemoveTwoFactor => {
+            if !for_current_address {
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
+            super::second_factors::delete_second_factor_of(conn, &user_id).await?;
+            delete_sessions_of(conn, &user_id, None).await?;
+            delete_tokens_of(conn, &user_id).await?;
+            before
+        }
         TokenUse::CancelEmailChange => {
             if !for_current_address {
                 return Err(diesel::result::Error::RollbackTransaction);

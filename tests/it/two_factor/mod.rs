@@ -724,3 +724,57 @@ fn hex(bytes: &[u8]) -> String {
 fn base32_reads_as_rfc_4648_says() {
     assert_eq!(data_encoding_free_base32("MZXW6YTBOI"), b"foobar");
 }
+
+#[tokio::test]
+async fn a_factor_added_by_a_thief_is_removed_by_the_link_mailed_to_the_owner() {
+    let db = TestDb::new().await;
+    let mail = Arc::new(CapturingMailer::new());
+    let auth = engine(&db, &mail).await;
+    // The thief holds the password and a fresh session, and adds an app of theirs.
+    let (thief, _, _) = protected(&auth).await;
+    auth.flush_background().await;
+    let notice = mail
+        .sent_to(ADA)
+        .into_iter()
+        .find(|m| m.subject.contains("Two-step sign-in is on"))
+        .unwrap();
+    assert!(notice.text.contains("/remove-two-factor?token="));
+    let link = notice.link_token().unwrap();
+    // The owner, locked out by the factor, follows the link from the mailbox.
+    assert!(matches!(
+        auth.sign_in(ADA, PASSWORD, &client()).await.unwrap(),
+        SignIn::TwoFactorRequired(_)
+    ));
+    auth.remove_two_factor_by_link(&link, &client())
+        .await
+        .unwrap();
+    assert!(
+        auth.get_session(thief.tokens.access_token.expose())
+            .await
+            .unwrap()
+            .is_none(),
+        "every session ended, the thief's too"
+    );
+    assert_eq!(sessions(&db).await, 0);
+    assert!(
+        !auth
+            .two_factor_status(&thief.user.id)
+            .await
+            .unwrap()
+            .enabled
+    );
+    assert!(matches!(
+        auth.sign_in(ADA, PASSWORD, &client()).await.unwrap(),
+        SignIn::SignedIn(_)
+    ));
+    assert!(matches!(
+        auth.remove_two_factor_by_link(&link, &client()).await,
+        Err(AuthError::InvalidToken)
+    ));
+    auth.flush_background().await;
+    assert!(
+        mail.sent_to(ADA)
+            .iter()
+            .any(|m| m.subject.contains("Two-step sign-in is off"))
+    );
+}
