@@ -562,6 +562,13 @@ impl Options {
             return Err(ConfigError::DevMailer);
         }
         self.http.check()?;
+        if self.encryption_key.is_none() && !self.old_encryption_keys.is_empty() {
+            // Old keys only open: sealing new secrets under a retired key is what rotation
+            // means to stop.
+            return Err(ConfigError::Bounds(
+                "old_encryption_keys need an encryption_key to seal new secrets with",
+            ));
+        }
         check_limits(self.rate_limits.as_ref(), self.sign_in_throttle.as_ref())?;
         self.check_capabilities()?;
         let device_key = match &self.device_cookie_key {

@@ -227,8 +227,17 @@ impl Auth {
         if secret.confirmed_at.is_some() {
             return Err(AuthError::TwoFactorAlreadyEnabled);
         }
+        // Counted on the account's throttle like every code: a stolen session must not guess
+        // its way to the recovery codes.
+        let ticket = self
+            .admit_second_factor(&user.email, &RequestContext::default())
+            .await?;
         let plain = self.open_secret(&secret)?;
-        let step = totp::matching_step(&plain, code, Utc::now()).ok_or(AuthError::InvalidCode)?;
+        let Some(step) = totp::matching_step(&plain, code, Utc::now()) else {
+            ticket.failed(self, user);
+            return Err(AuthError::InvalidCode);
+        };
+        ticket.succeeded(self).await?;
         let (codes, digests) = totp::new_recovery_codes().map_err(internal)?;
         if !second_factors
             .confirm_totp(

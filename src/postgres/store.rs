@@ -19,7 +19,7 @@ use super::observe;
 use super::pool::PgPool;
 use super::prepared::Prepared;
 use super::schema::{one_time_tokens, sessions, users};
-use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
+use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, TokenPurpose, User};
 use crate::store::{
     AbuseCounters, CleanupPace, OneTimeTokens, SecondFactors, SessionManagement, Store, StoreError,
 };
@@ -168,11 +168,16 @@ async fn lock_user(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<b
 /// Deletes every one-time token of `user_id`: the links mailed before an event that should end
 /// them (a new password, every session ended, a new address).
 async fn delete_tokens_of(conn: &mut AsyncPgConnection, user_id: &str) -> QueryResult<usize> {
-    // The sign-ins waiting for a second factor end with them.
+    // The sign-ins waiting for a second factor end with them. The link that removes a factor
+    // just added stays: a thief who added it must not be able to void it by ending sessions.
     second_factors::delete_challenges_of(conn, user_id).await?;
-    diesel::delete(one_time_tokens::table.filter(one_time_tokens::user_id.eq(user_id)))
-        .execute(conn)
-        .await
+    diesel::delete(
+        one_time_tokens::table
+            .filter(one_time_tokens::user_id.eq(user_id))
+            .filter(one_time_tokens::purpose.ne(TokenPurpose::RemoveTwoFactor.as_str())),
+    )
+    .execute(conn)
+    .await
 }
 
 /// Deletes the sessions of `user_id`, but `keep`.
@@ -182,17 +187,16 @@ async fn delete_sessions_of(
     keep: Option<&str>,
 ) -> QueryResult<usize> {
     let of_user = sessions::table.filter(sessions::user_id.eq(user_id));
+    // Sessions ended by their user (or a reset): the browsers trusted to skip the second factor
+    // end with them, so that revoking a phisher's session also ends the trust it asked for.
+    second_factors::delete_trusted_devices_of(conn, user_id).await?;
     match keep {
         Some(keep) => {
             diesel::delete(of_user.filter(sessions::id.ne(keep)))
                 .execute(conn)
                 .await
         }
-        None => {
-            // Every session: the browsers trusted to skip the second factor end with them.
-            second_factors::delete_trusted_devices_of(conn, user_id).await?;
-            diesel::delete(of_user).execute(conn).await
-        }
+        None => diesel::delete(of_user).execute(conn).await,
     }
 }
 

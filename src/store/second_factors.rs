@@ -18,11 +18,13 @@ use super::Store;
 /// The store never sees a TOTP secret in clear (the engine seals it), a recovery code, a
 /// challenge or a device token: only ciphertexts and digests.
 ///
-/// Every user's rows go with the user. Ending every session of a user
-/// ([`SessionManagement::delete_user_sessions`](super::SessionManagement::delete_user_sessions)
-/// with no session kept, a password reset) ends its trusted devices too; whatever deletes a
-/// user's one-time tokens (a new password, a new address, every session ended) deletes its
-/// pending challenges.
+/// Every user's rows go with the user. Ending sessions of a user by
+/// [`SessionManagement`](super::SessionManagement) (one, the others, all of them, a change of
+/// password) or by a password reset ends all its trusted devices too; whatever deletes a user's
+/// one-time tokens (a new password, a new address, every session ended) deletes its pending
+/// challenges, but not its link that removes a second factor
+/// ([`TokenPurpose::RemoveTwoFactor`](crate::TokenPurpose::RemoveTwoFactor)), which only its use,
+/// its expiry or the factor's removal ends.
 #[async_trait]
 pub trait SecondFactors: Send + Sync {
     /// The user's TOTP secret, confirmed or pending; `Ok(None)` when it has none.

@@ -60,12 +60,21 @@ impl SessionManagement for PgStore {
             return Ok(false);
         }
         let deleted = run!(self, Retry::Never, |conn| async move {
-            diesel::delete(
-                sessions::table
-                    .filter(sessions::id.eq(session_id))
-                    .filter(sessions::user_id.eq(user_id)),
-            )
-            .execute(conn)
+            conn.transaction(async |conn| {
+                let deleted = diesel::delete(
+                    sessions::table
+                        .filter(sessions::id.eq(session_id))
+                        .filter(sessions::user_id.eq(user_id)),
+                )
+                .execute(conn)
+                .await?;
+                // A revoked session may be a phisher's that asked for trust: the user's trusted
+                // browsers end with it.
+                if deleted > 0 {
+                    super::second_factors::delete_trusted_devices_of(conn, user_id).await?;
+                }
+                Ok::<_, diesel::result::Error>(deleted)
+            })
             .await
         })?;
         Ok(deleted > 0)

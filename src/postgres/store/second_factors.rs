@@ -10,12 +10,14 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use tracing::instrument;
 
 use super::{BATCH_SIZE, PgStore, Retry, check_session, insert_session, lock_user, storable};
-use crate::model::{SecondFactorProof, Session, SignInChallenge, TotpSecret, TrustedDevice};
+use crate::model::{
+    SecondFactorProof, Session, SignInChallenge, TokenPurpose, TotpSecret, TrustedDevice,
+};
 use crate::postgres::error::check_text;
 use crate::postgres::observe;
 use crate::postgres::prepared::Prepared;
 use crate::postgres::schema::{
-    recovery_codes, sessions, totp_secrets, trusted_devices, two_factor_challenges,
+    one_time_tokens, recovery_codes, sessions, totp_secrets, trusted_devices, two_factor_challenges,
 };
 use crate::store::{SecondFactors, StoreError};
 use crate::telemetry::STORE_SPAN;
@@ -136,6 +138,14 @@ pub(super) async fn delete_second_factor_of(
         .await?;
     delete_trusted_devices_of(conn, user_id).await?;
     delete_challenges_of(conn, user_id).await?;
+    // Its removal link has nothing left to remove.
+    diesel::delete(
+        one_time_tokens::table
+            .filter(one_time_tokens::user_id.eq(user_id))
+            .filter(one_time_tokens::purpose.eq(TokenPurpose::RemoveTwoFactor.as_str())),
+    )
+    .execute(conn)
+    .await?;
     Ok(removed == 1)
 }
 

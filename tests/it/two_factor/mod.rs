@@ -778,3 +778,109 @@ async fn a_factor_added_by_a_thief_is_removed_by_the_link_mailed_to_the_owner() 
             .any(|m| m.subject.contains("Two-step sign-in is off"))
     );
 }
+
+#[tokio::test]
+async fn wrong_confirmation_codes_are_throttled_like_sign_ins() {
+    let db = TestDb::new().await;
+    let mail = Arc::new(CapturingMailer::new());
+    let auth = EngineBuilder::over(&db)
+        .await
+        .mailer(mail.clone())
+        .rate_limits(None)
+        .with(|options| options.encryption_key(key()))
+        .ready()
+        .await;
+    let (ada, _) = enrolled(&auth).await;
+    let current = auth
+        .get_session(ada.tokens.access_token.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut refused = false;
+    for _ in 0..20 {
+        match auth.confirm_two_factor(&current, "000000").await {
+            Err(AuthError::InvalidCode) => {}
+            Err(AuthError::TooManyRequests { .. }) => {
+                refused = true;
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(refused, "a session holder cannot guess the confirmation");
+}
+
+#[tokio::test]
+async fn revoking_a_session_ends_the_trust_a_phisher_asked_for() {
+    let db = TestDb::new().await;
+    let mail = Arc::new(CapturingMailer::new());
+    let auth = engine(&db, &mail).await;
+    let (ada, secret, _) = protected(&auth).await;
+    let token = challenge(&auth).await;
+    let phisher = auth
+        .verify_two_factor(
+            &token,
+            SecondFactorCode::Totp(&code_in(&secret, 1)),
+            true,
+            &client(),
+        )
+        .await
+        .unwrap();
+    let trusted = client().trusted_device(Some(phisher.trusted_device.as_ref().unwrap().expose()));
+    let owner = auth
+        .get_session(ada.tokens.access_token.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        auth.revoke_session(&owner.user, &phisher.session.id)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        auth.sign_in(ADA, PASSWORD, &trusted).await.unwrap(),
+        SignIn::TwoFactorRequired(_)
+    ));
+}
+
+#[tokio::test]
+async fn the_removal_link_outlives_the_thiefs_sign_out_everywhere() {
+    let db = TestDb::new().await;
+    let mail = Arc::new(CapturingMailer::new());
+    let auth = engine(&db, &mail).await;
+    let (thief, _, _) = protected(&auth).await;
+    auth.flush_background().await;
+    let link = mail
+        .sent_to(ADA)
+        .into_iter()
+        .find(|m| m.subject.contains("Two-step sign-in is on"))
+        .and_then(|m| m.link_token())
+        .unwrap();
+    let current = auth
+        .get_session(thief.tokens.access_token.expose())
+        .await
+        .unwrap()
+        .unwrap();
+    auth.revoke_all_sessions(&current).await.unwrap();
+    auth.remove_two_factor_by_link(&link, &client())
+        .await
+        .unwrap();
+    assert!(
+        !auth
+            .two_factor_status(&thief.user.id)
+            .await
+            .unwrap()
+            .enabled
+    );
+}
+
+#[tokio::test]
+async fn old_keys_without_a_current_one_are_refused() {
+    let db = TestDb::new().await;
+    let refused = authingo::Auth::new(
+        authingo::Options::new(db.store().await)
+            .cleanup_interval(None)
+            .old_encryption_keys([key()]),
+    );
+    assert!(matches!(refused, Err(authingo::ConfigError::Bounds(_))));
+}
