@@ -76,31 +76,22 @@ impl Backend {
     pub(crate) async fn pass_time(&self, by: TimeDelta) {
         match &self.clock {
             Clock::Pg(db) => {
-                let by = format!("INTERVAL '{} microseconds'", by.num_microseconds().unwrap());
-                let mut conn = db.conn().await;
-                for (table, columns) in [
-                    ("users", &["created_at", "updated_at"][..]),
-                    (
-                        "sessions",
-                        &[
-                            "expires_at",
-                            "refresh_expires_at",
-                            "created_at",
-                            "rotated_at",
-                            "absolute_expires_at",
-                        ],
-                    ),
-                    ("one_time_tokens", &["expires_at", "created_at"]),
-                    ("rate_limits", &["window_ends_at"]),
-                    ("sign_in_failures", &["last_failed_at", "forget_at"]),
-                    ("sign_in_device_failures", &["last_failed_at", "forget_at"]),
-                ] {
-                    let set: Vec<String> = columns
-                        .iter()
-                        .map(|column| format!("{column} = {column} - {by}"))
-                        .collect();
-                    exec(&mut conn, &format!("UPDATE {table} SET {}", set.join(", "))).await;
-                }
+                // Every `TIMESTAMPTZ` column of every table the migrations made, found in the
+                // catalogue, so that a new table's times move without a list to keep up to date
+                // (Diesel's own `run_on` is a plain `TIMESTAMP` and stays).
+                let sql = format!(
+                    "DO $$ DECLARE t record; BEGIN \
+                       FOR t IN SELECT table_name, string_agg(format( \
+                           '%1$I = %1$I - INTERVAL ''{} microseconds''', column_name), ', ') AS sets \
+                         FROM information_schema.columns \
+                         WHERE table_schema = current_schema() \
+                           AND data_type = 'timestamp with time zone' \
+                         GROUP BY table_name \
+                       LOOP EXECUTE format('UPDATE %I SET %s', t.table_name, t.sets); END LOOP; \
+                     END $$",
+                    by.num_microseconds().unwrap()
+                );
+                exec(&mut db.conn().await, &sql).await;
             }
             #[cfg(feature = "test-util")]
             Clock::Memory(store) => store.pass_time(by),
