@@ -10,6 +10,7 @@
 mod counters;
 mod management;
 mod refresh;
+mod second_factors;
 mod sessions;
 mod tokens;
 mod users;
@@ -19,7 +20,9 @@ use std::sync::Arc;
 #[cfg(feature = "test-util")]
 use authingo::memory::MemoryStore;
 use authingo::token::{RotationSecret, Token, TokenKind};
-use authingo::{AbuseCounters, OneTimeTokens, SessionManagement, SessionRotation, Store, User};
+use authingo::{
+    AbuseCounters, OneTimeTokens, SecondFactors, SessionManagement, SessionRotation, Store, User,
+};
 use chrono::{DurationRound as _, TimeDelta, Utc};
 
 use crate::support::{TestDb, exec};
@@ -53,7 +56,12 @@ impl Backend {
     /// A new `MemoryStore`.
     #[cfg(feature = "test-util")]
     pub(crate) fn memory() -> Self {
-        let store = Arc::new(MemoryStore::new());
+        Self::memory_over(Arc::new(MemoryStore::new()))
+    }
+
+    /// `store`, for a test that also needs what only `MemoryStore` has (faults, `clear`).
+    #[cfg(feature = "test-util")]
+    pub(crate) fn memory_over(store: Arc<MemoryStore>) -> Self {
         Self {
             store: store.clone(),
             clock: Clock::Memory(store),
@@ -70,6 +78,13 @@ impl Backend {
 
     pub(crate) fn counters(&self) -> Arc<dyn AbuseCounters> {
         self.store.clone().abuse_counters().unwrap()
+    }
+
+    pub(crate) fn second_factors(&self) -> Arc<dyn SecondFactors> {
+        self.store
+            .clone()
+            .second_factors()
+            .expect("the backend offers SecondFactors")
     }
 
     /// Moves every time the backend holds `by` into the past, as if that much time had passed.
