@@ -1,11 +1,12 @@
 //! Second factors: an enrolment pending until confirmed, each time step accepted once, recovery
 //! codes (`enrolment`); the sign-in challenges and the sessions they open, raced
 //! (`challenges`); trusted browsers, what ends them and the challenges with a user's sessions or
-//! links, and the sweep (`devices`).
+//! links, and the sweep (`devices`); values no column can hold (`input`).
 
 mod challenges;
 mod devices;
 mod enrolment;
+mod input;
 
 use std::sync::Arc;
 

@@ -1,16 +1,16 @@
 //! Enrolment: pending until the ciphertext whose code was checked is confirmed, which ends what
 //! the password alone opened; time steps accepted once, in order; recovery codes replaced over an
-//! unused step; a reseal over the expected ciphertext; removal; and input no column can hold.
+//! unused step; a reseal over the expected ciphertext; removal.
 
 use std::sync::Arc;
 
-use authingo::{SecondFactorProof, StoreError, TotpSecret};
+use authingo::{SecondFactorProof, TotpSecret};
 use chrono::{TimeDelta, Utc};
 use tokio::sync::Barrier;
 
 use super::{
     Backend, CALLERS, CONFIRMED_STEP, challenge, challenge_lives, codes_left, complete, enrolled,
-    is_confirmed, is_live, is_trusted, last_step, recovery_codes, secret, trusted, unknown_digest,
+    is_confirmed, is_live, is_trusted, last_step, recovery_codes, secret, trusted,
 };
 use crate::contract::{contract, user_with_session};
 use crate::support::{live_session, user};
@@ -366,77 +366,6 @@ async fn removing_the_second_factor_takes_its_secret_codes_devices_and_challenge
     assert!(!factors.remove_second_factor("usr_nobody").await.unwrap());
 }
 
-async fn nul_bytes_are_invalid_input_for_writes_and_match_nothing_for_lookups(backend: &Backend) {
-    let factors = backend.second_factors();
-    let (ada, session, _, codes) = enrolled(backend, "ada@example.com").await;
-    let invalid =
-        |result: Result<_, StoreError>| matches!(result, Err(StoreError::InvalidInput { .. }));
-    let mut nul = user("nul@example.com");
-    nul.id = "usr_\0".to_owned();
-
-    assert!(invalid(
-        factors.begin_totp(&secret(&nul, b"x")).await.map(|_| ())
-    ));
-    assert!(invalid(
-        factors
-            .create_challenge(&authingo::SignInChallenge {
-                digest: unknown_digest(),
-                user_id: nul.id.clone(),
-                persistent: false,
-                failures: 0,
-                expires_at: Utc::now() + TimeDelta::minutes(5),
-            })
-            .await
-    ));
-    assert!(invalid(
-        factors
-            .trust_device(&authingo::TrustedDevice {
-                digest: unknown_digest(),
-                user_id: nul.id.clone(),
-                expires_at: Utc::now() + TimeDelta::days(1),
-            })
-            .await
-    ));
-    // A session no column can hold is refused before the challenge is touched.
-    let waiting = challenge(backend, &ada, TimeDelta::minutes(5)).await;
-    let (mut opening, _) = live_session(&ada);
-    opening.user_agent = Some("agent\0".to_owned());
-    let proof = SecondFactorProof::RecoveryCode(&codes[0]);
-    assert!(invalid(
-        factors
-            .complete_challenge(&waiting, proof, &opening)
-            .await
-            .map(|_| ())
-    ));
-    assert!(challenge_lives(backend, &waiting).await);
-    assert_eq!(codes_left(backend, &ada).await, 10);
-
-    let nul_id = nul.id.as_str();
-    assert!(factors.totp_secret(nul_id).await.unwrap().is_none());
-    assert_eq!(factors.recovery_codes_left(nul_id).await.unwrap(), 0);
-    assert!(!factors.accept_totp_step(nul_id, 1).await.unwrap());
-    assert!(
-        !factors
-            .replace_recovery_codes(nul_id, 1, &recovery_codes(1))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !factors
-            .confirm_totp(nul_id, b"x", 1, &recovery_codes(1), &session.id)
-            .await
-            .unwrap()
-    );
-    assert!(!factors.reseal_totp(nul_id, b"x", "k2", b"y").await.unwrap());
-    assert!(!factors.remove_second_factor(nul_id).await.unwrap());
-    assert!(
-        !factors
-            .is_trusted_device(&unknown_digest(), nul_id)
-            .await
-            .unwrap()
-    );
-}
-
 contract! {
     an_enrolment_is_pending_until_confirmed_and_a_new_one_replaces_it,
     a_confirmed_secret_stays_whatever_enrolment_is_asked_for,
@@ -449,5 +378,4 @@ contract! {
     new_recovery_codes_need_an_unused_step_and_replace_the_old_ones,
     a_reseal_replaces_the_ciphertext_only_while_it_is_the_expected_one,
     removing_the_second_factor_takes_its_secret_codes_devices_and_challenges,
-    nul_bytes_are_invalid_input_for_writes_and_match_nothing_for_lookups,
 }
