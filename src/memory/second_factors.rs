@@ -127,7 +127,9 @@ impl SecondFactors for MemoryStore {
         keep_session: &str,
     ) -> Result<bool, StoreError> {
         check_codes(recovery_codes)?;
-        if !storable(user_id) {
+        // A session to keep that cannot be stored is one no request holds: nothing is confirmed
+        // for it (rather than every session ended).
+        if !storable(user_id) || !storable(keep_session) {
             return Ok(false);
         }
         let mut state = self.enter()?;

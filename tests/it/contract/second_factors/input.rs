@@ -5,10 +5,10 @@ use authingo::{SecondFactorProof, StoreError};
 use chrono::{TimeDelta, Utc};
 
 use super::{
-    Backend, challenge, challenge_lives, codes_left, enrolled, recovery_codes, secret,
-    unknown_digest,
+    Backend, challenge, challenge_lives, codes_left, enrolled, is_confirmed, is_live,
+    recovery_codes, secret, unknown_digest,
 };
-use crate::contract::contract;
+use crate::contract::{contract, user_with_session};
 use crate::support::{live_session, user};
 
 async fn nul_bytes_are_invalid_input_for_writes_and_match_nothing_for_lookups(backend: &Backend) {
@@ -72,6 +72,17 @@ async fn nul_bytes_are_invalid_input_for_writes_and_match_nothing_for_lookups(ba
             .await
             .unwrap()
     );
+    // A session to keep that no row can be confirms nothing, and ends no session.
+    let (carol, _, carol_tokens) = user_with_session(backend, "carol@example.com").await;
+    assert!(factors.begin_totp(&secret(&carol, b"carol")).await.unwrap());
+    assert!(
+        !factors
+            .confirm_totp(&carol.id, b"carol", 1, &recovery_codes(1), "ses_\0")
+            .await
+            .unwrap()
+    );
+    assert!(!is_confirmed(backend, &carol).await);
+    assert!(is_live(backend, &carol_tokens).await);
     assert!(!factors.reseal_totp(nul_id, b"x", "k2", b"y").await.unwrap());
     assert!(!factors.remove_second_factor(nul_id).await.unwrap());
     assert!(
