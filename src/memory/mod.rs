@@ -1,10 +1,11 @@
-//! [`MemoryStore`]: the [`Store`] contract and all three capabilities in memory, for tests (an
+//! [`MemoryStore`]: the [`Store`] contract and all four capabilities in memory, for tests (an
 //! application's own and the crate's).
 //!
 //! It answers every method as [`PgStore`](crate::postgres::PgStore) does, by the same rules:
 //! expiries, the absolute lifetime, refresh with its replays, families and reuse detection, the
-//! compare-and-set writes, one-time tokens, fixed-window counters and the sign-in throttle, and
-//! the values PostgreSQL refuses (a NUL byte, more than 255 characters:
+//! compare-and-set writes, one-time tokens, fixed-window counters and the sign-in throttle, second
+//! factors (TOTP steps accepted once, recovery codes, challenges, trusted devices), and the values
+//! PostgreSQL refuses (a NUL byte, more than 255 characters:
 //! [`StoreError::InvalidInput`]). The crate's contract tests run the same tests against both.
 //! Every call takes one lock for its whole work, so each is atomic: of concurrent refreshes with
 //! one token exactly one rotates.
@@ -56,17 +57,18 @@
 
 mod counters;
 mod management;
+mod second_factors;
 mod store;
 mod tokens;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 
 use crate::limits::{DeviceDigest, EmailDigest};
-use crate::model::{OneTimeToken, Session, User};
+use crate::model::{OneTimeToken, Session, SignInChallenge, TotpSecret, TrustedDevice, User};
 use crate::store::StoreError;
 use crate::store::{check_text, storable};
 use crate::token::{RotationSecret, TokenDigest};
@@ -110,6 +112,14 @@ struct State {
     failures: HashMap<EmailDigest, Failures>,
     /// Consecutive failed sign-ins of trusted devices by device digest.
     device_failures: HashMap<DeviceDigest, Failures>,
+    /// TOTP secrets, confirmed or pending, by user id.
+    totp_secrets: HashMap<String, TotpRow>,
+    /// Unused recovery codes: the user's id and the code's digest.
+    recovery_codes: HashSet<(String, TokenDigest)>,
+    /// Sign-in challenges waiting for a second factor, by digest.
+    challenges: HashMap<TokenDigest, SignInChallenge>,
+    /// Browsers trusted to skip the second factor, by digest.
+    trusted_devices: HashMap<TokenDigest, TrustedDevice>,
     /// The armed fault, and the calls counted since it was armed.
     fault: Armed,
 }
@@ -125,6 +135,12 @@ struct SessionRow {
     refresh_family: Option<TokenDigest>,
     /// The last rotation's secret, until the grace window has passed and a sweep forgets it.
     rotation_secret: Option<RotationSecret>,
+}
+
+/// A TOTP secret with the time its enrolment began, by which a pending one is swept.
+struct TotpRow {
+    secret: TotpSecret,
+    created_at: DateTime<Utc>,
 }
 
 /// A rate-limit window.
@@ -157,8 +173,9 @@ impl MemoryStore {
 
     /// Moves every time the store holds `by` into the past, as if that much time had passed:
     /// the expiries and creation of sessions, users and one-time tokens, the times of rotations
-    /// (and so their grace windows), the rate-limit windows and the sign-in failures. A negative
-    /// `by` moves them into the future.
+    /// (and so their grace windows), the rate-limit windows, the sign-in failures, and the
+    /// creation and confirmation of TOTP secrets and the expiries of challenges and trusted
+    /// devices. A negative `by` moves them into the future.
     ///
     /// This is what a test on PostgreSQL does by writing its rows' times into the past: it
     /// reaches an expiry, the end of a window or a back-off without sleeping.
@@ -192,6 +209,16 @@ impl MemoryStore {
             count.last_failed_at = back(count.last_failed_at);
             count.forget_at = back(count.forget_at);
         }
+        for row in state.totp_secrets.values_mut() {
+            row.created_at = back(row.created_at);
+            row.secret.confirmed_at = row.secret.confirmed_at.map(back);
+        }
+        for challenge in state.challenges.values_mut() {
+            challenge.expires_at = back(challenge.expires_at);
+        }
+        for device in state.trusted_devices.values_mut() {
+            device.expires_at = back(device.expires_at);
+        }
     }
 
     /// Makes the call `n` calls from now (0: the next one) fail with `fault`, replacing any
@@ -217,7 +244,8 @@ impl MemoryStore {
         self.lock().fault.fired
     }
 
-    /// Forgets everything: users, sessions, one-time tokens, counters, and an armed fault.
+    /// Forgets everything: users, sessions, one-time tokens, counters, second factors, and an
+    /// armed fault.
     pub fn clear(&self) {
         *self.lock() = State::default();
     }
@@ -261,6 +289,10 @@ impl fmt::Debug for MemoryStore {
             .field("rate_limits", &state.counters.len())
             .field("sign_in_failures", &state.failures.len())
             .field("sign_in_device_failures", &state.device_failures.len())
+            .field("totp_secrets", &state.totp_secrets.len())
+            .field("recovery_codes", &state.recovery_codes.len())
+            .field("two_factor_challenges", &state.challenges.len())
+            .field("trusted_devices", &state.trusted_devices.len())
             .field("fault_armed", &state.fault.at.map(|(_, fault)| fault))
             .finish()
     }
@@ -297,17 +329,24 @@ fn violation(what: &'static str) -> StoreError {
 }
 
 impl State {
-    /// Deletes the sessions of `user_id` but `keep`; returns how many went.
+    /// Deletes the sessions of `user_id` but `keep`; returns how many went. With none kept, the
+    /// user's trusted devices end with them: a browser is trusted as long as its owner's sessions
+    /// are not all ended.
     fn delete_sessions_of(&mut self, user_id: &str, keep: Option<&str>) -> u64 {
         let before = self.sessions.len();
         self.sessions.retain(|id, row| {
             row.session.user_id != user_id || keep.is_some_and(|keep| keep == id.as_str())
         });
+        if keep.is_none() {
+            self.delete_trusted_devices_of(user_id);
+        }
         (before - self.sessions.len()) as u64
     }
 
-    /// Deletes every one-time token of `user_id`.
+    /// Deletes every one-time token of `user_id`, and its sign-ins waiting for a second factor:
+    /// what voids the user's links voids the password a challenge stands for.
     fn delete_tokens_of(&mut self, user_id: &str) {
         self.tokens.retain(|_, token| token.user_id != user_id);
+        self.delete_challenges_of(user_id);
     }
 }

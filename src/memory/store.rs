@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{MemoryStore, SessionRow, State, check_text, later, now, storable, stored, violation};
 use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
 use crate::store::{
-    AbuseCounters, CleanupPace, OneTimeTokens, SessionManagement, Store, StoreError,
+    AbuseCounters, CleanupPace, OneTimeTokens, SecondFactors, SessionManagement, Store, StoreError,
 };
 use crate::token::TokenDigest;
 
@@ -19,7 +19,7 @@ fn check_user(user: &User) -> Result<(), StoreError> {
     check_text("password_hash", &user.password_hash)
 }
 
-fn check_session(session: &Session) -> Result<(), StoreError> {
+pub(super) fn check_session(session: &Session) -> Result<(), StoreError> {
     check_text("id", &session.id)?;
     check_text("user_id", &session.user_id)?;
     check_text("token", session.token.as_str())?;
@@ -44,7 +44,7 @@ fn new_user(user: &User, now: DateTime<Utc>) -> User {
 }
 
 /// `session` as the insert stores it, with no rotation yet.
-fn new_session(session: &Session, now: DateTime<Utc>) -> SessionRow {
+pub(super) fn new_session(session: &Session, now: DateTime<Utc>) -> SessionRow {
     SessionRow {
         session: Session {
             expires_at: stored(session.expires_at),
@@ -75,7 +75,7 @@ impl State {
     }
 
     /// The keys of `sessions` and its reference to `users`.
-    fn check_new_session(&self, session: &Session) -> Result<(), StoreError> {
+    pub(super) fn check_new_session(&self, session: &Session) -> Result<(), StoreError> {
         if self.sessions.contains_key(&session.id) {
             return Err(violation("a session with this id exists (sessions_pkey)"));
         }
@@ -395,6 +395,10 @@ impl Store for MemoryStore {
     }
 
     fn abuse_counters(self: Arc<Self>) -> Option<Arc<dyn AbuseCounters>> {
+        Some(self)
+    }
+
+    fn second_factors(self: Arc<Self>) -> Option<Arc<dyn SecondFactors>> {
         Some(self)
     }
 }

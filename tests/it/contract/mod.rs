@@ -10,6 +10,7 @@
 mod counters;
 mod management;
 mod refresh;
+mod second_factors;
 mod sessions;
 mod tokens;
 mod users;
@@ -19,7 +20,9 @@ use std::sync::Arc;
 #[cfg(feature = "test-util")]
 use authingo::memory::MemoryStore;
 use authingo::token::{RotationSecret, Token, TokenKind};
-use authingo::{AbuseCounters, OneTimeTokens, SessionManagement, SessionRotation, Store, User};
+use authingo::{
+    AbuseCounters, OneTimeTokens, SecondFactors, SessionManagement, SessionRotation, Store, User,
+};
 use chrono::{DurationRound as _, TimeDelta, Utc};
 
 use crate::support::{TestDb, exec};
@@ -53,7 +56,12 @@ impl Backend {
     /// A new `MemoryStore`.
     #[cfg(feature = "test-util")]
     pub(crate) fn memory() -> Self {
-        let store = Arc::new(MemoryStore::new());
+        Self::memory_over(Arc::new(MemoryStore::new()))
+    }
+
+    /// `store`, for a test that also needs what only `MemoryStore` has (faults, `clear`).
+    #[cfg(feature = "test-util")]
+    pub(crate) fn memory_over(store: Arc<MemoryStore>) -> Self {
         Self {
             store: store.clone(),
             clock: Clock::Memory(store),
@@ -72,35 +80,33 @@ impl Backend {
         self.store.clone().abuse_counters().unwrap()
     }
 
+    pub(crate) fn second_factors(&self) -> Arc<dyn SecondFactors> {
+        self.store
+            .clone()
+            .second_factors()
+            .expect("the backend offers SecondFactors")
+    }
+
     /// Moves every time the backend holds `by` into the past, as if that much time had passed.
     pub(crate) async fn pass_time(&self, by: TimeDelta) {
         match &self.clock {
             Clock::Pg(db) => {
-                let by = format!("INTERVAL '{} microseconds'", by.num_microseconds().unwrap());
-                let mut conn = db.conn().await;
-                for (table, columns) in [
-                    ("users", &["created_at", "updated_at"][..]),
-                    (
-                        "sessions",
-                        &[
-                            "expires_at",
-                            "refresh_expires_at",
-                            "created_at",
-                            "rotated_at",
-                            "absolute_expires_at",
-                        ],
-                    ),
-                    ("one_time_tokens", &["expires_at", "created_at"]),
-                    ("rate_limits", &["window_ends_at"]),
-                    ("sign_in_failures", &["last_failed_at", "forget_at"]),
-                    ("sign_in_device_failures", &["last_failed_at", "forget_at"]),
-                ] {
-                    let set: Vec<String> = columns
-                        .iter()
-                        .map(|column| format!("{column} = {column} - {by}"))
-                        .collect();
-                    exec(&mut conn, &format!("UPDATE {table} SET {}", set.join(", "))).await;
-                }
+                // Every `TIMESTAMPTZ` column of every table the migrations made, found in the
+                // catalogue, so that a new table's times move without a list to keep up to date
+                // (Diesel's own `run_on` is a plain `TIMESTAMP` and stays).
+                let sql = format!(
+                    "DO $$ DECLARE t record; BEGIN \
+                       FOR t IN SELECT table_name, string_agg(format( \
+                           '%1$I = %1$I - INTERVAL ''{} microseconds''', column_name), ', ') AS sets \
+                         FROM information_schema.columns \
+                         WHERE table_schema = current_schema() \
+                           AND data_type = 'timestamp with time zone' \
+                         GROUP BY table_name \
+                       LOOP EXECUTE format('UPDATE %I SET %s', t.table_name, t.sets); END LOOP; \
+                     END $$",
+                    by.num_microseconds().unwrap()
+                );
+                exec(&mut db.conn().await, &sql).await;
             }
             #[cfg(feature = "test-util")]
             Clock::Memory(store) => store.pass_time(by),
