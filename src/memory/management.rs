@@ -61,7 +61,12 @@ impl SessionManagement for MemoryStore {
             .sessions
             .get(session_id)
             .is_some_and(|row| row.session.user_id == user_id);
-        Ok(theirs && state.sessions.remove(session_id).is_some())
+        let deleted = theirs && state.sessions.remove(session_id).is_some();
+        if deleted {
+            // As PgStore: a revoked session's user's trusted browsers end with it.
+            state.delete_trusted_devices_of(user_id);
+        }
+        Ok(deleted)
     }
 
     async fn delete_user_sessions(

@@ -68,7 +68,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
 
 use crate::limits::{DeviceDigest, EmailDigest};
-use crate::model::{OneTimeToken, Session, SignInChallenge, TotpSecret, TrustedDevice, User};
+use crate::model::{
+    OneTimeToken, Session, SignInChallenge, TokenPurpose, TotpSecret, TrustedDevice, User,
+};
 use crate::store::StoreError;
 use crate::store::{check_text, storable};
 use crate::token::{RotationSecret, TokenDigest};
@@ -337,16 +339,18 @@ impl State {
         self.sessions.retain(|id, row| {
             row.session.user_id != user_id || keep.is_some_and(|keep| keep == id.as_str())
         });
-        if keep.is_none() {
-            self.delete_trusted_devices_of(user_id);
-        }
+        // Sessions ended by their user (or a reset): the trusted browsers end with them.
+        self.delete_trusted_devices_of(user_id);
         (before - self.sessions.len()) as u64
     }
 
     /// Deletes every one-time token of `user_id`, and its sign-ins waiting for a second factor:
     /// what voids the user's links voids the password a challenge stands for.
+    /// The link that removes a factor just added stays: a thief who added it must not void it.
     fn delete_tokens_of(&mut self, user_id: &str) {
-        self.tokens.retain(|_, token| token.user_id != user_id);
+        self.tokens.retain(|_, token| {
+            token.user_id != user_id || token.purpose == TokenPurpose::RemoveTwoFactor
+        });
         self.delete_challenges_of(user_id);
     }
 }

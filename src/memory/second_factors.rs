@@ -8,7 +8,9 @@ use chrono::TimeDelta;
 
 use super::store::{check_session, new_session};
 use super::{MemoryStore, State, TotpRow, check_text, later, now, storable, stored, violation};
-use crate::model::{SecondFactorProof, Session, SignInChallenge, TotpSecret, TrustedDevice};
+use crate::model::{
+    SecondFactorProof, Session, SignInChallenge, TokenPurpose, TotpSecret, TrustedDevice,
+};
 use crate::store::{SecondFactors, StoreError};
 use crate::token::TokenDigest;
 
@@ -64,6 +66,19 @@ impl State {
     pub(super) fn delete_challenges_of(&mut self, user_id: &str) {
         self.challenges
             .retain(|_, challenge| challenge.user_id != user_id);
+    }
+
+    /// Deletes the user's second factor (secret, recovery codes, trusted devices, challenges, and
+    /// the link that would remove it); says whether it had a secret.
+    pub(super) fn delete_second_factor_of(&mut self, user_id: &str) -> bool {
+        let had = self.totp_secrets.remove(user_id).is_some();
+        self.recovery_codes.retain(|(owner, _)| owner != user_id);
+        self.delete_trusted_devices_of(user_id);
+        self.delete_challenges_of(user_id);
+        self.tokens.retain(|_, token| {
+            token.user_id != user_id || token.purpose != TokenPurpose::RemoveTwoFactor
+        });
+        had
     }
 
     /// Deletes the user's trusted devices.
@@ -216,11 +231,7 @@ impl SecondFactors for MemoryStore {
             return Ok(false);
         }
         let mut state = self.enter()?;
-        let had = state.totp_secrets.remove(user_id).is_some();
-        state.recovery_codes.retain(|(owner, _)| owner != user_id);
-        state.delete_trusted_devices_of(user_id);
-        state.delete_challenges_of(user_id);
-        Ok(had)
+        Ok(state.delete_second_factor_of(user_id))
     }
 
     async fn create_challenge(&self, challenge: &SignInChallenge) -> Result<(), StoreError> {

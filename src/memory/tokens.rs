@@ -96,6 +96,11 @@ impl State {
                 user.updated_at = Some(now);
                 self.delete_tokens_of(&user_id);
             }
+            TokenUse::RemoveTwoFactor if for_current_address => {
+                self.delete_second_factor_of(&user_id);
+                self.delete_sessions_of(&user_id, None);
+                self.delete_tokens_of(&user_id);
+            }
             TokenUse::CancelEmailChange if for_current_address => {
                 self.tokens.retain(|_, t| {
                     t.user_id != user_id

@@ -427,12 +427,16 @@ impl SecondFactors for PgStore {
         let digest = digest.as_str();
         let max = i32::try_from(max_failures).unwrap_or(i32::MAX);
         run!(self, Retry::Never, |conn| async move {
-            let failures: Option<i32> = diesel::update(two_factor_challenges::table.find(digest))
-                .set(two_factor_challenges::failures.eq(two_factor_challenges::failures + 1))
-                .returning(two_factor_challenges::failures)
-                .get_result(conn)
-                .await
-                .optional()?;
+            let failures: Option<i32> = diesel::update(
+                two_factor_challenges::table
+                    .find(digest)
+                    .filter(two_factor_challenges::expires_at.gt(diesel::dsl::now)),
+            )
+            .set(two_factor_challenges::failures.eq(two_factor_challenges::failures + 1))
+            .returning(two_factor_challenges::failures)
+            .get_result(conn)
+            .await
+            .optional()?;
             match failures {
                 Some(failures) if failures < max => Ok(true),
                 Some(_) => {

@@ -84,13 +84,25 @@ async fn ending_every_session_ends_the_trusted_devices_and_the_challenges(backen
     let bob_device = trusted(backend, &bob, THIRTY_DAYS).await;
     let bob_waiting = challenge(backend, &bob, FIVE_MINUTES).await;
 
-    // All but one: the browsers stay trusted, the sign-ins wait on.
+    // All but one: the sign-ins wait on, but the trusted browsers end (a revoked session may
+    // be a phisher's that asked for trust).
     management
         .delete_user_sessions(&ada.id, Some(&kept.id))
         .await
         .unwrap();
-    assert!(is_trusted(backend, &device, &ada).await);
+    assert!(!is_trusted(backend, &device, &ada).await);
     assert!(challenge_lives(backend, &waiting).await);
+    // One session revoked: the same.
+    let device = trusted(backend, &ada, THIRTY_DAYS).await;
+    assert!(
+        management
+            .delete_user_session(&ada.id, &kept.id)
+            .await
+            .unwrap()
+    );
+    assert!(!is_trusted(backend, &device, &ada).await);
+    assert!(challenge_lives(backend, &waiting).await);
+    let device = trusted(backend, &ada, THIRTY_DAYS).await;
 
     management
         .delete_user_sessions(&ada.id, None)
@@ -133,7 +145,7 @@ async fn a_reset_ends_the_trusted_devices_and_the_challenges_but_not_the_second_
     assert!(keeps_its_second_factor(backend, &ada).await);
 }
 
-async fn a_new_password_ends_the_challenges_and_with_every_session_the_devices(backend: &Backend) {
+async fn a_new_password_ends_the_challenges_and_with_ended_sessions_the_devices(backend: &Backend) {
     let management = backend.management();
     let (ada, kept, _, _) = enrolled(backend, "ada@example.com").await;
     let device = trusted(backend, &ada, THIRTY_DAYS).await;
@@ -160,9 +172,11 @@ async fn a_new_password_ends_the_challenges_and_with_every_session_the_devices(b
         .unwrap();
     assert!(changed);
     assert!(!challenge_lives(backend, &second).await);
-    assert!(is_trusted(backend, &device, &ada).await);
+    // Other sessions ended: the trusted browsers with them.
+    assert!(!is_trusted(backend, &device, &ada).await);
 
     // Every session ends: the trusted browsers with them.
+    let device = trusted(backend, &ada, THIRTY_DAYS).await;
     let third = challenge(backend, &ada, FIVE_MINUTES).await;
     let changed = management
         .set_password_hash(&ada.id, "$third$", "$fourth$", EndSessions::All)
@@ -231,7 +245,7 @@ contract! {
     a_device_is_trusted_until_it_expires_and_by_its_user_only,
     ending_every_session_ends_the_trusted_devices_and_the_challenges,
     a_reset_ends_the_trusted_devices_and_the_challenges_but_not_the_second_factor,
-    a_new_password_ends_the_challenges_and_with_every_session_the_devices,
+    a_new_password_ends_the_challenges_and_with_ended_sessions_the_devices,
     a_new_address_ends_the_challenges_but_not_the_devices,
     the_sweep_deletes_expired_challenges_and_devices_and_enrolments_pending_a_day,
 }
