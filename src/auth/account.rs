@@ -214,7 +214,11 @@ impl Auth {
         context: &RequestContext,
     ) -> Result<SignIn, AuthError> {
         let signed_in = self.sign_in_counted(email, password, context).await;
-        observe::sign_in(&signed_in);
+        observe::sign_in(
+            signed_in
+                .as_ref()
+                .map(|outcome| matches!(outcome, SignIn::TwoFactorRequired(_))),
+        );
         signed_in
     }
 

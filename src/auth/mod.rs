@@ -38,11 +38,11 @@ pub use options::{ConfigError, Options};
 pub use sealing::{EncryptionKey, KeyError};
 pub use totp::{RecoveryCodes, TotpEnrolment};
 pub use two_factor::{
-    DeviceTrust, SecondFactorCode, SignIn, TwoFactorChallenge, TwoFactorProof, TwoFactorStatus,
+    SecondFactorCode, SignIn, TwoFactorChallenge, TwoFactorProof, TwoFactorStatus,
 };
 
 use self::options::Settings;
-pub use session::{IssuedTokens, RequestContext, SignedIn};
+pub use session::{DeviceTrust, IssuedTokens, RequestContext, SignedIn};
 
 use self::cleanup::Cleanup;
 use self::hashing::Hashing;

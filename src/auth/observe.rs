@@ -7,7 +7,6 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 
 use super::AuthError;
-use super::two_factor::SignIn;
 use crate::limits::LimitedRoute;
 use crate::telemetry::{
     CLEANUP_DURATION_SECONDS, CLEANUP_ROWS_TOTAL, HASH_QUEUE_DEPTH, HASH_QUEUE_REFUSALS_TOTAL,
@@ -42,11 +41,12 @@ fn failure(err: &AuthError) -> &'static str {
     }
 }
 
-/// Counts a sign-in by its outcome.
-pub(super) fn sign_in(result: &Result<SignIn, AuthError>) {
+/// Counts a sign-in by its outcome; `Ok(true)`: the password was right and the session waits
+/// for the second factor.
+pub(super) fn sign_in(result: Result<bool, &AuthError>) {
     let outcome = match result {
-        Ok(SignIn::SignedIn(_)) => "success",
-        Ok(SignIn::TwoFactorRequired(_)) => "two_factor_required",
+        Ok(false) => "success",
+        Ok(true) => "two_factor_required",
         Err(err) => failure(err),
     };
     counter!(SIGN_INS_TOTAL, "outcome" => outcome).increment(1);

@@ -9,7 +9,6 @@ use tracing::instrument;
 
 use super::device::DeviceCookie;
 use super::observe::{self, Refresh, Revoked};
-use super::two_factor::DeviceTrust;
 use super::{Auth, AuthError, internal};
 use crate::limits::LimitedRoute;
 use crate::model::{RefreshOutcome, Session, SessionRotation, SessionWithUser, User};
@@ -52,6 +51,34 @@ pub struct SignedIn {
     /// later sign-ins present in [`RequestContext::trusted_device`] to skip the code: given by a
     /// second-factor sign-in that asked for it.
     pub trusted_device: Option<DeviceTrust>,
+}
+
+/// A browser's trust for the second factor (cookie `authingo_trusted_device`; only its digest
+/// is stored). `Debug` shows no token.
+#[derive(Clone)]
+pub struct DeviceTrust {
+    pub(super) token: Token,
+    pub(super) expires_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for DeviceTrust {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceTrust")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeviceTrust {
+    /// The token, for the cookie.
+    pub fn expose(&self) -> &str {
+        self.token.expose()
+    }
+
+    /// When the trust ends.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.expires_at
+    }
 }
 
 /// What the engine knows of the request an operation serves: the client's address (which the

@@ -8,7 +8,7 @@ use tracing::instrument;
 
 use super::abuse::SignInTicket;
 use super::observe;
-use super::session::{RequestContext, SignedIn};
+use super::session::{DeviceTrust, RequestContext, SignedIn};
 use super::totp::{self, RecoveryCodes, TotpEnrolment};
 use super::{Auth, AuthError, internal};
 use crate::mail::Mail;
@@ -78,34 +78,6 @@ impl TwoFactorChallenge {
     }
 
     /// When it stops being accepted.
-    pub fn expires_at(&self) -> DateTime<Utc> {
-        self.expires_at
-    }
-}
-
-/// A browser's trust for the second factor (cookie `authingo_trusted_device`; only its digest
-/// is stored). `Debug` shows no token.
-#[derive(Clone)]
-pub struct DeviceTrust {
-    token: Token,
-    expires_at: DateTime<Utc>,
-}
-
-impl fmt::Debug for DeviceTrust {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DeviceTrust")
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
-
-impl DeviceTrust {
-    /// The token, for the cookie.
-    pub fn expose(&self) -> &str {
-        self.token.expose()
-    }
-
-    /// When the trust ends.
     pub fn expires_at(&self) -> DateTime<Utc> {
         self.expires_at
     }
