@@ -1,7 +1,8 @@
 //! The example's page in headless Chromium, driven through ChromeDriver as a person would use
 //! it: sign up, look at the session, call the protected route, refresh, sign out, sign in; then
 //! see and end the sessions of other devices, change the password, and sign out everywhere.
-//! [`in_browser`] and [`Page`] serve the walk through the mailed links too (`links.rs`).
+//! [`in_browser`], [`Page`] and [`answer`] serve the walks through the mailed links (`links.rs`)
+//! and the second factor (`two_factor.rs`) too.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -176,7 +177,7 @@ async fn sessions_of_other_devices(page: &mut Page, base: &str) {
 }
 
 /// The JSON of an answer the page shows (below its status line).
-fn answer(shown: &str) -> Value {
+pub(super) fn answer(shown: &str) -> Value {
     let (_, body) = shown.split_once('\n').unwrap_or_default();
     serde_json::from_str(body).unwrap_or_else(|err| panic!("{err}: {shown}"))
 }

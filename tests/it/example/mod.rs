@@ -13,5 +13,6 @@ mod links;
 mod metrics;
 mod process;
 mod routes;
+mod two_factor;
 
 pub(crate) use process::ExampleServer;
