@@ -346,3 +346,131 @@ async fn no_secret_is_in_any_span_or_event_and_spans_carry_the_ids() {
         );
     }
 }
+
+/// Checks every span and event `everything` saw for every secret of `secrets`.
+fn assert_none_seen(everything: &Everything, secrets: &Secrets) {
+    let (spans, events) = everything.seen();
+    let fields = spans
+        .iter()
+        .map(|span| (span.name, &span.fields))
+        .chain(events.iter().map(|event| ("an event", &event.fields)));
+    for (where_, fields) in fields {
+        for (field, value) in fields {
+            for (secret, what) in &secrets.0 {
+                assert!(
+                    !value.contains(secret.as_str()),
+                    "{what} in the field {field} of {where_}: {value}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_second_factor_secret_is_in_any_span_or_event() {
+    use authingo::{EncryptionKey, SecondFactorCode, SignIn, TwoFactorProof};
+
+    use crate::support::code_in;
+
+    let (everything, _guard) = Everything::install();
+    let db = TestDb::new().await;
+    let mail = Arc::new(CapturingMailer::new());
+    let key = EncryptionKey::new([5; 32]);
+    let auth = EngineBuilder::over(&db)
+        .await
+        .mailer(mail.clone())
+        .rate_limits(None)
+        .with(|options| options.encryption_key(key.clone()))
+        .ready()
+        .await;
+    let context = RequestContext::default();
+    let mut secrets = Secrets::default();
+    secrets.add(PASSWORD, "a password");
+    secrets.add(&key.to_base64(), "the encryption key");
+    let ada = auth
+        .sign_up("ada@example.com", PASSWORD, "Ada", &context)
+        .await
+        .and_then(SignUp::signed_in)
+        .unwrap();
+    secrets.signed_in(&ada);
+    let enrolment = auth
+        .enable_two_factor(&current(&ada), PASSWORD)
+        .await
+        .unwrap();
+    secrets.add(&enrolment.secret, "the TOTP secret");
+    let first = code_in(&enrolment.secret, 0);
+    let codes = auth
+        .confirm_two_factor(&current(&ada), &first)
+        .await
+        .unwrap();
+    secrets.add(&first, "a TOTP code");
+    for code in &codes.0 {
+        secrets.add(code, "a recovery code");
+        secrets.add(&code.replace('-', ""), "a recovery code");
+    }
+    let challenge = |auth: authingo::Auth| async move {
+        match auth
+            .sign_in("ada@example.com", PASSWORD, &RequestContext::default())
+            .await
+            .unwrap()
+        {
+            SignIn::TwoFactorRequired(challenge) => challenge.expose().to_owned(),
+            SignIn::SignedIn(_) => panic!("no second factor asked"),
+        }
+    };
+    let token = challenge(auth.clone()).await;
+    secrets.token(&token, "a challenge");
+    let code = code_in(&enrolment.secret, 1);
+    secrets.add(&code, "a TOTP code");
+    assert!(matches!(
+        auth.verify_two_factor(&token, SecondFactorCode::Totp("000000"), false, &context)
+            .await,
+        Err(AuthError::InvalidCode)
+    ));
+    let by_code = auth
+        .verify_two_factor(&token, SecondFactorCode::Totp(&code), true, &context)
+        .await
+        .unwrap();
+    secrets.signed_in(&by_code);
+    secrets.token(
+        by_code.trusted_device.as_ref().unwrap().expose(),
+        "a trusted browser",
+    );
+    let token = challenge(auth.clone()).await;
+    secrets.token(&token, "a challenge");
+    let by_recovery = auth
+        .verify_two_factor(
+            &token,
+            SecondFactorCode::RecoveryCode(&codes.0[0]),
+            false,
+            &context,
+        )
+        .await
+        .unwrap();
+    secrets.signed_in(&by_recovery);
+    auth.disable_two_factor(&current(&by_recovery), TwoFactorProof::Password(PASSWORD))
+        .await
+        .unwrap();
+    auth.flush_background().await;
+    let removal = mail
+        .sent_to("ada@example.com")
+        .into_iter()
+        .find_map(|message| message.link_token())
+        .unwrap();
+    secrets.token(&removal, "a removal link");
+
+    assert_none_seen(&everything, &secrets);
+    let (spans, _) = everything.seen();
+    for name in [
+        "enable_two_factor",
+        "confirm_two_factor",
+        "verify_two_factor",
+        "disable_two_factor",
+    ] {
+        assert!(
+            spans.iter().any(|span| span.name == name
+                && span.fields.get(USER_ID).map(String::as_str) == Some(ada.user.id.as_str())),
+            "no {name} span with the user's id"
+        );
+    }
+}
