@@ -264,20 +264,8 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         }
         let user = self.upgrade_password_hash(user, password).await;
-        // A second factor: no session yet, and the failures counted in advance stay counted
-        // until the code proves the owner (so a stolen password cannot reset the count while
-        // guessing codes).
-        if let Some(challenge) = self.second_factor_challenge(&user, context).await? {
-            tracing::Span::current().record("user.id", &user.id);
-            tracing::info!("password right; waiting for the second factor");
-            return Ok(SignIn::TwoFactorRequired(challenge));
-        }
-        ticket.succeeded(self).await?;
         let (session, tokens) = self.new_session(&user.id, Utc::now(), context)?;
-        let device = self.device_cookie(&user.email, context)?;
-        tracing::Span::current()
-            .record("user.id", &user.id)
-            .record("session.id", &session.id);
+        tracing::Span::current().record("user.id", &user.id);
         // Only while the hash this sign-in verified is still the user's: a reset or change of
         // password committed since the password was checked leaves the old one dead.
         if !self
@@ -289,6 +277,19 @@ impl Auth {
             tracing::info!("password changed during the sign-in; no session opened");
             return Err(AuthError::InvalidCredentials);
         }
+        // The second factor is asked after the insert: a confirmation that committed before it
+        // is seen here, one that commits after it ends this session with the others, so no
+        // password-only session outlives a factor turned on meanwhile. The session, whose
+        // tokens never left, then goes; the failures counted in advance stay counted until a
+        // code proves the owner (a stolen password cannot reset the count while guessing).
+        if let Some(challenge) = self.second_factor_challenge(&user, context).await? {
+            self.inner.store.delete_session(&session.token).await?;
+            tracing::info!("password right; waiting for the second factor");
+            return Ok(SignIn::TwoFactorRequired(challenge));
+        }
+        ticket.succeeded(self).await?;
+        let device = self.device_cookie(&user.email, context)?;
+        tracing::Span::current().record("session.id", &session.id);
         if let Some(cap) = self.settings().max_sessions_per_user {
             let evicted = self.management()?.evict_sessions(&user.id, cap).await?;
             observe::revoked(Revoked::Evicted, evicted);

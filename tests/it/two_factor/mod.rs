@@ -884,3 +884,58 @@ async fn old_keys_without_a_current_one_are_refused() {
     );
     assert!(matches!(refused, Err(authingo::ConfigError::Bounds(_))));
 }
+
+/// Whether a statement of another connection to this test's database waits for a lock.
+async fn someone_waits_on_users(db: &TestDb) -> bool {
+    count(
+        db,
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .await
+        > 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_sign_in_racing_the_confirmation_keeps_no_session() {
+    use diesel_async::{AsyncConnection as _, SimpleAsyncConnection as _};
+
+    let db = TestDb::new().await;
+    let mail = Arc::new(CapturingMailer::new());
+    let auth = engine(&db, &mail).await;
+    let (ada, _) = enrolled(&auth).await;
+    // The confirmation, as confirm_totp writes it, holds the user's lock while a sign-in with
+    // the password (which saw no factor yet, had it looked first) reaches its insert.
+    let mut confirming = diesel_async::AsyncPgConnection::establish(db.url())
+        .await
+        .unwrap();
+    confirming
+        .batch_execute(&format!(
+            "BEGIN; SELECT id FROM users WHERE id = '{0}' FOR NO KEY UPDATE;",
+            ada.user.id
+        ))
+        .await
+        .unwrap();
+    let signing_in = {
+        let auth = auth.clone();
+        tokio::spawn(async move { auth.sign_in(ADA, PASSWORD, &client()).await })
+    };
+    while !someone_waits_on_users(&db).await {
+        tokio::task::yield_now().await;
+    }
+    confirming
+        .batch_execute(&format!(
+            "UPDATE totp_secrets SET confirmed_at = now(), last_used_step = 1 WHERE user_id = '{0}';
+             DELETE FROM sessions WHERE user_id = '{0}' AND id <> '{1}';
+             COMMIT;",
+            ada.user.id, ada.session.id
+        ))
+        .await
+        .unwrap();
+    let outcome = signing_in.await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, SignIn::TwoFactorRequired(_)),
+        "a password-only session opened after the factor was confirmed"
+    );
+    assert_eq!(sessions(&db).await, 1, "only the session that confirmed");
+}
