@@ -47,3 +47,10 @@ CREATE TABLE IF NOT EXISTS trusted_devices (
 );
 CREATE INDEX IF NOT EXISTS idx_trusted_devices_user_id ON trusted_devices(user_id);
 CREATE INDEX IF NOT EXISTS idx_trusted_devices_expires_at ON trusted_devices(expires_at);
+
+-- One-time tokens gain a purpose: the link mailed to the owner when a second factor is added,
+-- which removes it (and ends every session) for an owner who did not add it.
+ALTER TABLE one_time_tokens DROP CONSTRAINT IF EXISTS one_time_tokens_purpose_check;
+ALTER TABLE one_time_tokens ADD CONSTRAINT one_time_tokens_purpose_check
+    CHECK (purpose IN ('verify_email', 'reset_password', 'change_email', 'cancel_email_change',
+                       'remove_two_factor'));
