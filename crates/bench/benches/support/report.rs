@@ -565,7 +565,7 @@ pub(crate) fn print_flood(report: &FloodReport) {
     println!();
     println!(
         "Floods (issue 23): {} clients back to back, each from its own forwarded address (new \
-         addresses each round), run by a separate process (the bench started again as a \
+         addresses for each flood), run by a separate process (the bench started again as a \
          generator; it shares this machine's {} cores with the server), against the example's \
          router with the default options",
         report.clients,
