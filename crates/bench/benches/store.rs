@@ -54,6 +54,10 @@ const UNBOUNDED_DELETE: &str =
     "DELETE FROM sessions WHERE expires_at < now() AND refresh_expires_at < now()";
 
 fn main() -> ExitCode {
+    // The flood section starts this program again as its flood generator.
+    if let Some(code) = support::generator::main_if_invoked() {
+        return code;
+    }
     let options = Options::from_args();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -794,10 +798,17 @@ async fn http_run(context: &Context, url: &str) -> Result<report::HttpReport> {
     })
 }
 
-/// Section 4: `--flood-clients` sign-ins back to back against a router shaped as the example
+/// Section 4 (issue 23): floods from a separate process against a router shaped as the example
 /// server's (`/api/auth` and a protected `/api/me`, peers' addresses recorded, this host trusted
-/// as a proxy so that each client's forwarded address counts), with the default options, while
-/// `GET /session` runs paced beside them; then the same traffic without the flood.
+/// as a proxy so that each client's forwarded address counts), with the default options. The
+/// same paced traffic (`GET /session`, well-behaved sign-ins) runs with no flood, beside
+/// `--flood-clients` sign-ins back to back, and beside as many clients posting random reset
+/// tokens.
+///
+/// Each flood runs once, for `--duration`, from new addresses, rather than in rounds: the
+/// per-address limits make a flood's first seconds (addresses within their budget) unlike the
+/// rest (every address over it), and rounds of fresh addresses would measure only the start.
+/// The timeline shows both.
 async fn flood_section(context: &Context) -> Result<report::FloodReport> {
     let name = context
         .databases
@@ -810,9 +821,10 @@ async fn flood_section(context: &Context) -> Result<report::FloodReport> {
 
 async fn flood_run(context: &Context, url: &str) -> Result<report::FloodReport> {
     use authingo::http::CurrentUser;
+    use authingo::password::{Argon2Params, default_hasher};
     use authingo::{Auth, HttpOptions};
-    use support::flood::{self, FloodSignIn, Statuses};
-    use support::web::{self, GetSession, MOUNT, Server};
+    use support::flood::{self, CountingHasher, FLOOD_ACCOUNTS, FloodKind, WELL_BEHAVED_ACCOUNTS};
+    use support::web::{self, MOUNT, Server};
 
     let options = &context.options;
     let admin = db::connect(url).await?;
@@ -823,11 +835,16 @@ async fn flood_run(context: &Context, url: &str) -> Result<report::FloodReport> 
     )
     .await?;
     let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    // The default hasher, counted: the argon2 work each phase caused.
+    let hasher = Arc::new(CountingHasher::new(
+        default_hasher(Argon2Params::default())?,
+    ));
     let auth = Auth::new(
         authingo::Options::new(PgStore::new(pool))
             // Built in release; the mail of its sign-ups is read by nobody.
             .allow_dev_mailer(true)
             .cleanup_interval(None)
+            .password_hasher(hasher.clone())
             .http(HttpOptions::default().trusted_proxies([loopback])),
     )?;
     auth.ready().await?;
@@ -841,81 +858,238 @@ async fn flood_run(context: &Context, url: &str) -> Result<report::FloodReport> 
     let server = Server::start_with_peers(app).await?;
 
     let clients = options.flood_clients;
+    let accounts = clients / 2;
     eprintln!(
-        "flood: {} accounts for the clients with the right password...",
-        clients / 2
+        "flood: {accounts} accounts for the sign-in flood's clients with the right password, {} \
+         for the well-behaved clients...",
+        options.well_behaved
     );
-    let accounts = web::sign_up(&auth, clients / 2).await?;
-    let client = web::client()?;
-    let cookie: Arc<str> = Arc::from(HttpOptions::default().session_cookie);
-    let paced = |seed: u64, span: Duration| -> Result<_> {
-        let url = server.url(&format!("{MOUNT}/session"))?;
-        let getters: Vec<GetSession> = (0..options.http_clients)
+    web::sign_up_as(&auth, FLOOD_ACCOUNTS, accounts).await?;
+    web::sign_up_as(&auth, WELL_BEHAVED_ACCOUNTS, options.well_behaved).await?;
+    let rig = FloodRig {
+        options,
+        admin: &admin,
+        hasher: &hasher,
+        server: &server,
+        client: web::client()?,
+        cookie: Arc::from(HttpOptions::default().session_cookie),
+        addresses: Arc::default(),
+        accounts,
+    };
+
+    eprintln!("flood: warm-up...");
+    rig.traffic(300, options.warmup, &Arc::default())?.await?;
+    let rss_before = flood::memory_kib();
+    let half = options.duration / 2;
+    eprintln!("flood: no flood...");
+    let mut idle = rig.idle(301, half).await?;
+    eprintln!("flood: {clients} clients signing in, from a separate process...");
+    let sign_in_flood = rig.flood(FloodKind::SignIn, 302).await?;
+    eprintln!("flood: {clients} clients posting random reset tokens, from a separate process...");
+    let reset_flood = rig.flood(FloodKind::ResetToken, 303).await?;
+    eprintln!("flood: no flood, again...");
+    idle.merge(rig.idle(304, options.duration - half).await?);
+    let peak = flood::memory_kib();
+    drop(rig);
+    server.stop().await;
+    Ok(report::FloodReport {
+        clients,
+        http_clients: options.http_clients,
+        rate: options.http_rate,
+        well_behaved: options.well_behaved,
+        well_behaved_rate: options.well_behaved_rate,
+        duration: options.duration.as_secs_f64(),
+        idle: idle.finish(),
+        sign_in_flood,
+        reset_flood,
+        rss_before_kib: rss_before.map(|(rss, _)| rss),
+        peak_rss_kib: peak.map(|(_, peak)| peak),
+    })
+}
+
+/// What the flood section's phases share: the server, its engine's hasher, the paced clients.
+struct FloodRig<'a> {
+    options: &'a Options,
+    admin: &'a Client,
+    hasher: &'a support::flood::CountingHasher,
+    server: &'a support::web::Server,
+    client: reqwest::Client,
+    cookie: Arc<str>,
+    addresses: Arc<support::flood::AddressSpace>,
+    /// Accounts signed up for the sign-in flood's clients with the right password.
+    accounts: usize,
+}
+
+/// The paced traffic of a phase: `GET /session`, then the well-behaved sign-ins.
+type Traffic = (Samples, Samples);
+
+impl FloodRig<'_> {
+    /// `GET /session` and the well-behaved sign-ins, paced, for `span`; the sign-ins' answers
+    /// counted in `tally`.
+    fn traffic(
+        &self,
+        seed: u64,
+        span: Duration,
+        tally: &Arc<support::flood::Tally>,
+    ) -> Result<impl Future<Output = Result<Traffic>> + use<>> {
+        use support::flood::WellBehaved;
+        use support::web::{GetSession, MOUNT};
+        let url = self.server.url(&format!("{MOUNT}/session"))?;
+        let getters: Vec<GetSession> = (0..self.options.http_clients)
             .map(|index| {
                 GetSession::new(
-                    client.clone(),
+                    self.client.clone(),
                     url.clone(),
-                    Arc::clone(&cookie),
+                    Arc::clone(&self.cookie),
                     HTTP_SESSIONS,
                     seed ^ ((index as u64) << 32),
                 )
             })
             .collect();
-        let rate = Some(options.http_rate);
-        Ok(async move { measure::drive(getters, &Until::Elapsed(span), rate).await })
-    };
-
-    eprintln!("flood: GET /session idle...");
-    paced(300, options.warmup)?.await?;
-    let idle = paced(301, options.duration)?.await?;
-
-    eprintln!("flood: {clients} clients signing in...");
-    let statuses = Arc::new(Statuses::default());
-    let sign_in = server.url(&format!("{MOUNT}/sign-in"))?;
-    let wrong = "not the password";
-    let flooders = (0..clients)
-        .map(|n| {
-            let stuffed = format!("stuffed{n}@bench.example");
-            let credentials = match accounts.get(n / 2) {
-                Some((email, password)) if n % 2 == 1 => (email.as_str(), password.as_str()),
-                _ => (stuffed.as_str(), wrong),
-            };
-            FloodSignIn::new(
-                client.clone(),
-                sign_in.clone(),
-                credentials,
-                flood::address(n),
-                Arc::clone(&statuses),
+        let url = self.server.url(&format!("{MOUNT}/sign-in"))?;
+        let signers = (0..self.options.well_behaved)
+            .map(|n| {
+                WellBehaved::new(
+                    (self.client.clone(), url.clone()),
+                    n,
+                    Arc::clone(&self.addresses),
+                    Arc::clone(tally),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (rate, sign_in_rate) = (self.options.http_rate, self.options.well_behaved_rate);
+        Ok(async move {
+            let until = Until::Elapsed(span);
+            tokio::try_join!(
+                measure::drive(getters, &until, Some(rate)),
+                measure::drive(signers, &until, Some(sign_in_rate)),
             )
         })
-        .collect::<Result<Vec<_>>>()?;
-    let rss_before = flood::memory_kib();
-    let began = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flood_task = {
-        let until = Until::Flag(Arc::clone(&stop));
-        tokio::spawn(async move { measure::drive(flooders, &until, None).await })
-    };
-    tokio::time::sleep(SIGN_IN_SETTLE).await;
-    let during = paced(302, options.duration)?.await?;
-    let to = Instant::now();
-    stop.store(true, Ordering::Relaxed);
-    let sign_ins = flood_task.await??;
-    let peak = flood::memory_kib();
-    drop(client);
-    server.stop().await;
-    Ok(report::FloodReport {
-        clients,
-        seconds: (to - began).as_secs_f64(),
-        statuses: statuses.read(),
-        sign_ins: sign_ins.window(began, to).stats(),
-        rate: options.http_rate,
-        idle: idle.stats(),
-        during: during.stats(),
-        skipped: auth.hashes_skipped(),
-        rss_before_kib: rss_before.map(|(rss, _)| rss),
-        peak_rss_kib: peak.map(|(_, peak)| peak),
-    })
+    }
+
+    /// The paced traffic alone for `span`.
+    async fn idle(&self, seed: u64, span: Duration) -> Result<IdleRun> {
+        let tally = Arc::new(support::flood::Tally::default());
+        let hashes = self.hasher.operations();
+        let before = cpu::read(self.admin, STORE_APP).await?;
+        let from = Instant::now();
+        let (get_session, sign_ins) = self.traffic(seed, span, &tally)?.await?;
+        let seconds = from.elapsed().as_secs_f64();
+        let spent = before.until(&cpu::read(self.admin, STORE_APP).await?);
+        Ok(IdleRun {
+            get_session,
+            sign_ins,
+            answers: tally.read(),
+            hashes: self.hasher.operations() - hashes,
+            cpu: spent,
+            seconds,
+        })
+    }
+
+    /// The paced traffic for `--duration` beside a flood of `kind` from a generator process,
+    /// started on new addresses.
+    async fn flood(
+        &self,
+        kind: support::flood::FloodKind,
+        seed: u64,
+    ) -> Result<report::FloodPhase> {
+        use support::generator::{FloodPlan, Generator};
+        let clients = self.options.flood_clients;
+        let plan = FloodPlan {
+            kind,
+            url: self
+                .server
+                .url(&format!("{}{}", support::web::MOUNT, kind.path()))?,
+            clients,
+            first_address: self.addresses.block(clients)?,
+            accounts: self.accounts,
+        };
+        let start = Instant::now();
+        let tally = Arc::new(support::flood::Tally::starting(start));
+        let hashes = self.hasher.operations();
+        let generator = Generator::start(&plan).await?;
+        tokio::time::sleep(SIGN_IN_SETTLE).await;
+        let pid = generator.pid();
+        let before = cpu::read(self.admin, STORE_APP).await?.with_helper(pid);
+        let from = Instant::now();
+        let traffic = self.traffic(seed, self.options.duration, &tally)?.await;
+        let seconds = from.elapsed().as_secs_f64();
+        let spent = before.until(&cpu::read(self.admin, STORE_APP).await?.with_helper(pid));
+        // Stopped whatever the traffic's outcome, so that no generator outlives its phase.
+        let flood = generator.stop().await?;
+        let (get_session, sign_ins) = traffic?;
+        let well_behaved = tally.timeline();
+        let seconds_seen = flood.timeline.len().max(well_behaved.len());
+        let timeline = (0..seconds_seen)
+            .map(|second| {
+                let at = start + Duration::from_secs(second as u64);
+                let window = get_session.window(at, at + Duration::from_secs(1));
+                report::FloodSecond {
+                    flood: flood.timeline.get(second).cloned().unwrap_or_default(),
+                    well_behaved: well_behaved.get(second).cloned().unwrap_or_default(),
+                    get_session: (!window.calls.is_empty()).then(|| window.stats()),
+                }
+            })
+            .collect();
+        let sign_in_answers = tally.read();
+        Ok(report::FloodPhase {
+            get_session: get_session.stats(),
+            sign_ins: sign_ins.stats(),
+            well_behaved_hashes: well_behaved_verified(&sign_in_answers),
+            sign_in_answers,
+            flood: Some((flood.stats(), flood.answers)),
+            hashes: self.hasher.operations() - hashes,
+            cpu: spent,
+            seconds,
+            timeline,
+        })
+    }
+}
+
+/// The phase with no flood, in parts.
+struct IdleRun {
+    get_session: Samples,
+    sign_ins: Samples,
+    answers: support::flood::Answers,
+    hashes: u64,
+    cpu: cpu::Spent,
+    seconds: f64,
+}
+
+impl IdleRun {
+    fn merge(&mut self, other: Self) {
+        self.get_session.merge(other.get_session);
+        self.sign_ins.merge(other.sign_ins);
+        for (key, count) in other.answers {
+            *self.answers.entry(key).or_default() += count;
+        }
+        self.hashes += other.hashes;
+        self.cpu.add(other.cpu);
+        self.seconds += other.seconds;
+    }
+
+    fn finish(self) -> report::FloodPhase {
+        report::FloodPhase {
+            get_session: self.get_session.stats(),
+            sign_ins: self.sign_ins.stats(),
+            well_behaved_hashes: well_behaved_verified(&self.answers),
+            sign_in_answers: self.answers,
+            flood: None,
+            hashes: self.hashes,
+            cpu: self.cpu,
+            seconds: self.seconds,
+            timeline: Vec::new(),
+        }
+    }
+}
+
+/// The well-behaved sign-ins that reached their password check (answered 200 or 401): one
+/// verification each.
+fn well_behaved_verified(answers: &support::flood::Answers) -> u64 {
+    ["200", "401 invalid_credentials"]
+        .iter()
+        .filter_map(|key| answers.get(*key))
+        .sum()
 }
 
 /// Section 5: `GET /api/me` through authingo, axum-login + tower-sessions and a minimal handler

@@ -17,7 +17,8 @@ pub(crate) enum Section {
     Cleanup,
     /// GET /session through the router against a minimal handler, alone and during sign-ins
     Http,
-    /// Many concurrent sign-ins against the example's router while GET /session runs
+    /// Floods of sign-ins and of random reset tokens from a separate process against the
+    /// example's router, while GET /session and well-behaved sign-ins run
     Flood,
     /// GET /api/me through authingo, axum-login + tower-sessions and a minimal handler
     Peers,
@@ -104,9 +105,17 @@ pub(crate) struct Options {
     /// Tasks signing in back to back over HTTP
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = at_least_one)]
     pub(crate) sign_ins: usize,
-    /// Clients signing in back to back in the flood section, each from its own address
+    /// Clients of each flood of the flood section (sign-ins, random reset tokens), back to back,
+    /// each from its own address, in a separate process
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = at_least_one)]
     pub(crate) flood_clients: usize,
+    /// Well-behaved clients of the flood section, each signing in with its own account's right
+    /// password from its own address
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = at_least_one)]
+    pub(crate) well_behaved: usize,
+    /// Their sign-ins per second in all, evenly paced
+    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = positive)]
+    pub(crate) well_behaved_rate: f64,
     /// Also write the results as JSON to this file
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<PathBuf>,

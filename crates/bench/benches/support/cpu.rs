@@ -73,6 +73,8 @@ pub(crate) struct Reading {
     server: Vec<(u32, Duration)>,
     machine: Option<Duration>,
     ours: Option<Duration>,
+    /// A helper process of the bench's own (the flood generator), when one runs.
+    helper: Option<Duration>,
 }
 
 /// The CPU spent between two readings.
@@ -83,6 +85,8 @@ pub(crate) struct Spent {
     /// By processes other than this one and PostgreSQL's: the machine is shared, and this says
     /// how much a measurement was disturbed.
     pub(crate) foreign: Option<Duration>,
+    /// By the bench's helper process (the flood generator), not counted as foreign.
+    pub(crate) helper: Option<Duration>,
 }
 
 impl Spent {
@@ -95,6 +99,7 @@ impl Spent {
         self.client = sum(self.client, other.client);
         self.server = sum(self.server, other.server);
         self.foreign = sum(self.foreign, other.foreign);
+        self.helper = sum(self.helper, other.helper);
     }
 }
 
@@ -105,6 +110,7 @@ pub(crate) fn read_local() -> Reading {
         server: Vec::new(),
         machine: machine_busy(),
         ours: ours(),
+        helper: None,
     }
 }
 
@@ -136,6 +142,13 @@ pub(crate) async fn read(admin: &Client, application_name: &str) -> Result<Readi
 }
 
 impl Reading {
+    /// Adds the CPU time of the bench's helper process `pid`, so that it is reported apart and
+    /// not as another process's.
+    pub(crate) fn with_helper(mut self, pid: Option<u32>) -> Self {
+        self.helper = pid.and_then(|pid| cpu_of(Some(pid)));
+        self
+    }
+
     /// What was spent from `self` to `later`, counting only backends seen both times.
     pub(crate) fn until(&self, later: &Self) -> Spent {
         let client = match (self.client, later.client) {
@@ -154,16 +167,23 @@ impl Reading {
                 })
                 .sum()
         });
+        let helper = match (self.helper, later.helper) {
+            (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+            _ => None,
+        };
         let foreign = match (self.machine, later.machine, self.ours, later.ours) {
-            (Some(m0), Some(m1), Some(o0), Some(o1)) => {
-                Some(m1.saturating_sub(m0).saturating_sub(o1.saturating_sub(o0)))
-            }
+            (Some(m0), Some(m1), Some(o0), Some(o1)) => Some(
+                m1.saturating_sub(m0)
+                    .saturating_sub(o1.saturating_sub(o0))
+                    .saturating_sub(helper.unwrap_or_default()),
+            ),
             _ => None,
         };
         Spent {
             client,
             server,
             foreign,
+            helper,
         }
     }
 }

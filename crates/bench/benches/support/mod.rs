@@ -7,6 +7,7 @@ pub(crate) mod cpu;
 pub(crate) mod db;
 pub(crate) mod figures;
 pub(crate) mod flood;
+pub(crate) mod generator;
 pub(crate) mod measure;
 pub(crate) mod peers;
 pub(crate) mod pgbench;

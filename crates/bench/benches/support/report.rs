@@ -3,7 +3,9 @@
 use serde_json::{Value, json};
 
 use super::cli::Options;
-use super::figures::{disturbed, latency, ops_ratio, p99_ratio, stats_json, us};
+use super::cpu::Spent;
+use super::figures::{disturbed, latency, ops_ratio, p99_ratio, ratio, stats_json, us};
+use super::flood::{Answers, describe, of_status, total};
 use super::measure::Stats;
 use super::pgbench::Outcome;
 use super::workload::{Dataset, Op};
@@ -139,26 +141,78 @@ pub(crate) struct HttpReport {
     pub(crate) all_cores_sign_ins: Stats,
 }
 
-/// Sign-ins flooding the example's router while `GET /session` runs paced beside them.
+/// The flood section (issue 23): the same paced traffic (`GET /session`, well-behaved sign-ins)
+/// with no flood, beside a sign-in flood, and beside a flood of random reset tokens, each flood
+/// from a separate generator process.
 #[derive(Debug, Clone)]
 pub(crate) struct FloodReport {
-    /// Clients signing in back to back, each from its own forwarded address.
+    /// Clients of each flood, each from its own forwarded address.
     pub(crate) clients: usize,
-    /// How long the flood ran, in seconds, until the paced traffic beside it ended.
-    pub(crate) seconds: f64,
-    /// Every sign-in answer of the flood, by status.
-    pub(crate) statuses: super::flood::Counts,
-    /// The sign-ins' latency, every answer included.
-    pub(crate) sign_ins: Stats,
-    /// `GET /session` requests per second in all, paced.
+    /// `GET /session` clients, and their requests per second in all.
+    pub(crate) http_clients: usize,
     pub(crate) rate: f64,
-    pub(crate) idle: Stats,
-    pub(crate) during: Stats,
-    /// Hash jobs skipped because their request had gone.
-    pub(crate) skipped: u64,
-    /// Resident memory before the flood and the process's peak after it, in KiB.
+    /// Well-behaved clients signing in, and their sign-ins per second in all.
+    pub(crate) well_behaved: usize,
+    pub(crate) well_behaved_rate: f64,
+    /// Seconds each flood ran while the paced traffic was measured; the idle phase as long, in
+    /// two halves, before the floods and after them.
+    pub(crate) duration: f64,
+    pub(crate) idle: FloodPhase,
+    pub(crate) sign_in_flood: FloodPhase,
+    pub(crate) reset_flood: FloodPhase,
+    /// The bench process's resident memory (server, engine, paced clients) before the first
+    /// phase and its peak after the last, in KiB.
     pub(crate) rss_before_kib: Option<u64>,
     pub(crate) peak_rss_kib: Option<u64>,
+}
+
+/// One phase of the flood section.
+#[derive(Debug, Clone)]
+pub(crate) struct FloodPhase {
+    /// `GET /session`, paced.
+    pub(crate) get_session: Stats,
+    /// The well-behaved sign-ins (every answer's latency) and their answers.
+    pub(crate) sign_ins: Stats,
+    pub(crate) sign_in_answers: Answers,
+    /// The flood's requests (latency of every answer, requests per second over the generators'
+    /// lifetimes) and answers; `None` with no flood.
+    pub(crate) flood: Option<(Stats, Answers)>,
+    /// Password hashes and verifications from each generator's start to its stop (the measured
+    /// window with no flood).
+    pub(crate) hashes: u64,
+    /// Of those, the well-behaved sign-ins' (one for each 200 or 401).
+    pub(crate) well_behaved_hashes: u64,
+    /// CPU spent from the paced traffic's start until its last request was answered (a
+    /// well-behaved sign-in may be answered well after `--duration`), and that time in seconds.
+    pub(crate) cpu: Spent,
+    pub(crate) seconds: f64,
+    /// Second by second from the generator's start; empty with no flood.
+    pub(crate) timeline: Vec<FloodSecond>,
+}
+
+/// One second of a flood, counted from when the bench started its generator (the generator
+/// counts from its own start, a few milliseconds later).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FloodSecond {
+    pub(crate) flood: Answers,
+    pub(crate) well_behaved: Answers,
+    /// `GET /session` in that second; `None` before the measurement started.
+    pub(crate) get_session: Option<Stats>,
+}
+
+impl FloodPhase {
+    /// Well-behaved sign-ins answered 200, of all they made.
+    pub(crate) fn success_rate(&self) -> f64 {
+        let ok = self.sign_in_answers.get("200").copied().unwrap_or(0);
+        ratio(ok as f64, total(&self.sign_in_answers) as f64)
+    }
+
+    /// A share of the machine's cores over the measured windows (0 to 1).
+    fn share(&self, cpu: Option<std::time::Duration>) -> Option<f64> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        cpu.filter(|_| self.seconds > 0.0)
+            .map(|cpu| cpu.as_secs_f64() / self.seconds / cores)
+    }
 }
 
 /// Everything one run measured.
@@ -510,48 +564,186 @@ pub(crate) fn print_http(report: &HttpReport) {
 pub(crate) fn print_flood(report: &FloodReport) {
     println!();
     println!(
-        "Flood: {} clients signing in back to back for {:.1} s against the example's router \
-         (default options, each client its own forwarded address), GET /session paced at \
-         {:.0} req/s beside them",
-        report.clients, report.seconds, report.rate
-    );
-    let c = &report.statuses;
-    println!(
-        "sign-in answers: {} in all, 200: {}, 401: {}, 429: {}, 503 busy: {}, \
-         503 unavailable: {}, other: {}; {:.0}/s, p50/p99 {:.1} / {:.1} ms; hash jobs skipped: {}",
-        c.ok + c.unauthorized + c.too_many + c.busy + c.unavailable + c.other,
-        c.ok,
-        c.unauthorized,
-        c.too_many,
-        c.busy,
-        c.unavailable,
-        c.other,
-        report.sign_ins.ops_per_sec,
-        report.sign_ins.p50_us / 1000.0,
-        report.sign_ins.p99_us / 1000.0,
-        report.skipped
+        "Floods (issue 23): {} clients back to back, each from its own forwarded address (new \
+         addresses for each flood), run by a separate process (the bench started again as a \
+         generator; it shares this machine's {} cores with the server), against the example's \
+         router with the default options",
+        report.clients,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "GET /session p50/p99 µs: idle {}, during the flood {} ({:.2}x idle p99)",
-        latency(&report.idle),
-        latency(&report.during),
-        p99_ratio(&report.during, &report.idle)
+        "beside them: GET /session paced at {:.0} req/s from {} clients, and {} well-behaved \
+         clients signing in with their right passwords, {:.1}/s in all, each from its own \
+         address; measured {:.0} s during each flood and {:.0} s without (half before the \
+         floods, half after)",
+        report.rate,
+        report.http_clients,
+        report.well_behaved,
+        report.well_behaved_rate,
+        report.duration,
+        report.duration
     );
-    if report.during.misses > 0 {
+    println!(
+        "{:<22} {:>17} {:>7} {:>12} {:>19} {:>7} {:>7} {:>24}",
+        "phase",
+        "GET /session µs",
+        "x idle",
+        "sign-ins ok",
+        "sign-in p50/p99 ms",
+        "x idle",
+        "argon2",
+        "CPU % server/gen/pg/other"
+    );
+    let phases = [
+        ("no flood", &report.idle),
+        ("sign-in flood", &report.sign_in_flood),
+        ("random reset tokens", &report.reset_flood),
+    ];
+    let percent =
+        |share: Option<f64>| share.map_or_else(|| "-".to_owned(), |s| format!("{:.0}", s * 100.0));
+    for (name, phase) in phases {
         println!(
-            "  warning: {} GET /session requests were not answered 200",
-            report.during.misses
+            "{:<22} {:>17} {:>6.2}x {:>12} {:>19} {:>6.2}x {:>7} {:>24}",
+            name,
+            latency(&phase.get_session),
+            p99_ratio(&phase.get_session, &report.idle.get_session),
+            format!(
+                "{}/{} {:.0}%",
+                phase.sign_in_answers.get("200").copied().unwrap_or(0),
+                total(&phase.sign_in_answers),
+                phase.success_rate() * 100.0
+            ),
+            format!(
+                "{:.1} / {:.1}",
+                phase.sign_ins.p50_us / 1000.0,
+                phase.sign_ins.p99_us / 1000.0
+            ),
+            p99_ratio(&phase.sign_ins, &report.idle.sign_ins),
+            phase.hashes,
+            format!(
+                "{}/{}/{}/{}",
+                percent(phase.share(phase.cpu.client)),
+                percent(phase.share(phase.cpu.helper)),
+                percent(phase.share(phase.cpu.server)),
+                percent(phase.share(phase.cpu.foreign))
+            ),
         );
+        if phase.get_session.misses > 0 {
+            println!(
+                "  warning: {} GET /session requests were not answered 200",
+                phase.get_session.misses
+            );
+        }
+    }
+    for (name, phase) in phases {
+        println!(
+            "well-behaved sign-ins, {name}: {}",
+            describe(&phase.sign_in_answers)
+        );
+    }
+    for (name, phase) in phases {
+        if let Some((stats, answers)) = &phase.flood {
+            println!(
+                "{name}: {} requests, {:.0}/s, p50/p99 {:.1} / {:.1} ms; {}",
+                stats.ops,
+                stats.ops_per_sec,
+                stats.p50_us / 1000.0,
+                stats.p99_us / 1000.0,
+                describe(answers)
+            );
+            println!(
+                "  argon2 operations while it ran: {}, of which the well-behaved sign-ins' {}",
+                phase.hashes, phase.well_behaved_hashes
+            );
+        }
+    }
+    for (name, phase) in phases {
+        print_timeline(name, phase);
     }
     let mib = |kib: Option<u64>| {
         kib.map_or_else(|| "-".to_owned(), |k| format!("{:.0}", k as f64 / 1024.0))
     };
     println!(
-        "process memory (server, engine and all clients): {} MiB resident before, {} MiB peak",
+        "server process memory (server, engine and the paced clients): {} MiB resident before, \
+         {} MiB peak",
         mib(report.rss_before_kib),
         mib(report.peak_rss_kib)
     );
-    disturbed("during the flood", &report.during);
+    for (name, phase) in phases {
+        // Over the whole phase, which lasts until the last well-behaved sign-in is answered.
+        if let Some(share) = phase.share(phase.cpu.foreign).filter(|share| *share > 0.05) {
+            println!(
+                "  note: other processes used {:.0}% of the CPU in the phase {name}",
+                share * 100.0
+            );
+        }
+    }
+}
+
+/// A flood second by second: its answers, the well-behaved sign-ins', `GET /session`'s p99.
+fn print_timeline(name: &str, phase: &FloodPhase) {
+    if phase.timeline.is_empty() {
+        return;
+    }
+    println!("{name}, second by second from the generator's start:");
+    println!(
+        "{:>4} {:>7} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>13} {:>14}",
+        "s", "flood", "200", "400", "401", "429", "503", "other", "well-behaved", "GET p99 µs"
+    );
+    for (second, row) in phase.timeline.iter().enumerate() {
+        let all = total(&row.flood);
+        let statuses = ["200", "400", "401", "429", "503"].map(|s| of_status(&row.flood, s));
+        let well_behaved = if row.well_behaved.is_empty() {
+            "-".to_owned()
+        } else {
+            format!(
+                "{}/{}",
+                row.well_behaved.get("200").copied().unwrap_or(0),
+                total(&row.well_behaved)
+            )
+        };
+        println!(
+            "{:>4} {:>7} {:>6} {:>6} {:>6} {:>7} {:>6} {:>6} {:>13} {:>14}",
+            second,
+            all,
+            statuses[0],
+            statuses[1],
+            statuses[2],
+            statuses[3],
+            statuses[4],
+            all - statuses.iter().sum::<u64>(),
+            well_behaved,
+            row.get_session
+                .map_or_else(|| "-".to_owned(), |stats| format!("{:.0}", stats.p99_us)),
+        );
+    }
+}
+
+fn flood_phase_json(phase: &FloodPhase) -> Value {
+    json!({
+        "get_session": stats_json(&phase.get_session),
+        "well_behaved_sign_ins": stats_json(&phase.sign_ins),
+        "well_behaved_answers": phase.sign_in_answers,
+        "well_behaved_success_rate": phase.success_rate(),
+        "flood": phase.flood.as_ref().map(|(stats, answers)| json!({
+            "requests": stats_json(stats),
+            "answers": answers,
+        })),
+        "argon2_operations": phase.hashes,
+        "argon2_operations_of_well_behaved": phase.well_behaved_hashes,
+        "seconds_measured": phase.seconds,
+        "timeline": phase.timeline.iter().map(|row| json!({
+            "flood": row.flood,
+            "well_behaved": row.well_behaved,
+            "get_session": row.get_session.as_ref().map(stats_json),
+        })).collect::<Vec<_>>(),
+        "cpu_share": {
+            "server_process": phase.share(phase.cpu.client),
+            "generator_process": phase.share(phase.cpu.helper),
+            "postgres_backends": phase.share(phase.cpu.server),
+            "other": phase.share(phase.cpu.foreign),
+        },
+    })
 }
 
 pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
@@ -630,17 +822,25 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
         })
     });
     let flood = report.flood.as_ref().map(|flood| {
-        let c = &flood.statuses;
         json!({
             "clients": flood.clients,
-            "seconds": flood.seconds,
-            "statuses": { "200": c.ok, "401": c.unauthorized, "429": c.too_many, "503_busy": c.busy, "503_unavailable": c.unavailable, "other": c.other },
-            "sign_ins": stats_json(&flood.sign_ins),
+            "separate_process": true,
+            "http_clients": flood.http_clients,
             "paced_rate_per_sec": flood.rate,
-            "idle": stats_json(&flood.idle),
-            "during": stats_json(&flood.during),
-            "p99_during_over_idle": p99_ratio(&flood.during, &flood.idle),
-            "hashes_skipped": flood.skipped,
+            "well_behaved_clients": flood.well_behaved,
+            "well_behaved_rate_per_sec": flood.well_behaved_rate,
+            "seconds_per_phase": flood.duration,
+            "idle": flood_phase_json(&flood.idle),
+            "sign_in_flood": flood_phase_json(&flood.sign_in_flood),
+            "reset_token_flood": flood_phase_json(&flood.reset_flood),
+            "get_session_p99_over_idle": {
+                "sign_in_flood": p99_ratio(&flood.sign_in_flood.get_session, &flood.idle.get_session),
+                "reset_token_flood": p99_ratio(&flood.reset_flood.get_session, &flood.idle.get_session),
+            },
+            "sign_in_p99_over_idle": {
+                "sign_in_flood": p99_ratio(&flood.sign_in_flood.sign_ins, &flood.idle.sign_ins),
+                "reset_token_flood": p99_ratio(&flood.reset_flood.sign_ins, &flood.idle.sign_ins),
+            },
             "rss_before_kib": flood.rss_before_kib,
             "peak_rss_kib": flood.peak_rss_kib,
         })
@@ -666,6 +866,8 @@ pub(crate) fn to_json(report: &Report, options: &Options) -> Value {
             "http_rate": options.http_rate,
             "sign_ins": options.sign_ins,
             "flood_clients": options.flood_clients,
+            "well_behaved": options.well_behaved,
+            "well_behaved_rate": options.well_behaved_rate,
         },
         "store": store,
         "cleanup": cleanup,

@@ -69,10 +69,28 @@ pub(crate) async fn insert_sessions(client: &Client, count: u64, users: u64) -> 
 
 /// Signs up `count` accounts through the engine; returns each one's email and password.
 pub(crate) async fn sign_up(auth: &Auth, count: usize) -> Result<Vec<(String, String)>> {
+    sign_up_as(auth, "signin", count).await
+}
+
+/// The email and password of account `n` of the group `prefix`: derived, not stored, so that a
+/// flood generator in another process signs in with the accounts this one signed up.
+pub(crate) fn account(prefix: &str, n: usize) -> (String, String) {
+    (
+        format!("{prefix}{n}@bench.example"),
+        format!("correct horse battery {n}"),
+    )
+}
+
+/// Signs up accounts `0..count` of the group `prefix` (see [`account`]) through the engine;
+/// returns each one's email and password.
+pub(crate) async fn sign_up_as(
+    auth: &Auth,
+    prefix: &str,
+    count: usize,
+) -> Result<Vec<(String, String)>> {
     let mut accounts = Vec::with_capacity(count);
     for n in 0..count {
-        let email = format!("signin{n}@bench.example");
-        let password = format!("correct horse battery {n}");
+        let (email, password) = account(prefix, n);
         auth.sign_up(
             &email,
             &password,
