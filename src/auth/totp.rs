@@ -88,9 +88,16 @@ pub(super) fn enrolment(
     let otpauth_uri = totp.to_url()?;
     let qr_svg = QrCode::new(otpauth_uri.as_bytes())
         .map(|code| {
-            code.render::<svg::Color<'_>>()
+            let document = code
+                .render::<svg::Color<'_>>()
                 .min_dimensions(200, 200)
-                .build()
+                .build();
+            // The `<svg>` element alone, ready for a page's HTML: the XML declaration the
+            // renderer starts with becomes a stray comment there.
+            match document.find("<svg") {
+                Some(start) => document[start..].to_owned(),
+                None => document,
+            }
         })
         .unwrap_or_default();
     Ok(TotpEnrolment {
@@ -189,7 +196,8 @@ mod tests {
         assert!(enrolment.otpauth_uri.starts_with("otpauth://totp/"));
         assert!(enrolment.otpauth_uri.contains("ada%40example.com"));
         assert!(enrolment.otpauth_uri.contains(&enrolment.secret));
-        assert!(enrolment.qr_svg.starts_with("<?xml") || enrolment.qr_svg.starts_with("<svg"));
+        assert!(enrolment.qr_svg.starts_with("<svg"), "{}", enrolment.qr_svg);
+        assert!(enrolment.qr_svg.trim_end().ends_with("</svg>"));
         assert_eq!(format!("{enrolment:?}"), "TotpEnrolment(<redacted>)");
     }
 }
