@@ -309,6 +309,7 @@ impl Auth {
         let token = Token::generate(TokenKind::OneTime).map_err(internal)?;
         let ttl = match purpose {
             TokenPurpose::ResetPassword => self.settings().reset_token_ttl,
+            TokenPurpose::RemoveTwoFactor => super::two_factor::REMOVAL_LINK_TTL,
             _ => self.settings().verification_token_ttl,
         };
         self.tokens()?

@@ -13,8 +13,8 @@ use super::totp::{self, RecoveryCodes, TotpEnrolment};
 use super::{Auth, AuthError, internal};
 use crate::mail::Mail;
 use crate::model::{
-    OneTimeToken, SecondFactorProof, SessionWithUser, SignInChallenge, TokenPurpose, TokenUse,
-    TotpSecret, TrustedDevice, User,
+    SecondFactorProof, SessionWithUser, SignInChallenge, TokenPurpose, TokenUse, TotpSecret,
+    TrustedDevice, User,
 };
 use crate::store::SecondFactors;
 use crate::token::{Token, TokenKind};
@@ -260,29 +260,18 @@ impl Auth {
     /// The notice of a factor just added, with the link that removes it (when the store keeps
     /// one-time tokens and one could be issued).
     async fn mail_factor_added(&self, user: &User) {
+        // A store without one-time tokens gets the notice without a link.
         let link = match self.tokens() {
-            Ok(tokens) => {
-                let issued = async {
-                    let token = Token::generate(TokenKind::OneTime).map_err(internal)?;
-                    tokens
-                        .issue_token(&OneTimeToken {
-                            token: token.digest(),
-                            user_id: user.id.clone(),
-                            purpose: TokenPurpose::RemoveTwoFactor,
-                            email: Some(user.email.clone()),
-                            expires_at: Utc::now() + REMOVAL_LINK_TTL,
-                        })
-                        .await?;
-                    Ok::<_, AuthError>(self.link("remove-two-factor", &token))
-                };
-                match issued.await {
-                    Ok(link) => Some(link),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "the notice goes without a removal link");
-                        None
-                    }
+            Ok(_) => match self
+                .issue_token(user, TokenPurpose::RemoveTwoFactor, Some(&user.email))
+                .await
+            {
+                Ok(token) => Some(self.link("remove-two-factor", &token)),
+                Err(err) => {
+                    tracing::warn!(error = %err, "the notice goes without a removal link");
+                    None
                 }
-            }
+            },
             Err(_) => None,
         };
         self.mail(
@@ -394,10 +383,7 @@ impl Auth {
                 recovery_codes_left: 0,
             });
         };
-        let enabled = second_factors
-            .totp_secret(user_id)
-            .await?
-            .is_some_and(|secret| secret.confirmed_at.is_some());
+        let enabled = self.two_factor_enabled(user_id).await?;
         let recovery_codes_left = if enabled {
             second_factors.recovery_codes_left(user_id).await?
         } else {
@@ -407,6 +393,21 @@ impl Auth {
             enabled,
             recovery_codes_left,
         })
+    }
+
+    /// Whether the account `user_id` has a confirmed second factor (one statement; `false` for a
+    /// store without [`SecondFactors`]): what `GET /session` shows.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] or [`AuthError::Internal`].
+    pub async fn two_factor_enabled(&self, user_id: &str) -> Result<bool, AuthError> {
+        let Some(second_factors) = self.inner.second_factors.as_deref() else {
+            return Ok(false);
+        };
+        Ok(second_factors
+            .totp_secret(user_id)
+            .await?
+            .is_some_and(|secret| secret.confirmed_at.is_some()))
     }
 
     /// Answers a sign-in's challenge (the token of [`SignIn::TwoFactorRequired`]) with a TOTP

@@ -53,8 +53,7 @@ pub(crate) async fn session(
     let current: CurrentUser = authenticate(&auth, &parts).await?;
     let mut user = UserView::from(&current.user);
     if auth.supports(Capability::SecondFactors) {
-        let status = auth.two_factor_status(&current.user.id).await?;
-        user = user.with_two_factor(status.enabled);
+        user = user.with_two_factor(auth.two_factor_enabled(&current.user.id).await?);
     }
     Ok(Json(SessionBody {
         user,
